@@ -1,0 +1,169 @@
+"""Per-as-of-date marts: indicators, scores, roll-ups, and the published snapshot."""
+
+
+import datetime as dt
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from kam_pipeline.ingest.contract import SOURCES
+from kam_pipeline.partitions import as_of_partitions
+from kam_pipeline.resources import KamResource
+from kam_pipeline.scoring.model import ScoringModel
+from kam_pipeline.scoring.snapshot import score_snapshot
+from kam_pipeline.summary import top_accounts_markdown
+from kam_pipeline.warehouse import open_connection, publish, write_sql_snapshot
+
+STAGING = [dg.AssetKey(["staging", s]) for s in SOURCES]
+_MARTS = {"group_name": "marts", "kinds": {"duckdb"}, "partitions_def": as_of_partitions, "pool": "kam_duckdb_writer"}
+
+
+def sql_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
+    """Return every named parameter the SQL files may use for one as-of date."""
+    ev = model.spec.evaluation
+    return {
+        "as_of": as_of,
+        "window_days": ev.window_days,
+        "churn_days": ev.churn_days,
+        "retention_cap": ev.retention_cap,
+        **{f"sla_{sev}_hours": float(hours) for sev, hours in ev.sla_hours.items()},
+        "grade_names": [b.grade for b in model.spec.grades],
+        "grade_mins": [float(b.min) for b in model.spec.grades],
+    }
+
+
+def _as_of(context: dg.AssetExecutionContext) -> dt.date:
+    return dt.date.fromisoformat(context.partition_key)
+
+
+def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDefinition:
+    @dg.asset(name=table, key_prefix="marts", deps=deps, description=description, **_MARTS)
+    def _asset(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with open_connection(duckdb) as conn:
+            rows = write_sql_snapshot(conn, table, sql_params(kam.model(), _as_of(context)))
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "as_of_date": context.partition_key})
+
+    return _asset
+
+
+def _mart(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+account_indicators = _sql_asset(
+    "account_indicators", STAGING, "Every indicator of INDICATORS.md per account for the as-of date."
+)
+account_assessments = _sql_asset(
+    "account_assessments",
+    [dg.AssetKey(["staging", "accounts"]), dg.AssetKey(["staging", "assessments"])],
+    "Latest expert assessment per account and dimension in the window.",
+)
+portfolio_kpis = _sql_asset(
+    "portfolio_kpis",
+    [_mart("account_indicators"), dg.AssetKey(["staging", "market"])],
+    "Retention, churn, NRR, GRR, revenue and market share per segment and in total.",
+)
+manager_indicators = _sql_asset(
+    "manager_indicators",
+    [_mart("account_indicators"), dg.AssetKey(["staging", "managers"]), dg.AssetKey(["staging", "feedback"])],
+    "Book-of-business indicators and 360 feedback per account manager.",
+)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            _mart("account_scores"),
+            deps=[_mart("account_indicators"), _mart("account_assessments")],
+            description="Account scores with group sub-scores, rank, grade, change and key-account flag.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            _mart("score_contributions"),
+            deps=[_mart("account_indicators")],
+            description="Value, normalised value, effective weight and points of every indicator of every score.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            _mart("indicator_weights"),
+            description="Final, subjective and objective weights per profile.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            _mart("weight_consistency"),
+            description="AHP matrices with lambda_max, CI, CR and verdict.",
+            kinds={"duckdb"},
+        ),
+    ],
+    group_name="marts",
+    partitions_def=as_of_partitions,
+    pool="kam_duckdb_writer",
+)
+def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
+    """Score every account with the model's profile for its segment."""
+    with open_connection(duckdb) as conn:
+        result = score_snapshot(conn, kam.model(), _as_of(context))
+    scores = result.account_scores
+    grades = scores.group_by("grade").len().sort("grade")
+    yield dg.MaterializeResult(
+        asset_key=_mart("account_scores"),
+        metadata={
+            "dagster/row_count": result.counts["account_scores"],
+            "top_accounts": dg.MetadataValue.md(top_accounts_markdown(scores, 10)),
+            "grade_distribution": dg.MetadataValue.md(
+                "| grade | accounts |\n|---|---|\n"
+                + "".join(f"| {g} | {n} |\n" for g, n in grades.iter_rows())
+            ),
+            "key_accounts": int(scores.get_column("is_key_account").sum()),
+        },
+    )
+    for table in ("score_contributions", "indicator_weights", "weight_consistency"):
+        yield dg.MaterializeResult(asset_key=_mart(table), metadata={"dagster/row_count": result.counts[table]})
+
+
+manager_scores = _sql_asset(
+    "manager_scores",
+    [_mart("account_scores"), _mart("manager_indicators")],
+    "Account manager scores: revenue-weighted account scores of each book.",
+)
+team_scores = _sql_asset(
+    "team_scores",
+    [_mart("account_scores"), _mart("manager_indicators")],
+    "Team scores: revenue-weighted account scores of each team.",
+)
+
+
+@dg.asset(
+    key=dg.AssetKey(["published_snapshot"]),
+    deps=[
+        _mart(t)
+        for t in (
+            "account_indicators", "account_assessments", "portfolio_kpis", "manager_indicators",
+            "account_scores", "score_contributions", "indicator_weights", "weight_consistency",
+            "manager_scores", "team_scores",
+        )
+    ],
+    group_name="publish",
+    kinds={"duckdb"},
+    partitions_def=as_of_partitions,
+    pool="kam_duckdb_writer",
+    description="The finished database copied over the --db file with an atomic rename (what BI reads).",
+)
+def published_snapshot(context: dg.AssetExecutionContext, kam: KamResource) -> dg.MaterializeResult:
+    """Publish the working database as the read-only file BI tools open."""
+    size = publish(kam.work_path, kam.published_path)
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(str(kam.published_path.resolve())), "bytes": size}
+    )
+
+
+mart_assets = [
+    account_indicators,
+    account_assessments,
+    portfolio_kpis,
+    manager_indicators,
+    account_scores,
+    manager_scores,
+    team_scores,
+    published_snapshot,
+]

@@ -1,0 +1,186 @@
+"""Descriptions of every `marts` table and column, applied as DuckDB COMMENTs for BI tools."""
+
+from __future__ import annotations
+
+_COMMON = {
+    "as_of_date": "As-of date D of the snapshot; indicators use the window [D - W, D)",
+    "account_id": "Account identifier (accounts.account_id)",
+    "account_name": "Account name as delivered",
+    "segment": "Account segment (accounts.segment); 'all' on portfolio total rows",
+    "industry": "Account industry (accounts.industry)",
+    "region": "Account region (accounts.region)",
+    "manager_id": "Owning account manager (managers.manager_id)",
+    "manager_name": "Account manager name",
+    "team_id": "Team of the account manager (managers.team_id)",
+    "team_name": "Team name",
+    "window_days": "Window length W in days",
+    "revenue": "Signed net revenue in the window C: completed lines minus returned lines (currency)",
+    "revenue_prev": "Signed net revenue in the previous window P (currency)",
+    "revenue_growth": "(revenue - revenue_prev) / revenue_prev; NULL when revenue_prev = 0",
+    "profile": "Scoring profile (weights and targets) the account was scored with",
+    "score": "Weighted score 0-100",
+    "rank": "Rank by score within the snapshot, 1 = best",
+    "grade": "Grade from the model's grade bands, or insufficient_data",
+    "nrr": "Net revenue retention: sum revenue_C / sum revenue_P over accounts with revenue in P",
+    "grr": "Gross revenue retention: sum min(revenue_C, revenue_P) / sum revenue_P over accounts with revenue in P",
+    "logo_retention": "Share of accounts with revenue in P that also have revenue in C",
+    "account_count": "Number of accounts evaluated",
+    "churned_accounts": "Accounts flagged is_churned",
+    "feedback_score": "360-degree feedback score 0-100: mean per reviewer role, roles weighted equally",
+}
+
+_TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "account_indicators": (
+        "Raw indicator values per account and as-of date (INDICATORS.md)",
+        {
+            "gross_margin": "(net - cost) / net over window lines that carry cost data; NULL without cost data",
+            "order_count": "Distinct orders with a completed line in C",
+            "avg_order_value": "revenue / order_count (currency); NULL without orders",
+            "order_frequency": "Orders per 30 days: order_count / (W / 30)",
+            "product_breadth": "Distinct product categories bought in C",
+            "active_month_ratio": "Calendar months of C with a completed order / calendar months overlapping C",
+            "recency_days": "Days from the last completed order (before D) to D; NULL if none",
+            "last_order_date": "Date of the last completed order before D",
+            "tenure_years": "(D - accounts.since) / 365.25",
+            "is_churned": "1 if the account bought before (revenue in P or any order before C) and not in the last churn_days",
+            "revenue_retention": "min(revenue / revenue_prev, cap); NULL when revenue_prev = 0",
+            "share_of_wallet": "revenue / wallet prorated over C; NULL without wallet data",
+            "wallet_amount_window": "Wallet estimate prorated to the window C (currency)",
+            "market_year": "Calendar year holding most days of C, used for market data",
+            "market_growth": "Growth of the account's (industry, region) market from market_year - 1 to market_year",
+            "market_growth_gap": "revenue_growth - market_growth; NULL without market data",
+            "csat": "Mean overall survey score in C rescaled to 0-100",
+            "product_quality": "Mean product-quality survey score in C, 0-100",
+            "service_quality": "Mean service-quality survey score in C, 0-100",
+            "price_value": "Mean price/value survey score in C, 0-100",
+            "responsiveness": "Mean responsiveness survey score in C, 0-100",
+            "nps": "Net promoter score in C: % recommend >= 9 minus % recommend <= 6",
+            "survey_count": "Survey responses in C",
+            "complaint_count": "Complaints opened in C",
+            "complaint_rate": "Complaints per 100 orders in C; NULL without orders",
+            "avg_resolution_hours": "Mean hours to resolve complaints opened in C and resolved before D",
+            "sla_breach_rate": "Share of complaints opened in C resolved after, or open past, their severity's SLA",
+            "open_complaints": "Complaints opened in C and not resolved at D",
+            "invoice_count": "Invoices issued in C",
+            "overdue_ratio": "Amount of invoices issued in C paid late or unpaid past due at D / amount invoiced",
+            "avg_days_late": "Mean days late (paid_on or D, minus due_on, floored at 0) of invoices issued in C",
+        },
+    ),
+    "account_assessments": (
+        "Latest qualitative expert assessment per account and dimension in the window",
+        {
+            "dimension": "Assessment dimension as delivered",
+            "score": "Mean assessor score on the latest assessment date in C, rescaled 1-5 -> 0-100",
+            "assessor_count": "Number of assessor ratings on that date",
+            "assessed_on": "Date of the latest assessment in C",
+        },
+    ),
+    "portfolio_kpis": (
+        "Portfolio KPIs per segment, plus a total row with segment 'all'",
+        {
+            "active_accounts": "Accounts with revenue > 0 in C",
+            "retained_accounts": "Accounts with revenue in both P and C",
+            "churn_rate": "1 - logo_retention",
+            "market_size": "Market size in market_year of the (industry, region) pairs the accounts cover",
+            "market_share": "revenue / market_size; NULL without market data",
+        },
+    ),
+    "manager_indicators": (
+        "Book-of-business indicators per account manager",
+        {
+            "feedback_count": "360 feedback ratings in C",
+            "feedback_roles": "Reviewer roles present in the 360 feedback",
+        },
+    ),
+    "account_scores": (
+        "Account scores: weighted 0-100 score, group sub-scores, rank, grade and change",
+        {
+            "segment_rank": "Rank by score within the account's segment, 1 = best",
+            "previous_score": "Score in the previous stored snapshot",
+            "score_change": "score - previous_score",
+            "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
+            "is_key_account": "True when the account is a key account (Pareto share of revenue or a rule)",
+            "key_account_rule": "Which rule made the account a key account (pareto_80, rule:<name>)",
+            "indicators_missing": "Scored indicators without a value for this account",
+        },
+    ),
+    "score_contributions": (
+        "Every score explained: indicator value, normalised value, effective weight and points",
+        {
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "value": "Raw indicator value",
+            "normalized": "Normalised value 0-1 (direction applied); policy value when imputed",
+            "imputed": "True when the value was missing and the missing-data policy supplied normalized",
+            "base_weight": "The profile's global weight of the indicator",
+            "weight": "Effective weight after missing-data re-weighting (sums to 1 per account)",
+            "contribution": "Points of the 0-100 score: 100 x weight x normalized",
+        },
+    ),
+    "indicator_weights": (
+        "Indicator weights per profile: final global weight and its parts",
+        {
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "method": "Weight method used inside the group",
+            "group_method": "Weight method used between the groups",
+            "group_weight": "Weight of the group",
+            "weight_in_group": "Final weight of the indicator inside its group",
+            "subjective_weight": "Subjective (expert/AHP/fixed) weight inside the group, when used",
+            "objective_weight": "Objective (entropy/CRITIC) weight inside the group, when used",
+            "weight": "Final global weight = group_weight x weight_in_group; sums to 1 per profile",
+        },
+    ),
+    "weight_consistency": (
+        "AHP pairwise comparison matrices with their consistency check",
+        {
+            "matrix_name": "Which level: 'groups' or 'indicators:<group>'",
+            "n": "Matrix order",
+            "items": "Row/column items, JSON list",
+            "matrix": "Pairwise comparison matrix, JSON",
+            "weights": "Priority vector in item order, JSON",
+            "method": "eigenvector or geometric",
+            "lambda_max": "Principal eigenvalue",
+            "ci": "Consistency index (lambda_max - n) / (n - 1)",
+            "random_index": "Saaty random index RI(n)",
+            "cr": "Consistency ratio CI / RI",
+            "accepted": "True when CR <= 0.10 (or the model allows inconsistency)",
+        },
+    ),
+    "manager_scores": (
+        "Account manager scores: revenue-weighted account scores of their book",
+        {
+            "accounts_scored": "Accounts with a score in the book",
+            "key_accounts": "Key accounts in the book",
+            "avg_completeness": "Mean completeness of the book's account scores",
+        },
+    ),
+    "team_scores": (
+        "Team scores: revenue-weighted account scores of the team's books",
+        {
+            "manager_count": "Managers in the team",
+            "accounts_scored": "Accounts with a score in the team",
+            "key_accounts": "Key accounts in the team",
+            "avg_completeness": "Mean completeness of the team's account scores",
+        },
+    ),
+}
+
+
+def column_comment(table: str, column: str | None) -> str:
+    """Return the description of `marts.<table>` (column None) or of one of its columns; '' if unknown."""
+    description, columns = _TABLES.get(table, ("", {}))
+    if column is None:
+        return description
+    if column in columns:
+        return columns[column]
+    if column in _COMMON:
+        return _COMMON[column]
+    if column.endswith("_score") and table == "account_scores":
+        return f"Sub-score 0-100 of the indicator group '{column.removesuffix('_score')}'"
+    return ""
+
+
+def tables() -> list[str]:
+    """Return the names of the described marts tables."""
+    return list(_TABLES)

@@ -1,0 +1,349 @@
+"""Load one source's delivered files into raw, staging and quarantine (incremental by file).
+
+Per source, persisted across runs:
+  raw.<source>                 rows as delivered (text), unknown columns in `_extra` (JSON)
+  staging.<source>_delivered   typed rows that passed the row-level rules
+  quarantine.rule_violations   one row per broken rule (row-level and cross-row)
+Rebuilt on every run (cheap, and correct when another file or source changed):
+  staging.<source>             valid rows: no conflicting duplicate key, known references
+  quarantine.<source>          rejected rows with their delivered values and every reason
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from kam_pipeline.ingest.contract import SOURCES, Source, staging_ddl
+from kam_pipeline.warehouse import scalar
+from kam_pipeline.ingest.reader import (
+    ROW,
+    DeliveredFile,
+    UnreadableFile,
+    cast_to_contract,
+    check_columns,
+    discover,
+    normalise_header,
+    read_as_text,
+    sha256_of,
+    validate_rows,
+)
+
+LINEAGE = ("_source_file", "_row_number")
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one delivered file in this run."""
+
+    file: str
+    status: str  # loaded | unchanged | failed | removed
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class SourceReport:
+    """The result of ingesting one source: per-file outcomes and final table counts."""
+
+    source: str
+    files: list[FileOutcome] = field(default_factory=list)
+    staged_rows: int = 0
+    quarantined_rows: int = 0
+    duplicates_collapsed: int = 0
+
+    @property
+    def unreadable(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "failed"]
+
+
+def ensure_layers(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas and the shared bookkeeping tables if they do not exist."""
+    for schema in ("raw", "staging", "quarantine", "marts"):
+        conn.execute(f"create schema if not exists {schema}")
+    conn.execute(
+        """
+        create table if not exists raw.ingest_log (
+            source varchar not null,
+            file_name varchar not null,
+            size_bytes bigint,
+            modified_ns bigint,
+            sha256 varchar,
+            rows_read bigint,
+            rows_valid bigint,
+            rows_quarantined bigint,
+            status varchar not null,
+            reason varchar,
+            ingested_at timestamp not null,
+            primary key (source, file_name)
+        )
+        """
+    )
+    conn.execute(
+        """
+        create table if not exists quarantine.rule_violations (
+            source varchar not null,
+            _source_file varchar not null,
+            _row_number bigint not null,
+            "column" varchar not null,
+            rule varchar not null,
+            value varchar,
+            stage varchar not null
+        )
+        """
+    )
+
+
+def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    text_cols = ", ".join(f'"{c}" varchar' for c in spec.column_names)
+    conn.execute(
+        f"create table if not exists raw.{spec.name} ({text_cols}, _extra json, "
+        "_source_file varchar not null, _row_number bigint not null, _ingested_at timestamp not null)"
+    )
+    conn.execute(staging_ddl(spec.name).replace(f"staging.{spec.name} ", f"staging.{spec.name}_delivered ", 1))
+    conn.execute(staging_ddl(spec.name))
+
+
+def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -> None:
+    for table in (f"raw.{source}", f"staging.{source}_delivered"):
+        conn.execute(f"delete from {table} where _source_file = ?", [file_name])
+    conn.execute(
+        "delete from quarantine.rule_violations where source = ? and _source_file = ?", [source, file_name]
+    )
+
+
+def _load_file(
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime
+) -> FileOutcome:
+    frame = normalise_header(read_as_text(delivered.path))
+    if frame.width == 0:
+        return FileOutcome(delivered.name, "loaded")
+    check_columns(frame, spec)
+    frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    extras = [c for c in frame.columns if c not in spec.column_names and c != ROW]
+    raw = frame.select(
+        *[
+            (pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c)
+            for c in spec.column_names
+        ],
+        (pl.struct(extras).struct.json_encode() if extras else pl.lit(None, dtype=pl.String)).alias("_extra"),
+        pl.lit(delivered.name).alias("_source_file"),
+        pl.col(ROW),
+        pl.lit(now).alias("_ingested_at"),
+    )
+    typed, cast_failures = cast_to_contract(frame, spec.name)
+    # Cells that did not parse are null in `typed`; pandera would report them again as
+    # "not_nullable", so those follow-on failures are dropped in favour of the parse error.
+    rule_failures = validate_rows(typed, spec.name).join(
+        cast_failures.select(ROW, "column"), on=[ROW, "column"], how="anti"
+    )
+    failures = pl.concat([cast_failures, rule_failures]).with_columns(
+        pl.lit(spec.name).alias("source"),
+        pl.lit(delivered.name).alias("_source_file"),
+        pl.lit("row").alias("stage"),
+    )
+    valid = typed.join(failures.select(ROW).unique(), on=ROW, how="anti").with_columns(
+        pl.lit(delivered.name).alias("_source_file")
+    )
+    conn.register("raw_frame", raw)
+    conn.register("valid_frame", valid)
+    conn.register("failure_frame", failures)
+    try:
+        conn.execute(f"insert into raw.{spec.name} by name select * from raw_frame")
+        conn.execute(f"insert into staging.{spec.name}_delivered by name select * from valid_frame")
+        conn.execute(
+            'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
+            'select source, _source_file, _row_number, "column", rule, value, stage from failure_frame'
+        )
+    finally:
+        for name in ("raw_frame", "valid_frame", "failure_frame"):
+            conn.unregister(name)
+    rejected = failures.get_column(ROW).n_unique()
+    return FileOutcome(delivered.name, "loaded", frame.height, frame.height - rejected, rejected)
+
+
+def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    """Record duplicate-key conflicts and unknown references for the source's delivered rows."""
+    conn.execute("delete from quarantine.rule_violations where source = ? and stage = 'cross'", [spec.name])
+    table = f"staging.{spec.name}_delivered"
+    if spec.key:
+        key = ", ".join(spec.key)
+        content = ", ".join(c for c in spec.column_names)
+        key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in spec.key)
+        conn.execute(
+            f"""
+            insert into quarantine.rule_violations
+            with conflicts as (
+                select {key}
+                from {table}
+                group by {key}
+                having count(distinct ({content})) > 1
+            )
+            select
+                ? as source,
+                d._source_file,
+                d._row_number,
+                ? as "column",
+                'duplicate key with different content' as rule,
+                {key_text} as value,
+                'cross' as stage
+            from {table} as d
+            semi join conflicts using ({key})
+            """,
+            [spec.name, key],
+        )
+    for column, (ref_source, ref_column) in spec.references.items():
+        conn.execute(
+            f"""
+            insert into quarantine.rule_violations
+            select
+                ? as source,
+                d._source_file,
+                d._row_number,
+                ? as "column",
+                ? as rule,
+                d.{column} as value,
+                'cross' as stage
+            from {table} as d
+            anti join staging.{ref_source} as r on r.{ref_column} = d.{column}
+            """,
+            [spec.name, column, f"unknown {column} (not in {ref_source})"],
+        )
+
+
+def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
+    """Rebuild staging.<source> and quarantine.<source>; return (staged, quarantined, collapsed)."""
+    delivered = f"staging.{spec.name}_delivered"
+    cols = ", ".join(spec.column_names)
+    rejected = (
+        "select distinct _source_file, _row_number from quarantine.rule_violations "
+        "where source = $source and stage = 'cross'"
+    )
+    if spec.key:
+        # Identical re-deliveries of a key are collapsed to the first delivered copy.
+        dedupe = f"qualify row_number() over (partition by {', '.join(spec.key)} order by _source_file, _row_number) = 1"
+    else:
+        dedupe = ""
+    conn.execute(
+        f"""
+        create or replace table staging.{spec.name} as
+        select {cols}, _source_file, _row_number
+        from {delivered}
+        anti join ({rejected}) as x using (_source_file, _row_number)
+        {dedupe}
+        order by _source_file, _row_number
+        """,
+        {"source": spec.name},
+    )
+    raw_cols = ", ".join(f'r."{c}"' for c in spec.column_names)
+    conn.execute(
+        f"""
+        create or replace table quarantine.{spec.name} as
+        with reasons as (
+            select
+                _source_file,
+                _row_number,
+                string_agg(
+                    "column" || ': ' || rule || coalesce(' (value ' || chr(39) || value || chr(39) || ')', ''),
+                    '; ' order by stage desc, "column", rule
+                ) as reason,
+                count(*) as rules_broken
+            from quarantine.rule_violations
+            where source = $source
+            group by _source_file, _row_number
+        )
+        select {raw_cols}, r._extra, r._source_file, r._row_number, reasons.reason, reasons.rules_broken
+        from raw.{spec.name} as r
+        join reasons using (_source_file, _row_number)
+        order by r._source_file, r._row_number
+        """,
+        {"source": spec.name},
+    )
+    staged = scalar(conn, f"select count(*) from staging.{spec.name}")
+    quarantined = scalar(conn, f"select count(*) from quarantine.{spec.name}")
+    delivered_ok = scalar(
+        conn,
+        f"select count(*) from {delivered} anti join ({rejected}) as x using (_source_file, _row_number)",
+        {"source": spec.name},
+    )
+    return staged, quarantined, delivered_ok - staged
+
+
+def ingest_source(
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, source: str, now: dt.datetime | None = None
+) -> SourceReport:
+    """Bring `source` up to date with the files in `data_dir`; return what happened per file."""
+    spec = SOURCES[source]
+    now = now or dt.datetime.now()
+    ensure_layers(conn)
+    _ensure_source_tables(conn, spec)
+    report = SourceReport(source)
+    known = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "select file_name, size_bytes, modified_ns, sha256, status, reason from raw.ingest_log where source = ?",
+            [source],
+        ).fetchall()
+    }
+    found = discover(data_dir, source)
+    for name in sorted(set(known) - {f.name for f in found}):
+        _forget_file(conn, source, name)
+        conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [source, name])
+        report.files.append(FileOutcome(name, "removed"))
+    for delivered in found:
+        previous = known.get(delivered.name)
+        # Size and modification time spare hashing an untouched file; the checksum decides otherwise.
+        same_stat = previous and (previous[0], previous[1]) == (delivered.size, delivered.mtime_ns)
+        checksum = None if same_stat else sha256_of(delivered.path)
+        if previous and (same_stat or previous[2] == checksum):
+            if not same_stat:
+                conn.execute(
+                    "update raw.ingest_log set size_bytes = ?, modified_ns = ? where source = ? and file_name = ?",
+                    [delivered.size, delivered.mtime_ns, source, delivered.name],
+                )
+            status = "failed" if previous[3] == "failed" else "unchanged"
+            report.files.append(FileOutcome(delivered.name, status, reason=previous[4]))
+            continue
+        conn.execute("begin transaction")
+        try:
+            _forget_file(conn, source, delivered.name)
+            try:
+                outcome = _load_file(conn, spec, delivered, now)
+            except UnreadableFile as exc:
+                outcome = FileOutcome(delivered.name, "failed", reason=str(exc))
+            conn.execute(
+                "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    source,
+                    delivered.name,
+                    delivered.size,
+                    delivered.mtime_ns,
+                    checksum,
+                    outcome.rows_read,
+                    outcome.rows_valid,
+                    outcome.rows_quarantined,
+                    outcome.status,
+                    outcome.reason,
+                    now,
+                ],
+            )
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        report.files.append(outcome)
+    conn.execute("begin transaction")
+    try:
+        _cross_row_violations(conn, spec)
+        report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _rebuild(conn, spec)
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return report

@@ -1,0 +1,51 @@
+"""Dagster resources: the pipeline's settings and the DuckDB working database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from kam_pipeline.scoring.model import ScoringModel, load_model
+from kam_pipeline.settings import Settings
+from kam_pipeline.warehouse import work_path_for
+
+
+class KamResource(dg.ConfigurableResource):
+    """Data folder, published DuckDB file and scoring model of a deployment."""
+
+    data_dir: str
+    db_path: str
+    model_path: str | None = None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def published_path(self) -> Path:
+        return Path(self.db_path)
+
+    @property
+    def work_path(self) -> Path:
+        return work_path_for(self.db_path)
+
+    def model(self) -> ScoringModel:
+        """Return the validated scoring model (raises ModelError naming file, path and problem)."""
+        return load_model(self.model_path)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A broken model must stop the run before any asset touches data.
+        self.model()
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Return the resource dict for a deployment with these settings."""
+    kam = KamResource(
+        data_dir=str(settings.data_dir),
+        db_path=str(settings.db_path),
+        model_path=str(settings.model_path) if settings.model_path else None,
+    )
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path))}

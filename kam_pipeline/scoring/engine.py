@@ -1,0 +1,195 @@
+"""Score the accounts of one profile: normalise, weigh, aggregate, explain.
+
+Plain NumPy, no Dagster: the assets hand in an (accounts × indicators) matrix of
+raw values (NaN = no evidence) and get back every number the marts store.
+
+Missing data is re-weighted hierarchically: inside a group, the weights of the
+indicators with a value are rescaled to sum to 1; across groups, the weights of
+the groups with at least one value are rescaled likewise. An indicator whose
+policy is neutral / worst / best gets 0.5 / 0 / 1 instead of being left out, but
+only real values count towards `completeness`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kam_pipeline.scoring.model import Indicator, Profile, ScoringModel, WeightSpec
+from kam_pipeline.scoring.normalize import normalize
+from kam_pipeline.scoring.weights import (
+    ahp_weights,
+    combine_weights,
+    critic_weights,
+    entropy_weights,
+    expert_weights,
+)
+
+_POLICY_VALUE = {"neutral": 0.5, "worst": 0.0, "best": 1.0}
+
+
+@dataclass
+class WeightResult:
+    """Weights of the items of one level, with their subjective/objective parts and AHP checks."""
+
+    method: str
+    final: np.ndarray
+    subjective: np.ndarray | None = None
+    objective: np.ndarray | None = None
+    consistency: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ProfileScores:
+    """Everything computed for one profile on one as-of date (arrays are per account, per indicator)."""
+
+    profile: str
+    indicators: list[Indicator]
+    normalized: np.ndarray  # accounts × indicators, in [0, 1], NaN where no value and no policy
+    effective_weight: np.ndarray  # accounts × indicators; a row sums to 1 (or 0 with no evidence)
+    score: np.ndarray  # 0–100, NaN with no evidence at all
+    group_scores: dict[str, np.ndarray]  # 0–100 per group
+    completeness: np.ndarray  # 0–1, share of the base weight backed by real values
+    group_weights: WeightResult
+    indicator_weights: dict[str, WeightResult]
+
+    @property
+    def contribution(self) -> np.ndarray:
+        """Points of the 0–100 score each indicator contributes (accounts × indicators)."""
+        return 100.0 * np.nan_to_num(self.effective_weight * self.normalized)
+
+    def base_weight(self, indicator: Indicator) -> float:
+        """Final global weight of an indicator: group weight × weight within the group."""
+        groups = list(self.group_scores)
+        within = self.indicator_weights[indicator.group]
+        members = [i.id for i in self.indicators if i.group == indicator.group]
+        return float(
+            self.group_weights.final[groups.index(indicator.group)] * within.final[members.index(indicator.id)]
+        )
+
+
+def _impute(matrix: np.ndarray) -> np.ndarray:
+    # Objective methods need a complete matrix: a missing value is taken as the column
+    # mean (it adds no dispersion); a column without any value carries no information.
+    out = matrix.copy()
+    for j in range(out.shape[1]):
+        col = out[:, j]
+        known = ~np.isnan(col)
+        col[~known] = col[known].mean() if known.any() else 0.0
+    return out
+
+
+def resolve_weights(
+    spec: WeightSpec, items: list[str], matrix: np.ndarray | None, profile: str, level: str
+) -> WeightResult:
+    """Return the weights of `items` (in that order) by `spec`.
+
+    `matrix` is the (accounts × items) normalised matrix the objective methods use.
+    """
+    if spec.method == "fixed":
+        return WeightResult("fixed", np.array([spec.weights[i] for i in items], dtype=float))
+    if spec.method == "expert":
+        scores = np.array([[row[i] for i in items] for row in spec.experts.values()], dtype=float)
+        return WeightResult("expert", expert_weights(scores, trim=spec.trim))
+    if spec.method == "ahp":
+        order = spec.order or items
+        result = ahp_weights(np.array(spec.matrix, dtype=float), method=spec.eigen)
+        by_item = dict(zip(order, result.weights, strict=True))
+        record = {
+            "profile": profile,
+            "matrix_name": level,
+            "n": result.n,
+            "items": json.dumps(order),
+            "matrix": json.dumps(spec.matrix),
+            "weights": json.dumps([round(float(w), 10) for w in result.weights]),
+            "method": result.method,
+            "lambda_max": result.lambda_max,
+            "ci": result.ci,
+            "random_index": result.random_index,
+            "cr": result.cr,
+            "accepted": result.accepted,
+        }
+        return WeightResult("ahp", np.array([by_item[i] for i in items]), consistency=[record])
+    if spec.method in ("entropy", "critic"):
+        if matrix is None or matrix.shape[0] == 0:
+            weights = np.full(len(items), 1.0 / len(items))
+        else:
+            fn = entropy_weights if spec.method == "entropy" else critic_weights
+            weights = fn(_impute(matrix))
+        return WeightResult(spec.method, weights, objective=weights)
+    # combined
+    subjective = resolve_weights(spec.subjective, items, matrix, profile, level)
+    objective = resolve_weights(spec.objective, items, matrix, profile, level)
+    final = combine_weights(subjective.final, objective.final, method=spec.combination, alpha=spec.alpha)
+    method = f"combined({subjective.method}+{objective.method},{spec.combination},alpha={spec.alpha:g})"
+    return WeightResult(method, final, subjective.final, objective.final, subjective.consistency)
+
+
+def normalize_matrix(values: np.ndarray, indicators: list[Indicator], targets: dict[str, float]) -> np.ndarray:
+    """Return the (accounts × indicators) matrix normalised to [0, 1] by each indicator's method and direction."""
+    out = np.full(values.shape, np.nan)
+    for j, ind in enumerate(indicators):
+        options = {}
+        if ind.spec.normalization == "target":
+            options = {"target": ind.spec.target or targets.get(ind.id), "cap": ind.spec.cap}
+        out[:, j] = normalize(values[:, j], ind.spec.normalization, ind.direction, **options)
+    return out
+
+
+def score_profile(model: ScoringModel, profile: Profile, values: np.ndarray) -> ProfileScores:
+    """Score the accounts of one profile from their raw indicator values (accounts × model.indicators)."""
+    indicators = model.indicators
+    groups = model.groups
+    normalized = normalize_matrix(values, indicators, profile.targets)
+    has_value = ~np.isnan(normalized)
+    filled = normalized.copy()
+    for j, ind in enumerate(indicators):
+        if ind.spec.missing in _POLICY_VALUE:
+            filled[~has_value[:, j], j] = _POLICY_VALUE[ind.spec.missing]
+    usable = ~np.isnan(filled)
+
+    m = values.shape[0]
+    within: dict[str, WeightResult] = {}
+    group_scores: dict[str, np.ndarray] = {}
+    group_has: dict[str, np.ndarray] = {}
+    eff_within = np.zeros(values.shape)
+    for g in groups:
+        cols = [j for j, i in enumerate(indicators) if i.group == g]
+        items = [indicators[j].id for j in cols]
+        result = resolve_weights(profile.indicator_weights[g], items, normalized[:, cols], profile.name, f"indicators:{g}")
+        within[g] = result
+        w = np.where(usable[:, cols], result.final, 0.0)
+        total = w.sum(axis=1, keepdims=True)
+        share = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        eff_within[:, cols] = share
+        group_scores[g] = np.where(total[:, 0] > 0, 100.0 * np.nansum(share * filled[:, cols], axis=1), np.nan)
+        group_has[g] = total[:, 0] > 0
+
+    group_matrix = np.column_stack([group_scores[g] / 100.0 for g in groups]) if groups else np.zeros((m, 0))
+    between = resolve_weights(profile.group_weights, groups, group_matrix, profile.name, "groups")
+    gw = np.column_stack([np.where(group_has[g], between.final[k], 0.0) for k, g in enumerate(groups)])
+    gtotal = gw.sum(axis=1, keepdims=True)
+    gshare = np.divide(gw, gtotal, out=np.zeros_like(gw), where=gtotal > 0)
+
+    effective = np.zeros(values.shape)
+    base = np.zeros(len(indicators))
+    for j, ind in enumerate(indicators):
+        k = groups.index(ind.group)
+        effective[:, j] = gshare[:, k] * eff_within[:, j]
+        members = [i.id for i in indicators if i.group == ind.group]
+        base[j] = between.final[k] * within[ind.group].final[members.index(ind.id)]
+    score = np.where(gtotal[:, 0] > 0, 100.0 * np.nansum(effective * filled, axis=1), np.nan)
+    completeness = (has_value * base).sum(axis=1) / base.sum() if base.sum() > 0 else np.zeros(m)
+    return ProfileScores(
+        profile=profile.name,
+        indicators=indicators,
+        normalized=filled,
+        effective_weight=effective,
+        score=score,
+        group_scores=group_scores,
+        completeness=np.clip(completeness, 0.0, 1.0),
+        group_weights=between,
+        indicator_weights=within,
+    )

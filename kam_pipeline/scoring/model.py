@@ -1,0 +1,376 @@
+"""The scoring model file (CONTRACT §4): parse, validate, and resolve per-segment profiles.
+
+A model is validated completely before any data is read: structure (pydantic),
+indicator names, weights, AHP matrices and their consistency ratio. Every problem
+is reported as `<file>: <path inside the file>: <what is wrong>`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise
+
+# Indicators computed in marts.account_indicators that a model may score, with
+# their natural direction (INDICATORS.md). Assessment dimensions are added by name.
+ACCOUNT_INDICATORS: dict[str, str] = {
+    "revenue": "higher",
+    "revenue_growth": "higher",
+    "gross_margin": "higher",
+    "avg_order_value": "higher",
+    "order_count": "higher",
+    "order_frequency": "higher",
+    "product_breadth": "higher",
+    "active_month_ratio": "higher",
+    "recency_days": "lower",
+    "tenure_years": "higher",
+    "revenue_retention": "higher",
+    "share_of_wallet": "higher",
+    "market_growth_gap": "higher",
+    "csat": "higher",
+    "product_quality": "higher",
+    "service_quality": "higher",
+    "price_value": "higher",
+    "responsiveness": "higher",
+    "nps": "higher",
+    "complaint_rate": "lower",
+    "avg_resolution_hours": "lower",
+    "sla_breach_rate": "lower",
+    "overdue_ratio": "lower",
+    "avg_days_late": "lower",
+}
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class ModelError(ValueError):
+    """An invalid scoring model; `problems` lists every `<file>: <path>: <message>`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _number(value: object) -> object:
+    # AHP cells are naturally written as fractions ("1/3"); YAML reads them as text.
+    if isinstance(value, str):
+        try:
+            return float(Fraction(value.strip()))
+        except (ValueError, ZeroDivisionError):
+            return value
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IndicatorSpec(_Strict):
+    direction: Literal["higher", "lower"] | None = None
+    normalization: Literal["minmax", "percentile", "zscore", "log_minmax", "target"] = "minmax"
+    target: Number | None = None
+    cap: Number = Field(default=1.0, gt=0)
+    missing: Literal["reweight", "neutral", "worst", "best"] = "reweight"
+    source: Literal["indicators", "assessments"] = "indicators"
+    dimension: str | None = None
+    label: dict[str, str] = Field(default_factory=dict)
+
+
+class GroupSpec(_Strict):
+    label: dict[str, str] = Field(default_factory=dict)
+    indicators: dict[str, IndicatorSpec]
+
+
+class WeightSpec(_Strict):
+    method: Literal["fixed", "expert", "ahp", "entropy", "critic", "combined"]
+    weights: dict[str, Number] | None = None  # fixed
+    experts: dict[str, dict[str, Number]] | None = None  # expert: expert -> item -> importance
+    trim: Number = Field(default=0.0, ge=0, lt=0.5)
+    matrix: list[list[Number]] | None = None  # ahp, rows/columns in item order
+    order: list[str] | None = None  # ahp: the item order of the matrix rows (default: model order)
+    eigen: Literal["eigenvector", "geometric"] = "eigenvector"
+    allow_inconsistent: bool = False
+    subjective: WeightSpec | None = None  # combined
+    objective: WeightSpec | None = None  # combined
+    alpha: Number = Field(default=0.5, ge=0, le=1)
+    combination: Literal["linear", "multiplicative", "game_theory"] = "linear"
+
+
+class ProfileSpec(_Strict):
+    segments: list[str] = Field(default_factory=list)
+    group_weights: WeightSpec | None = None
+    indicator_weights: dict[str, WeightSpec] = Field(default_factory=dict)
+    targets: dict[str, Number] = Field(default_factory=dict)
+
+
+class GradeBand(_Strict):
+    grade: str
+    min: Number = Field(ge=0, le=100)
+
+
+class KeyAccountRule(_Strict):
+    name: str
+    segments: list[str] | None = None
+    min_revenue: Number | None = None
+
+
+class KeyAccountSpec(_Strict):
+    pareto_share: Number = Field(default=0.8, gt=0, le=1)
+    rules: list[KeyAccountRule] = Field(default_factory=list)
+
+
+class EvaluationSpec(_Strict):
+    window_days: int = Field(default=365, ge=28, le=3660)
+    churn_days: int = Field(default=180, ge=1, le=3660)
+    retention_cap: Number = Field(default=2.0, gt=0)
+    min_completeness: Number = Field(default=0.5, ge=0, le=1)
+    sla_hours: dict[Literal["low", "medium", "high", "critical"], Number] = Field(
+        default_factory=lambda: {"critical": 24.0, "high": 72.0, "medium": 120.0, "low": 240.0}
+    )
+
+
+class ModelSpec(_Strict):
+    name: str = "scoring model"
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    groups: dict[str, GroupSpec]
+    profiles: dict[str, ProfileSpec]
+    targets: dict[str, Number] = Field(default_factory=dict)
+    grades: list[GradeBand] = Field(
+        default_factory=lambda: [
+            GradeBand(grade="A", min=80),
+            GradeBand(grade="B", min=65),
+            GradeBand(grade="C", min=50),
+            GradeBand(grade="D", min=0),
+        ]
+    )
+    key_accounts: KeyAccountSpec = Field(default_factory=KeyAccountSpec)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A resolved indicator: id, group, direction and how to normalise and treat missing values."""
+
+    id: str
+    group: str
+    spec: IndicatorSpec
+
+    @property
+    def direction(self) -> str:
+        return self.spec.direction or ACCOUNT_INDICATORS.get(self.id, "higher")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Weights and targets for a set of segments (the `default` profile takes every other segment)."""
+
+    name: str
+    segments: tuple[str, ...]
+    group_weights: WeightSpec
+    indicator_weights: dict[str, WeightSpec]
+    targets: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A validated scoring model, ready for the engine."""
+
+    path: str
+    spec: ModelSpec
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.spec.groups)
+
+    @property
+    def indicators(self) -> list[Indicator]:
+        return [Indicator(i, g, s) for g, grp in self.spec.groups.items() for i, s in grp.indicators.items()]
+
+    def indicators_of(self, group: str) -> list[Indicator]:
+        return [i for i in self.indicators if i.group == group]
+
+    @property
+    def profiles(self) -> list[Profile]:
+        return [self.profile(name) for name in self.spec.profiles]
+
+    def profile(self, name: str) -> Profile:
+        base = self.spec.profiles["default"]
+        own = self.spec.profiles[name]
+        return Profile(
+            name=name,
+            segments=tuple(own.segments),
+            group_weights=own.group_weights or base.group_weights,
+            indicator_weights={**base.indicator_weights, **own.indicator_weights},
+            targets={**self.spec.targets, **base.targets, **own.targets},
+        )
+
+    def profile_for_segment(self, segment: str) -> str:
+        """Return the name of the profile that scores accounts of `segment`."""
+        for name, prof in self.spec.profiles.items():
+            if segment in prof.segments:
+                return name
+        return "default"
+
+
+def default_model_path() -> Path:
+    """Return the path of the shipped default model (a balanced scorecard)."""
+    return Path(str(resources.files("kam_pipeline") / "models" / "default.yaml"))
+
+
+def load_model(path: str | Path | None = None) -> ScoringModel:
+    """Read and validate a model file; raise ModelError naming the file, the path inside it and the problem."""
+    path = Path(path) if path else default_model_path()
+    label = str(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError([f"{label}: file not found"]) from None
+    except yaml.YAMLError as exc:
+        raise ModelError([f"{label}: not valid YAML: {' '.join(str(exc).split())}"]) from None
+    if not isinstance(document, dict):
+        raise ModelError([f"{label}: the model must be a YAML mapping"])
+    try:
+        spec = ModelSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"{label}: {where}: {err['msg']}")
+        raise ModelError(problems) from None
+    problems = [f"{label}: {p}" for p in _semantic_problems(spec)]
+    if problems:
+        raise ModelError(problems)
+    return ScoringModel(label, spec)
+
+
+def _semantic_problems(spec: ModelSpec) -> list[str]:
+    problems: list[str] = []
+    for gid, group in spec.groups.items():
+        if not IDENTIFIER.match(gid):
+            problems.append(f"groups.{gid}: group ids must match {IDENTIFIER.pattern}")
+        if not group.indicators:
+            problems.append(f"groups.{gid}.indicators: a group needs at least one indicator")
+        for iid, ind in group.indicators.items():
+            where = f"groups.{gid}.indicators.{iid}"
+            if not IDENTIFIER.match(iid):
+                problems.append(f"{where}: indicator ids must match {IDENTIFIER.pattern}")
+            if ind.source == "indicators" and iid not in ACCOUNT_INDICATORS:
+                problems.append(
+                    f"{where}: unknown indicator '{iid}' (known: {', '.join(sorted(ACCOUNT_INDICATORS))}; "
+                    "or set source: assessments)"
+                )
+            if ind.normalization == "target" and (ind.target is None or ind.target <= 0):
+                problems.append(f"{where}.target: normalization 'target' needs a target > 0")
+    seen = [i for g in spec.groups.values() for i in g.indicators]
+    for dup in sorted({i for i in seen if seen.count(i) > 1}):
+        problems.append(f"groups: indicator '{dup}' appears in more than one group")
+    if "default" not in spec.profiles:
+        problems.append("profiles: a 'default' profile is required (it scores every segment not named elsewhere)")
+        return problems
+    default = spec.profiles["default"]
+    if default.group_weights is None:
+        problems.append("profiles.default.group_weights: required")
+    for gid in spec.groups:
+        if gid not in default.indicator_weights:
+            problems.append(f"profiles.default.indicator_weights.{gid}: required (one weight spec per group)")
+    owners: dict[str, str] = {}
+    for pname, prof in spec.profiles.items():
+        if not IDENTIFIER.match(pname):
+            problems.append(f"profiles.{pname}: profile names must match {IDENTIFIER.pattern}")
+        for seg in prof.segments:
+            if seg in owners:
+                problems.append(f"profiles.{pname}.segments: '{seg}' is already in profile '{owners[seg]}'")
+            owners[seg] = pname
+        if prof.group_weights is not None:
+            problems += _weight_problems(prof.group_weights, list(spec.groups), f"profiles.{pname}.group_weights", pname)
+        for gid, ws in prof.indicator_weights.items():
+            where = f"profiles.{pname}.indicator_weights.{gid}"
+            if gid not in spec.groups:
+                problems.append(f"{where}: unknown group '{gid}'")
+                continue
+            problems += _weight_problems(ws, list(spec.groups[gid].indicators), where, pname)
+    mins = [b.min for b in spec.grades]
+    if mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
+        problems.append("grades: bands must be listed from the highest min to the lowest, without repeats")
+    if mins and mins[-1] != 0:
+        problems.append("grades: the last band must have min 0 so every score gets a grade")
+    return problems
+
+
+def _weight_problems(ws: WeightSpec, items: list[str], where: str, profile: str) -> list[str]:
+    problems: list[str] = []
+    if ws.method == "fixed":
+        if not ws.weights:
+            return [f"{where}.weights: required for method 'fixed'"]
+        problems += _item_problems(set(ws.weights), items, f"{where}.weights")
+        total = sum(ws.weights.values())
+        if any(v < 0 for v in ws.weights.values()):
+            problems.append(f"{where}.weights: weights must not be negative")
+        if abs(total - 1) > 1e-6:
+            problems.append(f"{where}.weights: weights sum to {total:.6g}, not 1")
+    elif ws.method == "expert":
+        if not ws.experts:
+            return [f"{where}.experts: required for method 'expert'"]
+        for expert, scores in ws.experts.items():
+            problems += _item_problems(set(scores), items, f"{where}.experts.{expert}")
+            if any(v < 0 for v in scores.values()):
+                problems.append(f"{where}.experts.{expert}: importance scores must not be negative")
+            elif not any(v > 0 for v in scores.values()):
+                problems.append(f"{where}.experts.{expert}: at least one importance score must be positive")
+    elif ws.method == "ahp":
+        problems += _ahp_problems(ws, items, where)
+    elif ws.method == "combined":
+        if ws.subjective is None or ws.objective is None:
+            return [f"{where}: method 'combined' needs both 'subjective' and 'objective'"]
+        if ws.subjective.method not in ("fixed", "expert", "ahp"):
+            problems.append(f"{where}.subjective.method: must be fixed, expert or ahp")
+        if ws.objective.method not in ("entropy", "critic"):
+            problems.append(f"{where}.objective.method: must be entropy or critic")
+        problems += _weight_problems(ws.subjective, items, f"{where}.subjective", profile)
+    return problems
+
+
+def _item_problems(given: set[str], items: list[str], where: str) -> list[str]:
+    problems = []
+    if unknown := given - set(items):
+        problems.append(f"{where}: unknown item(s) {', '.join(sorted(unknown))} (expected {', '.join(items)})")
+    if missing := set(items) - given:
+        problems.append(f"{where}: missing item(s) {', '.join(sorted(missing))}")
+    return problems
+
+
+def _ahp_problems(ws: WeightSpec, items: list[str], where: str) -> list[str]:
+    if ws.matrix is None:
+        return [f"{where}.matrix: required for method 'ahp'"]
+    order = ws.order or items
+    if ws.order is not None:
+        if problems := _item_problems(set(ws.order), items, f"{where}.order"):
+            return problems
+    n = len(order)
+    if len(ws.matrix) != n or any(len(row) != n for row in ws.matrix):
+        return [f"{where}.matrix: must be {n}×{n} (one row and column per item: {', '.join(order)})"]
+    matrix = np.array(ws.matrix, dtype=float)
+    if issues := check_pairwise(matrix):
+        return [f"{where}.matrix: {issue}" for issue in issues]
+    try:
+        result = ahp_weights(matrix, method=ws.eigen)
+    except WeightError as exc:
+        return [f"{where}.matrix: {exc}"]
+    if not result.accepted and not ws.allow_inconsistent:
+        return [
+            f"{where}.matrix: inconsistent pairwise comparisons: CR = {result.cr:.3f} > 0.10 "
+            f"(λmax = {result.lambda_max:.4f}, CI = {result.ci:.4f}); revise the judgements "
+            "or set allow_inconsistent: true"
+        ]
+    return []

@@ -1,0 +1,268 @@
+"""Score one as-of snapshot: read indicators from DuckDB, run the engine per profile, write the marts.
+
+Only the (accounts × indicators) matrix comes into Python; orders never do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from kam_pipeline.scoring.engine import ProfileScores, score_profile
+from kam_pipeline.scoring.model import ScoringModel
+from kam_pipeline.warehouse import scalar, write_snapshot
+
+_FRAME_SQL = "select * from {frame}"
+
+
+@dataclass
+class SnapshotResult:
+    """Row counts written and the frames of account scores (for asset metadata)."""
+
+    account_scores: pl.DataFrame
+    counts: dict[str, int]
+
+
+def _indicator_frame(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> pl.DataFrame:
+    base = conn.sql(
+        "select * from marts.account_indicators where as_of_date = ? order by account_id", params=[as_of]
+    ).pl()
+    assessed = [i for i in model.indicators if i.spec.source == "assessments"]
+    if assessed:
+        dims = {i.spec.dimension or i.id: i.id for i in assessed}
+        long = conn.sql(
+            "select account_id, dimension, score from marts.account_assessments "
+            "where as_of_date = ? and dimension in (select unnest(?::varchar[]))",
+            params=[as_of, list(dims)],
+        ).pl()
+        for dim, ind_id in dims.items():
+            col = long.filter(pl.col("dimension") == dim).select("account_id", pl.col("score").alias(ind_id))
+            base = base.join(col, on="account_id", how="left")
+    return base
+
+
+def _grade(score: float, completeness: float, model: ScoringModel) -> str:
+    if np.isnan(score) or completeness < model.spec.evaluation.min_completeness:
+        return "insufficient_data"
+    return next(b.grade for b in model.spec.grades if score >= b.min)
+
+
+def _key_accounts(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
+    """Add is_key_account and key_account_rule: Pareto share of revenue first, then configured rules."""
+    spec = model.spec.key_accounts
+    positive = frame.filter(pl.col("revenue") > 0).sort(["revenue", "account_id"], descending=[True, False])
+    total = float(positive.get_column("revenue").sum()) if positive.height else 0.0
+    # An account is in the Pareto set while the revenue ranked above it is still short of the share.
+    pareto = positive.with_columns(
+        ((pl.col("revenue").cum_sum() - pl.col("revenue")) < spec.pareto_share * total).alias("_pareto")
+    ).filter(pl.col("_pareto"))
+    pareto_ids = set(pareto.get_column("account_id").to_list()) if total > 0 else set()
+    label = f"pareto_{round(spec.pareto_share * 100):d}"
+    rules = []
+    for row in frame.select("account_id", "segment", "revenue").iter_rows(named=True):
+        fired = None
+        if row["account_id"] in pareto_ids:
+            fired = label
+        else:
+            for rule in spec.rules:
+                seg_ok = rule.segments is None or row["segment"] in rule.segments
+                rev_ok = rule.min_revenue is None or (row["revenue"] or 0) >= rule.min_revenue
+                if seg_ok and rev_ok:
+                    fired = f"rule:{rule.name}"
+                    break
+        rules.append(fired)
+    return frame.with_columns(
+        pl.Series("key_account_rule", rules, dtype=pl.String),
+        pl.Series("is_key_account", [r is not None for r in rules], dtype=pl.Boolean),
+    )
+
+
+def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
+    """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
+    frame = _indicator_frame(conn, model, as_of)
+    indicators = model.indicators
+    frame = frame.with_columns(
+        pl.col("segment").map_elements(model.profile_for_segment, return_dtype=pl.String).alias("profile")
+    )
+    score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
+    for profile in model.profiles:
+        part = frame.filter(pl.col("profile") == profile.name)
+        values = np.column_stack(
+            [part.get_column(i.id).cast(pl.Float64).fill_null(np.nan).to_numpy() for i in indicators]
+        ) if part.height else np.zeros((0, len(indicators)))
+        result = score_profile(model, profile, values)
+        weight_rows += _weight_rows(result, model)
+        consistency_rows += [
+            r for w in [result.group_weights, *result.indicator_weights.values()] for r in w.consistency
+        ]
+        if part.height == 0:
+            continue
+        ids = part.get_column("account_id").to_list()
+        group_cols = {f"{g}_score": result.group_scores[g] for g in model.groups}
+        score_rows.append(
+            part.select("account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue").with_columns(
+                pl.Series("score", result.score),
+                pl.Series("completeness", result.completeness),
+                pl.Series(
+                    "indicators_missing",
+                    [int(n) for n in np.isnan(values).sum(axis=1)],
+                    dtype=pl.Int32,
+                ),
+                *[pl.Series(k, v) for k, v in group_cols.items()],
+            )
+        )
+        contrib_parts.append(_contributions(result, ids, values))
+    scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(frame, model)
+    scores = scores.with_columns(pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups])
+    scores = _key_accounts(scores, model)
+    previous = conn.sql(
+        "select account_id, score as previous_score from marts.account_scores "
+        "where as_of_date = (select max(as_of_date) from marts.account_scores where as_of_date < ?)",
+        params=[as_of],
+    ).pl() if _table_exists(conn, "account_scores") else pl.DataFrame(
+        schema={"account_id": pl.String, "previous_score": pl.Float64}
+    )
+    scores = (
+        scores.join(previous, on="account_id", how="left")
+        .with_columns(
+            pl.lit(as_of).alias("as_of_date"),
+            (pl.col("score") - pl.col("previous_score")).alias("score_change"),
+            pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
+            pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
+            pl.struct("score", "completeness")
+            .map_elements(
+                lambda r: _grade(np.nan if r["score"] is None else r["score"], r["completeness"], model),
+                return_dtype=pl.String,
+            )
+            .alias("grade"),
+        )
+        .sort(["rank", "account_id"], nulls_last=True)
+    )
+    contributions = (
+        pl.concat(contrib_parts) if contrib_parts else _empty_contributions()
+    ).with_columns(pl.lit(as_of).alias("as_of_date"))
+    weights = pl.DataFrame(weight_rows).with_columns(pl.lit(as_of).alias("as_of_date"))
+    consistency = (
+        pl.DataFrame(consistency_rows) if consistency_rows else _empty_consistency()
+    ).with_columns(pl.lit(as_of).alias("as_of_date"))
+    counts = {}
+    for table, data in (
+        ("account_scores", scores),
+        ("score_contributions", contributions),
+        ("indicator_weights", weights),
+        ("weight_consistency", consistency),
+    ):
+        conn.register("snapshot_frame", data)
+        try:
+            counts[table] = write_snapshot(conn, table, _FRAME_SQL.format(frame="snapshot_frame"), {}, as_of)
+        finally:
+            conn.unregister("snapshot_frame")
+    return SnapshotResult(scores, counts)
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        scalar(conn, "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table])
+    )
+
+
+def _weight_rows(result: ProfileScores, model: ScoringModel) -> list[dict]:
+    rows = []
+    groups = model.groups
+    for ind in result.indicators:
+        within = result.indicator_weights[ind.group]
+        members = [i.id for i in result.indicators if i.group == ind.group]
+        k = members.index(ind.id)
+        g = groups.index(ind.group)
+        rows.append(
+            {
+                "profile": result.profile,
+                "group": ind.group,
+                "indicator": ind.id,
+                "method": within.method,
+                "group_method": result.group_weights.method,
+                "group_weight": float(result.group_weights.final[g]),
+                "weight_in_group": float(within.final[k]),
+                "subjective_weight": None if within.subjective is None else float(within.subjective[k]),
+                "objective_weight": None if within.objective is None else float(within.objective[k]),
+                "weight": result.base_weight(ind),
+            }
+        )
+    return rows
+
+
+def _contributions(result: ProfileScores, ids: list[str], values: np.ndarray) -> pl.DataFrame:
+    m, n = values.shape
+    contribution = result.contribution
+    return pl.DataFrame(
+        {
+            "account_id": np.repeat(np.array(ids, dtype=object), n).tolist(),
+            "profile": [result.profile] * (m * n),
+            "indicator": [i.id for i in result.indicators] * m,
+            "group": [i.group for i in result.indicators] * m,
+            "value": values.reshape(-1),
+            "normalized": result.normalized.reshape(-1),
+            "imputed": (np.isnan(values) & ~np.isnan(result.normalized)).reshape(-1),
+            "base_weight": np.tile([result.base_weight(i) for i in result.indicators], m),
+            "weight": result.effective_weight.reshape(-1),
+            "contribution": contribution.reshape(-1),
+        },
+        strict=False,
+    ).with_columns(pl.col("value").fill_nan(None), pl.col("normalized").fill_nan(None))
+
+
+def _empty_contributions() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "account_id": pl.String,
+            "profile": pl.String,
+            "indicator": pl.String,
+            "group": pl.String,
+            "value": pl.Float64,
+            "normalized": pl.Float64,
+            "imputed": pl.Boolean,
+            "base_weight": pl.Float64,
+            "weight": pl.Float64,
+            "contribution": pl.Float64,
+        }
+    )
+
+
+def _empty_consistency() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "profile": pl.String,
+            "matrix_name": pl.String,
+            "n": pl.Int64,
+            "items": pl.String,
+            "matrix": pl.String,
+            "weights": pl.String,
+            "method": pl.String,
+            "lambda_max": pl.Float64,
+            "ci": pl.Float64,
+            "random_index": pl.Float64,
+            "cr": pl.Float64,
+            "accepted": pl.Boolean,
+        }
+    )
+
+
+def _empty_scores(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
+    schema = {
+        "account_id": pl.String,
+        "account_name": pl.String,
+        "segment": pl.String,
+        "profile": pl.String,
+        "manager_id": pl.String,
+        "team_id": pl.String,
+        "revenue": pl.Float64,
+        "score": pl.Float64,
+        "completeness": pl.Float64,
+        "indicators_missing": pl.Int32,
+        **{f"{g}_score": pl.Float64 for g in model.groups},
+    }
+    return pl.DataFrame(schema=schema)

@@ -1,0 +1,54 @@
+"""Read the SQL files shipped under `sql/` and bind their named parameters.
+
+SQL files are plain `select` queries with DuckDB named parameters (`$as_of`).
+Values are always bound, never pasted into the text.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def _sql_root() -> Path:
+    # A wheel carries sql/ inside the package (hatch force-include); an editable
+    # install reads it from the repository root.
+    packaged = resources.files("kam_pipeline") / "sql"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / "sql"
+
+
+@cache
+def read_sql(name: str) -> str:
+    """Return the text of `sql/<name>.sql`, e.g. `read_sql("marts/account_indicators")`."""
+    return (_sql_root() / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def parameters_of(sql: str) -> set[str]:
+    """Return the named parameters (`$name`) a query refers to."""
+    # Strip line comments so a `$word` in a comment is not taken for a parameter.
+    text = re.sub(r"--[^\n]*", "", sql)
+    return set(_PARAM.findall(text))
+
+
+def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Return the subset of `params` the query uses; raise if one it needs is missing."""
+    needed = parameters_of(sql)
+    missing = needed - params.keys()
+    if missing:
+        raise KeyError(f"SQL parameters not provided: {', '.join(sorted(missing))}")
+    return {k: params[k] for k in needed}
+
+
+def query(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """Execute `sql/<name>.sql` with its parameters bound; return the connection (fetch from it)."""
+    sql = read_sql(name)
+    return conn.execute(sql, bind(sql, params))

@@ -1,0 +1,121 @@
+"""The DuckDB side of the pipeline: connections, snapshot writes, column comments, publishing.
+
+The pipeline works in its own database (`<db>.work.duckdb`) and publishes a finished
+copy over the `--db` file with an atomic rename, so BI readers never meet a lock
+or a half-written run (CONTRACT §3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from kam_pipeline.catalog import column_comment
+from kam_pipeline.sql_files import bind, read_sql
+
+
+def work_path_for(db_path: str | Path) -> Path:
+    """Return the working database next to the published one: `kam.duckdb` -> `kam.work.duckdb`."""
+    db_path = Path(db_path)
+    return db_path.with_name(f"{db_path.stem}.work{db_path.suffix or '.duckdb'}")
+
+
+@contextmanager
+def open_connection(resource: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a connection from a DuckDBResource and close it even when the body raises."""
+    manager = resource.get_connection()
+    conn = manager.__enter__()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """Return the first column of the first row of a query (the whole result is consumed)."""
+    rows = conn.execute(sql, params).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return dict(rows)
+
+
+def write_snapshot(
+    conn: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: dict[str, Any], as_of: dt.date
+) -> int:
+    """Replace the `as_of` snapshot of `marts.<table>` by the rows of `select_sql`; return the row count.
+
+    One transaction: a failure leaves the previous snapshot in place. New columns (for
+    example a group added to the scoring model) are added, so history is kept.
+    """
+    bound = bind(select_sql, params)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"create table if not exists marts.{table} as select * from ({select_sql}) limit 0", bound)
+        existing = _columns(conn, "marts", table)
+        described = conn.execute(f"describe select * from ({select_sql})", bound).fetchall()
+        for name, data_type, *_ in described:
+            if name not in existing:
+                conn.execute(f'alter table marts.{table} add column "{name}" {data_type}')
+        conn.execute(f"delete from marts.{table} where as_of_date = ?", [as_of])
+        conn.execute(f"insert into marts.{table} by name select * from ({select_sql})", bound)
+        count = scalar(conn, f"select count(*) from marts.{table} where as_of_date = ?", [as_of])
+        _comment_columns(conn, table)
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return count
+
+
+def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any]) -> int:
+    """Write the snapshot of `marts.<table>` from `sql/marts/<table>.sql`; return the row count."""
+    return write_snapshot(conn, table, read_sql(f"marts/{table}"), params, params["as_of"])
+
+
+def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    conn.execute(f"comment on table marts.{table} is {_literal(column_comment(table, None))}")
+    for name in _columns(conn, "marts", table):
+        conn.execute(f'comment on column marts.{table}."{name}" is {_literal(column_comment(table, name))}')
+
+
+def _literal(text: str) -> str:
+    # COMMENT ON takes a literal, not a parameter; the text is ours (catalog.py), quoted anyway.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def publish(work_path: Path, db_path: Path) -> int:
+    """Copy the finished working database over `db_path` atomically; return the bytes published."""
+    with duckdb.connect(str(work_path)) as conn:
+        conn.execute("checkpoint")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(work_path, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, db_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    # A WAL beside the published file can only be stale (readers open it read-only);
+    # DuckDB would replay it into the new file, so it goes.
+    Path(f"{db_path}.wal").unlink(missing_ok=True)
+    dir_fd = os.open(db_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return db_path.stat().st_size

@@ -1,0 +1,102 @@
+-- marts.manager_indicators: one row per staging.managers row at D = $as_of, even for a manager without accounts.
+-- Account figures come from the marts.account_indicators snapshot of D (so it must be built first), grouped by its manager_id.
+-- Retention base = the manager's accounts with revenue_prev > 0; nrr, grr and logo_retention are NULL when it is empty.
+-- feedback_score: 360 feedback with reviewed_on in C = [D - W, D); mean per reviewer_role, then the plain mean of the roles
+-- present (each role weighs the same however many reviews it has), rescaled (x - 1) / 4 * 100.
+
+with
+
+managers as (
+    select * from staging.managers
+),
+
+account_indicators as (
+    select * from marts.account_indicators
+),
+
+feedback as (
+    select * from staging.feedback
+),
+
+bounds as (
+    select
+        $as_of::date as as_of_date,
+        $as_of::date - $window_days::integer as current_start
+),
+
+manager_accounts as (
+    select
+        account_indicators.manager_id,
+        count(*) as account_count,
+        sum(account_indicators.revenue) as revenue,
+        sum(account_indicators.revenue_prev) as revenue_prev,
+        count(*) filter (where account_indicators.revenue_prev > 0) as base_accounts,
+        count(*) filter (
+            where account_indicators.revenue_prev > 0 and account_indicators.revenue > 0
+        ) as retained_accounts,
+        sum(account_indicators.revenue) filter (where account_indicators.revenue_prev > 0) as base_revenue,
+        sum(account_indicators.revenue_prev) filter (where account_indicators.revenue_prev > 0) as base_revenue_prev,
+        sum(least(account_indicators.revenue, account_indicators.revenue_prev)) filter (
+            where account_indicators.revenue_prev > 0
+        ) as base_revenue_kept,
+        sum(account_indicators.is_churned) as churned_accounts
+    from account_indicators
+    cross join bounds
+    where account_indicators.as_of_date = bounds.as_of_date
+    group by account_indicators.manager_id
+),
+
+feedback_by_role as (
+    select
+        feedback.manager_id,
+        feedback.reviewer_role,
+        avg(feedback.score) as role_score,
+        count(*) as review_count
+    from feedback
+    cross join bounds
+    where feedback.reviewed_on >= bounds.current_start
+        and feedback.reviewed_on < bounds.as_of_date
+    group by feedback.manager_id, feedback.reviewer_role
+),
+
+manager_feedback as (
+    select
+        manager_id,
+        (avg(role_score) - 1) / 4 * 100 as feedback_score,
+        sum(review_count) as feedback_count,
+        count(*) as feedback_roles
+    from feedback_by_role
+    group by manager_id
+),
+
+final as (
+    select
+        bounds.as_of_date,
+        managers.manager_id,
+        managers.manager_name,
+        managers.team_id,
+        managers.team_name,
+        coalesce(manager_accounts.account_count, 0) as account_count,
+        coalesce(manager_accounts.revenue, 0) as revenue,
+        coalesce(manager_accounts.revenue_prev, 0) as revenue_prev,
+        cast(manager_accounts.revenue - manager_accounts.revenue_prev as double)
+            / nullif(cast(manager_accounts.revenue_prev as double), 0) as revenue_growth,
+        cast(manager_accounts.base_revenue as double)
+            / nullif(cast(manager_accounts.base_revenue_prev as double), 0) as nrr,
+        cast(manager_accounts.base_revenue_kept as double)
+            / nullif(cast(manager_accounts.base_revenue_prev as double), 0) as grr,
+        cast(manager_accounts.retained_accounts as double)
+            / nullif(manager_accounts.base_accounts, 0) as logo_retention,
+        cast(coalesce(manager_accounts.churned_accounts, 0) as bigint) as churned_accounts,
+        manager_feedback.feedback_score,
+        cast(coalesce(manager_feedback.feedback_count, 0) as bigint) as feedback_count,
+        coalesce(manager_feedback.feedback_roles, 0) as feedback_roles
+    from managers
+    cross join bounds
+    left join manager_accounts
+        on managers.manager_id = manager_accounts.manager_id
+    left join manager_feedback
+        on managers.manager_id = manager_feedback.manager_id
+)
+
+select * from final

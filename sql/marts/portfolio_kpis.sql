@@ -1,0 +1,153 @@
+-- marts.portfolio_kpis: one row per segment plus segment = 'all', from the marts.account_indicators snapshot of D = $as_of.
+-- Reads the indicator snapshot, not staging orders, so portfolio and account figures cannot disagree.
+-- Retention base = accounts with revenue_prev > 0; logo_retention, churn_rate, nrr and grr are NULL when the base is empty.
+-- market_size = sum of market_size in market_year over the distinct (industry, region) pairs the accounts cover (a shared pair counts once).
+-- market_year = the calendar year holding most days of C = [D - W, D), ties -> the later year (as in account_indicators).
+-- The 'all' row exists even when the snapshot has no accounts (counts 0, revenue 0, ratios NULL).
+
+with
+
+account_indicators as (
+    select * from marts.account_indicators
+),
+
+market as (
+    select * from staging.market
+),
+
+bounds as (
+    select
+        $as_of::date as as_of_date,
+        $as_of::date - $window_days::integer as current_start
+),
+
+window_years as (
+    select
+        years.year,
+        date_diff(
+            'day',
+            greatest(bounds.current_start, make_date(years.year, 1, 1)),
+            least(bounds.as_of_date, make_date(years.year + 1, 1, 1))
+        ) as days_in_window
+    from bounds
+    cross join generate_series(year(bounds.current_start), year(bounds.as_of_date - 1)) as years (year)
+),
+
+market_year as (
+    select window_years.year as market_year
+    from window_years
+    order by window_years.days_in_window desc, window_years.year desc
+    limit 1
+),
+
+snapshot as (
+    select
+        account_indicators.segment,
+        account_indicators.industry,
+        account_indicators.region,
+        account_indicators.revenue,
+        account_indicators.revenue_prev,
+        account_indicators.is_churned
+    from account_indicators
+    cross join bounds
+    where account_indicators.as_of_date = bounds.as_of_date
+),
+
+segment_accounts as (
+    -- Every account once under its own segment and once under 'all'.
+    select
+        snapshot.segment,
+        snapshot.industry,
+        snapshot.region,
+        snapshot.revenue,
+        snapshot.revenue_prev,
+        snapshot.is_churned
+    from snapshot
+    union all
+    select
+        'all' as segment,
+        snapshot.industry,
+        snapshot.region,
+        snapshot.revenue,
+        snapshot.revenue_prev,
+        snapshot.is_churned
+    from snapshot
+),
+
+segments as (
+    select segment_accounts.segment
+    from segment_accounts
+    union
+    select 'all' as segment
+),
+
+segment_revenue as (
+    select
+        segment,
+        count(*) as account_count,
+        count(*) filter (where revenue > 0) as active_accounts,
+        sum(revenue) as revenue,
+        sum(revenue_prev) as revenue_prev,
+        count(*) filter (where revenue_prev > 0) as base_accounts,
+        count(*) filter (where revenue_prev > 0 and revenue > 0) as retained_accounts,
+        sum(revenue) filter (where revenue_prev > 0) as base_revenue,
+        sum(revenue_prev) filter (where revenue_prev > 0) as base_revenue_prev,
+        sum(least(revenue, revenue_prev)) filter (where revenue_prev > 0) as base_revenue_kept,
+        sum(is_churned) as churned_accounts
+    from segment_accounts
+    group by segment
+),
+
+segment_pairs as (
+    select distinct
+        segment,
+        industry,
+        region
+    from segment_accounts
+),
+
+segment_markets as (
+    select
+        segment_pairs.segment,
+        sum(market.market_size) as market_size
+    from segment_pairs
+    cross join market_year
+    inner join market
+        on segment_pairs.industry = market.industry
+        and segment_pairs.region = market.region
+        and market.year = market_year.market_year
+    group by segment_pairs.segment
+),
+
+final as (
+    select
+        bounds.as_of_date,
+        segments.segment,
+        coalesce(segment_revenue.account_count, 0) as account_count,
+        coalesce(segment_revenue.active_accounts, 0) as active_accounts,
+        coalesce(segment_revenue.revenue, 0) as revenue,
+        coalesce(segment_revenue.revenue_prev, 0) as revenue_prev,
+        cast(segment_revenue.revenue - segment_revenue.revenue_prev as double)
+            / nullif(cast(segment_revenue.revenue_prev as double), 0) as revenue_growth,
+        coalesce(segment_revenue.retained_accounts, 0) as retained_accounts,
+        cast(segment_revenue.retained_accounts as double)
+            / nullif(segment_revenue.base_accounts, 0) as logo_retention,
+        1 - cast(segment_revenue.retained_accounts as double)
+            / nullif(segment_revenue.base_accounts, 0) as churn_rate,
+        cast(segment_revenue.base_revenue as double)
+            / nullif(cast(segment_revenue.base_revenue_prev as double), 0) as nrr,
+        cast(segment_revenue.base_revenue_kept as double)
+            / nullif(cast(segment_revenue.base_revenue_prev as double), 0) as grr,
+        cast(coalesce(segment_revenue.churned_accounts, 0) as bigint) as churned_accounts,
+        segment_markets.market_size,
+        cast(coalesce(segment_revenue.revenue, 0) as double)
+            / nullif(segment_markets.market_size, 0) as market_share
+    from segments
+    cross join bounds
+    left join segment_revenue
+        on segments.segment = segment_revenue.segment
+    left join segment_markets
+        on segments.segment = segment_markets.segment
+)
+
+select * from final

@@ -1,0 +1,121 @@
+"""Tiny DuckDB databases for the SQL-file tests: staging tables from the contract, rows by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from kam_pipeline.ingest.contract import SOURCES, staging_ddl
+from kam_pipeline.sql_files import bind, query, read_sql
+
+AS_OF = dt.date(2025, 3, 1)
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "as_of": AS_OF,
+    "window_days": 365,
+    "churn_days": 180,
+    "retention_cap": 2.0,
+    "sla_low_hours": 240.0,
+    "sla_medium_hours": 120.0,
+    "sla_high_hours": 72.0,
+    "sla_critical_hours": 24.0,
+}
+
+
+def make_db(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """Return a connection to a new DuckDB file with schemas staging/marts and every (empty) staging table."""
+    conn = duckdb.connect(str(tmp_path / "test.duckdb"))
+    conn.execute("create schema staging; create schema marts;")
+    for source in SOURCES:
+        conn.execute(staging_ddl(source))
+    return conn
+
+
+def insert_staging(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` into `staging.<source>`; absent nullable columns are NULL, lineage columns are filled."""
+    spec = SOURCES[source]
+    for number, row in enumerate(rows, start=1):
+        unknown = row.keys() - set(spec.column_names)
+        if unknown:
+            raise KeyError(f"{source}: unknown columns {sorted(unknown)}")
+        values = []
+        for column in spec.columns:
+            if column.name in row:
+                values.append(row[column.name])
+            elif column.default is not None:
+                values.append(int(column.default))
+            elif column.nullable:
+                values.append(None)
+            else:
+                raise KeyError(f"{source}: row {number} lacks required column {column.name}")
+        names = [*spec.column_names, "_source_file", "_row_number"]
+        placeholders = ", ".join("?" for _ in names)
+        conn.execute(
+            f"insert into staging.{source} ({', '.join(names)}) values ({placeholders})",
+            [*values, f"{source}_test.csv", number],
+        )
+
+
+def create_mart_like(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
+    """Create `marts.<name>` empty, with exactly the columns and types the SQL file `marts/<name>` returns."""
+    sql = read_sql(f"marts/{name}")
+    conn.execute(
+        f"create table marts.{name} as select * from ({sql}) as q limit 0",
+        bind(sql, params or DEFAULT_PARAMS),
+    )
+
+
+def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` by column name into `table` (e.g. a hand-made `marts.account_indicators` snapshot)."""
+    for row in rows:
+        names = list(row)
+        conn.execute(
+            f"insert into {table} ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
+            list(row.values()),
+        )
+
+
+def run_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
+    """Run `sql/marts/<name>.sql` with the default parameters (or `overrides`); return its rows as dicts."""
+    params = {**DEFAULT_PARAMS, **overrides}
+    result = query(conn, f"marts/{name}", params)
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def materialize_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> None:
+    """Write `sql/marts/<name>.sql` into `marts.<name>` the way the pipeline does (`insert ... by name`)."""
+    params = {**DEFAULT_PARAMS, **overrides}
+    sql = read_sql(f"marts/{name}")
+    create_mart_like(conn, name, params)
+    conn.execute(f"insert into marts.{name} by name {sql}", bind(sql, params))
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if expected is None or actual is None:
+        return actual is expected
+    if isinstance(expected, bool) or isinstance(expected, (str, dt.date)):
+        return actual == expected
+    if isinstance(expected, (int, float, Decimal)):
+        if isinstance(actual, float) and math.isnan(actual):
+            return False
+        return float(actual) == pytest.approx(float(expected), rel=1e-9, abs=1e-9)
+    return actual == expected
+
+
+def assert_rows(actual: list[dict[str, Any]], expected: list[dict[str, Any]], key: tuple[str, ...]) -> None:
+    """Assert both lists hold the same rows (matched on `key`), column for column; floats compared approximately."""
+    by_key = {tuple(r[k] for k in key): r for r in actual}
+    assert len(by_key) == len(actual), "duplicate keys in the result"
+    assert sorted(by_key) == sorted(tuple(r[k] for k in key) for r in expected)
+    for exp in expected:
+        row = by_key[tuple(exp[k] for k in key)]
+        assert set(row) == set(exp), f"{exp[key[0]]}: columns differ: {set(row) ^ set(exp)}"
+        wrong = {c: (row[c], exp[c]) for c in exp if not _same(row[c], exp[c])}
+        assert not wrong, f"{tuple(exp[k] for k in key)}: (actual, expected) {wrong}"

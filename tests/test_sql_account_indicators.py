@@ -1,0 +1,468 @@
+"""sql/marts/account_indicators.sql on hand-made inputs; every expected value is worked out by hand below.
+
+As-of date D = 2025-03-01, W = 365:
+C = [2024-03-01, 2025-03-01), P = [2023-03-02, 2024-03-01), churn window [2024-09-02, 2025-03-01).
+C holds 306 days of 2024 (a leap year, 366 days) and 59 days of 2025, so market_year = 2024.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sql_fixtures import AS_OF, assert_rows, create_mart_like, insert_staging, make_db, run_mart
+
+D = AS_OF
+C_START = date(2024, 3, 1)  # D - W
+P_START = date(2023, 3, 2)  # D - 2W
+DAYS_2024, DAYS_2025 = 306, 59  # days of C in each year
+MONTHS_IN_C = 12  # Mar 2024 .. Feb 2025
+
+
+def _order(order_id, line_no, day, category, net, cost, status, account="acc_a"):
+    return {
+        "order_id": order_id,
+        "line_no": line_no,
+        "account_id": account,
+        "order_date": day,
+        "product_category": category,
+        "quantity": 1.0,
+        "net_amount": net,
+        "cost_amount": cost,
+        "status": status,
+    }
+
+
+def _account(account_id, name, segment, industry, region, manager_id, since):
+    return {
+        "account_id": account_id,
+        "account_name": name,
+        "segment": segment,
+        "industry": industry,
+        "region": region,
+        "manager_id": manager_id,
+        "since": since,
+    }
+
+
+def _survey(response_id, account_id, day, overall, pq, sq, pv, resp, recommend):
+    return {
+        "response_id": response_id,
+        "account_id": account_id,
+        "responded_on": day,
+        "overall": overall,
+        "product_quality": pq,
+        "service_quality": sq,
+        "price_value": pv,
+        "responsiveness": resp,
+        "recommend": recommend,
+    }
+
+
+def _complaint(complaint_id, account_id, opened, resolved, severity):
+    return {
+        "complaint_id": complaint_id,
+        "account_id": account_id,
+        "opened_at": opened,
+        "resolved_at": resolved,
+        "severity": severity,
+        "category": "delivery",
+    }
+
+
+def _invoice(invoice_id, account_id, issued, due, paid, amount):
+    return {
+        "invoice_id": invoice_id,
+        "account_id": account_id,
+        "issued_on": issued,
+        "due_on": due,
+        "paid_on": paid,
+        "amount": amount,
+    }
+
+
+def load(conn):
+    """The shared hand-made data set (see the module docstring for the windows)."""
+    insert_staging(conn, "managers", [
+        {"manager_id": "m1", "manager_name": "Ann", "team_id": "t1", "team_name": "North"},
+        {"manager_id": "m2", "manager_name": "Bob", "team_id": "t2", "team_name": "South"},
+    ])
+    insert_staging(conn, "accounts", [
+        _account("acc_a", "Alpha", "enterprise", "retail", "north", "m1", date(2020, 3, 1)),
+        _account("acc_b", "Beta", "enterprise", "retail", "south", "m2", date(2024, 6, 1)),
+        _account("acc_c", "Gamma", "mid", "retail", "north", "m1", date(2019, 1, 1)),
+        _account("acc_d", "Delta", "mid", "energy", "north", "m2", date(2019, 6, 1)),
+        _account("acc_e", "Epsilon", "small", "energy", "east", "m2", date(2018, 1, 1)),
+        # since = D: in the snapshot; manager unknown to staging.managers -> team_id NULL
+        _account("acc_n", "Nil", "small", "retail", "north", "m9", date(2025, 3, 1)),
+        # since = D + 1: not in the snapshot
+        _account("acc_f", "Future", "small", "retail", "north", "m1", date(2025, 3, 2)),
+    ])
+    insert_staging(conn, "orders", [
+        # Alpha
+        _order("a1", 1, date(2024, 3, 1), "widgets", 120, 70, "completed"),  # D - W: in C
+        _order("a1", 2, date(2024, 3, 1), "gadgets", 80, None, "completed"),  # no cost
+        _order("a2", 1, date(2025, 2, 28), "widgets", 100, 60, "completed"),  # D - 1: in C
+        _order("a2", 2, date(2025, 2, 28), "widgets", 30, 18, "returned"),  # positive return -> -30
+        _order("a3", 1, date(2025, 3, 1), "widgets", 1000, 1, "completed"),  # on D: excluded
+        _order("a4", 1, date(2024, 2, 29), "widgets", 200, 100, "completed"),  # D - W - 1: in P
+        _order("a5", 1, date(2024, 7, 15), "tools", -20, None, "returned"),  # negative return -> -20
+        _order("a6", 1, date(2024, 8, 10), "services", 500, 100, "cancelled"),  # ignored
+        _order("a7", 1, date(2023, 3, 2), "widgets", 100, 50, "completed"),  # first day of P
+        _order("a8", 1, date(2023, 3, 1), "tools", 50, 20, "completed"),  # before P
+        # Beta: only C, no cost data
+        _order("b1", 1, date(2024, 6, 15), "widgets", 500, None, "completed", "acc_b"),
+        _order("b1", 2, date(2024, 6, 15), "widgets", 100, None, "completed", "acc_b"),
+        # Gamma: revenue in P, nothing completed since 2024-05-01 -> churned
+        _order("g1", 1, date(2023, 6, 1), "widgets", 400, 200, "completed", "acc_c"),
+        _order("g2", 1, date(2024, 5, 1), "widgets", 100, 40, "completed", "acc_c"),
+        _order("g3", 1, date(2024, 9, 2), "gadgets", 100, 40, "returned", "acc_c"),  # returns are no activity
+        _order("g4", 1, date(2024, 12, 1), "gadgets", 300, 10, "cancelled", "acc_c"),
+        # Delta: completed exactly on D - churn_days -> not churned; C/P = 3.5 -> capped
+        _order("d1", 1, date(2024, 9, 2), "widgets", 70, 70, "completed", "acc_d"),
+        _order("d3", 1, date(2023, 12, 1), "widgets", 20, None, "completed", "acc_d"),
+        # Epsilon: one completed line long before P -> churned
+        _order("e1", 1, date(2022, 1, 1), "tools", 10, 5, "completed", "acc_e"),
+        # Future: not in the snapshot
+        _order("f1", 1, date(2024, 10, 1), "widgets", 999, 1, "completed", "acc_f"),
+    ])
+    insert_staging(conn, "wallet", [
+        {"account_id": "acc_a", "year": 2023, "wallet_amount": 1e9},  # outside C: ignored
+        {"account_id": "acc_a", "year": 2024, "wallet_amount": 366000.0},
+        {"account_id": "acc_a", "year": 2025, "wallet_amount": 730000.0},
+        {"account_id": "acc_b", "year": 2024, "wallet_amount": 36600.0},  # 2025 missing
+        {"account_id": "acc_d", "year": 2023, "wallet_amount": 999.0},  # no year of C -> NULL
+        {"account_id": "acc_e", "year": 2025, "wallet_amount": 730.0},  # 2024 missing
+    ])
+    insert_staging(conn, "market", [
+        {"industry": "retail", "region": "north", "year": 2023, "market_size": 800000.0},
+        {"industry": "retail", "region": "north", "year": 2024, "market_size": 1000000.0},
+        {"industry": "retail", "region": "north", "year": 2025, "market_size": 5000000.0},  # minority year
+        {"industry": "retail", "region": "south", "year": 2024, "market_size": 300.0},  # no 2023
+        {"industry": "energy", "region": "north", "year": 2023, "market_size": 0.0},  # previous = 0
+        {"industry": "energy", "region": "north", "year": 2024, "market_size": 100.0},
+    ])
+    insert_staging(conn, "surveys", [
+        _survey("s1", "acc_a", date(2024, 3, 1), 5, 4, 3, None, 5, 10),
+        _survey("s2", "acc_a", date(2025, 2, 28), 3, 2, None, None, 4, 6),
+        _survey("s5", "acc_a", date(2024, 10, 1), None, 5, 5, None, None, 9),
+        _survey("s3", "acc_a", date(2025, 3, 1), 1, 1, 1, 1, 1, 0),  # on D: excluded
+        _survey("s4", "acc_a", date(2024, 2, 29), 1, 1, 1, 1, 1, 0),  # in P: excluded
+        _survey("s6", "acc_b", date(2024, 12, 1), 4, None, None, None, None, None),
+    ])
+    insert_staging(conn, "complaints", [
+        _complaint("c1", "acc_a", datetime(2024, 3, 1, 0, 0), datetime(2024, 3, 2, 12, 0), "high"),
+        _complaint("c2", "acc_a", datetime(2025, 2, 20, 8, 0), datetime(2025, 3, 5, 0, 0), "critical"),
+        _complaint("c3", "acc_a", datetime(2025, 2, 28, 12, 0), None, "low"),
+        _complaint("c4", "acc_a", datetime(2024, 6, 1, 0, 0), datetime(2024, 6, 7, 0, 0), "medium"),
+        _complaint("c7", "acc_a", datetime(2025, 2, 27, 0, 0), datetime(2025, 3, 1, 0, 0), "high"),
+        _complaint("c5", "acc_a", datetime(2024, 2, 29, 23, 0), None, "critical"),  # before C
+        _complaint("c6", "acc_a", datetime(2025, 3, 1, 0, 0), None, "critical"),  # at D 00:00
+        _complaint("c8", "acc_e", datetime(2024, 5, 1, 10, 0), datetime(2024, 5, 1, 20, 0), "low"),
+    ])
+    insert_staging(conn, "invoices", [
+        _invoice("i1", "acc_a", date(2024, 3, 1), date(2024, 3, 31), date(2024, 3, 25), 100),  # on time
+        _invoice("i2", "acc_a", date(2024, 5, 1), date(2024, 5, 31), date(2024, 6, 10), 200),  # 10 days late
+        _invoice("i3", "acc_a", date(2025, 1, 15), date(2025, 2, 14), date(2025, 3, 1), 300),  # paid on D
+        _invoice("i4", "acc_a", date(2025, 2, 20), date(2025, 3, 22), None, 400),  # not yet due
+        _invoice("i7", "acc_a", date(2025, 2, 1), date(2025, 3, 1), None, 500),  # due on D: not late
+        _invoice("i5", "acc_a", date(2024, 2, 29), date(2024, 3, 30), None, 1000),  # issued in P
+        _invoice("i6", "acc_a", date(2025, 3, 1), date(2025, 3, 2), None, 1000),  # issued on D
+        _invoice("i9", "acc_e", date(2024, 4, 1), date(2024, 5, 1), date(2024, 5, 1), 0),  # amount 0
+    ])
+
+
+def _identity(account_id, name, segment, industry, region, manager_id, team_id):
+    return {
+        "as_of_date": D,
+        "account_id": account_id,
+        "account_name": name,
+        "segment": segment,
+        "industry": industry,
+        "region": region,
+        "manager_id": manager_id,
+        "team_id": team_id,
+        "window_days": 365,
+        "market_year": 2024,  # 306 of the 365 days of C
+    }
+
+
+NO_SURVEYS = {
+    "csat": None,
+    "product_quality": None,
+    "service_quality": None,
+    "price_value": None,
+    "responsiveness": None,
+    "nps": None,
+    "survey_count": 0,
+}
+NO_INVOICES = {"invoice_count": 0, "overdue_ratio": None, "avg_days_late": None}
+NO_COMPLAINTS = {"complaint_count": 0, "avg_resolution_hours": None, "sla_breach_rate": None, "open_complaints": 0}
+RETAIL_NORTH_GROWTH = 1000000 / 800000 - 1  # market_year 2024 vs 2023 = 0.25
+
+
+def expected_rows():
+    alpha_growth = (250 - 300) / 300  # revenue C = 120 + 80 + 100 - 30 - 20; P = 200 (a4) + 100 (a7)
+    alpha = {
+        **_identity("acc_a", "Alpha", "enterprise", "retail", "north", "m1", "t1"),
+        "revenue": 120 + 80 + 100 - 30 - 20,
+        "revenue_prev": 200 + 100,
+        "revenue_growth": alpha_growth,
+        # lines with cost in C: a1/1 (120, 70), a2/1 (100, 60), a2/2 returned (-30, -18)
+        "gross_margin": ((120 + 100 - 30) - (70 + 60 - 18)) / (120 + 100 - 30),
+        "order_count": 2,  # a1, a2 (a5 is a return only)
+        "avg_order_value": 250 / 2,
+        "order_frequency": 2 / (365 / 30),
+        "product_breadth": 2,  # widgets, gadgets
+        "active_month_ratio": 2 / MONTHS_IN_C,  # 2024-03, 2025-02
+        "recency_days": 1,
+        "last_order_date": date(2025, 2, 28),
+        "tenure_years": (5 * 365 + 1) / 365.25,  # 2020-03-01 .. 2025-03-01 holds 2024-02-29
+        "is_churned": 0,
+        "revenue_retention": 250 / 300,
+        "wallet_amount_window": 366000 * DAYS_2024 / 366 + 730000 * DAYS_2025 / 365,  # 306000 + 118000
+        "share_of_wallet": 250 / 424000,
+        "market_growth": RETAIL_NORTH_GROWTH,
+        "market_growth_gap": alpha_growth - RETAIL_NORTH_GROWTH,
+        "csat": (((5 + 3) / 2) - 1) / 4 * 100,  # s5 has no overall
+        "product_quality": (((4 + 2 + 5) / 3) - 1) / 4 * 100,
+        "service_quality": (((3 + 5) / 2) - 1) / 4 * 100,
+        "price_value": None,  # only the excluded surveys answered it
+        "responsiveness": (((5 + 4) / 2) - 1) / 4 * 100,
+        "nps": 100 * (2 - 1) / 3,  # 10 and 9 promote, 6 detracts
+        "survey_count": 3,
+        "complaint_count": 5,  # c1, c2, c3, c4, c7
+        "complaint_rate": 5 / 2 * 100,
+        "avg_resolution_hours": (36 + 144) / 2,  # c1, c4; c2 and c7 are not resolved before D 00:00
+        # c4: 144 h > 120 (medium); c2 open at D for 8 d 16 h = 208 h > 24 (critical);
+        # c7 open at D for 48 h <= 72 (high); c3 open 12 h <= 240 (low); c1 36 h <= 72
+        "sla_breach_rate": 2 / 5,
+        "open_complaints": 3,  # c2, c3, c7
+        "invoice_count": 5,  # i1, i2, i3, i4, i7
+        "overdue_ratio": (200 + 300) / (100 + 200 + 300 + 400 + 500),  # i2 paid late, i3 unpaid at D
+        "avg_days_late": (0 + 10 + 15 + 0 + 0) / 5,  # i3: D - 2025-02-14 = 15
+    }
+    beta = {
+        **_identity("acc_b", "Beta", "enterprise", "retail", "south", "m2", "t2"),
+        "revenue": 500 + 100,
+        "revenue_prev": 0,
+        "revenue_growth": None,
+        "gross_margin": None,
+        "order_count": 1,
+        "avg_order_value": 600 / 1,
+        "order_frequency": 1 / (365 / 30),
+        "product_breadth": 1,
+        "active_month_ratio": 1 / MONTHS_IN_C,
+        "recency_days": (D - date(2024, 6, 15)).days,
+        "last_order_date": date(2024, 6, 15),
+        "tenure_years": (D - date(2024, 6, 1)).days / 365.25,
+        "is_churned": 0,  # no revenue in P, nothing before C
+        "revenue_retention": None,
+        # only 2024 delivered: (36600 * 306 / 366) scaled from 306 days up to 365 = 36500
+        "wallet_amount_window": 36600 * DAYS_2024 / 366 * 365 / DAYS_2024,
+        "share_of_wallet": 600 / 36500,
+        "market_growth": None,  # retail/south has no 2023
+        "market_growth_gap": None,
+        **NO_SURVEYS,
+        "csat": (4 - 1) / 4 * 100,
+        "survey_count": 1,  # recommend NULL -> nps NULL
+        **NO_COMPLAINTS,
+        "complaint_rate": 0 / 1 * 100,
+        **NO_INVOICES,
+    }
+    gamma = {
+        **_identity("acc_c", "Gamma", "mid", "retail", "north", "m1", "t1"),
+        "revenue": 100 - 100,  # g2 completed, g3 returned
+        "revenue_prev": 400,
+        "revenue_growth": (0 - 400) / 400,
+        "gross_margin": None,  # costed net = 100 - 100 = 0
+        "order_count": 1,
+        "avg_order_value": 0 / 1,
+        "order_frequency": 1 / (365 / 30),
+        "product_breadth": 1,  # gadgets only on a return and a cancellation
+        "active_month_ratio": 1 / MONTHS_IN_C,
+        "recency_days": (D - date(2024, 5, 1)).days,
+        "last_order_date": date(2024, 5, 1),
+        "tenure_years": (D - date(2019, 1, 1)).days / 365.25,
+        "is_churned": 1,
+        "revenue_retention": 0 / 400,
+        "wallet_amount_window": None,
+        "share_of_wallet": None,
+        "market_growth": RETAIL_NORTH_GROWTH,
+        "market_growth_gap": -1 - RETAIL_NORTH_GROWTH,
+        **NO_SURVEYS,
+        **NO_COMPLAINTS,
+        "complaint_rate": 0.0,
+        **NO_INVOICES,
+    }
+    delta = {
+        **_identity("acc_d", "Delta", "mid", "energy", "north", "m2", "t2"),
+        "revenue": 70,
+        "revenue_prev": 20,
+        "revenue_growth": (70 - 20) / 20,
+        "gross_margin": (70 - 70) / 70,
+        "order_count": 1,
+        "avg_order_value": 70.0,
+        "order_frequency": 1 / (365 / 30),
+        "product_breadth": 1,
+        "active_month_ratio": 1 / MONTHS_IN_C,
+        "recency_days": 180,
+        "last_order_date": date(2024, 9, 2),
+        "tenure_years": (D - date(2019, 6, 1)).days / 365.25,
+        "is_churned": 0,  # completed line on D - churn_days
+        "revenue_retention": 2.0,  # 70 / 20 = 3.5 capped
+        "wallet_amount_window": None,
+        "share_of_wallet": None,
+        "market_growth": None,  # energy/north 2023 = 0
+        "market_growth_gap": None,
+        **NO_SURVEYS,
+        **NO_COMPLAINTS,
+        "complaint_rate": 0.0,
+        **NO_INVOICES,
+    }
+    epsilon = {
+        **_identity("acc_e", "Epsilon", "small", "energy", "east", "m2", "t2"),
+        "revenue": 0,
+        "revenue_prev": 0,
+        "revenue_growth": None,
+        "gross_margin": None,
+        "order_count": 0,
+        "avg_order_value": None,
+        "order_frequency": 0.0,
+        "product_breadth": 0,
+        "active_month_ratio": 0.0,
+        "recency_days": (D - date(2022, 1, 1)).days,
+        "last_order_date": date(2022, 1, 1),
+        "tenure_years": (D - date(2018, 1, 1)).days / 365.25,
+        "is_churned": 1,  # a completed line before D - W and none in the churn window
+        "revenue_retention": None,
+        "wallet_amount_window": 730 * DAYS_2025 / 365 * 365 / DAYS_2025,  # only 2025: scaled to 730
+        "share_of_wallet": 0 / 730,
+        "market_growth": None,
+        "market_growth_gap": None,
+        **NO_SURVEYS,
+        "complaint_count": 1,
+        "complaint_rate": None,  # no orders
+        "avg_resolution_hours": 10.0,
+        "sla_breach_rate": 0 / 1,
+        "open_complaints": 0,
+        "invoice_count": 1,
+        "overdue_ratio": None,  # invoiced amount 0
+        "avg_days_late": 0.0,  # paid on the due date
+    }
+    nil = {
+        **_identity("acc_n", "Nil", "small", "retail", "north", "m9", None),
+        "revenue": 0,
+        "revenue_prev": 0,
+        "revenue_growth": None,
+        "gross_margin": None,
+        "order_count": 0,
+        "avg_order_value": None,
+        "order_frequency": 0.0,
+        "product_breadth": 0,
+        "active_month_ratio": 0.0,
+        "recency_days": None,
+        "last_order_date": None,
+        "tenure_years": 0.0,
+        "is_churned": 0,
+        "revenue_retention": None,
+        "wallet_amount_window": None,
+        "share_of_wallet": None,
+        "market_growth": RETAIL_NORTH_GROWTH,
+        "market_growth_gap": None,
+        **NO_SURVEYS,
+        **NO_COMPLAINTS,
+        "complaint_rate": None,
+        **NO_INVOICES,
+    }
+    return [alpha, beta, gamma, delta, epsilon, nil]
+
+
+def test_windows_are_the_dates_the_fixture_assumes():
+    assert D - timedelta(days=365) == C_START
+    assert D - timedelta(days=2 * 365) == P_START
+    assert D - timedelta(days=180) == date(2024, 9, 2)
+    assert (date(2025, 1, 1) - C_START).days == DAYS_2024
+    assert (D - date(2025, 1, 1)).days == DAYS_2025
+
+
+def test_account_indicators_exact_rows(tmp_path):
+    conn = make_db(tmp_path)
+    load(conn)
+    assert_rows(run_mart(conn, "account_indicators"), expected_rows(), key=("account_id",))
+
+
+def test_parameters_change_the_results(tmp_path):
+    conn = make_db(tmp_path)
+    load(conn)
+    rows = {
+        r["account_id"]: r
+        for r in run_mart(
+            conn, "account_indicators", retention_cap=3.0, churn_days=170, sla_critical_hours=300.0
+        )
+    }
+    assert rows["acc_d"]["revenue_retention"] == 3.0  # 3.5 capped at 3
+    assert rows["acc_d"]["is_churned"] == 1  # 2024-09-02 is before D - 170 = 2024-09-12
+    assert rows["acc_a"]["sla_breach_rate"] == 1 / 5  # c2 (208 h) within 300 h now; c4 still late
+
+
+def test_result_types(tmp_path):
+    conn = make_db(tmp_path)
+    create_mart_like(conn, "account_indicators")
+    types = dict(conn.execute("select column_name, column_type from (describe marts.account_indicators)").fetchall())
+    for column in ("revenue", "revenue_prev"):
+        assert types[column].startswith("DECIMAL")
+    for column in ("order_count", "product_breadth", "survey_count", "complaint_count", "invoice_count"):
+        assert types[column] == "BIGINT"
+    assert types["is_churned"] == "INTEGER"
+    for column in ("revenue_growth", "gross_margin", "share_of_wallet", "nps", "overdue_ratio", "avg_days_late"):
+        assert types[column] == "DOUBLE"
+
+
+def test_calendar_years_months_and_ties(tmp_path):
+    conn = make_db(tmp_path)
+    insert_staging(conn, "managers", [{"manager_id": "m1", "manager_name": "Ann", "team_id": "t1", "team_name": "T"}])
+    insert_staging(conn, "accounts", [
+        _account("acc_x", "X", "mid", "retail", "north", "m1", date(2020, 1, 1)),
+        _account("acc_y", "Y", "mid", "retail", "north", "m1", date(2020, 1, 1)),
+    ])
+    insert_staging(conn, "orders", [
+        _order("x1", 1, date(2024, 9, 15), "widgets", 100, None, "completed", "acc_x"),
+        _order("x2", 1, date(2024, 12, 31), "widgets", 10, None, "completed", "acc_x"),
+        _order("x3", 1, date(2025, 1, 10), "widgets", 40, None, "completed", "acc_x"),
+        _order("x4", 1, date(2025, 9, 14), "widgets", 50, None, "completed", "acc_x"),
+    ])
+    insert_staging(conn, "wallet", [
+        {"account_id": "acc_x", "year": 2024, "wallet_amount": 366.0},  # 2025 missing
+        {"account_id": "acc_y", "year": 2024, "wallet_amount": 366.0},
+        {"account_id": "acc_y", "year": 2025, "wallet_amount": 730.0},
+    ])
+    insert_staging(conn, "market", [
+        {"industry": "retail", "region": "north", "year": 2023, "market_size": 50.0},
+        {"industry": "retail", "region": "north", "year": 2024, "market_size": 100.0},
+        {"industry": "retail", "region": "north", "year": 2025, "market_size": 150.0},
+    ])
+
+    # D = 2025-09-15, W = 365: C = [2024-09-15, 2025-09-15): 108 days of 2024, 257 of 2025 -> market_year 2025
+    rows = {r["account_id"]: r for r in run_mart(conn, "account_indicators", as_of=date(2025, 9, 15))}
+    x = rows["acc_x"]
+    assert x["revenue"] == 100 + 10 + 40 + 50
+    assert x["active_month_ratio"] == 4 / 13  # Sep 24, Dec 24, Jan 25, Sep 25 of the 13 months Sep 24 .. Sep 25
+    assert x["market_year"] == 2025
+    assert x["market_growth"] == 150 / 100 - 1  # 2025 vs 2024, not 2024 vs 2023
+    assert x["wallet_amount_window"] == 366 * 108 / 366 * 365 / 108  # 2024 only, scaled: 365
+    assert x["share_of_wallet"] == 200 / 365
+    assert rows["acc_y"]["wallet_amount_window"] == 366 * 108 / 366 + 730 * 257 / 365
+
+    # D = 2025-01-02, W = 2: C = [2024-12-31, 2025-01-02): one day in each year -> tie -> the later year
+    rows = {
+        r["account_id"]: r
+        for r in run_mart(conn, "account_indicators", as_of=date(2025, 1, 2), window_days=2)
+    }
+    x = rows["acc_x"]
+    assert x["revenue"] == 10 and x["revenue_prev"] == 0  # P = [2024-12-29, 2024-12-31) is empty
+    assert x["order_frequency"] == 1 / (2 / 30)
+    assert x["active_month_ratio"] == 1 / 2  # Dec 2024 of Dec 2024 .. Jan 2025
+    assert x["market_year"] == 2025
+    assert x["market_growth"] == 150 / 100 - 1
+    assert x["wallet_amount_window"] == 366 * 1 / 366 * 2 / 1
+    assert rows["acc_y"]["wallet_amount_window"] == 366 * 1 / 366 + 730 * 1 / 365
