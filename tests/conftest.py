@@ -1,0 +1,45 @@
+"""Shared fixtures: a small generated data set and a pipeline run on it (real Dagster, real DuckDB)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from kam_pipeline.checks import staging_checks
+from kam_pipeline.definitions import all_assets
+from kam_pipeline.generate import generate_dataset
+from kam_pipeline.resources import build_resources
+from kam_pipeline.settings import Settings
+
+AS_OF = dt.date(2026, 7, 1)
+
+
+def run_pipeline(data_dir: Path, db_path: Path, as_of: dt.date, model: Path | None = None):
+    """Materialize every asset and check for `as_of` in-process; return the Dagster result."""
+    return dg.materialize(
+        [*all_assets, *staging_checks],
+        partition_key=as_of.isoformat(),
+        resources=build_resources(Settings(data_dir=data_dir, db_path=db_path, model_path=model)),
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def generated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A deterministic small data set ending the day before AS_OF."""
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(out, accounts=24, days=800, seed=11, end=AS_OF - dt.timedelta(days=1))
+    return out
+
+
+@pytest.fixture(scope="session")
+def pipeline_db(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The published DuckDB file after two daily runs (AS_OF - 7 days, then AS_OF)."""
+    db = tmp_path_factory.mktemp("db") / "kam.duckdb"
+    for as_of in (AS_OF - dt.timedelta(days=7), AS_OF):
+        result = run_pipeline(generated_data, db, as_of)
+        assert result.success
+    return db
