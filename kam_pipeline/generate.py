@@ -89,7 +89,13 @@ _SEVERITY_MEDIAN_HOURS = (100.0, 60.0, 36.0, 10.0)
 _COMPLAINT_CATEGORY_SHARE = (0.30, 0.25, 0.15, 0.20, 0.10)
 
 # 360 reviewers per manager and year: (role, how many reviewers, rating bias).
-_REVIEWERS = (("self", 1, 0.45), ("supervisor", 1, -0.1), ("peer", 2, 0.05), ("subordinate", 2, 0.15), ("customer", 3, 0.0))
+_REVIEWERS = (
+    ("self", 1, 0.45),
+    ("supervisor", 1, -0.1),
+    ("peer", 2, 0.05),
+    ("subordinate", 2, 0.15),
+    ("customer", 3, 0.0),
+)
 
 _CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 _CN_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红建文辉国"
@@ -207,9 +213,9 @@ def generate_dataset(
     `orders_<YYYY-MM-DD>.csv` (written even when a day has no orders); every other
     source to `<source>.csv`. Daily order files left in `out_dir` by an earlier run
     are removed so they cannot overlap the new range. Order lines scale with
-    accounts × days: about 10k lines for 60 accounts over 730 days, ~1M for 5,000
-    and ~10M for 50,000 accounts. Amounts have 2 decimals; returned lines carry
-    the positive amount of the goods returned.
+    accounts × days, about 220 lines per account over 730 days: ~13k for 60
+    accounts, ~1M for 4,600, ~10M for 46,000. Amounts have 2 decimals; returned
+    lines carry the positive amount of the goods returned.
     """
     if accounts < 1 or days < 1 or not 0 <= daily_files <= days:
         raise ValueError("need accounts >= 1, days >= 1 and 0 <= daily_files <= days")
@@ -289,6 +295,11 @@ def _year_start(years: np.ndarray) -> np.ndarray:
     return (np.asarray(years) - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
 
 
+def _years_back(days: np.ndarray, cal: _Calendar) -> np.ndarray:
+    """Return (day − end) in years, floored at −2: trajectories are the last two years' story."""
+    return np.maximum((days - cal.end) / 365.25, -2.0)
+
+
 def _ids(prefix: str, n: int, width: int) -> pl.Series:
     """Return `prefix` + zero-padded 1..n, at least `width` digits."""
     width = max(width, len(str(n)))
@@ -304,10 +315,7 @@ def _id_array(prefix: str, n: int, width: int) -> np.ndarray:
 
 def _quota(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> np.ndarray:
     """Return n category indices whose counts match `shares` (largest remainder), shuffled."""
-    exact = np.asarray(shares) / sum(shares) * n
-    counts = np.floor(exact).astype(np.int64)
-    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
-    return rng.permutation(np.repeat(np.arange(len(shares)), counts))
+    return rng.permutation(np.repeat(np.arange(len(shares)), _split(n, np.asarray(shares))))
 
 
 def _choice(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> np.ndarray:
@@ -465,7 +473,8 @@ def _make_accounts(rng: np.random.Generator, n: int, managers: _Managers, cal: _
     active_lo = np.maximum(since, cal.start)
     active_hi = np.where(trajectory == 3, cal.end - stop_offset, cal.end)
 
-    health = np.array(_TRAJECTORY_HEALTH)[trajectory] + 0.3 * managers.quality[manager] + rng.normal(0, 0.4, n)
+    health = np.array(_TRAJECTORY_HEALTH)[trajectory] + 0.3 * managers.quality[manager]
+    health += rng.normal(0, 0.4, n)
     service_problem = -0.5 * health + rng.normal(0, 0.8, n)
     risk = -health + rng.normal(0, 0.8, n)
     payer = np.where(risk > 1.3, 2, np.where(risk > 0.4, 1, 0))
@@ -510,6 +519,7 @@ def _make_accounts(rng: np.random.Generator, n: int, managers: _Managers, cal: _
 
 
 def _split(n: int, shares: np.ndarray) -> np.ndarray:
+    """Return counts summing to n in proportion to `shares` (largest remainder)."""
     exact = shares / shares.sum() * n
     counts = np.floor(exact).astype(np.int64)
     counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
@@ -560,7 +570,7 @@ def _make_order_lines(rng: np.random.Generator, a: _Accounts, cal: _Calendar) ->
     lo = np.maximum(month_lo[None, :], a.active_lo[:, None])
     hi = np.minimum(month_hi[None, :], a.active_hi[:, None])
     length = np.clip(hi - lo + 1, 0, None)
-    trend = np.exp(np.log1p(a.trend)[:, None] * ((lo + hi) / 2 - cal.end) / 365.25)
+    trend = np.exp(np.log1p(a.trend)[:, None] * _years_back((lo + hi) / 2, cal))
     rate = a.orders_per_year[:, None] / 365.25 * length * _SEASONALITY[month_no - 1][None, :] * trend
     per_cell = rng.poisson(rate).ravel()
 
@@ -656,7 +666,7 @@ def _write_orders(orders: pl.DataFrame, out_dir: Path, cal: _Calendar, daily_fil
     bounds = np.searchsorted(day, np.arange(first_daily, cal.end + 2), side="left")
     _write(orders.slice(0, int(bounds[0])).select(columns), out_dir / "orders.csv")
     for k in range(daily_files):
-        name = f"orders_{(_EPOCH + timedelta(days=first_daily + k - 0)).isoformat()}.csv"
+        name = f"orders_{(_EPOCH + timedelta(days=first_daily + k)).isoformat()}.csv"
         part = orders.slice(int(bounds[k]), int(bounds[k + 1] - bounds[k]))
         _write(part.select(columns), out_dir / name)
     return orders.height
@@ -764,8 +774,9 @@ def _make_wallet(
     mean_lines = 1 + 4 * a.lines_p
     expected = a.orders_per_year * mean_lines * np.exp(a.line_mu + 0.7**2 / 2)
     mid_year = (year_start + year_end) / 2
-    trend = np.exp(np.log1p(np.clip(a.trend, -0.1, 0.15))[:, None] * (mid_year[None, :] - cal.end) / 365.25)
-    wallet = expected[:, None] * trend / a.share_of_wallet[:, None] * np.exp(rng.normal(0, 0.05, (n, n_years)))
+    trend = np.exp(np.log1p(np.clip(a.trend, -0.1, 0.15))[:, None] * _years_back(mid_year[None, :], cal))
+    wallet = expected[:, None] * trend / a.share_of_wallet[:, None]
+    wallet *= np.exp(rng.normal(0, 0.05, (n, n_years)))
     wallet = np.round(np.maximum(wallet, annualised / 0.85 + 1.0), 2)
     return pl.DataFrame(
         {
@@ -783,8 +794,11 @@ def _make_market(rng: np.random.Generator, a: _Accounts, wallet: pl.DataFrame) -
     growth = a.market_growth
     pair = a.industry * n_reg + a.region
     wallet_by_year = wallet["wallet_amount"].to_numpy().reshape(a.account_id.size, years.size)
-    ours = np.stack([np.bincount(pair, weights=wallet_by_year[:, y], minlength=n_ind * n_reg) for y in range(years.size)], axis=1)
-    base = np.maximum(ours[:, 0] * rng.uniform(8, 25, n_ind * n_reg), 5e7 * np.exp(rng.normal(0, 0.5, n_ind * n_reg)))
+    n_pairs = n_ind * n_reg
+    ours = np.stack(
+        [np.bincount(pair, weights=wallet_by_year[:, y], minlength=n_pairs) for y in range(years.size)], axis=1
+    )
+    base = np.maximum(ours[:, 0] * rng.uniform(8, 25, n_pairs), 5e7 * np.exp(rng.normal(0, 0.5, n_pairs)))
     size = base[:, None] * (1 + growth.ravel())[:, None] ** np.arange(years.size)[None, :]
     size = np.round(np.maximum(size, 2 * ours), 2)
     return pl.DataFrame(
