@@ -1,35 +1,82 @@
-"""Data-quality checks shown in the Dagster UI.
+"""Data-quality checks shown in the Dagster UI, evaluated inside the assets they check.
 
-The blocking contract check re-validates each staged table with its pandera model:
-staging must only ever hold rows that satisfy the contract, so a failure stops the
-marts from being built on top of it.
+Evaluating a check in its asset's own step (`check_specs=`) costs no extra Dagster
+step and reads the table while the connection is open. Blocking checks stop every
+downstream asset, including `published_snapshot`, so BI never gets a snapshot that
+failed one.
+
+- staging: `satisfies_contract` (blocking) re-validates the staged table with its
+  pandera model; `quarantine_share` warns when many delivered rows were rejected.
+- marts: `gx_snapshot_valid` (blocking) runs a great-expectations suite on the
+  snapshot; `gx_row_count_stable` warns on a jump against the previous snapshot;
+  `gx_weights_sum_to_one` (blocking) on the indicator weights.
 """
 
+import datetime as dt
 
 import dagster as dg
+import duckdb
 import pandera.polars as pa
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.schemas import MODELS
-from kam_pipeline.warehouse import open_connection, scalar
+from kam_pipeline.quality import (
+    ROW_COUNT_BAND,
+    SuiteOutcome,
+    validate_row_count,
+    validate_snapshot,
+    validate_weights,
+)
+from kam_pipeline.warehouse import scalar
 
 # Above this share of quarantined rows a source is flagged (a warning, not a stop).
 QUARANTINE_WARN_SHARE = 0.05
 
+# Marts with a great-expectations snapshot suite.
+GX_MARTS = ("account_indicators", "account_scores", "manager_scores", "team_scores", "portfolio_kpis")
 
-def contract_check_result(source: str, frame) -> dg.AssetCheckResult:
+
+def staging_check_specs(key: dg.AssetKey, source: str) -> list[dg.AssetCheckSpec]:
+    """Return the check specs of a staging asset."""
+    return [
+        dg.AssetCheckSpec("satisfies_contract", asset=key, blocking=True,
+                          description=f"Every staged {source} row passes the pandera contract model."),
+        dg.AssetCheckSpec("quarantine_share", asset=key,
+                          description=f"At most {QUARANTINE_WARN_SHARE:.0%} of delivered {source} rows are quarantined."),
+    ]
+
+
+def mart_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """Return the check specs of a mart asset (none for marts without a suite)."""
+    table = key.path[-1]
+    specs = []
+    if table in GX_MARTS:
+        specs += [
+            dg.AssetCheckSpec("gx_snapshot_valid", asset=key, blocking=True,
+                              description=f"great-expectations suite on the snapshot of marts.{table}: keys, ranges."),
+            dg.AssetCheckSpec("gx_row_count_stable", asset=key,
+                              description=f"Row count within {ROW_COUNT_BAND:.0%} of the previous snapshot."),
+        ]
+    if table == "indicator_weights":
+        specs.append(dg.AssetCheckSpec("gx_weights_sum_to_one", asset=key, blocking=True,
+                                       description="Every profile's final weights are non-negative and sum to 1."))
+    return specs
+
+
+def contract_check_result(source: str, frame: pl.DataFrame, key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     """Validate a staged frame with the source's pandera model; return the check result."""
     # DuckDB DECIMAL amounts arrive as polars Decimal; the contract models them as float.
     frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
     try:
         MODELS[source].validate(frame, lazy=True)
-        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": frame.height})
+        return dg.AssetCheckResult(check_name="satisfies_contract", asset_key=key, passed=True,
+                                   metadata={"rows_checked": frame.height})
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         sample = cases.head(10).select("column", "check", "failure_case").rows()
         return dg.AssetCheckResult(
+            check_name="satisfies_contract",
+            asset_key=key,
             passed=False,
             metadata={
                 "rows_checked": frame.height,
@@ -42,36 +89,46 @@ def contract_check_result(source: str, frame) -> dg.AssetCheckResult:
         )
 
 
-def quarantine_check_result(source: str, staged: int, quarantined: int) -> dg.AssetCheckResult:
+def quarantine_check_result(staged: int, quarantined: int, key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     """Return a WARN result when more than QUARANTINE_WARN_SHARE of the delivered rows were quarantined."""
     total = staged + quarantined
     share = quarantined / total if total else 0.0
     return dg.AssetCheckResult(
+        check_name="quarantine_share",
+        asset_key=key,
         passed=share <= QUARANTINE_WARN_SHARE,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"quarantined_rows": quarantined, "staged_rows": staged, "quarantined_share": round(share, 4)},
     )
 
 
-def _checks_for(source: str) -> list[dg.AssetChecksDefinition]:
-    key = dg.AssetKey(["staging", source])
-
-    @dg.asset_check(asset=key, name="satisfies_contract", blocking=True,
-                    description=f"Every staged {source} row passes the pandera contract model.")
-    def _contract(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with open_connection(duckdb) as conn:
-            frame = conn.sql(f"select * from staging.{source}").pl()
-        return contract_check_result(source, frame)
-
-    @dg.asset_check(asset=key, name="quarantine_share",
-                    description=f"At most {QUARANTINE_WARN_SHARE:.0%} of delivered {source} rows are quarantined.")
-    def _quarantine(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with open_connection(duckdb) as conn:
-            staged = scalar(conn, f"select count(*) from staging.{source}")
-            quarantined = scalar(conn, f"select count(*) from quarantine.{source}")
-        return quarantine_check_result(source, staged, quarantined)
-
-    return [_contract, _quarantine]
+def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+    """Evaluate the staging checks of `source` on the working database."""
+    frame = conn.sql(f"select * from staging.{source}").pl()
+    quarantined = scalar(conn, f"select count(*) from quarantine.{source}")
+    return [contract_check_result(source, frame, key), quarantine_check_result(frame.height, quarantined, key)]
 
 
-staging_checks = [check for source in SOURCES for check in _checks_for(source)]
+def _outcome_result(name: str, key: dg.AssetKey, outcome: SuiteOutcome, blocking: bool) -> dg.AssetCheckResult:
+    metadata: dict[str, object] = {"rows": outcome.rows, "failed_expectations": len(outcome.failures)}
+    if outcome.failures:
+        metadata["failures"] = dg.MetadataValue.md(outcome.markdown())
+    return dg.AssetCheckResult(
+        check_name=name,
+        asset_key=key,
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+def mart_check_results(conn: duckdb.DuckDBPyConnection, key: dg.AssetKey, as_of: dt.date) -> list[dg.AssetCheckResult]:
+    """Evaluate the checks declared by `mart_check_specs(key)` for the `as_of` snapshot."""
+    table = key.path[-1]
+    results = []
+    if table in GX_MARTS:
+        results.append(_outcome_result("gx_snapshot_valid", key, validate_snapshot(conn, table, as_of), True))
+        results.append(_outcome_result("gx_row_count_stable", key, validate_row_count(conn, table, as_of), False))
+    if table == "indicator_weights":
+        results.append(_outcome_result("gx_weights_sum_to_one", key, validate_weights(conn, as_of), True))
+    return results

@@ -6,7 +6,6 @@ import dagster as dg
 
 from kam_pipeline.assets.ingest import ingest_assets
 from kam_pipeline.assets.marts import mart_assets
-from kam_pipeline.checks import staging_checks
 from kam_pipeline.resources import build_resources
 from kam_pipeline.schedules import daily_job, daily_schedule
 from kam_pipeline.settings import Settings
@@ -15,7 +14,6 @@ all_assets = [*ingest_assets, *mart_assets]
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=staging_checks,
     jobs=[daily_job],
     schedules=[daily_schedule],
     resources=build_resources(Settings.from_env()),

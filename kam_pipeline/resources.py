@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from kam_pipeline.quality import preload
 from kam_pipeline.scoring.model import ScoringModel, load_model
 from kam_pipeline.settings import Settings
 from kam_pipeline.warehouse import work_path_for
@@ -38,6 +39,7 @@ class KamResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # A broken model must stop the run before any asset touches data.
         self.model()
+        preload()
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

@@ -32,15 +32,27 @@ def test_daily_schedule_runs_the_partitioned_job_every_morning():
     assert isinstance(job.partitions_def, dg.DailyPartitionsDefinition)
 
 
-def test_every_staging_table_has_a_blocking_contract_check():
-    checks = {
-        (key.asset_key.to_user_string(), key.name): check
-        for check in defs.asset_checks or []
-        for key in check.check_keys
+def _check_specs():
+    return {
+        (spec.asset_key.to_user_string(), spec.name): spec
+        for assets_def in defs.assets or []
+        for spec in assets_def.check_specs
     }
+
+
+def test_every_staging_table_has_a_blocking_contract_check():
+    checks = _check_specs()
     for source in SOURCES:
-        assert (f"staging/{source}", "satisfies_contract") in checks
-        assert (f"staging/{source}", "quarantine_share") in checks
+        assert checks[(f"staging/{source}", "satisfies_contract")].blocking
+        assert not checks[(f"staging/{source}", "quarantine_share")].blocking
+
+
+def test_marts_have_blocking_great_expectations_suites():
+    checks = _check_specs()
+    for table in ("account_indicators", "account_scores", "manager_scores", "team_scores", "portfolio_kpis"):
+        assert checks[(f"marts/{table}", "gx_snapshot_valid")].blocking
+        assert not checks[(f"marts/{table}", "gx_row_count_stable")].blocking
+    assert checks[("marts/indicator_weights", "gx_weights_sum_to_one")].blocking
 
 
 def test_contract_check_fails_on_a_bad_frame():
@@ -52,5 +64,5 @@ def test_contract_check_fails_on_a_bad_frame():
                         "team_name": ["t", "t"]})
     assert contract_check_result("managers", bad).passed is False
     assert contract_check_result("managers", bad.drop_nulls()).passed is True
-    assert quarantine_check_result("orders", staged=90, quarantined=10).passed is False
-    assert quarantine_check_result("orders", staged=99, quarantined=1).passed is True
+    assert quarantine_check_result(staged=90, quarantined=10).passed is False
+    assert quarantine_check_result(staged=99, quarantined=1).passed is True

@@ -4,6 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from kam_pipeline.checks import staging_check_results, staging_check_specs
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import SourceReport, ingest_source
 from kam_pipeline.ingest.reader import discover
@@ -31,16 +32,17 @@ def _metadata(report: SourceReport) -> dict[str, object]:
 
 def _ingest_asset(source: str) -> dg.AssetsDefinition:
     spec = SOURCES[source]
+    key = dg.AssetKey(["staging", source])
     deps = sorted({ref for ref, _ in spec.references.values()})
 
     @dg.asset(
-        name=source,
-        key_prefix="staging",
+        key=key,
         group_name="staging",
         kinds={"duckdb", "polars"},
         deps=[dg.AssetKey(["staging", d]) for d in deps],
         description=f"Validated `{source}` rows: files -> raw.{source}, staging.{source}, quarantine.{source}.",
         pool="kam_duckdb_writer",
+        check_specs=staging_check_specs(key, source),
     )
     def _asset(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
         if not kam.data_path.is_dir():
@@ -49,11 +51,12 @@ def _ingest_asset(source: str) -> dg.AssetsDefinition:
             raise dg.Failure(f"required source '{source}' has no file in {kam.data_path} ({source}.csv|parquet)")
         with open_connection(duckdb) as conn:
             report = ingest_source(conn, kam.data_path, source)
+            checks = staging_check_results(conn, source, key)
         for bad in report.unreadable:
             context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
         if report.quarantined_rows:
             context.log.warning(f"{report.quarantined_rows} {source} row(s) quarantined: see quarantine.{source}")
-        return dg.MaterializeResult(metadata=_metadata(report))
+        return dg.MaterializeResult(metadata=_metadata(report), check_results=checks)
 
     return _asset
 

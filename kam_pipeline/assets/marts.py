@@ -6,6 +6,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from kam_pipeline.checks import mart_check_results, mart_check_specs
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.resources import KamResource
@@ -37,11 +38,17 @@ def _as_of(context: dg.AssetExecutionContext) -> dt.date:
 
 
 def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=table, key_prefix="marts", deps=deps, description=description, **_MARTS)
+    key = _mart(table)
+
+    @dg.asset(key=key, deps=deps, description=description, check_specs=mart_check_specs(key), **_MARTS)
     def _asset(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        as_of = _as_of(context)
         with open_connection(duckdb) as conn:
-            rows = write_sql_snapshot(conn, table, sql_params(kam.model(), _as_of(context)))
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "as_of_date": context.partition_key})
+            rows = write_sql_snapshot(conn, table, sql_params(kam.model(), as_of))
+            checks = mart_check_results(conn, key, as_of)
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": rows, "as_of_date": context.partition_key}, check_results=checks
+        )
 
     return _asset
 
@@ -98,11 +105,16 @@ manager_indicators = _sql_asset(
     group_name="marts",
     partitions_def=as_of_partitions,
     pool="kam_duckdb_writer",
+    check_specs=[*mart_check_specs(_mart("account_scores")), *mart_check_specs(_mart("indicator_weights"))],
 )
 def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
     """Score every account with the model's profile for its segment."""
+    as_of = _as_of(context)
     with open_connection(duckdb) as conn:
-        result = score_snapshot(conn, kam.model(), _as_of(context))
+        result = score_snapshot(conn, kam.model(), as_of)
+        checks = {
+            table: mart_check_results(conn, _mart(table), as_of) for table in ("account_scores", "indicator_weights")
+        }
     scores = result.account_scores
     grades = scores.group_by("grade").len().sort("grade")
     yield dg.MaterializeResult(
@@ -116,9 +128,14 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
             ),
             "key_accounts": int(scores.get_column("is_key_account").sum()),
         },
+        check_results=checks["account_scores"],
     )
     for table in ("score_contributions", "indicator_weights", "weight_consistency"):
-        yield dg.MaterializeResult(asset_key=_mart(table), metadata={"dagster/row_count": result.counts[table]})
+        yield dg.MaterializeResult(
+            asset_key=_mart(table),
+            metadata={"dagster/row_count": result.counts[table]},
+            check_results=checks.get(table, []),
+        )
 
 
 manager_scores = _sql_asset(

@@ -1,0 +1,143 @@
+"""great-expectations suites for the marts, run with an ephemeral GX context.
+
+Each suite validates one snapshot (one as-of date) of a mart, read from DuckDB as a
+small pandas frame (marts are account-sized, never order-sized). GX is imported
+lazily: it costs seconds to import and only the checks need it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+def preload() -> None:
+    """Start importing great-expectations in a background thread (it takes seconds).
+
+    The import overlaps the ingestion, which spends its time in DuckDB and polars
+    without holding the GIL; the checks later find the module ready.
+    """
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
+
+
+# A snapshot whose row count moves by more than this share from the previous one is flagged.
+ROW_COUNT_BAND = float(os.environ.get("KAM_ROW_COUNT_BAND", "0.5"))
+
+
+@dataclass
+class SuiteOutcome:
+    """The result of one suite: success, failed expectations with counts and samples."""
+
+    success: bool
+    rows: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        """Return the failed expectations as a Markdown table (empty string when all passed)."""
+        if not self.failures:
+            return ""
+        lines = ["| expectation | column | unexpected | sample |", "|---|---|---|---|"]
+        for f in self.failures:
+            lines.append(f"| {f['expectation']} | {f['column']} | {f['unexpected']} | {f['sample']} |")
+        return "\n".join(lines)
+
+
+def _expectations(table: str) -> list:
+    import great_expectations.expectations as gxe
+
+    keys = {
+        "account_indicators": ["account_id"],
+        "account_scores": ["account_id"],
+        "manager_scores": ["manager_id"],
+        "team_scores": ["team_id"],
+        "portfolio_kpis": ["segment"],
+    }[table]
+    suite = []
+    for key in keys:
+        suite += [gxe.ExpectColumnValuesToNotBeNull(column=key), gxe.ExpectColumnValuesToBeUnique(column=key)]
+    if table in ("account_scores", "manager_scores", "team_scores"):
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0, max_value=100))
+    if table == "account_scores":
+        suite += [
+            gxe.ExpectColumnValuesToBeBetween(column="completeness", min_value=0, max_value=1),
+            gxe.ExpectColumnValuesToNotBeNull(column="completeness"),
+            gxe.ExpectColumnValuesToNotBeNull(column="grade"),
+        ]
+    if table == "portfolio_kpis":
+        suite.append(gxe.ExpectColumnDistinctValuesToContainSet(column="segment", value_set=["all"]))
+        for col in ("logo_retention", "churn_rate"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+    return suite
+
+
+def _row_count_expectation(previous_rows: int | None) -> list:
+    import great_expectations.expectations as gxe
+
+    if not previous_rows:
+        return []
+    low = int(previous_rows * (1 - ROW_COUNT_BAND))
+    high = int(previous_rows * (1 + ROW_COUNT_BAND)) + 1
+    return [gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high)]
+
+
+def _validate(frame, name: str, expectations: list) -> SuiteOutcome:
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    asset = context.data_sources.add_pandas(name="marts").add_dataframe_asset(name=name)
+    batch = asset.add_batch_definition_whole_dataframe("snapshot").get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations), result_format="SUMMARY")
+    failures = [
+        {
+            "expectation": r.expectation_config.type,
+            "column": r.expectation_config.kwargs.get("column", "(table)"),
+            "unexpected": r.result.get("unexpected_count", r.result.get("observed_value")),
+            "sample": ", ".join(str(v) for v in (r.result.get("partial_unexpected_list") or [])[:5]),
+        }
+        for r in result.results
+        if not r.success
+    ]
+    return SuiteOutcome(bool(result.success), len(frame), failures)
+
+
+def validate_snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date) -> SuiteOutcome:
+    """Validate the `as_of` snapshot of `marts.<table>` (keys, ranges) with its GX suite."""
+    frame = conn.sql(f"select * from marts.{table} where as_of_date = ?", params=[as_of]).df()
+    return _validate(frame, table, _expectations(table))
+
+
+def validate_row_count(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date) -> SuiteOutcome:
+    """Check the snapshot's row count against the previous snapshot, within ROW_COUNT_BAND."""
+    frame = conn.sql(f"select * from marts.{table} where as_of_date = ?", params=[as_of]).df()
+    previous = conn.execute(
+        f"select count(*) from marts.{table} where as_of_date = "
+        f"(select max(as_of_date) from marts.{table} where as_of_date < ?)",
+        [as_of],
+    ).fetchall()[0][0]
+    return _validate(frame, f"{table}_row_count", _row_count_expectation(previous))
+
+
+def validate_weights(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> SuiteOutcome:
+    """Check that every profile's final weights are non-negative and sum to 1 on `as_of`."""
+    import great_expectations.expectations as gxe
+
+    frame = conn.sql(
+        "select profile, sum(weight) as weight_sum, min(weight) as min_weight "
+        "from marts.indicator_weights where as_of_date = ? group by profile",
+        params=[as_of],
+    ).df()
+    return _validate(
+        frame,
+        "indicator_weights",
+        [
+            gxe.ExpectTableRowCountToBeBetween(min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="weight_sum", min_value=1 - 1e-9, max_value=1 + 1e-9),
+            gxe.ExpectColumnValuesToBeBetween(column="min_weight", min_value=0),
+        ],
+    )
