@@ -7,7 +7,8 @@ Missing data is re-weighted hierarchically: inside a group, the weights of the
 indicators with a value are rescaled to sum to 1; across groups, the weights of
 the groups with at least one value are rescaled likewise. An indicator whose
 policy is neutral / worst / best gets 0.5 / 0 / 1 instead of being left out, but
-only real values count towards `completeness`.
+only real values count towards `completeness`, and an account without a single
+real value gets no score at all (NaN), however many policies could fill it in.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def resolve_weights(
     `matrix` is the (accounts × items) normalised matrix the objective methods use.
     """
     if spec.method == "fixed":
-        return WeightResult("fixed", np.array([spec.weights[i] for i in items], dtype=float))
+        # The model accepts sums within 1e-6 of 1; rescale so the marts' weights sum to 1 exactly.
+        fixed = np.array([spec.weights[i] for i in items], dtype=float)
+        return WeightResult("fixed", fixed / fixed.sum())
     if spec.method == "expert":
         scores = np.array([[row[i] for i in items] for row in spec.experts.values()], dtype=float)
         return WeightResult("expert", expert_weights(scores, trim=spec.trim))
@@ -142,12 +145,20 @@ def score_profile(model: ScoringModel, profile: Profile, values: np.ndarray) -> 
     """Score the accounts of one profile from their raw indicator values (accounts × model.indicators)."""
     indicators = model.indicators
     groups = model.groups
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] != len(indicators):
+        raise ValueError(
+            f"values must be an (accounts × {len(indicators)}) matrix in model.indicators order, got shape {values.shape}"
+        )
     normalized = normalize_matrix(values, indicators, profile.targets)
     has_value = ~np.isnan(normalized)
+    # Policies fill gaps in an account's evidence; they cannot stand in for all of it,
+    # or an account with no data at all would score (and rank) on imputed values alone.
+    evidence = has_value.any(axis=1)
     filled = normalized.copy()
     for j, ind in enumerate(indicators):
         if ind.spec.missing in _POLICY_VALUE:
-            filled[~has_value[:, j], j] = _POLICY_VALUE[ind.spec.missing]
+            filled[~has_value[:, j] & evidence, j] = _POLICY_VALUE[ind.spec.missing]
     usable = ~np.isnan(filled)
 
     m = values.shape[0]

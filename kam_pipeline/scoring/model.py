@@ -7,18 +7,20 @@ is reported as `<file>: <path inside the file>: <what is wrong>`.
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise
+from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
 
 # Indicators computed in marts.account_indicators that a model may score, with
 # their natural direction (INDICATORS.md). Assessment dimensions are added by name.
@@ -61,10 +63,10 @@ class ModelError(ValueError):
 
 
 def _number(value: object) -> object:
-    # AHP cells are naturally written as fractions ("1/3"); YAML reads them as text.
+    # AHP cells are naturally written as fractions ("1/3", "1 / 3"); YAML reads them as text.
     if isinstance(value, str):
         try:
-            return float(Fraction(value.strip()))
+            return float(Fraction(re.sub(r"\s*/\s*", "/", value.strip())))
         except (ValueError, ZeroDivisionError):
             return value
     return value
@@ -74,7 +76,8 @@ Number = Annotated[float, BeforeValidator(_number)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: a NaN weight would pass every "sums to 1" comparison.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class IndicatorSpec(_Strict):
@@ -106,6 +109,17 @@ class WeightSpec(_Strict):
     objective: WeightSpec | None = None  # combined
     alpha: Number = Field(default=0.5, ge=0, le=1)
     combination: Literal["linear", "multiplicative", "game_theory"] = "linear"
+
+
+# The keys each weight method reads (besides `method`); any other key set is reported.
+_METHOD_KEYS: dict[str, set[str]] = {
+    "fixed": {"weights"},
+    "expert": {"experts", "trim"},
+    "ahp": {"matrix", "order", "eigen", "allow_inconsistent"},
+    "entropy": set(),
+    "critic": set(),
+    "combined": {"subjective", "objective", "alpha", "combination"},
+}
 
 
 class ProfileSpec(_Strict):
@@ -228,14 +242,39 @@ def default_model_path() -> Path:
     return Path(str(resources.files("kam_pipeline") / "models" / "default.yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key repeated in one mapping (YAML would silently keep the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key; the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_model(path: str | Path | None = None) -> ScoringModel:
     """Read and validate a model file; raise ModelError naming the file, the path inside it and the problem."""
     path = Path(path) if path else default_model_path()
     label = str(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ModelError([f"{label}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError([f"{label}: cannot be read: {exc}"]) from None
+    except yaml.MarkedYAMLError as exc:
+        raise ModelError([f"{label}: {_yaml_problem(exc)}"]) from None
     except yaml.YAMLError as exc:
         raise ModelError([f"{label}: not valid YAML: {' '.join(str(exc).split())}"]) from None
     if not isinstance(document, dict):
@@ -243,15 +282,72 @@ def load_model(path: str | Path | None = None) -> ScoringModel:
     try:
         spec = ModelSpec.model_validate(document)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{label}: {where}: {err['msg']}")
-        raise ModelError(problems) from None
+        raise ModelError([f"{label}: {_describe(err)}" for err in exc.errors()]) from None
     problems = [f"{label}: {p}" for p in _semantic_problems(spec)]
     if problems:
         raise ModelError(problems)
     return ScoringModel(label, spec)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """`line L, column C: not valid YAML: <problem> (<context> started at line K)`, without PyYAML's excerpt."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    what = exc.problem or exc.context or "unreadable"
+    context = ""
+    if exc.context and exc.problem:
+        context = f" ({exc.context}"
+        context += f" started at line {exc.context_mark.line + 1})" if exc.context_mark else ")"
+    return f"{where}not valid YAML: {what}{context}"
+
+
+def _describe(err: dict) -> str:
+    """`<path>: <problem>` for one pydantic error, with the allowed keys for a typo'd one."""
+    loc = err["loc"]
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = _keys_at(loc[:-1])
+        key = str(loc[-1])
+        hint = ""
+        if allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?" if close else " ("
+            hint += f"{' ' if close else ''}allowed: {', '.join(allowed)})"
+        return f"{where}: unknown key '{key}'{hint}"
+    if err["type"] == "missing":
+        return f"{where}: required but missing"
+    given = err.get("input")
+    if isinstance(given, (str, int, float, bool)) or given is None:
+        return f"{where}: {err['msg']} (got {given!r})"
+    return f"{where}: {err['msg']}"
+
+
+def _unwrap(tp: object) -> object:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        else:
+            return tp
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the model allows at `loc` (a pydantic error location), or [] if unknown."""
+    tp: object = ModelSpec
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part not in tp.model_fields:
+                return []
+            tp = tp.model_fields[part].annotation
+        elif get_origin(tp) in (dict, list):
+            tp = get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
 def _semantic_problems(spec: ModelSpec) -> list[str]:
@@ -270,8 +366,8 @@ def _semantic_problems(spec: ModelSpec) -> list[str]:
                     f"{where}: unknown indicator '{iid}' (known: {', '.join(sorted(ACCOUNT_INDICATORS))}; "
                     "or set source: assessments)"
                 )
-            if ind.normalization == "target" and (ind.target is None or ind.target <= 0):
-                problems.append(f"{where}.target: normalization 'target' needs a target > 0")
+            if ind.target is not None and ind.target <= 0:
+                problems.append(f"{where}.target: must be > 0, got {ind.target:g}")
     seen = [i for g in spec.groups.values() for i in g.indicators]
     for dup in sorted({i for i in seen if seen.count(i) > 1}):
         problems.append(f"groups: indicator '{dup}' appears in more than one group")
@@ -300,7 +396,13 @@ def _semantic_problems(spec: ModelSpec) -> list[str]:
                 problems.append(f"{where}: unknown group '{gid}'")
                 continue
             problems += _weight_problems(ws, list(spec.groups[gid].indicators), where, pname)
+    problems += _target_problems(spec)
     mins = [b.min for b in spec.grades]
+    if not mins:
+        problems.append("grades: at least one band (with min 0) is required")
+    grades = [b.grade for b in spec.grades]
+    for dup in sorted({g for g in grades if grades.count(g) > 1}):
+        problems.append(f"grades: grade '{dup}' is listed more than once")
     if mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
         problems.append("grades: bands must be listed from the highest min to the lowest, without repeats")
     if mins and mins[-1] != 0:
@@ -308,36 +410,83 @@ def _semantic_problems(spec: ModelSpec) -> list[str]:
     return problems
 
 
-def _weight_problems(ws: WeightSpec, items: list[str], where: str, profile: str) -> list[str]:
+def _target_problems(spec: ModelSpec) -> list[str]:
+    """Targets must be > 0, name a known indicator, and exist for every 'target'-normalised indicator."""
     problems: list[str] = []
+    known = set(ACCOUNT_INDICATORS) | {i for g in spec.groups.values() for i in g.indicators}
+    places = [("targets", spec.targets)] + [(f"profiles.{p}.targets", prof.targets) for p, prof in spec.profiles.items()]
+    for where, targets in places:
+        for iid, value in targets.items():
+            if iid not in known:
+                problems.append(f"{where}.{iid}: unknown indicator '{iid}'")
+            if value <= 0:
+                problems.append(f"{where}.{iid}: a target must be > 0, got {value:g}")
+    for gid, group in spec.groups.items():
+        for iid, ind in group.indicators.items():
+            if ind.normalization != "target" or ind.target is not None:
+                continue
+            # The engine falls back to the profile's targets (own, then default's, then the model's).
+            lacking = [
+                p for p, prof in spec.profiles.items()
+                if iid not in {**spec.targets, **spec.profiles["default"].targets, **prof.targets}
+            ]
+            if lacking:
+                problems.append(
+                    f"groups.{gid}.indicators.{iid}.target: normalization 'target' needs a target, set here "
+                    f"or under targets.{iid} (missing for profile(s) {', '.join(lacking)})"
+                )
+    return problems
+
+
+def _weight_problems(ws: WeightSpec, items: list[str], where: str, profile: str) -> list[str]:
+    problems: list[str] = [
+        f"{where}.{key}: not used by method '{ws.method}' (it reads: {', '.join(sorted(_METHOD_KEYS[ws.method])) or 'nothing else'})"
+        for key in sorted(ws.model_fields_set - _METHOD_KEYS[ws.method] - {"method"})
+    ]
     if ws.method == "fixed":
         if not ws.weights:
-            return [f"{where}.weights: required for method 'fixed'"]
+            return problems + [f"{where}.weights: required for method 'fixed'"]
         problems += _item_problems(set(ws.weights), items, f"{where}.weights")
+        problems += [
+            f"{where}.weights.{item}: a weight must not be negative, got {v:g}" for item, v in ws.weights.items() if v < 0
+        ]
         total = sum(ws.weights.values())
-        if any(v < 0 for v in ws.weights.values()):
-            problems.append(f"{where}.weights: weights must not be negative")
         if abs(total - 1) > 1e-6:
             problems.append(f"{where}.weights: weights sum to {total:.6g}, not 1")
     elif ws.method == "expert":
         if not ws.experts:
-            return [f"{where}.experts: required for method 'expert'"]
+            return problems + [f"{where}.experts: required for method 'expert'"]
+        own: list[str] = []
         for expert, scores in ws.experts.items():
-            problems += _item_problems(set(scores), items, f"{where}.experts.{expert}")
-            if any(v < 0 for v in scores.values()):
-                problems.append(f"{where}.experts.{expert}: importance scores must not be negative")
-            elif not any(v > 0 for v in scores.values()):
-                problems.append(f"{where}.experts.{expert}: at least one importance score must be positive")
+            own += _item_problems(set(scores), items, f"{where}.experts.{expert}")
+            negative = [f"{where}.experts.{expert}.{item}: an importance score must not be negative, got {v:g}"
+                        for item, v in scores.items() if v < 0]
+            own += negative
+            if not negative and not any(v > 0 for v in scores.values()):
+                own.append(f"{where}.experts.{expert}: at least one importance score must be positive")
+        if not own:
+            try:
+                expert_weights([[s[i] for i in items] for s in ws.experts.values()], trim=ws.trim)
+            except WeightError as exc:
+                own.append(f"{where}.experts: {exc}")
+        problems += own
     elif ws.method == "ahp":
         problems += _ahp_problems(ws, items, where)
     elif ws.method == "combined":
         if ws.subjective is None or ws.objective is None:
-            return [f"{where}: method 'combined' needs both 'subjective' and 'objective'"]
+            return problems + [f"{where}: method 'combined' needs both 'subjective' and 'objective'"]
         if ws.subjective.method not in ("fixed", "expert", "ahp"):
-            problems.append(f"{where}.subjective.method: must be fixed, expert or ahp")
+            problems.append(
+                f"{where}.subjective.method: must be fixed, expert or ahp for 'combined', got '{ws.subjective.method}'"
+            )
+        else:
+            problems += _weight_problems(ws.subjective, items, f"{where}.subjective", profile)
         if ws.objective.method not in ("entropy", "critic"):
-            problems.append(f"{where}.objective.method: must be entropy or critic")
-        problems += _weight_problems(ws.subjective, items, f"{where}.subjective", profile)
+            problems.append(
+                f"{where}.objective.method: must be entropy or critic for 'combined', got '{ws.objective.method}'"
+            )
+        else:
+            problems += _weight_problems(ws.objective, items, f"{where}.objective", profile)
     return problems
 
 
@@ -348,6 +497,15 @@ def _item_problems(given: set[str], items: list[str], where: str) -> list[str]:
     if missing := set(items) - given:
         problems.append(f"{where}: missing item(s) {', '.join(sorted(missing))}")
     return problems
+
+
+def _name_cells(message: str, order: list[str]) -> str:
+    """Add item names to the `(row i, col j)` cells check_pairwise reports."""
+    return re.sub(
+        r"\(row (\d+), col (\d+)\)",
+        lambda m: f"(row {m[1]} '{order[int(m[1]) - 1]}', col {m[2]} '{order[int(m[2]) - 1]}')",
+        message,
+    )
 
 
 def _ahp_problems(ws: WeightSpec, items: list[str], where: str) -> list[str]:
@@ -362,7 +520,7 @@ def _ahp_problems(ws: WeightSpec, items: list[str], where: str) -> list[str]:
         return [f"{where}.matrix: must be {n}×{n} (one row and column per item: {', '.join(order)})"]
     matrix = np.array(ws.matrix, dtype=float)
     if issues := check_pairwise(matrix):
-        return [f"{where}.matrix: {issue}" for issue in issues]
+        return [f"{where}.matrix: {_name_cells(issue, order)}" for issue in issues]
     try:
         result = ahp_weights(matrix, method=ws.eigen)
     except WeightError as exc:
