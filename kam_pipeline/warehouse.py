@@ -102,6 +102,9 @@ def publish(work_path: Path, db_path: Path) -> int:
     with duckdb.connect(str(work_path)) as conn:
         conn.execute("checkpoint")
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed while copying leaves its temporary file behind; the next publish removes it.
+    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
     try:
         shutil.copyfile(work_path, tmp)
