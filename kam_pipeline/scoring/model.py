@@ -145,6 +145,15 @@ class KeyAccountSpec(_Strict):
     rules: list[KeyAccountRule] = Field(default_factory=list)
 
 
+class AlertSpec(_Strict):
+    """When a score change becomes an alert in marts.score_alerts."""
+
+    score_drop_points: Number = Field(default=10.0, gt=0)  # score fell by more than this since the last snapshot
+    grade_drop: bool = True  # the grade fell (e.g. B -> C)
+    became_churned: bool = True  # is_churned flipped to 1
+    key_accounts_only: bool = True  # alert on key accounts only
+
+
 class EvaluationSpec(_Strict):
     window_days: int = Field(default=365, ge=28, le=3660)
     churn_days: int = Field(default=180, ge=1, le=3660)
@@ -170,6 +179,7 @@ class ModelSpec(_Strict):
         ]
     )
     key_accounts: KeyAccountSpec = Field(default_factory=KeyAccountSpec)
+    alerts: AlertSpec = Field(default_factory=AlertSpec)
 
 
 @dataclass(frozen=True)
