@@ -164,6 +164,22 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "avg_completeness": "Mean completeness of the team's account scores",
         },
     ),
+    "score_alerts": (
+        "Alerts raised on the as-of date: score drops, grade drops and newly churned accounts (model 'alerts')",
+        {
+            "is_key_account": "True when the account is a key account on the as-of date",
+            "rule": "Which alert rule fired: score_drop, grade_drop or became_churned",
+            "previous_as_of_date": "As-of date of the previous stored snapshot the alert compares with",
+            "previous_score": "Score in the previous stored snapshot",
+            "score_change": "score - previous_score (points)",
+            "previous_grade": "Grade in the previous stored snapshot",
+            "driver_indicator": "Indicator whose contribution to the score fell the most since the previous snapshot",
+            "driver_change": "Change of that indicator's contribution (points of the 0-100 score, negative)",
+            "driver_previous_value": "Raw value of the driver indicator in the previous snapshot",
+            "driver_value": "Raw value of the driver indicator on the as-of date",
+            "reason": "Why the alert fired, in words (English; the report translates it)",
+        },
+    ),
 }
 
 

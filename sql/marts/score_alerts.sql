@@ -1,0 +1,160 @@
+-- marts.score_alerts: one row per alert (account x rule) raised on the as-of date D.
+--
+-- Every rule compares the snapshot D with the previous stored snapshot (the latest
+-- as_of_date < D in marts.account_scores), so an account needs both to alert:
+--   score_drop      score fell by more than $alert_score_drop_points points
+--   grade_drop      grade moved to a lower band of $grade_names (best first); insufficient_data
+--                   is not a band, so moving into or out of it is no grade drop
+--   became_churned  is_churned is 1 at D and was 0 in the previous snapshot
+-- $alert_key_accounts_only keeps accounts that are key at D or were key before: a key account
+-- whose revenue collapsed may just have left the Pareto set, and that is the alert we want.
+-- The driver is the indicator whose contribution to the score fell the most between the two
+-- snapshots (an indicator present on one side only counts 0 points on the other).
+with
+
+previous_date as (
+    select max(as_of_date) as as_of_date
+    from marts.account_scores
+    where as_of_date < $as_of
+),
+
+current_scores as (
+    select *
+    from marts.account_scores
+    where as_of_date = $as_of
+),
+
+previous_scores as (
+    select scores.*
+    from marts.account_scores as scores
+    inner join previous_date on scores.as_of_date = previous_date.as_of_date
+),
+
+current_indicators as (
+    select account_id, is_churned, recency_days
+    from marts.account_indicators
+    where as_of_date = $as_of
+),
+
+previous_indicators as (
+    select indicators.account_id, indicators.is_churned
+    from marts.account_indicators as indicators
+    inner join previous_date on indicators.as_of_date = previous_date.as_of_date
+),
+
+current_contributions as (
+    select account_id, indicator, value, contribution
+    from marts.score_contributions
+    where as_of_date = $as_of
+),
+
+previous_contributions as (
+    select contributions.account_id, contributions.indicator, contributions.value, contributions.contribution
+    from marts.score_contributions as contributions
+    inner join previous_date on contributions.as_of_date = previous_date.as_of_date
+),
+
+contribution_changes as (
+    select
+        coalesce(cur.account_id, prev.account_id) as account_id,
+        coalesce(cur.indicator, prev.indicator) as indicator,
+        prev.value as previous_value,
+        cur.value as value,
+        coalesce(cur.contribution, 0) - coalesce(prev.contribution, 0) as contribution_change,
+    from current_contributions as cur
+    full outer join previous_contributions as prev
+        on cur.account_id = prev.account_id and cur.indicator = prev.indicator
+),
+
+drivers as (
+    select *
+    from contribution_changes
+    where contribution_change < 0
+    qualify row_number() over (partition by account_id order by contribution_change, indicator) = 1
+),
+
+compared as (
+    select
+        cur.account_id,
+        cur.account_name,
+        cur.segment,
+        cur.manager_id,
+        cur.team_id,
+        cur.is_key_account,
+        prev.is_key_account as was_key_account,
+        prev.as_of_date as previous_as_of_date,
+        prev.score as previous_score,
+        cur.score,
+        cur.score - prev.score as score_change,
+        prev.grade as previous_grade,
+        cur.grade,
+        nullif(list_position($grade_names::varchar[], prev.grade), 0) as previous_band,
+        nullif(list_position($grade_names::varchar[], cur.grade), 0) as band,
+        prev_ind.is_churned as was_churned,
+        cur_ind.is_churned,
+        cur_ind.recency_days,
+    from current_scores as cur
+    inner join previous_scores as prev on cur.account_id = prev.account_id
+    left join current_indicators as cur_ind on cur.account_id = cur_ind.account_id
+    left join previous_indicators as prev_ind on cur.account_id = prev_ind.account_id
+    where not $alert_key_accounts_only
+        or coalesce(cur.is_key_account, false)
+        or coalesce(prev.is_key_account, false)
+),
+
+fired as (
+    select
+        *,
+        'score_drop' as rule,
+        format('score fell {:.1f} points ({:.1f} -> {:.1f})', -score_change, previous_score, score) as what,
+    from compared
+    where score_change < -$alert_score_drop_points
+
+    union all by name
+
+    select
+        *,
+        'grade_drop' as rule,
+        format('grade fell from {} to {}', previous_grade, grade) as what,
+    from compared
+    where $alert_grade_drop and band > previous_band
+
+    union all by name
+
+    select
+        *,
+        'became_churned' as rule,
+        format('newly churned: no completed order for {} days', recency_days) as what,
+    from compared
+    where $alert_became_churned and is_churned = 1 and was_churned = 0
+),
+
+final as (
+    select
+        $as_of::date as as_of_date,
+        fired.account_id,
+        fired.account_name,
+        fired.segment,
+        fired.manager_id,
+        fired.team_id,
+        fired.is_key_account,
+        fired.rule,
+        fired.previous_as_of_date,
+        fired.previous_score,
+        fired.score,
+        fired.score_change,
+        fired.previous_grade,
+        fired.grade,
+        drivers.indicator as driver_indicator,
+        drivers.contribution_change as driver_change,
+        drivers.previous_value as driver_previous_value,
+        drivers.value as driver_value,
+        fired.what || coalesce(
+            format('; largest fall: {} ({:+.1f} points)', drivers.indicator, drivers.contribution_change), ''
+        ) as reason,
+    from fired
+    left join drivers on fired.account_id = drivers.account_id
+)
+
+select * from final
+order by account_id, rule

@@ -1,0 +1,175 @@
+"""sql/marts/score_alerts.sql on hand-made snapshots of account_scores, account_indicators and score_contributions.
+
+Snapshots: 2025-01-01 (older), 2025-02-01 (previous), D = 2025-03-01, 2025-04-01 (later, must be ignored).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from sql_fixtures import assert_rows
+from kam_pipeline.sql_files import read_sql
+from kam_pipeline.warehouse import write_snapshot
+
+D = date(2025, 3, 1)
+PREV = date(2025, 2, 1)
+OLDER = date(2025, 1, 1)
+LATER = date(2025, 4, 1)
+
+PARAMS = {
+    "as_of": D,
+    "grade_names": ["A", "B", "C", "D"],
+    "alert_score_drop_points": 10.0,
+    "alert_grade_drop": True,
+    "alert_became_churned": True,
+    "alert_key_accounts_only": True,
+}
+
+
+def _db(tmp_path) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(str(tmp_path / "alerts.duckdb"))
+    conn.execute("create schema marts")
+    conn.execute(
+        """
+        create table marts.account_scores (
+            as_of_date date, account_id varchar, account_name varchar, segment varchar, manager_id varchar,
+            team_id varchar, score double, grade varchar, is_key_account boolean
+        );
+        create table marts.account_indicators (
+            as_of_date date, account_id varchar, is_churned integer, recency_days bigint
+        );
+        create table marts.score_contributions (
+            as_of_date date, account_id varchar, indicator varchar, value double, contribution double
+        );
+        """
+    )
+    return conn
+
+
+def _score(conn, as_of, account_id, score, grade, key, churned=0, recency=10):
+    conn.execute(
+        "insert into marts.account_scores values (?, ?, ?, 'seg', 'm1', 't1', ?, ?, ?)",
+        [as_of, account_id, f"Account {account_id}", score, grade, key],
+    )
+    conn.execute("insert into marts.account_indicators values (?, ?, ?, ?)", [as_of, account_id, churned, recency])
+
+
+def _contribution(conn, as_of, account_id, indicator, value, points):
+    conn.execute("insert into marts.score_contributions values (?, ?, ?, ?, ?)", [as_of, account_id, indicator, value, points])
+
+
+@pytest.fixture()
+def conn(tmp_path):
+    conn = _db(tmp_path)
+    # a1: key, 70 -> 55: score drop (15 > 10) and grade drop B -> C; csat drove it.
+    _score(conn, OLDER, "a1", 99.0, "A", True)
+    _score(conn, PREV, "a1", 70.0, "B", True)
+    _score(conn, D, "a1", 55.0, "C", True)
+    _score(conn, LATER, "a1", 10.0, "D", True)
+    _contribution(conn, PREV, "a1", "csat", 95.0, 20.0)
+    _contribution(conn, D, "a1", "csat", 60.0, 8.0)
+    _contribution(conn, PREV, "a1", "revenue", 100.0, 10.0)
+    _contribution(conn, D, "a1", "revenue", 120.0, 12.0)
+    _contribution(conn, PREV, "a1", "nps", 50.0, 3.0)  # gone at D: counts as -3
+    # a2: key, 70 -> 61: a 9-point fall is no score drop, but B -> C is a grade drop. No contributions.
+    _score(conn, PREV, "a2", 70.0, "B", True)
+    _score(conn, D, "a2", 61.0, "C", True)
+    # a3: key, newly churned, score steady.
+    _score(conn, PREV, "a3", 52.0, "C", True, churned=0, recency=150)
+    _score(conn, D, "a3", 51.0, "C", True, churned=1, recency=190)
+    # a4: not key now or before: a 30-point drop alerts only without key_accounts_only.
+    _score(conn, PREV, "a4", 80.0, "A", False)
+    _score(conn, D, "a4", 50.0, "C", False)
+    # a5: key before, not key any more: still alerts.
+    _score(conn, PREV, "a5", 60.0, "C", True)
+    _score(conn, D, "a5", 40.0, "D", False)
+    # a6: new at D: nothing to compare with.
+    _score(conn, D, "a6", 5.0, "D", True, churned=1)
+    # a7: B -> insufficient_data is not a grade drop; exactly 10 points is not "more than 10".
+    _score(conn, PREV, "a7", 70.0, "B", True)
+    _score(conn, D, "a7", 60.0, "insufficient_data", True)
+    # a8: improving, churned before and still churned.
+    _score(conn, PREV, "a8", 40.0, "D", True, churned=1)
+    _score(conn, D, "a8", 66.0, "B", True, churned=1)
+    yield conn
+    conn.close()
+
+
+def _alert(account_id, rule, previous_score, score, previous_grade, grade, key, reason, driver=(None, None, None, None)):
+    indicator, change, before, after = driver
+    return {
+        "as_of_date": D,
+        "account_id": account_id,
+        "account_name": f"Account {account_id}",
+        "segment": "seg",
+        "manager_id": "m1",
+        "team_id": "t1",
+        "is_key_account": key,
+        "rule": rule,
+        "previous_as_of_date": PREV,
+        "previous_score": previous_score,
+        "score": score,
+        "score_change": score - previous_score,
+        "previous_grade": previous_grade,
+        "grade": grade,
+        "driver_indicator": indicator,
+        "driver_change": change,
+        "driver_previous_value": before,
+        "driver_value": after,
+        "reason": reason,
+    }
+
+
+def _alerts(conn, **overrides):
+    params = {**PARAMS, **overrides}
+    write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"), params, D)
+    result = conn.execute("select * from marts.score_alerts where as_of_date = ?", [D])
+    columns = [d[0] for d in result.description]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+CSAT = ("csat", -12.0, 95.0, 60.0)
+
+
+def test_key_account_rules_against_the_previous_snapshot(conn):
+    expected = [
+        _alert("a1", "score_drop", 70.0, 55.0, "B", "C", True,
+               "score fell 15.0 points (70.0 -> 55.0); largest fall: csat (-12.0 points)", CSAT),
+        _alert("a1", "grade_drop", 70.0, 55.0, "B", "C", True,
+               "grade fell from B to C; largest fall: csat (-12.0 points)", CSAT),
+        _alert("a2", "grade_drop", 70.0, 61.0, "B", "C", True, "grade fell from B to C"),
+        _alert("a3", "became_churned", 52.0, 51.0, "C", "C", True, "newly churned: no completed order for 190 days"),
+        _alert("a5", "score_drop", 60.0, 40.0, "C", "D", False, "score fell 20.0 points (60.0 -> 40.0)"),
+        _alert("a5", "grade_drop", 60.0, 40.0, "C", "D", False, "grade fell from C to D"),
+    ]
+    assert_rows(_alerts(conn), expected, key=("account_id", "rule"))
+
+
+def test_every_account_when_not_limited_to_key_accounts(conn):
+    rows = _alerts(conn, alert_key_accounts_only=False)
+    assert {(r["account_id"], r["rule"]) for r in rows} == {
+        ("a1", "score_drop"), ("a1", "grade_drop"), ("a2", "grade_drop"), ("a3", "became_churned"),
+        ("a4", "score_drop"), ("a4", "grade_drop"), ("a5", "score_drop"), ("a5", "grade_drop"),
+    }
+
+
+def test_rules_can_be_switched_off_and_the_threshold_moved(conn):
+    rows = _alerts(conn, alert_grade_drop=False, alert_became_churned=False, alert_score_drop_points=9.5)
+    # a7 fell exactly 10 points: now more than 9.5
+    assert sorted((r["account_id"], r["rule"]) for r in rows) == [
+        ("a1", "score_drop"), ("a5", "score_drop"), ("a7", "score_drop")
+    ]
+
+
+def test_the_first_snapshot_raises_no_alert(conn):
+    conn.execute("delete from marts.account_scores where as_of_date < ?", [D])
+    assert _alerts(conn) == []
+
+
+def test_rerunning_a_date_replaces_its_alerts(conn):
+    first = _alerts(conn)
+    assert _alerts(conn) == first
+    assert conn.execute("select count(*) from marts.score_alerts").fetchall() == [(len(first),)]
