@@ -26,7 +26,28 @@ _COMMON = {
     "logo_retention": "Share of accounts with revenue in P that also have revenue in C",
     "account_count": "Number of accounts evaluated",
     "churned_accounts": "Accounts flagged is_churned",
-    "feedback_score": "360-degree feedback score 0-100: mean per reviewer role, roles weighted equally",
+    "feedback_score": "360-degree feedback score 0-100: mean per reviewer role, roles weighted as configured",
+    "subject": "What was scored: 'account' or 'manager' (the manager scorecard)",
+    "level": "account, manager or team",
+    "entity_id": "account_id, manager_id or team_id, by level",
+    "kpi_attainment": "Mean KPI attainment 0-1: each KPI's attainment clipped to [0, kpi_cap] / kpi_cap",
+    "kpis_met": "KPIs at or beyond their target",
+    "kpis_evaluated": "KPIs with a value",
+    "manager_count": "Managers in the team (1 on manager rows)",
+    "accounts_scored": "Accounts with a score in the book",
+    "key_accounts": "Key accounts in the book",
+    "avg_completeness": "Mean completeness of the book's account scores",
+    "account_score": "Revenue-weighted mean score of the book's accounts (plain mean without revenue)",
+    "csat": "Mean satisfaction 0-100 (book level: weighted by survey responses)",
+    "nps": "Net promoter score (book level: weighted by survey responses)",
+    "share_of_wallet": "revenue / wallet estimate over the window (book level: accounts with a wallet estimate)",
+    "active_month_ratio": "Months with a completed order / months in the window (book level: mean over accounts)",
+    "complaint_rate": "Complaints per 100 orders",
+    "avg_resolution_hours": "Mean hours to resolve complaints (book level: weighted by resolved complaints)",
+    "sla_breach_rate": "Share of complaints past their severity's SLA (book level: weighted by complaints)",
+    "revenue_prev": "Signed net revenue in the previous window P (currency)",
+    "churned_accounts": "Accounts flagged is_churned",
+    "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
 }
 
 _TABLES: dict[str, tuple[str, dict[str, str]]] = {
@@ -148,20 +169,42 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "manager_scores": (
-        "Account manager scores: revenue-weighted account scores of their book",
-        {
-            "accounts_scored": "Accounts with a score in the book",
-            "key_accounts": "Key accounts in the book",
-            "avg_completeness": "Mean completeness of the book's account scores",
-        },
+        "Account manager balanced scorecard: book indicators, KPI attainment, score, sub-scores, rank, grade",
+        {"score": "Manager scorecard score 0-100 (the model's managers section)"},
     ),
     "team_scores": (
-        "Team scores: revenue-weighted account scores of the team's books",
+        "Team scores: book-revenue-weighted means of the team's managers' scores and sub-scores",
         {
-            "manager_count": "Managers in the team",
-            "accounts_scored": "Accounts with a score in the team",
-            "key_accounts": "Key accounts in the team",
-            "avg_completeness": "Mean completeness of the team's account scores",
+            "managers_scored": "Managers of the team with a score",
+            "score": "Book-revenue-weighted mean of the managers' scores, 0-100",
+        },
+    ),
+    "book_indicators": (
+        "Book of business per manager (level 'manager') and team (level 'team'): scorecard and KPI inputs",
+        {"feedback_count": "360 feedback ratings in C"},
+    ),
+    "kpi_attainment": (
+        "Every KPI against its target, per account, manager and team",
+        {
+            "kpi": "KPI (an indicator with a target in the model)",
+            "direction": "higher or lower is better",
+            "value": "The entity's value of the KPI",
+            "target": "Target from the model (an account's profile, or the managers' targets)",
+            "attainment": "value / target (higher is better) or target / value (lower is better)",
+            "met": "True when the value reaches the target",
+        },
+    ),
+    "manager_score_contributions": (
+        "Every manager score explained: indicator value, normalised value, effective weight and points",
+        {
+            "indicator": "Indicator id from the managers scorecard",
+            "group": "Scorecard perspective",
+            "value": "Raw indicator value",
+            "normalized": "Normalised value 0-1 (direction applied); policy value when imputed",
+            "imputed": "True when the value was missing and the missing-data policy supplied normalized",
+            "base_weight": "The scorecard's global weight of the indicator",
+            "weight": "Effective weight after missing-data re-weighting (sums to 1 per manager)",
+            "contribution": "Points of the 0-100 score: 100 x weight x normalized",
         },
     ),
     "score_alerts": (
@@ -192,7 +235,7 @@ def column_comment(table: str, column: str | None) -> str:
         return columns[column]
     if column in _COMMON:
         return _COMMON[column]
-    if column.endswith("_score") and table == "account_scores":
+    if column.endswith("_score") and table in ("account_scores", "manager_scores", "team_scores"):
         return f"Sub-score 0-100 of the indicator group '{column.removesuffix('_score')}'"
     return ""
 

@@ -22,6 +22,11 @@ def preload() -> None:
     The import overlaps the ingestion, which spends its time in DuckDB and polars
     without holding the GIL; the checks later find the module ready.
     """
+    # great-expectations imports sqlalchemy.orm, which registers an inspector before it
+    # is fully initialised; a Dagster instance on SQLite storage (DAGSTER_HOME, the
+    # webserver's runs) uses sqlalchemy in this thread meanwhile and then failed a step
+    # with "partially initialized module 'sqlalchemy.orm.exc'". Import it here first.
+    importlib.import_module("sqlalchemy.orm")
     threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
 
 
@@ -128,8 +133,8 @@ def validate_weights(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> SuiteOu
     import great_expectations.expectations as gxe
 
     frame = conn.sql(
-        "select profile, sum(weight) as weight_sum, min(weight) as min_weight "
-        "from marts.indicator_weights where as_of_date = ? group by profile",
+        "select subject, profile, sum(weight) as weight_sum, min(weight) as min_weight "
+        "from marts.indicator_weights where as_of_date = ? group by subject, profile",
         params=[as_of],
     ).df()
     return _validate(

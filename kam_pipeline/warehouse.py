@@ -54,14 +54,23 @@ def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[s
 
 
 def write_snapshot(
-    conn: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: dict[str, Any], as_of: dt.date
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    select_sql: str,
+    params: dict[str, Any],
+    as_of: dt.date,
+    scope: dict[str, str] | None = None,
 ) -> int:
     """Replace the `as_of` snapshot of `marts.<table>` by the rows of `select_sql`; return the row count.
 
     One transaction: a failure leaves the previous snapshot in place. New columns (for
-    example a group added to the scoring model) are added, so history is kept.
+    example a group added to the scoring model) are added, so history is kept. `scope`
+    (column -> value, columns named by our code) narrows what is replaced, for tables
+    that several assets write parts of.
     """
     bound = bind(select_sql, params)
+    scope = scope or {}
+    scope_sql = "".join(f' and "{column}" = ?' for column in scope)
     conn.execute("begin transaction")
     try:
         conn.execute(f"create table if not exists marts.{table} as select * from ({select_sql}) limit 0", bound)
@@ -70,15 +79,28 @@ def write_snapshot(
         for name, data_type, *_ in described:
             if name not in existing:
                 conn.execute(f'alter table marts.{table} add column "{name}" {data_type}')
-        conn.execute(f"delete from marts.{table} where as_of_date = ?", [as_of])
+        conn.execute(f"delete from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()])
         conn.execute(f"insert into marts.{table} by name select * from ({select_sql})", bound)
-        count = scalar(conn, f"select count(*) from marts.{table} where as_of_date = ?", [as_of])
+        count = scalar(
+            conn, f"select count(*) from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()]
+        )
         _comment_columns(conn, table)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
     return count
+
+
+def write_frame_snapshot(
+    conn: duckdb.DuckDBPyConnection, table: str, frame: Any, as_of: dt.date, scope: dict[str, str] | None = None
+) -> int:
+    """Write a polars frame as the `as_of` snapshot of `marts.<table>` (see write_snapshot); return the row count."""
+    conn.register("snapshot_frame", frame)
+    try:
+        return write_snapshot(conn, table, "select * from snapshot_frame", {}, as_of, scope)
+    finally:
+        conn.unregister("snapshot_frame")
 
 
 def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any]) -> int:

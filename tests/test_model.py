@@ -468,3 +468,49 @@ def test_file_not_found(tmp_path):
     with pytest.raises(ModelError) as info:
         load_model(path)
     assert info.value.problems == [f"{path}: file not found"]
+
+
+# -- the managers' scorecard ---------------------------------------------------------
+
+
+def test_manager_scorecard_of_the_default_model():
+    model = load_model(None)
+    managers = model.manager_model()
+    assert managers.groups == ["financial", "customer", "internal_process", "learning_growth", "kpi"]
+    assert "kpi_attainment" in [i.id for i in managers.indicators]
+    assert model.kpi_targets(None) == {"revenue_growth": 0.2, "csat": 90, "active_month_ratio": 0.8,
+                                       "share_of_wallet": 0.3}
+
+
+def test_a_model_without_managers_uses_the_shipped_scorecard(tmp_path):
+    model = load_model(write(tmp_path, small_document()))
+    assert model.manager_model().groups == load_model(None).manager_model().groups
+
+
+def test_manager_scorecard_unknown_book_indicator(tmp_path):
+    doc = default_document()
+    doc["managers"]["groups"]["financial"]["indicators"]["gross_margin"] = {}
+    message = one_problem(tmp_path, doc, "managers.groups.financial.indicators.gross_margin")
+    assert message.startswith("unknown indicator 'gross_margin'")
+
+
+def test_manager_scorecard_inconsistent_ahp_is_refused_under_managers(tmp_path):
+    doc = default_document()
+    doc["managers"]["groups"] = {f"g{k}": {"indicators": {i: {}}} for k, i in enumerate(
+        ["revenue_growth", "nrr", "csat", "feedback_score", "logo_retention", "kpi_attainment"])}
+    doc["managers"]["group_weights"] = {"method": "ahp", "matrix": WANG_CHIN}
+    doc["managers"]["indicator_weights"] = {
+        f"g{k}": {"method": "fixed", "weights": {i: 1}} for k, i in enumerate(
+            ["revenue_growth", "nrr", "csat", "feedback_score", "logo_retention", "kpi_attainment"])}
+    message = one_problem(tmp_path, doc, "managers.group_weights.matrix")
+    assert "CR = 0.229" in message
+
+
+def test_manager_role_weights_and_targets_are_checked(tmp_path):
+    doc = default_document()
+    doc["managers"]["feedback_role_weights"]["peer"] = -1
+    doc["managers"]["targets"] = {"nrr": 0, "gross_margin": 0.3}
+    found = problems(tmp_path, doc)
+    assert any("managers.feedback_role_weights.peer: must not be negative" in p for p in found)
+    assert any("managers.targets.nrr: a target must be > 0" in p for p in found)
+    assert any("managers.targets.gross_margin: unknown book indicator" in p for p in found)

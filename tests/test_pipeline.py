@@ -29,9 +29,14 @@ MARTS = {
     "weight_consistency": ["as_of_date", "profile", "matrix_name", "n", "matrix", "lambda_max", "ci", "cr",
                            "accepted"],
     "manager_scores": ["as_of_date", "manager_id", "score", "feedback_score", "account_count", "revenue",
-                       "rank", "grade"],
+                       "rank", "grade", "kpi_attainment", "kpis_met", "financial_score", "customer_score",
+                       "internal_process_score", "learning_growth_score", "kpi_score", "nrr", "account_score"],
     "team_scores": ["as_of_date", "team_id", "score", "feedback_score", "account_count", "revenue", "rank",
-                    "grade"],
+                    "grade", "kpi_attainment"],
+    "manager_score_contributions": ["as_of_date", "manager_id", "indicator", "value", "normalized", "weight",
+                                    "contribution"],
+    "kpi_attainment": ["as_of_date", "level", "entity_id", "kpi", "value", "target", "attainment", "met"],
+    "book_indicators": ["as_of_date", "level", "entity_id", "revenue", "nrr", "account_score", "feedback_score"],
     "portfolio_kpis": ["as_of_date", "segment", "logo_retention", "churn_rate", "nrr", "grr", "revenue",
                        "revenue_growth", "market_share"],
 }
@@ -98,11 +103,12 @@ def test_contribution_is_weight_times_normalized(db):
 
 def test_profile_weights_sum_to_one(db):
     sums = db.execute(
-        "select profile, sum(weight) from marts.indicator_weights where as_of_date = ? group by profile",
+        "select subject, profile, sum(weight) from marts.indicator_weights where as_of_date = ? group by all",
         [AS_OF],
     ).fetchall()
-    assert {p for p, _ in sums} == {"default", "multinational"}
-    for _, total in sums:
+    assert {(s, p) for s, p, _ in sums} == {("account", "default"), ("account", "multinational"),
+                                           ("manager", "default")}
+    for _, _, total in sums:
         assert total == pytest.approx(1.0, abs=1e-9)
 
 
@@ -160,10 +166,24 @@ def test_key_accounts_cover_the_pareto_share_of_revenue(db):
     assert 0 < pareto_n < 24
 
 
-def test_manager_and_team_scores_are_revenue_weighted(db):
+def test_manager_scores_are_explained_and_teams_aggregate_managers(db):
     rows = db.execute(
         """
-        select m.manager_id, m.score,
+        select m.manager_id, m.score, sum(c.contribution), sum(c.weight)
+        from marts.manager_scores m
+        join marts.manager_score_contributions c using (as_of_date, manager_id)
+        where m.as_of_date = ? and m.score is not null
+        group by all
+        """,
+        [AS_OF],
+    ).fetchall()
+    assert len(rows) >= 3
+    for manager, score, total, weights in rows:
+        assert total == pytest.approx(score, abs=1e-9), manager
+        assert weights == pytest.approx(1.0, abs=1e-9), manager
+    book = db.execute(
+        """
+        select m.manager_id, m.account_score,
                sum(greatest(s.revenue, 0) * s.score) / sum(greatest(s.revenue, 0))
         from marts.manager_scores m
         join marts.account_scores s using (as_of_date, manager_id)
@@ -172,16 +192,15 @@ def test_manager_and_team_scores_are_revenue_weighted(db):
         """,
         [AS_OF],
     ).fetchall()
-    assert rows
-    for manager, score, expected in rows:
-        assert score == pytest.approx(expected), manager
+    for manager, account_score, expected in book:
+        assert float(account_score) == pytest.approx(float(expected)), manager
     teams = db.execute(
         """
         select t.team_id, t.score,
-               sum(greatest(s.revenue, 0) * s.score) / sum(greatest(s.revenue, 0))
+               sum(greatest(m.revenue, 0) * m.score) / sum(greatest(m.revenue, 0))
         from marts.team_scores t
-        join marts.account_scores s using (as_of_date, team_id)
-        where t.as_of_date = ? and s.score is not null
+        join marts.manager_scores m using (as_of_date, team_id)
+        where t.as_of_date = ? and m.score is not null
         group by all
         """,
         [AS_OF],
@@ -209,8 +228,9 @@ def test_ahp_consistency_is_recorded(db):
     rows = db.execute(
         "select profile, matrix_name, n, cr, accepted from marts.weight_consistency where as_of_date = ?", [AS_OF]
     ).fetchall()
-    assert {(p, m) for p, m, *_ in rows} == {("default", "groups"), ("multinational", "groups")}
-    assert all(n == 4 and 0 <= cr <= 0.1 and ok for _, _, n, cr, ok in rows)
+    assert sorted((p, m, n) for p, m, n, *_ in rows) == [
+        ("default", "groups", 4), ("default", "groups", 5), ("multinational", "groups", 4)]
+    assert all(0 <= cr <= 0.1 and ok for *_, cr, ok in rows)
 
 
 def test_layers_and_lineage(db):

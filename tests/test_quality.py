@@ -51,9 +51,11 @@ def test_weights_suite_needs_every_profile_to_sum_to_one(conn):
         """
         create table marts.indicator_weights as
         select * from (values
-            (date '2026-03-01', 'default', 'a', 0.6), (date '2026-03-01', 'default', 'b', 0.4),
-            (date '2026-03-01', 'multinational', 'a', 0.5), (date '2026-03-01', 'multinational', 'b', 0.4)
-        ) as t(as_of_date, profile, indicator, weight)
+            (date '2026-03-01', 'account', 'default', 'a', 0.6), (date '2026-03-01', 'account', 'default', 'b', 0.4),
+            (date '2026-03-01', 'account', 'multinational', 'a', 0.5),
+            (date '2026-03-01', 'account', 'multinational', 'b', 0.4),
+            (date '2026-03-01', 'manager', 'default', 'a', 1.0)
+        ) as t(as_of_date, subject, profile, indicator, weight)
         """
     )
     outcome = validate_weights(conn, D)

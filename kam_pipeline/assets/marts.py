@@ -10,7 +10,8 @@ from kam_pipeline.checks import mart_check_results, mart_check_specs
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.resources import KamResource
-from kam_pipeline.scoring.model import ScoringModel
+from kam_pipeline.scoring.model import REVIEWER_ROLES, ScoringModel
+from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.warehouse import open_connection, publish, write_sql_snapshot
@@ -22,6 +23,8 @@ _MARTS = {"group_name": "marts", "kinds": {"duckdb"}, "partitions_def": as_of_pa
 def sql_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
     """Return every named parameter the SQL files may use for one as-of date."""
     ev = model.spec.evaluation
+    # Equal role weights (INDICATORS.md) unless the model's managers section says otherwise.
+    roles = model.spec.managers.feedback_role_weights if model.spec.managers else dict.fromkeys(REVIEWER_ROLES, 1.0)
     return {
         "as_of": as_of,
         "window_days": ev.window_days,
@@ -30,6 +33,8 @@ def sql_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
         **{f"sla_{sev}_hours": float(hours) for sev, hours in ev.sla_hours.items()},
         "grade_names": [b.grade for b in model.spec.grades],
         "grade_mins": [float(b.min) for b in model.spec.grades],
+        "role_names": list(roles),
+        "role_weights": [float(w) for w in roles.values()],
     }
 
 
@@ -138,16 +143,42 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
         )
 
 
-manager_scores = _sql_asset(
-    "manager_scores",
-    [_mart("account_scores"), _mart("manager_indicators")],
-    "Account manager scores: revenue-weighted account scores of each book.",
+book_indicators = _sql_asset(
+    "book_indicators",
+    [_mart("account_indicators"), _mart("account_scores"), dg.AssetKey(["staging", "managers"]),
+     dg.AssetKey(["staging", "feedback"])],
+    "Book of business of every manager and team: the inputs of their scorecard and KPIs.",
 )
-team_scores = _sql_asset(
-    "team_scores",
-    [_mart("account_scores"), _mart("manager_indicators")],
-    "Team scores: revenue-weighted account scores of each team.",
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(_mart("manager_scores"), deps=[_mart("book_indicators")], kinds={"duckdb"},
+                     description="Manager balanced scorecard: score, perspective sub-scores, KPI attainment, rank, grade."),
+        dg.AssetSpec(_mart("team_scores"), deps=[_mart("book_indicators")], kinds={"duckdb"},
+                     description="Team scores: book-revenue-weighted means of their managers' scores."),
+        dg.AssetSpec(_mart("manager_score_contributions"), deps=[_mart("book_indicators")], kinds={"duckdb"},
+                     description="Value, normalised value, weight and points of every indicator of every manager score."),
+        dg.AssetSpec(_mart("kpi_attainment"), deps=[_mart("book_indicators"), _mart("account_scores")],
+                     kinds={"duckdb"}, description="Every KPI against its target per account, manager and team."),
+    ],
+    group_name="marts",
+    partitions_def=as_of_partitions,
+    pool="kam_duckdb_writer",
+    check_specs=[*mart_check_specs(_mart("manager_scores")), *mart_check_specs(_mart("team_scores"))],
 )
+def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
+    """Score managers with the model's manager scorecard; teams aggregate their managers."""
+    as_of = _as_of(context)
+    with open_connection(duckdb) as conn:
+        result = score_people(conn, kam.model(), as_of)
+        checks = {t: mart_check_results(conn, _mart(t), as_of) for t in ("manager_scores", "team_scores")}
+    for table in ("manager_scores", "team_scores", "manager_score_contributions", "kpi_attainment"):
+        yield dg.MaterializeResult(
+            asset_key=_mart(table),
+            metadata={"dagster/row_count": result.counts[table]},
+            check_results=checks.get(table, []),
+        )
 
 
 @dg.asset(
@@ -157,7 +188,7 @@ team_scores = _sql_asset(
         for t in (
             "account_indicators", "account_assessments", "portfolio_kpis", "manager_indicators",
             "account_scores", "score_contributions", "indicator_weights", "weight_consistency",
-            "manager_scores", "team_scores",
+            "book_indicators", "manager_scores", "team_scores", "manager_score_contributions", "kpi_attainment",
         )
     ],
     group_name="publish",
@@ -180,7 +211,7 @@ mart_assets = [
     portfolio_kpis,
     manager_indicators,
     account_scores,
-    manager_scores,
-    team_scores,
+    book_indicators,
+    people_scores,
     published_snapshot,
 ]

@@ -51,6 +51,29 @@ ACCOUNT_INDICATORS: dict[str, str] = {
     "avg_days_late": "lower",
 }
 
+# Book-of-business indicators of managers and teams (marts.book_indicators) a manager
+# scorecard may use, with their direction; kpi_attainment is added by the KPI evaluation.
+BOOK_INDICATORS: dict[str, str] = {
+    "account_count": "higher",
+    "revenue": "higher",
+    "revenue_growth": "higher",
+    "nrr": "higher",
+    "grr": "higher",
+    "logo_retention": "higher",
+    "account_score": "higher",
+    "csat": "higher",
+    "nps": "higher",
+    "share_of_wallet": "higher",
+    "active_month_ratio": "higher",
+    "complaint_rate": "lower",
+    "avg_resolution_hours": "lower",
+    "sla_breach_rate": "lower",
+    "feedback_score": "higher",
+    "kpi_attainment": "higher",
+}
+
+REVIEWER_ROLES = ("self", "supervisor", "peer", "subordinate", "customer")
+
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -164,6 +187,18 @@ class EvaluationSpec(_Strict):
     )
 
 
+class ManagerModelSpec(_Strict):
+    """The balanced scorecard of account managers (teams aggregate their managers)."""
+
+    feedback_role_weights: dict[Literal["self", "supervisor", "peer", "subordinate", "customer"], Number] = Field(
+        default_factory=lambda: {r: 1.0 for r in REVIEWER_ROLES}
+    )
+    groups: dict[str, GroupSpec]
+    group_weights: WeightSpec
+    indicator_weights: dict[str, WeightSpec]
+    targets: dict[str, Number] = Field(default_factory=dict)  # KPI targets for books (default: the model's)
+
+
 class ModelSpec(_Strict):
     name: str = "scoring model"
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
@@ -180,6 +215,8 @@ class ModelSpec(_Strict):
     )
     key_accounts: KeyAccountSpec = Field(default_factory=KeyAccountSpec)
     alerts: AlertSpec = Field(default_factory=AlertSpec)
+    kpi_cap: Number = Field(default=1.0, gt=0)  # attainment above this counts as this in summaries
+    managers: ManagerModelSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +229,7 @@ class Indicator:
 
     @property
     def direction(self) -> str:
-        return self.spec.direction or ACCOUNT_INDICATORS.get(self.id, "higher")
+        return self.spec.direction or ACCOUNT_INDICATORS.get(self.id) or BOOK_INDICATORS.get(self.id, "higher")
 
 
 @dataclass(frozen=True)
@@ -239,12 +276,38 @@ class ScoringModel:
             targets={**self.spec.targets, **base.targets, **own.targets},
         )
 
+    def kpi_targets(self, profile: str | None = None) -> dict[str, float]:
+        """KPI targets of an account profile, or of manager/team books when `profile` is None."""
+        if profile is None:
+            books = self.spec.managers.targets if self.spec.managers else {}
+            return {**self.spec.targets, **books}
+        return self.profile(profile).targets
+
+    def manager_model(self) -> ScoringModel:
+        """The manager scorecard as a one-profile model the engine can score (the shipped one if not set)."""
+        managers = self.spec.managers or load_model(default_model_path()).spec.managers
+        spec = _manager_model_spec(managers, self.spec)
+        return ScoringModel(f"{self.path}#managers", spec)
+
     def profile_for_segment(self, segment: str) -> str:
         """Return the name of the profile that scores accounts of `segment`."""
         for name, prof in self.spec.profiles.items():
             if segment in prof.segments:
                 return name
         return "default"
+
+
+def _manager_model_spec(managers: ManagerModelSpec, parent: ModelSpec) -> ModelSpec:
+    return ModelSpec(
+        name=f"{parent.name}: managers",
+        evaluation=parent.evaluation,
+        groups=managers.groups,
+        profiles={
+            "default": ProfileSpec(group_weights=managers.group_weights, indicator_weights=managers.indicator_weights)
+        },
+        grades=parent.grades,
+        targets={**parent.targets, **managers.targets},
+    )
 
 
 def default_model_path() -> Path:
@@ -360,8 +423,10 @@ def _keys_at(loc: tuple) -> list[str]:
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
-def _semantic_problems(spec: ModelSpec) -> list[str]:
+def _semantic_problems(spec: ModelSpec, known: dict[str, str] = ACCOUNT_INDICATORS) -> list[str]:
     problems: list[str] = []
+    if spec.managers is not None:
+        problems += _manager_problems(spec)
     for gid, group in spec.groups.items():
         if not IDENTIFIER.match(gid):
             problems.append(f"groups.{gid}: group ids must match {IDENTIFIER.pattern}")
@@ -371,9 +436,9 @@ def _semantic_problems(spec: ModelSpec) -> list[str]:
             where = f"groups.{gid}.indicators.{iid}"
             if not IDENTIFIER.match(iid):
                 problems.append(f"{where}: indicator ids must match {IDENTIFIER.pattern}")
-            if ind.source == "indicators" and iid not in ACCOUNT_INDICATORS:
+            if ind.source == "indicators" and iid not in known:
                 problems.append(
-                    f"{where}: unknown indicator '{iid}' (known: {', '.join(sorted(ACCOUNT_INDICATORS))}; "
+                    f"{where}: unknown indicator '{iid}' (known: {', '.join(sorted(known))}; "
                     "or set source: assessments)"
                 )
             if ind.target is not None and ind.target <= 0:
@@ -420,10 +485,40 @@ def _semantic_problems(spec: ModelSpec) -> list[str]:
     return problems
 
 
+def _manager_problems(spec: ModelSpec) -> list[str]:
+    """Validate the managers section with the same rules, reporting paths under `managers.`."""
+    managers = spec.managers
+    problems = []
+    for role, weight in managers.feedback_role_weights.items():
+        if weight < 0:
+            problems.append(f"managers.feedback_role_weights.{role}: must not be negative, got {weight:g}")
+    if managers.feedback_role_weights and not any(w > 0 for w in managers.feedback_role_weights.values()):
+        problems.append("managers.feedback_role_weights: at least one role needs a positive weight")
+    for iid, value in managers.targets.items():
+        if iid not in BOOK_INDICATORS:
+            problems.append(f"managers.targets.{iid}: unknown book indicator '{iid}'")
+        if value <= 0:
+            problems.append(f"managers.targets.{iid}: a target must be > 0, got {value:g}")
+    for group in managers.groups.values():
+        for iid, ind in group.indicators.items():
+            if ind.source == "assessments":
+                problems.append(f"managers.groups: indicator '{iid}': assessments are account indicators")
+    inner = _manager_model_spec(managers, spec.model_copy(update={"managers": None}))
+    for problem in _semantic_problems(inner, BOOK_INDICATORS):
+        if problem.startswith("profiles.default."):
+            problem = "managers." + problem.removeprefix("profiles.default.")
+        elif problem.startswith("groups"):
+            problem = "managers." + problem
+        elif problem.startswith("grades"):
+            continue  # reported for the model itself
+        problems.append(problem)
+    return problems
+
+
 def _target_problems(spec: ModelSpec) -> list[str]:
     """Targets must be > 0, name a known indicator, and exist for every 'target'-normalised indicator."""
     problems: list[str] = []
-    known = set(ACCOUNT_INDICATORS) | {i for g in spec.groups.values() for i in g.indicators}
+    known = set(ACCOUNT_INDICATORS) | set(BOOK_INDICATORS) | {i for g in spec.groups.values() for i in g.indicators}
     places = [("targets", spec.targets)] + [(f"profiles.{p}.targets", prof.targets) for p, prof in spec.profiles.items()]
     for where, targets in places:
         for iid, value in targets.items():

@@ -13,10 +13,9 @@ import numpy as np
 import polars as pl
 
 from kam_pipeline.scoring.engine import ProfileScores, score_profile
+from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.model import ScoringModel
-from kam_pipeline.warehouse import scalar, write_snapshot
-
-_FRAME_SQL = "select * from {frame}"
+from kam_pipeline.warehouse import scalar, write_frame_snapshot
 
 
 @dataclass
@@ -45,8 +44,9 @@ def _indicator_frame(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of
     return base
 
 
-def _grade(score: float, completeness: float, model: ScoringModel) -> str:
-    if np.isnan(score) or completeness < model.spec.evaluation.min_completeness:
+def grade(score: float, completeness: float, model: ScoringModel) -> str:
+    """Return the grade band of a score, or insufficient_data below the model's minimum completeness."""
+    if score is None or np.isnan(score) or completeness < model.spec.evaluation.min_completeness:
         return "insufficient_data"
     return next(b.grade for b in model.spec.grades if score >= b.min)
 
@@ -95,10 +95,8 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             [part.get_column(i.id).cast(pl.Float64).fill_null(np.nan).to_numpy() for i in indicators]
         ) if part.height else np.zeros((0, len(indicators)))
         result = score_profile(model, profile, values)
-        weight_rows += _weight_rows(result, model)
-        consistency_rows += [
-            r for w in [result.group_weights, *result.indicator_weights.values()] for r in w.consistency
-        ]
+        weight_rows += weight_rows_of(result, model, "account")
+        consistency_rows += consistency_rows_of(result, "account")
         if part.height == 0:
             continue
         ids = part.get_column("account_id").to_list()
@@ -115,10 +113,12 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
                 *[pl.Series(k, v) for k, v in group_cols.items()],
             )
         )
-        contrib_parts.append(_contributions(result, ids, values))
+        contrib_parts.append(contributions_of(result, "account_id", ids, values))
     scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(frame, model)
     scores = scores.with_columns(pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups])
     scores = _key_accounts(scores, model)
+    scores = scores.join(account_kpis(frame, model).pipe(kpi_summary, model.spec.kpi_cap).drop("level")
+                         .rename({"entity_id": "account_id"}), on="account_id", how="left")
     previous = conn.sql(
         "select account_id, score as previous_score from marts.account_scores "
         "where as_of_date = (select max(as_of_date) from marts.account_scores where as_of_date < ?)",
@@ -135,7 +135,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
             pl.struct("score", "completeness")
             .map_elements(
-                lambda r: _grade(np.nan if r["score"] is None else r["score"], r["completeness"], model),
+                lambda r: grade(r["score"], r["completeness"], model),
                 return_dtype=pl.String,
             )
             .alias("grade"),
@@ -143,25 +143,45 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         .sort(["rank", "account_id"], nulls_last=True)
     )
     contributions = (
-        pl.concat(contrib_parts) if contrib_parts else _empty_contributions()
+        pl.concat(contrib_parts) if contrib_parts else empty_contributions("account_id")
     ).with_columns(pl.lit(as_of).alias("as_of_date"))
-    weights = pl.DataFrame(weight_rows).with_columns(pl.lit(as_of).alias("as_of_date"))
-    consistency = (
-        pl.DataFrame(consistency_rows) if consistency_rows else _empty_consistency()
-    ).with_columns(pl.lit(as_of).alias("as_of_date"))
-    counts = {}
-    for table, data in (
-        ("account_scores", scores),
-        ("score_contributions", contributions),
-        ("indicator_weights", weights),
-        ("weight_consistency", consistency),
-    ):
-        conn.register("snapshot_frame", data)
-        try:
-            counts[table] = write_snapshot(conn, table, _FRAME_SQL.format(frame="snapshot_frame"), {}, as_of)
-        finally:
-            conn.unregister("snapshot_frame")
+    counts = {
+        "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
+        "score_contributions": write_frame_snapshot(conn, "score_contributions", contributions, as_of),
+    }
+    counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account"))
     return SnapshotResult(scores, counts)
+
+
+def account_kpis(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
+    """Long KPI rows of every account, with its profile's targets (level 'account')."""
+    targets = {p.name: model.kpi_targets(p.name) for p in model.profiles}
+    kpis = sorted({k for t in targets.values() for k in t} & set(frame.columns))
+    entities = frame.select(
+        pl.col("account_id").alias("entity_id"), pl.col("profile").alias("targets_key"), *kpis
+    )
+    return kpi_rows(entities, "account", targets, model.spec.kpi_cap)
+
+
+def write_weights(
+    conn: duckdb.DuckDBPyConnection, weights: list[dict], consistency: list[dict], as_of: dt.date, subject: str
+) -> dict[str, int]:
+    """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency."""
+    scope = {"subject": subject}
+    weight_frame = pl.DataFrame(weights).with_columns(pl.lit(as_of).alias("as_of_date"))
+    consistency_frame = (
+        pl.DataFrame(consistency) if consistency else _empty_consistency()
+    ).with_columns(pl.lit(as_of).alias("as_of_date"))
+    return {
+        "indicator_weights": write_frame_snapshot(conn, "indicator_weights", weight_frame, as_of, scope),
+        "weight_consistency": write_frame_snapshot(conn, "weight_consistency", consistency_frame, as_of, scope),
+    }
+
+
+def consistency_rows_of(result: ProfileScores, subject: str) -> list[dict]:
+    """AHP consistency records of every weight level of a profile, tagged with the subject scored."""
+    levels = [result.group_weights, *result.indicator_weights.values()]
+    return [{"subject": subject, **record} for level in levels for record in level.consistency]
 
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -170,7 +190,8 @@ def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
-def _weight_rows(result: ProfileScores, model: ScoringModel) -> list[dict]:
+def weight_rows_of(result: ProfileScores, model: ScoringModel, subject: str) -> list[dict]:
+    """indicator_weights rows of one scored profile."""
     rows = []
     groups = model.groups
     for ind in result.indicators:
@@ -180,6 +201,7 @@ def _weight_rows(result: ProfileScores, model: ScoringModel) -> list[dict]:
         g = groups.index(ind.group)
         rows.append(
             {
+                "subject": subject,
                 "profile": result.profile,
                 "group": ind.group,
                 "indicator": ind.id,
@@ -195,12 +217,13 @@ def _weight_rows(result: ProfileScores, model: ScoringModel) -> list[dict]:
     return rows
 
 
-def _contributions(result: ProfileScores, ids: list[str], values: np.ndarray) -> pl.DataFrame:
+def contributions_of(result: ProfileScores, id_column: str, ids: list[str], values: np.ndarray) -> pl.DataFrame:
+    """score_contributions rows: one per scored entity and indicator."""
     m, n = values.shape
     contribution = result.contribution
     return pl.DataFrame(
         {
-            "account_id": np.repeat(np.array(ids, dtype=object), n).tolist(),
+            id_column: np.repeat(np.array(ids, dtype=object), n).tolist(),
             "profile": [result.profile] * (m * n),
             "indicator": [i.id for i in result.indicators] * m,
             "group": [i.group for i in result.indicators] * m,
@@ -215,10 +238,11 @@ def _contributions(result: ProfileScores, ids: list[str], values: np.ndarray) ->
     ).with_columns(pl.col("value").fill_nan(None), pl.col("normalized").fill_nan(None))
 
 
-def _empty_contributions() -> pl.DataFrame:
+def empty_contributions(id_column: str) -> pl.DataFrame:
+    """An empty contributions frame with the columns of contributions_of."""
     return pl.DataFrame(
         schema={
-            "account_id": pl.String,
+            id_column: pl.String,
             "profile": pl.String,
             "indicator": pl.String,
             "group": pl.String,
@@ -235,6 +259,7 @@ def _empty_contributions() -> pl.DataFrame:
 def _empty_consistency() -> pl.DataFrame:
     return pl.DataFrame(
         schema={
+            "subject": pl.String,
             "profile": pl.String,
             "matrix_name": pl.String,
             "n": pl.Int64,

@@ -1,0 +1,188 @@
+-- marts.book_indicators: the book of business of every account manager (level 'manager') and team (level 'team')
+-- at D = $as_of: the inputs of the manager/team balanced scorecard and of their KPI attainment.
+-- Account figures come from the marts.account_indicators and marts.account_scores snapshots of D.
+-- Ratios are recomputed over the book's accounts (not averaged): nrr, grr, logo_retention over accounts with
+-- revenue_prev > 0; share_of_wallet = revenue / wallet over accounts with a wallet estimate; complaint_rate over
+-- accounts with orders; avg_resolution_hours weighted by resolved complaints, sla_breach_rate by complaints.
+-- csat and nps are means of the accounts' values weighted by their survey_count.
+-- account_score is the revenue-weighted mean of the book's account scores (accounts with revenue <= 0 weigh
+-- nothing; when no scored account has revenue, the plain mean).
+-- feedback_score: 360 feedback in C = [D - W, D); per reviewer role the mean score, then the mean of the roles
+-- present weighted by $role_weights (equal weights reproduce INDICATORS.md), rescaled (x - 1) / 4 * 100;
+-- a team's feedback_score is the mean of its managers' scores.
+-- Managers and teams without accounts still get a row (counts 0, ratios NULL).
+
+with
+
+managers as (
+    select * from staging.managers
+),
+
+account_indicators as (
+    select * from marts.account_indicators where as_of_date = $as_of
+),
+
+account_scores as (
+    select * from marts.account_scores where as_of_date = $as_of
+),
+
+feedback as (
+    select * from staging.feedback
+),
+
+role_weights as (
+    select
+        unnest($role_names::varchar[]) as reviewer_role,
+        unnest($role_weights::double[]) as role_weight
+),
+
+accounts as (
+    select
+        managers.manager_id,
+        managers.team_id,
+        ai.revenue,
+        ai.revenue_prev,
+        ai.is_churned,
+        ai.csat,
+        ai.nps,
+        ai.survey_count,
+        ai.wallet_amount_window,
+        ai.active_month_ratio,
+        ai.order_count,
+        ai.complaint_count,
+        ai.open_complaints,
+        ai.avg_resolution_hours,
+        ai.sla_breach_rate,
+        s.score,
+        s.completeness,
+        s.is_key_account
+    from account_indicators as ai
+    inner join managers on managers.manager_id = ai.manager_id
+    left join account_scores as s on s.account_id = ai.account_id
+),
+
+book as (
+    select
+        case when grouping(manager_id) = 0 then 'manager' else 'team' end as level,
+        coalesce(manager_id, team_id) as entity_id,
+        count(*) as account_count,
+        count(score) as accounts_scored,
+        count(*) filter (where is_key_account) as key_accounts,
+        sum(revenue) as revenue,
+        sum(revenue_prev) as revenue_prev,
+        count(*) filter (where revenue_prev > 0) as base_accounts,
+        count(*) filter (where revenue_prev > 0 and revenue > 0) as retained_accounts,
+        sum(revenue) filter (where revenue_prev > 0) as base_revenue,
+        sum(revenue_prev) filter (where revenue_prev > 0) as base_revenue_prev,
+        sum(least(revenue, revenue_prev)) filter (where revenue_prev > 0) as base_revenue_kept,
+        sum(is_churned) as churned_accounts,
+        sum(greatest(revenue, 0) * score) filter (where score is not null) as score_points,
+        sum(greatest(revenue, 0)) filter (where score is not null) as score_weight,
+        avg(score) as mean_score,
+        avg(completeness) as avg_completeness,
+        sum(csat * survey_count) / nullif(sum(survey_count) filter (where csat is not null), 0) as csat,
+        sum(nps * survey_count) / nullif(sum(survey_count) filter (where nps is not null), 0) as nps,
+        sum(revenue) filter (where wallet_amount_window > 0) as wallet_revenue,
+        sum(wallet_amount_window) filter (where wallet_amount_window > 0) as wallet_total,
+        avg(active_month_ratio) as active_month_ratio,
+        sum(complaint_count) filter (where order_count > 0) as rated_complaints,
+        sum(order_count) as order_count,
+        sum(avg_resolution_hours * (complaint_count - open_complaints))
+            / nullif(sum(complaint_count - open_complaints) filter (where avg_resolution_hours is not null), 0)
+            as avg_resolution_hours,
+        sum(sla_breach_rate * complaint_count)
+            / nullif(sum(complaint_count) filter (where sla_breach_rate is not null), 0) as sla_breach_rate
+    from accounts
+    group by grouping sets ((manager_id), (team_id))
+),
+
+feedback_by_role as (
+    select
+        feedback.manager_id,
+        feedback.reviewer_role,
+        avg(feedback.score) as role_score,
+        count(*) as review_count
+    from feedback
+    where feedback.reviewed_on >= $as_of::date - $window_days::integer
+        and feedback.reviewed_on < $as_of::date
+    group by feedback.manager_id, feedback.reviewer_role
+),
+
+manager_feedback as (
+    select
+        f.manager_id,
+        (sum(f.role_score * w.role_weight) / nullif(sum(w.role_weight), 0) - 1) / 4 * 100 as feedback_score,
+        sum(f.review_count) as feedback_count
+    from feedback_by_role as f
+    inner join role_weights as w on w.reviewer_role = f.reviewer_role
+    group by f.manager_id
+),
+
+entities as (
+    select
+        'manager' as level,
+        managers.manager_id as entity_id,
+        managers.manager_id,
+        managers.manager_name,
+        managers.team_id,
+        managers.team_name,
+        1 as manager_count,
+        manager_feedback.feedback_score,
+        coalesce(manager_feedback.feedback_count, 0) as feedback_count
+    from managers
+    left join manager_feedback on manager_feedback.manager_id = managers.manager_id
+    union all
+    select
+        'team' as level,
+        managers.team_id as entity_id,
+        null as manager_id,
+        null as manager_name,
+        managers.team_id,
+        any_value(managers.team_name) as team_name,
+        count(*) as manager_count,
+        avg(manager_feedback.feedback_score) as feedback_score,
+        coalesce(sum(manager_feedback.feedback_count), 0) as feedback_count
+    from managers
+    left join manager_feedback on manager_feedback.manager_id = managers.manager_id
+    group by managers.team_id
+),
+
+final as (
+    select
+        $as_of::date as as_of_date,
+        e.level,
+        e.entity_id,
+        e.manager_id,
+        e.manager_name,
+        e.team_id,
+        e.team_name,
+        e.manager_count,
+        coalesce(b.account_count, 0) as account_count,
+        coalesce(b.accounts_scored, 0) as accounts_scored,
+        coalesce(b.key_accounts, 0) as key_accounts,
+        coalesce(b.revenue, 0) as revenue,
+        coalesce(b.revenue_prev, 0) as revenue_prev,
+        cast(b.revenue - b.revenue_prev as double) / nullif(cast(b.revenue_prev as double), 0) as revenue_growth,
+        cast(b.base_revenue as double) / nullif(cast(b.base_revenue_prev as double), 0) as nrr,
+        cast(b.base_revenue_kept as double) / nullif(cast(b.base_revenue_prev as double), 0) as grr,
+        cast(b.retained_accounts as double) / nullif(b.base_accounts, 0) as logo_retention,
+        cast(coalesce(b.churned_accounts, 0) as bigint) as churned_accounts,
+        case
+            when b.score_weight > 0 then cast(b.score_points as double) / cast(b.score_weight as double)
+            else b.mean_score
+        end as account_score,
+        b.avg_completeness,
+        b.csat,
+        b.nps,
+        cast(b.wallet_revenue as double) / nullif(b.wallet_total, 0) as share_of_wallet,
+        b.active_month_ratio,
+        100.0 * b.rated_complaints / nullif(b.order_count, 0) as complaint_rate,
+        b.avg_resolution_hours,
+        b.sla_breach_rate,
+        e.feedback_score,
+        cast(e.feedback_count as bigint) as feedback_count
+    from entities as e
+    left join book as b on b.level = e.level and b.entity_id = e.entity_id
+)
+
+select * from final
