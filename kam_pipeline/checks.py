@@ -132,3 +132,35 @@ def mart_check_results(conn: duckdb.DuckDBPyConnection, key: dg.AssetKey, as_of:
     if table == "indicator_weights":
         results.append(_outcome_result("gx_weights_sum_to_one", key, validate_weights(conn, as_of), True))
     return results
+
+
+def merge_check_results(per_date: dict[dt.date, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+    """One result per check for a run over several as-of dates: passed only if every date passed.
+
+    A single date keeps its own result; over a range, the metadata names the failing dates
+    and carries the details of the first failure (or of the last date when all passed).
+    """
+    if len(per_date) == 1:
+        return next(iter(per_date.values()))
+    by_check: dict[tuple, list[tuple[dt.date, dg.AssetCheckResult]]] = {}
+    for as_of, results in sorted(per_date.items()):
+        for result in results:
+            by_check.setdefault((result.asset_key, result.check_name), []).append((as_of, result))
+    merged = []
+    for (key, name), dated in by_check.items():
+        failed = [(d, r) for d, r in dated if not r.passed]
+        shown = failed[0][1] if failed else dated[-1][1]
+        merged.append(
+            dg.AssetCheckResult(
+                check_name=name,
+                asset_key=key,
+                passed=not failed,
+                severity=shown.severity,
+                metadata={
+                    **shown.metadata,
+                    "as_of_dates": len(dated),
+                    "failed_dates": ", ".join(d.isoformat() for d, _ in failed) or "none",
+                },
+            )
+        )
+    return merged

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.checks import mart_check_results, mart_check_specs
+from kam_pipeline.checks import mart_check_results, mart_check_specs, merge_check_results
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.resources import KamResource
@@ -17,7 +17,12 @@ from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.warehouse import open_connection, publish, write_sql_snapshot
 
 STAGING = [dg.AssetKey(["staging", s]) for s in SOURCES]
-_MARTS = {"group_name": "marts", "kinds": {"duckdb"}, "partitions_def": as_of_partitions, "pool": "kam_duckdb_writer"}
+_PARTITIONED = {
+    "partitions_def": as_of_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "pool": "kam_duckdb_writer",
+}
+_MARTS = {"group_name": "marts", "kinds": {"duckdb"}, **_PARTITIONED}
 
 
 def sql_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
@@ -38,8 +43,13 @@ def sql_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
     }
 
 
-def _as_of(context: dg.AssetExecutionContext) -> dt.date:
-    return dt.date.fromisoformat(context.partition_key)
+def as_of_dates(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The as-of dates of this run, oldest first: one for a daily run, many for a backfill range.
+
+    Ranges run in one step per asset (BackfillPolicy.single_run), so ingestion and start-up
+    are shared, and each date still sees the snapshot before it (score_change).
+    """
+    return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
 
 
 def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDefinition:
@@ -47,12 +57,15 @@ def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.Asse
 
     @dg.asset(key=key, deps=deps, description=description, check_specs=mart_check_specs(key), **_MARTS)
     def _asset(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        as_of = _as_of(context)
+        model = kam.model()
+        rows, checks = 0, {}
         with open_connection(duckdb) as conn:
-            rows = write_sql_snapshot(conn, table, sql_params(kam.model(), as_of))
-            checks = mart_check_results(conn, key, as_of)
+            for as_of in as_of_dates(context):
+                rows = write_sql_snapshot(conn, table, sql_params(model, as_of))
+                checks[as_of] = mart_check_results(conn, key, as_of)
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": rows, "as_of_date": context.partition_key}, check_results=checks
+            metadata={"dagster/row_count": rows, "as_of_dates": len(checks)},
+            check_results=merge_check_results(checks),
         )
 
     return _asset
@@ -108,18 +121,19 @@ manager_indicators = _sql_asset(
         ),
     ],
     group_name="marts",
-    partitions_def=as_of_partitions,
-    pool="kam_duckdb_writer",
     check_specs=[*mart_check_specs(_mart("account_scores")), *mart_check_specs(_mart("indicator_weights"))],
+    **_PARTITIONED,
 )
 def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
     """Score every account with the model's profile for its segment."""
-    as_of = _as_of(context)
+    model = kam.model()
+    per_date = {"account_scores": {}, "indicator_weights": {}}
     with open_connection(duckdb) as conn:
-        result = score_snapshot(conn, kam.model(), as_of)
-        checks = {
-            table: mart_check_results(conn, _mart(table), as_of) for table in ("account_scores", "indicator_weights")
-        }
+        for as_of in as_of_dates(context):
+            result = score_snapshot(conn, model, as_of)
+            for table, results in per_date.items():
+                results[as_of] = mart_check_results(conn, _mart(table), as_of)
+    checks = {table: merge_check_results(results) for table, results in per_date.items()}
     scores = result.account_scores
     grades = scores.group_by("grade").len().sort("grade")
     yield dg.MaterializeResult(
@@ -163,16 +177,19 @@ book_indicators = _sql_asset(
                      kinds={"duckdb"}, description="Every KPI against its target per account, manager and team."),
     ],
     group_name="marts",
-    partitions_def=as_of_partitions,
-    pool="kam_duckdb_writer",
     check_specs=[*mart_check_specs(_mart("manager_scores")), *mart_check_specs(_mart("team_scores"))],
+    **_PARTITIONED,
 )
 def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
     """Score managers with the model's manager scorecard; teams aggregate their managers."""
-    as_of = _as_of(context)
+    model = kam.model()
+    per_date = {"manager_scores": {}, "team_scores": {}}
     with open_connection(duckdb) as conn:
-        result = score_people(conn, kam.model(), as_of)
-        checks = {t: mart_check_results(conn, _mart(t), as_of) for t in ("manager_scores", "team_scores")}
+        for as_of in as_of_dates(context):
+            result = score_people(conn, model, as_of)
+            for table, results in per_date.items():
+                results[as_of] = mart_check_results(conn, _mart(table), as_of)
+    checks = {table: merge_check_results(results) for table, results in per_date.items()}
     for table in ("manager_scores", "team_scores", "manager_score_contributions", "kpi_attainment"):
         yield dg.MaterializeResult(
             asset_key=_mart(table),
@@ -189,12 +206,12 @@ def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: D
             "account_indicators", "account_assessments", "portfolio_kpis", "manager_indicators",
             "account_scores", "score_contributions", "indicator_weights", "weight_consistency",
             "book_indicators", "manager_scores", "team_scores", "manager_score_contributions", "kpi_attainment",
+            "score_alerts",
         )
     ],
     group_name="publish",
     kinds={"duckdb"},
-    partitions_def=as_of_partitions,
-    pool="kam_duckdb_writer",
+    **_PARTITIONED,
     description="The finished database copied over the --db file with an atomic rename (what BI reads).",
 )
 def published_snapshot(context: dg.AssetExecutionContext, kam: KamResource) -> dg.MaterializeResult:
