@@ -6,15 +6,21 @@ import dagster as dg
 
 from kam_pipeline.assets.ingest import ingest_assets
 from kam_pipeline.assets.marts import mart_assets
+from kam_pipeline.freshness import with_marts_freshness
 from kam_pipeline.resources import build_resources
 from kam_pipeline.schedules import daily_job, daily_schedule
+from kam_pipeline.sensors import sensors
 from kam_pipeline.settings import Settings
 
-all_assets = [*ingest_assets, *mart_assets]
+all_assets = with_marts_freshness([*ingest_assets, *mart_assets])
 
 defs = dg.Definitions(
     assets=all_assets,
     jobs=[daily_job],
     schedules=[daily_schedule],
+    sensors=sensors,
     resources=build_resources(Settings.from_env()),
+    # Every step writes the same DuckDB file, one at a time (pool kam_duckdb_writer):
+    # one process per run instead of one per step saves the package import per step.
+    executor=dg.in_process_executor,
 )
