@@ -27,11 +27,36 @@ def work_path_for(db_path: str | Path) -> Path:
     return db_path.with_name(f"{db_path.stem}.work{db_path.suffix or '.duckdb'}")
 
 
+# When another process holds the working database (a second run, a stray `kam run`),
+# DuckDBResource already retries the connect for about 100 s; past that the step is
+# handed back to Dagster to retry later. Only this lock error is retried: a validation
+# failure is final and retrying it would only repeat it.
+LOCK_RETRIES = 3
+LOCK_RETRY_SECONDS = 60.0
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Return True for DuckDB's "could not set lock / conflicting lock" IO error (transient)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException) and ("could not set lock" in text or "conflicting lock" in text)
+
+
 @contextmanager
 def open_connection(resource: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield a connection from a DuckDBResource and close it even when the body raises."""
+    """Yield a connection from a DuckDBResource and close it even when the body raises.
+
+    A lock held by another process raises `dagster.RetryRequested` (the step is
+    retried up to LOCK_RETRIES times, LOCK_RETRY_SECONDS apart); any other error propagates.
+    """
     manager = resource.get_connection()
-    conn = manager.__enter__()
+    try:
+        conn = manager.__enter__()
+    except duckdb.IOException as exc:
+        if not is_lock_error(exc):
+            raise
+        import dagster as dg  # only here: the rest of this module is plain DuckDB
+
+        raise dg.RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from exc
     try:
         yield conn
     finally:
