@@ -58,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", type=Path, default=Path(DEFAULT_DB_PATH))
     demo.add_argument("--accounts", type=_positive, default=60)
 
+    report = sub.add_parser("report", help="write the evaluation report of a snapshot as one self-contained HTML file")
+    report.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
+    report.add_argument("--out", type=Path, default=None,
+                        help="HTML file (default: <db dir>/reports/kam_report_<as-of>_<lang>.html)")
+    report.add_argument("--as-of", type=_date, default=None, help="snapshot date (default: the latest stored)")
+    report.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the report")
+    report.add_argument("--model", type=Path, default=env.model_path,
+                        help="scoring model YAML: labels, targets and alert rules (KAM_MODEL)")
+
     check = sub.add_parser("check-model", help="validate a scoring model file without touching data")
     check.add_argument("model", type=Path, nargs="?", default=None)
     return parser
@@ -202,6 +211,16 @@ def _demo(args: argparse.Namespace) -> None:
     _print_summary(args.db, as_of, time.perf_counter() - started)
 
 
+def _report(args: argparse.Namespace) -> None:
+    from kam_pipeline.report import ReportError, build_report
+
+    try:
+        result = build_report(args.db, args.out, args.as_of, args.lang, args.model)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"kam: report of the {result.as_of} snapshot ({result.lang}) -> {result.path}")
+
+
 def _check_model(args: argparse.Namespace) -> None:
     model = load_model(args.model)
     print(f"kam: {model.path}: valid ({len(model.indicators)} indicators in {len(model.groups)} groups, "
@@ -211,7 +230,7 @@ def _check_model(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kam` console script; return the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "generate": _generate, "demo": _demo, "check-model": _check_model}
+    handlers = {"run": _run, "generate": _generate, "demo": _demo, "check-model": _check_model, "report": _report}
     try:
         handlers[args.command](args)
     except ModelError as exc:

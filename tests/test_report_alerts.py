@@ -173,3 +173,21 @@ def test_rerunning_a_date_replaces_its_alerts(conn):
     first = _alerts(conn)
     assert _alerts(conn) == first
     assert conn.execute("select count(*) from marts.score_alerts").fetchall() == [(len(first),)]
+
+
+def test_alerts_are_published_and_the_report_follows_the_publish():
+    from kam_pipeline.definitions import defs
+
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    alerts, report = specs["marts/score_alerts"], specs["evaluation_report"]
+    assert alerts.group_name == "marts" and alerts.partitions_def is not None
+    assert dg_key("marts/score_alerts") in {d.asset_key for d in specs["published_snapshot"].deps}
+    assert {d.asset_key for d in report.deps} == {dg_key("published_snapshot")}
+    checks = {(c.asset_key.to_user_string(), c.name): c for a in defs.assets or [] for c in a.check_specs}
+    assert not checks[("marts/score_alerts", "no_score_alerts")].blocking
+
+
+def dg_key(path: str):
+    import dagster as dg
+
+    return dg.AssetKey(path.split("/"))

@@ -1,0 +1,175 @@
+"""The report's charts, drawn by matplotlib and returned as inline SVG text.
+
+`svg.fonttype: none` keeps every label as SVG text, so Chinese names are drawn by the
+browser's own fonts and the file needs no embedded or downloaded font. matplotlib only
+measures the text for the layout; without a CJK font on the rendering machine it
+measures with DejaVu (its missing-glyph warnings are expected and silenced).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import warnings
+from collections.abc import Sequence
+from functools import cache
+from html import escape
+
+import matplotlib as mpl
+import polars as pl
+from matplotlib.figure import Figure
+
+GRADE_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fdae61", "D": "#d73027", "insufficient_data": "#bdbdbd"}
+SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+GROUP_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"]
+_CJK_FONTS = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+              "Microsoft YaHei", "PingFang SC", "SimHei"]
+_TEXT = "#333333"
+
+
+@cache
+def _font_family() -> list[str]:
+    # Only fonts matplotlib can find (it logs a warning for every missing family it is given).
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *[f for f in _CJK_FONTS if f in known]]
+
+
+def grade_color(grade: str, index: int = 0) -> str:
+    """The color of a grade band (custom bands take the series palette)."""
+    return GRADE_COLORS.get(grade, SERIES_COLORS[index % len(SERIES_COLORS)])
+
+
+def _style() -> dict[str, object]:
+    return {
+        "svg.fonttype": "none",
+        "font.family": _font_family(),
+        "font.size": 9,
+        "axes.edgecolor": "#999999",
+        "axes.labelcolor": _TEXT,
+        "xtick.color": _TEXT,
+        "ytick.color": _TEXT,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+
+
+def _svg(fig: Figure, name: str, title: str) -> str:
+    """Serialise a figure to an inline <svg> element (no XML prolog, no metadata, stable ids)."""
+    buffer = io.StringIO()
+    with mpl.rc_context({**_style(), "svg.hashsalt": f"kam-{name}"}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.05)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    return text.replace(
+        "<svg ", f'<svg class="chart-svg" data-chart="{name}" role="img" aria-label="{escape(title)}" ', 1
+    )
+
+
+def _figure(width: float, height: float) -> Figure:
+    with mpl.rc_context(_style()):
+        return Figure(figsize=(width, height))
+
+
+def _short(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ranking_chart(scores: pl.DataFrame, title: str, key_note: str, n: int = 15) -> str:
+    """Horizontal bars of the top `n` scores, colored by grade; key accounts marked with a star."""
+    top = scores.filter(pl.col("score").is_not_null()).sort(["rank", "account_id"]).head(n).reverse()
+    names = [
+        f"{'★ ' if r['is_key_account'] else ''}{_short(r['account_id'] + ' ' + (r['account_name'] or ''))}"
+        for r in top.iter_rows(named=True)
+    ]
+    with mpl.rc_context(_style()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig = _figure(7.2, 0.32 * max(top.height, 3) + 0.9)
+        ax = fig.subplots()
+        values = top.get_column("score").to_list()
+        bars = ax.barh(range(top.height), values, color=[grade_color(g) for g in top.get_column("grade")],
+                       height=0.7, edgecolor="white")
+        ax.set_yticks(range(top.height), names)
+        ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], padding=3, fontsize=8, color=_TEXT)
+        ax.set_xlim(0, 105)
+        ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
+        ax.text(1.0, 1.02, key_note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#666666")
+        return _svg(fig, "ranking", title)
+
+
+def grade_donut(counts: Sequence[tuple[str, int]], names: dict[str, str], title: str, total_label: str) -> str:
+    """A donut of accounts per grade, with the total in the middle."""
+    with mpl.rc_context(_style()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig = _figure(4.6, 3.4)
+        ax = fig.subplots()
+        values = [n for _, n in counts]
+        wedges, _texts = ax.pie(
+            values, colors=[grade_color(g, i) for i, (g, _) in enumerate(counts)], startangle=90, counterclock=False,
+            wedgeprops={"width": 0.38, "edgecolor": "white"},
+        )
+        ax.text(0, 0.08, f"{sum(values)}", ha="center", va="center", fontsize=18, color=_TEXT)
+        ax.text(0, -0.2, total_label, ha="center", va="center", fontsize=8, color="#666666")
+        ax.legend(wedges, [f"{names.get(g, g)}: {n}" for g, n in counts], loc="center left",
+                  bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
+        ax.set_aspect("equal")
+        return _svg(fig, "grades", title)
+
+
+def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], title: str, axis: str,
+                name: str) -> str:
+    """Score lines over the stored snapshots, one per account of `accounts` ((id, label) pairs)."""
+    with mpl.rc_context(_style()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig = _figure(7.2, 3.2)
+        ax = fig.subplots()
+        dates: set[dt.date] = set()
+        for i, (account_id, label) in enumerate(accounts):
+            series = history.filter((pl.col("account_id") == account_id) & pl.col("score").is_not_null()).sort("as_of_date")
+            xs = series.get_column("as_of_date").to_list()
+            dates.update(xs)
+            ax.plot(xs, series.get_column("score").to_list(), marker="o", markersize=4, linewidth=1.8,
+                    color=SERIES_COLORS[i % len(SERIES_COLORS)], label=_short(label, 28))
+        ticks = sorted(dates)
+        ax.set_xticks(ticks, [d.isoformat() for d in ticks], rotation=30, ha="right")
+        ax.set_ylim(0, 100)
+        ax.set_ylabel(axis)
+        ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+        ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
+        return _svg(fig, name, title)
+
+
+def breakdown_chart(points: pl.DataFrame, accounts: Sequence[tuple[str, str]], groups: Sequence[tuple[str, str]],
+                    title: str, axis: str) -> str:
+    """Stacked bars: the points each group (perspective) adds to an account's score.
+
+    `points` has account_id, group, points; `groups` is (group id, label) in model order.
+    """
+    labels = [_short(label) for _, label in accounts][::-1]
+    ids = [a for a, _ in accounts][::-1]
+    with mpl.rc_context(_style()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig = _figure(7.2, 0.34 * max(len(ids), 3) + 1.2)
+        ax = fig.subplots()
+        left = [0.0] * len(ids)
+        lookup = {(r["account_id"], r["group"]): r["points"] for r in points.iter_rows(named=True)}
+        for i, (group, label) in enumerate(groups):
+            widths = [float(lookup.get((a, group)) or 0.0) for a in ids]
+            ax.barh(range(len(ids)), widths, left=left, color=GROUP_COLORS[i % len(GROUP_COLORS)], label=label,
+                    height=0.7, edgecolor="white", linewidth=0.5)
+            left = [x + w for x, w in zip(left, widths, strict=True)]
+        for y, total in enumerate(left):
+            ax.text(total + 1, y, f"{total:.1f}", va="center", fontsize=8, color=_TEXT)
+        ax.set_yticks(range(len(ids)), labels)
+        ax.set_xlim(0, 105)
+        ax.set_xlabel(axis)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(ids) > 6 else -0.3), ncol=len(groups),
+                  frameon=False, fontsize=8)
+        ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
+        return _svg(fig, "breakdown", title)

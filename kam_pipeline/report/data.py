@@ -1,0 +1,163 @@
+"""Everything the report shows, read from the published DuckDB file (read-only) into polars frames.
+
+Only marts, quarantine and the ingest log are read: the report never recomputes a score.
+Tables that a database may lack (score_alerts, kpi_attainment before their marts existed)
+come back as None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+class ReportError(Exception):
+    """The report cannot be built from this database (no snapshot, unknown as-of date)."""
+
+
+@dataclass
+class ReportData:
+    """One as-of snapshot and the history around it; money columns are Float64."""
+
+    db_path: Path
+    as_of: dt.date
+    previous_as_of: dt.date | None
+    snapshots: list[dt.date]
+    scores: pl.DataFrame  # marts.account_scores at as_of
+    indicators: pl.DataFrame  # marts.account_indicators at as_of
+    contributions: pl.DataFrame  # marts.score_contributions at as_of
+    previous_contributions: pl.DataFrame  # ... at previous_as_of (empty without one)
+    history: pl.DataFrame  # account_id, as_of_date, score for every snapshot up to as_of
+    weights: pl.DataFrame  # marts.indicator_weights at as_of
+    consistency: pl.DataFrame  # marts.weight_consistency at as_of
+    managers: pl.DataFrame  # marts.manager_scores at as_of
+    teams: pl.DataFrame  # marts.team_scores at as_of
+    portfolio: pl.DataFrame  # marts.portfolio_kpis at as_of
+    kpis: pl.DataFrame | None  # marts.kpi_attainment at as_of, if the database has it
+    alerts: pl.DataFrame | None  # marts.score_alerts at as_of, if the database has it
+    quarantine_by_source: pl.DataFrame  # source, rows
+    quarantine_by_rule: pl.DataFrame  # source, column, rule, rows
+    failed_files: pl.DataFrame  # source, file_name, reason
+    missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
+
+    @property
+    def window_days(self) -> int | None:
+        """The evaluation window W of the snapshot, in days."""
+        if "window_days" in self.indicators.columns and self.indicators.height:
+            return int(self.indicators.get_column("window_days").max())
+        return None
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()
+    return rows[0][0] > 0
+
+
+def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    # DuckDB DECIMAL money arrives as polars Decimal: the report only formats it.
+    frame = conn.sql(sql, params=params or []).pl()
+    return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+
+
+def _snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None) -> pl.DataFrame:
+    if as_of is None or not _exists(conn, "marts", table):
+        return pl.DataFrame()
+    return _frame(conn, f"select * from marts.{table} where as_of_date = ?", [as_of])
+
+
+def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
+    """Read the snapshot `as_of` (default: the latest) and its history from the published file."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise ReportError(f"database not found: {db_path}")
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        if not _exists(conn, "marts", "account_scores"):
+            raise ReportError(f"{db_path} has no marts.account_scores: run `kam run` first")
+        snapshots = [r[0] for r in conn.execute(
+            "select distinct as_of_date from marts.account_scores order by 1").fetchall()]
+        if not snapshots:
+            raise ReportError(f"{db_path} holds no scored snapshot yet")
+        as_of = as_of or snapshots[-1]
+        if as_of not in snapshots:
+            raise ReportError(
+                f"no snapshot for {as_of} in {db_path} (stored: {', '.join(str(d) for d in snapshots)})"
+            )
+        earlier = [d for d in snapshots if d < as_of]
+        previous = earlier[-1] if earlier else None
+        return ReportData(
+            db_path=db_path,
+            as_of=as_of,
+            previous_as_of=previous,
+            snapshots=[d for d in snapshots if d <= as_of],
+            scores=_snapshot(conn, "account_scores", as_of).sort(["rank", "account_id"], nulls_last=True),
+            indicators=_snapshot(conn, "account_indicators", as_of),
+            contributions=_snapshot(conn, "score_contributions", as_of),
+            previous_contributions=_snapshot(conn, "score_contributions", previous),
+            history=_frame(
+                conn,
+                "select account_id, as_of_date, score from marts.account_scores where as_of_date <= ? "
+                "order by account_id, as_of_date",
+                [as_of],
+            ),
+            weights=_snapshot(conn, "indicator_weights", as_of),
+            consistency=_snapshot(conn, "weight_consistency", as_of),
+            managers=_snapshot(conn, "manager_scores", as_of).sort("rank", nulls_last=True),
+            teams=_snapshot(conn, "team_scores", as_of).sort("rank", nulls_last=True),
+            portfolio=_snapshot(conn, "portfolio_kpis", as_of),
+            kpis=_snapshot(conn, "kpi_attainment", as_of) if _exists(conn, "marts", "kpi_attainment") else None,
+            alerts=_snapshot(conn, "score_alerts", as_of) if _exists(conn, "marts", "score_alerts") else None,
+            quarantine_by_source=_quarantine_by_source(conn),
+            quarantine_by_rule=_quarantine_by_rule(conn),
+            failed_files=_failed_files(conn),
+            missing_indicators=_missing_indicators(conn, as_of),
+        )
+
+
+def _quarantine_by_source(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Rows held in each quarantine.<source> table (the current input, not one snapshot)."""
+    tables = [r[0] for r in conn.execute(
+        "select table_name from information_schema.tables where table_schema = 'quarantine' "
+        "and table_name <> 'rule_violations' order by table_name").fetchall()]
+    rows = [(t, conn.execute(f'select count(*) from quarantine."{t}"').fetchall()[0][0]) for t in tables]
+    return pl.DataFrame(rows, schema={"source": pl.String, "rows": pl.Int64}, orient="row").sort(
+        ["rows", "source"], descending=[True, False]
+    )
+
+
+def _quarantine_by_rule(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    schema = {"source": pl.String, "column": pl.String, "rule": pl.String, "rows": pl.Int64}
+    if not _exists(conn, "quarantine", "rule_violations"):
+        return pl.DataFrame(schema=schema)
+    return _frame(
+        conn,
+        'select source, "column", rule, count(*) as rows from quarantine.rule_violations '
+        'group by all order by rows desc, source, "column", rule',
+    ).cast(schema)
+
+
+def _failed_files(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    schema = {"source": pl.String, "file_name": pl.String, "reason": pl.String}
+    if not _exists(conn, "raw", "ingest_log"):
+        return pl.DataFrame(schema=schema)
+    return _frame(
+        conn,
+        "select source, file_name, reason from raw.ingest_log where status = 'failed' order by source, file_name",
+    ).cast(schema)
+
+
+def _missing_indicators(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> pl.DataFrame:
+    """Per scored indicator: accounts whose value is missing (imputed or re-weighted away)."""
+    return _frame(
+        conn,
+        "select indicator, count(*) filter (where value is null) as accounts, "
+        "count(*) filter (where value is null) / count(*) as share "
+        "from marts.score_contributions where as_of_date = ? group by indicator "
+        "having count(*) filter (where value is null) > 0 order by accounts desc, indicator",
+        [as_of],
+    )

@@ -1,0 +1,439 @@
+"""Every word the report prints, in English and Chinese, and the number formats it uses.
+
+`t(lang, key, **values)` returns one string; a key missing in a language is an error
+(a test checks both languages have the same keys and placeholders).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+LANGS = ("en", "zh")
+
+STRINGS: dict[str, dict[str, str]] = {
+    # document
+    "title": {"en": "Key account performance evaluation", "zh": "关键客户绩效评估报告"},
+    "subtitle": {"en": "As of {as_of} · {model}", "zh": "评估日期：{as_of} · {model}"},
+    "generated_note": {
+        "en": "Generated from {db} (snapshot {as_of}). Scores, weights and alerts are read from the marts tables.",
+        "zh": "根据 {db}（快照 {as_of}）生成。得分、权重和预警均读取自 marts 数据表。",
+    },
+    "glance": {"en": "At a glance", "zh": "概览"},
+    "card_accounts": {"en": "accounts scored", "zh": "参评客户"},
+    "card_key_accounts": {"en": "key accounts", "zh": "关键客户"},
+    "card_avg_score": {"en": "average score", "zh": "平均得分"},
+    "card_nrr": {"en": "net revenue retention", "zh": "净收入留存率"},
+    "card_alerts": {"en": "alerts", "zh": "预警"},
+    "card_revenue": {"en": "revenue in window", "zh": "窗口期收入"},
+    # 1. purpose
+    "sec_purpose": {"en": "1. Purpose and scope", "zh": "一、评估目的与范围"},
+    "purpose_text": {
+        "en": "This report evaluates the key accounts and the account managers and teams who manage them: "
+        "how each account is doing (value, growth, loyalty, satisfaction, risk) as one weighted score with "
+        "its parts visible, so that results can be tied to incentives and the strategy adjusted where "
+        "accounts are at risk.",
+        "zh": "本报告评估关键客户以及负责这些客户的客户经理和团队：以一个可分解的加权得分反映每个客户的价值、"
+        "增长、忠诚度、满意度和风险，使评估结果能够与激励挂钩，并针对存在风险的客户调整策略。",
+    },
+    "scope_as_of": {"en": "As-of date", "zh": "评估日期"},
+    "scope_window": {"en": "Evaluation window", "zh": "评估窗口"},
+    "scope_window_value": {"en": "{days} days: {start} to {end}", "zh": "{days} 天：{start} 至 {end}"},
+    "scope_accounts": {"en": "Accounts evaluated", "zh": "参评客户"},
+    "scope_accounts_value": {
+        "en": "{scored} scored of {total}; {key} key accounts",
+        "zh": "共 {total} 个，其中 {scored} 个已评分；关键客户 {key} 个",
+    },
+    "scope_managers": {"en": "Managers and teams", "zh": "客户经理与团队"},
+    "scope_managers_value": {"en": "{managers} managers in {teams} teams", "zh": "{teams} 个团队共 {managers} 名客户经理"},
+    "scope_completeness": {"en": "Data completeness", "zh": "数据完整度"},
+    "scope_completeness_value": {
+        "en": "mean {mean} of the scoring weight backed by data; {insufficient} accounts with insufficient data",
+        "zh": "平均 {mean} 的评分权重有数据支撑；{insufficient} 个客户数据不足",
+    },
+    "scope_snapshots": {"en": "Stored snapshots", "zh": "历史快照"},
+    "scope_snapshots_value": {"en": "{n}: {first} to {last}", "zh": "{n} 个：{first} 至 {last}"},
+    # 2. method
+    "sec_method": {"en": "2. Method", "zh": "二、评估方法"},
+    "method_text": {
+        "en": "Each indicator is normalised to 0–1 among the accounts of the same profile, respecting its "
+        "direction; an account's score is 100 × Σ weight × normalised value, so every score splits into "
+        "points per indicator. Missing evidence never counts as zero: the weights of the indicators that "
+        "have a value are rescaled, and completeness says how much of the weight real data backs. "
+        "Groups are weighted by {group_methods}; indicators inside a group by {methods}.",
+        "zh": "每个指标在同一评分方案的客户中按其方向归一化到 0–1；客户得分 = 100 × Σ 权重 × 归一化值，"
+        "因此每个得分都可以分解为各指标的分值。缺失数据不按零处理：有数据的指标权重按比例重新分配，"
+        "完整度表示有真实数据支撑的权重比例。维度之间采用{group_methods}赋权，维度内指标采用{methods}赋权。",
+    },
+    "grade_bands": {"en": "Grade bands: {bands}; below {min_completeness} completeness: insufficient data.",
+                    "zh": "等级划分：{bands}；完整度低于 {min_completeness}：数据不足。"},
+    "hierarchy": {"en": "Indicator system and weights", "zh": "指标体系与权重"},
+    "hierarchy_note": {
+        "en": "Final weight = group weight × weight inside the group; each profile's weights sum to 100 %. "
+        "Subjective and objective columns are the two parts of a combined weight inside the group.",
+        "zh": "最终权重 = 维度权重 × 维度内权重；每个评分方案的权重合计为 100%。"
+        "主观权重与客观权重为维度内组合赋权的两个组成部分。",
+    },
+    "col_group": {"en": "Group", "zh": "维度"},
+    "col_indicator": {"en": "Indicator", "zh": "指标"},
+    "col_direction": {"en": "Direction", "zh": "方向"},
+    "col_group_weight": {"en": "Group weight", "zh": "维度权重"},
+    "col_subjective": {"en": "Subjective", "zh": "主观权重"},
+    "col_objective": {"en": "Objective", "zh": "客观权重"},
+    "col_weight": {"en": "Final weight", "zh": "最终权重"},
+    "col_profile": {"en": "Profile", "zh": "评分方案"},
+    "profile_weights": {"en": "Profile “{profile}” (segments: {segments})", "zh": "评分方案“{profile}”（客户分类：{segments}）"},
+    "all_other_segments": {"en": "all others", "zh": "其他全部"},
+    "direction_higher": {"en": "higher is better", "zh": "越高越好"},
+    "direction_lower": {"en": "lower is better", "zh": "越低越好"},
+    "consistency": {"en": "AHP consistency check", "zh": "AHP 一致性检验"},
+    "consistency_note": {
+        "en": "CI = (λmax − n)/(n − 1), CR = CI/RI(n); a matrix is accepted when CR ≤ 0.10.",
+        "zh": "CI = (λmax − n)/(n − 1)，CR = CI/RI(n)；CR ≤ 0.10 时判断矩阵通过一致性检验。",
+    },
+    "consistency_none": {"en": "No AHP matrix in this model.", "zh": "本模型未使用 AHP 判断矩阵。"},
+    "col_matrix": {"en": "Matrix", "zh": "判断矩阵"},
+    "col_weights": {"en": "Weights", "zh": "权重"},
+    "col_verdict": {"en": "Verdict", "zh": "结论"},
+    "accepted": {"en": "accepted", "zh": "通过"},
+    "rejected": {"en": "rejected", "zh": "未通过"},
+    "matrix_groups": {"en": "between groups", "zh": "维度之间"},
+    "matrix_indicators": {"en": "inside {group}", "zh": "{group}内部"},
+    # 3. results
+    "sec_results": {"en": "3. Results", "zh": "三、评估结果"},
+    "chart_ranking": {"en": "Top {n} accounts by score", "zh": "得分前 {n} 名客户"},
+    "chart_grades": {"en": "Grade distribution", "zh": "等级分布"},
+    "chart_trend_top": {"en": "Score trend of the top accounts", "zh": "领先客户得分趋势"},
+    "chart_trend_risk": {"en": "Score trend of the at-risk accounts", "zh": "风险客户得分趋势"},
+    "chart_breakdown": {"en": "Score by perspective (points)", "zh": "各维度得分构成（分）"},
+    "trend_single": {
+        "en": "Only one snapshot is stored: trends appear from the second daily run on.",
+        "zh": "目前只有一个快照：从第二次每日运行起显示趋势。",
+    },
+    "axis_score": {"en": "score", "zh": "得分"},
+    "axis_points": {"en": "points", "zh": "分"},
+    "axis_accounts": {"en": "accounts", "zh": "客户数"},
+    "key_marker": {"en": "★ key account", "zh": "★ 关键客户"},
+    "ranking_table": {"en": "Account ranking", "zh": "客户排名"},
+    "ranking_table_note": {"en": "Top {top} and bottom {bottom} of {n} scored accounts.",
+                           "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名。"},
+    "col_rank": {"en": "Rank", "zh": "排名"},
+    "col_account": {"en": "Account", "zh": "客户"},
+    "col_segment": {"en": "Segment", "zh": "客户分类"},
+    "col_score": {"en": "Score", "zh": "得分"},
+    "col_change": {"en": "Change", "zh": "变化"},
+    "col_grade": {"en": "Grade", "zh": "等级"},
+    "col_key": {"en": "Key", "zh": "关键"},
+    "col_completeness": {"en": "Completeness", "zh": "完整度"},
+    "col_manager": {"en": "Manager", "zh": "客户经理"},
+    "col_team": {"en": "Team", "zh": "团队"},
+    "col_accounts": {"en": "Accounts", "zh": "客户数"},
+    "col_revenue": {"en": "Revenue", "zh": "收入"},
+    "col_revenue_growth": {"en": "Revenue growth", "zh": "收入增长率"},
+    "col_nrr": {"en": "NRR", "zh": "净收入留存"},
+    "col_grr": {"en": "GRR", "zh": "总收入留存"},
+    "col_logo_retention": {"en": "Logo retention", "zh": "客户保留率"},
+    "col_churn_rate": {"en": "Churn rate", "zh": "客户流失率"},
+    "col_market_share": {"en": "Market share", "zh": "市场份额"},
+    "col_feedback": {"en": "360° feedback", "zh": "360度评估"},
+    "col_kpi": {"en": "KPI attainment", "zh": "KPI 达成率"},
+    "col_kpis_met": {"en": "KPIs met", "zh": "达标 KPI"},
+    "yes": {"en": "yes", "zh": "是"},
+    "managers": {"en": "Account manager league table", "zh": "客户经理排名"},
+    "teams": {"en": "Team league table", "zh": "团队排名"},
+    "kpi_note": {
+        "en": "KPI attainment: value against target per KPI ({targets}); “KPIs met” counts the targets reached.",
+        "zh": "KPI 达成率：各 KPI 实际值与目标值之比（{targets}）；“达标 KPI”为达到目标的个数。",
+    },
+    "kpi_missing": {
+        "en": "This database has no KPI attainment table; the league tables show scores and book indicators.",
+        "zh": "本数据库没有 KPI 达成表；排名表显示得分和客户组合指标。",
+    },
+    "portfolio": {"en": "Portfolio KPIs", "zh": "客户组合关键指标"},
+    "segment_all": {"en": "all", "zh": "全部"},
+    # 4. data quality
+    "sec_quality": {"en": "4. Data quality", "zh": "四、数据质量"},
+    "quality_text": {
+        "en": "{quarantined} delivered rows are quarantined (kept aside with the rule they broke, never scored); "
+        "{files} input files could not be read.",
+        "zh": "共有 {quarantined} 行输入数据被隔离（连同其违反的规则单独保存，不参与评分）；{files} 个输入文件无法读取。",
+    },
+    "quarantine_by_source": {"en": "Quarantined rows by source", "zh": "按数据源统计的隔离行"},
+    "quarantine_by_rule": {"en": "Most frequent broken rules", "zh": "最常见的违规规则"},
+    "col_source": {"en": "Source", "zh": "数据源"},
+    "col_rows": {"en": "Rows", "zh": "行数"},
+    "col_column": {"en": "Column", "zh": "字段"},
+    "col_rule": {"en": "Rule", "zh": "规则"},
+    "col_file": {"en": "File", "zh": "文件"},
+    "col_reason": {"en": "Reason", "zh": "原因"},
+    "failed_files": {"en": "Unreadable files", "zh": "无法读取的文件"},
+    "no_quarantine": {"en": "No row was quarantined.", "zh": "没有数据行被隔离。"},
+    "missing_indicators": {"en": "Indicators most often missing", "zh": "最常缺失的指标"},
+    "col_missing": {"en": "Accounts without a value", "zh": "缺失客户数"},
+    "col_share": {"en": "Share", "zh": "占比"},
+    "no_missing": {"en": "Every scored indicator has a value for every account.", "zh": "所有参评客户的所有指标均有数据。"},
+    # 5. alerts
+    "sec_alerts": {"en": "5. Score alerts", "zh": "五、评分预警"},
+    "alerts_rule_text": {
+        "en": "Rules (scoring model): score fell by more than {points} points, grade fell ({grade_drop}), "
+        "newly churned ({churned}); {scope}. Compared with the snapshot of {previous}.",
+        "zh": "规则（评分模型）：得分下降超过 {points} 分，等级下降（{grade_drop}），新增流失（{churned}）；{scope}。"
+        "对比快照：{previous}。",
+    },
+    "alerts_scope_key": {"en": "key accounts only", "zh": "仅限关键客户"},
+    "alerts_scope_all": {"en": "all accounts", "zh": "全部客户"},
+    "on": {"en": "on", "zh": "启用"},
+    "off": {"en": "off", "zh": "停用"},
+    "no_alerts": {"en": "No alert on this date.", "zh": "本日无预警。"},
+    "no_previous": {"en": "No earlier snapshot: alerts start with the second run.",
+                    "zh": "没有更早的快照：从第二次运行开始产生预警。"},
+    "col_what": {"en": "What happened", "zh": "情况"},
+    "col_driver": {"en": "Largest fall", "zh": "主要下降指标"},
+    "rule_score_drop": {"en": "score drop", "zh": "得分下降"},
+    "rule_grade_drop": {"en": "grade drop", "zh": "等级下降"},
+    "rule_became_churned": {"en": "newly churned", "zh": "新增流失"},
+    "alert_score_drop": {"en": "score {previous} → {score} ({change})", "zh": "得分 {previous} → {score}（{change}）"},
+    "alert_grade_drop": {"en": "grade {previous} → {grade}", "zh": "等级 {previous} → {grade}"},
+    "alert_became_churned": {"en": "no completed order for {days} days", "zh": "已 {days} 天没有完成的订单"},
+    "driver_text": {"en": "{indicator}: {before} → {after} ({points} points)",
+                    "zh": "{indicator}：{before} → {after}（{points} 分）"},
+    # 6. conclusions
+    "sec_conclusions": {"en": "6. Conclusions and suggestions", "zh": "六、结论与建议"},
+    "overview_sentence": {
+        "en": "{n} accounts were scored as of {as_of}; the average score is {avg}{change}. {key} are key accounts, "
+        "carrying {key_share} of the revenue; grades: {grades}.",
+        "zh": "截至 {as_of} 共有 {n} 个客户参与评分，平均得分 {avg}{change}。关键客户 {key} 个，"
+        "贡献 {key_share} 的收入；等级分布：{grades}。",
+    },
+    "overview_change": {"en": " ({change} since {previous})", "zh": "（较 {previous} {change}）"},
+    "portfolio_sentence": {
+        "en": "Portfolio: revenue {revenue} ({growth} on the previous window), logo retention {retention}, "
+        "NRR {nrr}, GRR {grr}.",
+        "zh": "客户组合：收入 {revenue}（较上一窗口 {growth}），客户保留率 {retention}，净收入留存率 {nrr}，"
+        "总收入留存率 {grr}。",
+    },
+    "drops_heading": {"en": "Biggest score drops and what drove them", "zh": "得分降幅最大的客户及原因"},
+    "drop_sentence": {
+        "en": "{account} fell {points} points to {score} ({grade}); the largest fall was {indicator}: {before} → {after} "
+        "({driver_points} points).",
+        "zh": "{account} 下降 {points} 分至 {score}（{grade}）；降幅最大的指标是{indicator}：{before} → {after}"
+        "（{driver_points} 分）。",
+    },
+    "drop_sentence_relative": {
+        "en": "{account} fell {points} points to {score} ({grade}); the largest fall was {indicator} "
+        "({driver_points} points): at {after} (was {before}) it now ranks lower among comparable accounts.",
+        "zh": "{account} 下降 {points} 分至 {score}（{grade}）；降幅最大的指标是{indicator}（{driver_points} 分）："
+        "其值为 {after}（此前 {before}），在同类客户中的相对位置下降。",
+    },
+    "drop_sentence_no_driver": {
+        "en": "{account} fell {points} points to {score} ({grade}).",
+        "zh": "{account} 下降 {points} 分至 {score}（{grade}）。",
+    },
+    "no_drops": {"en": "No account lost a point or more since {previous}.", "zh": "自 {previous} 以来没有客户下降 1 分或以上。"},
+    "targets_heading": {"en": "Key accounts below target and why", "zh": "未达标的关键客户及原因"},
+    "targets_summary": {
+        "en": "{below} of {key} key accounts miss at least one target ({targets}).",
+        "zh": "{key} 个关键客户中有 {below} 个至少一项未达标（{targets}）。",
+    },
+    "target_sentence": {
+        "en": "{account} (score {score}, {grade}) misses {missed} of {evaluated} targets: {items}. "
+        "Weakest perspective: {group} ({group_score}).",
+        "zh": "{account}（得分 {score}，{grade}）{evaluated} 项目标中 {missed} 项未达标：{items}。"
+        "最弱维度：{group}（{group_score}）。",
+    },
+    "target_item": {"en": "{indicator} {value} (target {target})", "zh": "{indicator} {value}（目标 {target}）"},
+    "all_targets_met": {"en": "Every key account meets its targets.", "zh": "所有关键客户均已达标。"},
+    "no_targets": {"en": "The scoring model sets no KPI targets.", "zh": "评分模型未设定 KPI 目标。"},
+    "risks_heading": {"en": "Churned and at-risk key accounts", "zh": "已流失及有风险的关键客户"},
+    "risk_churned": {
+        "en": "{account} has churned: no completed order for {days} days (last order {last}).",
+        "zh": "{account} 已流失：已 {days} 天没有完成的订单（最近订单 {last}）。",
+    },
+    "risk_at_risk": {"en": "{account} is at risk: {reasons}.", "zh": "{account} 存在风险：{reasons}。"},
+    "risk_reason_alert": {"en": "{rule} alert", "zh": "{rule}预警"},
+    "risk_reason_grade": {"en": "grade {grade} (score {score})", "zh": "等级 {grade}（得分 {score}）"},
+    "risk_reason_recency": {"en": "no order for {days} days", "zh": "已 {days} 天未下单"},
+    "no_risks": {"en": "No key account has churned or shows a risk signal.", "zh": "没有关键客户流失或出现风险信号。"},
+    "people_heading": {"en": "Managers and teams", "zh": "客户经理与团队"},
+    "people_sentence": {
+        "en": "Best manager: {best} ({best_score}, {best_grade}); lowest: {worst} ({worst_score}, {worst_grade}). "
+        "Best team: {team} ({team_score}).",
+        "zh": "表现最好的客户经理：{best}（{best_score}，{best_grade}）；最低：{worst}（{worst_score}，{worst_grade}）。"
+        "表现最好的团队：{team}（{team_score}）。",
+    },
+    "actions_heading": {"en": "Suggested actions", "zh": "建议措施"},
+    "actions_note": {
+        "en": "One action per cause found above; each lists the accounts it applies to.",
+        "zh": "针对上述每类原因提出一项措施，并列出适用的客户。",
+    },
+    "col_action": {"en": "Action", "zh": "措施"},
+    "col_why": {"en": "Accounts (cause)", "zh": "客户（原因）"},
+    "no_actions": {"en": "No action needed on this date.", "zh": "本日无需采取措施。"},
+    "suggested_action": {"en": "Suggested action: {action}", "zh": "建议措施：{action}"},
+    "quality_sentence": {
+        "en": "{insufficient} accounts have too little data to be graded; the indicator most often missing is "
+        "{indicator} ({missing} accounts).",
+        "zh": "{insufficient} 个客户因数据不足无法评级；最常缺失的指标是{indicator}（{missing} 个客户）。",
+    },
+    "cause_drop": {"en": "fall in {indicator}", "zh": "{indicator}下降"},
+    "cause_target": {"en": "{indicator} below target", "zh": "{indicator}未达标"},
+    "cause_churned": {"en": "churned", "zh": "已流失"},
+    "cause_recency": {"en": "no recent order", "zh": "近期未下单"},
+    "cause_grade": {"en": "lowest grade", "zh": "最低等级"},
+    # grades and actions
+    "grade_insufficient_data": {"en": "insufficient data", "zh": "数据不足"},
+    "action_service_review": {
+        "en": "service review — meet the account on satisfaction and service quality, agree fixes with service",
+        "zh": "服务回顾——就满意度与服务质量与客户沟通，并与服务部门商定改进措施",
+    },
+    "action_credit_review": {
+        "en": "credit review — check payment terms, credit limit and collections with finance",
+        "zh": "信用审查——与财务部门核查付款条件、信用额度及催收情况",
+    },
+    "action_complaint_review": {
+        "en": "complaint-handling review — root-cause the complaints and SLA breaches, assign an owner",
+        "zh": "投诉处理复盘——分析投诉和超时的根本原因，并指定负责人",
+    },
+    "action_account_plan": {
+        "en": "account plan — review volumes and growth with the buyer, set a revenue plan for next quarter",
+        "zh": "客户计划——与采购方回顾采购量和增长，制定下季度收入计划",
+    },
+    "action_reactivation": {
+        "en": "reactivation visit — call on the account to understand why it stopped ordering",
+        "zh": "重新激活拜访——上门了解客户停止下单的原因",
+    },
+    "action_cross_sell": {
+        "en": "cross-sell plan — propose categories the account buys elsewhere to grow share of wallet",
+        "zh": "交叉销售计划——推荐客户向其他供应商采购的品类，提升钱包份额",
+    },
+    "action_pricing_review": {
+        "en": "pricing review — check discounts and product mix behind the falling margin",
+        "zh": "价格审查——检查导致毛利下降的折扣和产品组合",
+    },
+    "action_competitive_review": {
+        "en": "competitive review — compare the account's growth with its market and competitors' offers",
+        "zh": "竞争分析——将客户增长与市场及竞争对手的报价进行比较",
+    },
+    "action_executive_sponsor": {
+        "en": "executive sponsor meeting — renew the relationship at senior level",
+        "zh": "高层拜访——在高层层面巩固合作关系",
+    },
+    "action_win_back": {
+        "en": "win-back call — manager and team lead contact the account with a recovery offer",
+        "zh": "挽回客户——客户经理与团队负责人联系客户并提出挽回方案",
+    },
+    "action_relationship_review": {
+        "en": "relationship review — go through the account's scorecard with the manager",
+        "zh": "关系回顾——与客户经理逐项检查该客户的评分卡",
+    },
+    "not_available": {"en": "n/a", "zh": "无"},
+    "list_sep": {"en": ", ", "zh": "、"},
+}
+
+# Indicator and KPI names for ids the scoring model gives no label (book and portfolio KPIs).
+INDICATOR_LABELS: dict[str, dict[str, str]] = {
+    "revenue": {"en": "Revenue", "zh": "销售收入"},
+    "revenue_growth": {"en": "Revenue growth", "zh": "收入增长率"},
+    "gross_margin": {"en": "Gross margin", "zh": "毛利率"},
+    "revenue_retention": {"en": "Revenue retention", "zh": "收入留存率"},
+    "csat": {"en": "Satisfaction (CSAT)", "zh": "客户满意度"},
+    "nps": {"en": "Net promoter score", "zh": "净推荐值"},
+    "share_of_wallet": {"en": "Share of wallet", "zh": "钱包份额"},
+    "active_month_ratio": {"en": "Repurchase (active months)", "zh": "重复购买率"},
+    "recency_days": {"en": "Days since last order", "zh": "最近购买天数"},
+    "tenure_years": {"en": "Tenure", "zh": "合作年限"},
+    "complaint_rate": {"en": "Complaints per 100 orders", "zh": "投诉率"},
+    "avg_resolution_hours": {"en": "Mean resolution time", "zh": "平均解决时长"},
+    "sla_breach_rate": {"en": "SLA breach rate", "zh": "服务超时率"},
+    "overdue_ratio": {"en": "Overdue invoice share", "zh": "逾期账款比例"},
+    "avg_days_late": {"en": "Mean days late", "zh": "平均逾期天数"},
+    "nrr": {"en": "Net revenue retention", "zh": "净收入留存率"},
+    "grr": {"en": "Gross revenue retention", "zh": "总收入留存率"},
+    "logo_retention": {"en": "Logo retention", "zh": "客户保留率"},
+    "feedback_score": {"en": "360-degree feedback", "zh": "360度评估"},
+    "account_score": {"en": "Revenue-weighted account score", "zh": "客户加权得分"},
+    "kpi_attainment": {"en": "KPI attainment", "zh": "KPI达成率"},
+}
+
+# How an indicator's raw value is printed: share (0-1 -> %), money, int, or plain number.
+PERCENT = {
+    "revenue_growth", "gross_margin", "revenue_retention", "share_of_wallet", "active_month_ratio",
+    "sla_breach_rate", "overdue_ratio", "market_growth_gap", "nrr", "grr", "logo_retention", "churn_rate",
+    "market_share", "kpi_attainment",
+}
+MONEY = {"revenue", "revenue_prev", "avg_order_value"}
+INTEGER = {"recency_days", "order_count", "product_breadth", "complaint_count"}
+
+
+def t(lang: str, key: str, /, **values: Any) -> str:
+    """Return the string `key` in `lang` with `values` filled in."""
+    return STRINGS[key][lang].format(**values)
+
+
+def missing(value: Any) -> bool:
+    """True for None and NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value: Any, digits: int = 1, lang: str = "en") -> str:
+    """Return `value` with `digits` decimals and thousands separators, or n/a."""
+    return t(lang, "not_available") if missing(value) else f"{float(value):,.{digits}f}"
+
+
+def signed(value: Any, digits: int = 1, lang: str = "en") -> str:
+    """Return `value` with an explicit sign (+1.5, -2.0), or n/a."""
+    return t(lang, "not_available") if missing(value) else f"{float(value):+,.{digits}f}"
+
+
+def percent(value: Any, digits: int = 1, lang: str = "en") -> str:
+    """Return a 0-1 share as a percentage (0.153 -> 15.3 %), or n/a."""
+    return t(lang, "not_available") if missing(value) else f"{100 * float(value):,.{digits}f} %"
+
+
+def money(value: Any, lang: str = "en") -> str:
+    """Return an amount without decimals, with thousands separators."""
+    return number(value, 0, lang)
+
+
+def indicator_value(indicator: str, value: Any, lang: str = "en") -> str:
+    """Return an indicator's raw value in its natural unit (% for shares, money for amounts)."""
+    if indicator in PERCENT:
+        return percent(value, 1, lang)
+    if indicator in MONEY:
+        return money(value, lang)
+    if indicator in INTEGER:
+        return number(value, 0, lang)
+    return number(value, 1, lang)
+
+
+def join(lang: str, items: list[str]) -> str:
+    """Join items with the language's list separator."""
+    return t(lang, "list_sep").join(items)
+
+# Weight method names as `indicator_weights.method` spells them (e.g. combined(expert+entropy,linear,alpha=0.5)).
+METHOD_NAMES: dict[str, dict[str, str]] = {
+    "ahp": {"en": "AHP", "zh": "层次分析法"},
+    "expert": {"en": "expert scoring", "zh": "专家打分法"},
+    "entropy": {"en": "the entropy weight method", "zh": "熵权法"},
+    "critic": {"en": "CRITIC", "zh": "CRITIC 法"},
+    "fixed": {"en": "fixed weights", "zh": "固定权重"},
+    "combined": {"en": "combined weighting", "zh": "组合赋权法"},
+    "linear": {"en": "linear", "zh": "线性组合"},
+    "multiplicative": {"en": "multiplicative", "zh": "乘法组合"},
+    "game_theory": {"en": "game theory", "zh": "博弈论组合"},
+}
+
+
+def method_name(method: str, lang: str) -> str:
+    """A weight method in words: `combined(expert+entropy,linear,alpha=0.5)` -> `combined weighting (...)`."""
+
+    def name(word: str) -> str:
+        return METHOD_NAMES.get(word, {}).get(lang, word)
+
+    found = re.fullmatch(r"combined\((\w+)\+(\w+),(\w+),alpha=([\d.]+)\)", method.strip())
+    if found:
+        subjective, objective, how, alpha = found.groups()
+        sep = "，" if lang == "zh" else ", "
+        return f"{name('combined')} ({name(subjective)} + {name(objective)}{sep}{name(how)}{sep}α = {alpha})"
+    return name(method)

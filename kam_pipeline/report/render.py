@@ -1,0 +1,464 @@
+"""Assemble the report's sections (text, tables, charts) and render them into one HTML file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+import polars as pl
+
+from kam_pipeline.report import charts
+from kam_pipeline.report.data import ReportData
+from kam_pipeline.report.findings import Findings, analyse
+from kam_pipeline.report.i18n import (
+    indicator_value,
+    join,
+    method_name,
+    money,
+    number,
+    percent,
+    signed,
+    t,
+)
+from kam_pipeline.report.narrative import (
+    Labels,
+    account,
+    cause_text,
+    drop_sentence,
+    grade_counts,
+    overview,
+    people_sentence,
+    quality_sentence,
+    risk_sentence,
+    signed_percent,
+    target_sentence,
+    targets_text,
+)
+from kam_pipeline.scoring.model import ScoringModel
+
+TREND_ACCOUNTS = 5
+BREAKDOWN_ACCOUNTS = 12
+TABLE_TOP, TABLE_BOTTOM = 10, 5
+
+
+@dataclass
+class Table:
+    """A table ready for the template: header cells and rows of text cells; `numeric` marks right-aligned columns."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: set[int] = field(default_factory=set)
+    title: str | None = None
+    note: str | None = None
+    row_classes: list[str] = field(default_factory=list)
+
+
+def _html_env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("kam_pipeline.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report(data: ReportData, model: ScoringModel, lang: str) -> str:
+    """Return the complete, self-contained HTML report of `data` in `lang` ('en' or 'zh')."""
+    context = build_context(data, model, lang)
+    return _html_env().get_template("report.html.j2").render(**context)
+
+
+def build_context(data: ReportData, model: ScoringModel, lang: str) -> dict[str, Any]:
+    """Every value the template shows, already formatted in `lang`."""
+    labels = Labels(lang, model)
+    findings = analyse(data, model)
+
+    def tr(key: str, /, **values: Any) -> str:
+        return t(lang, key, **values)
+
+    return {
+        "lang": lang,
+        "tr": tr,
+        "as_of": data.as_of.isoformat(),
+        "model_name": model.spec.name,
+        "db_name": data.db_path.name,
+        "cards": _cards(data, labels),
+        "scope": _scope(data, labels),
+        "method": _method(data, model, labels),
+        "results": _results(data, model, labels),
+        "quality": _quality(data, labels),
+        "alerts": _alerts(data, model, labels),
+        "conclusions": _conclusions(data, findings, labels),
+    }
+
+
+def _total_row(data: ReportData) -> dict[str, Any]:
+    if "segment" not in data.portfolio.columns:
+        return {}
+    total = data.portfolio.filter(pl.col("segment") == "all")
+    return total.row(0, named=True) if total.height else {}
+
+
+def _cards(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
+    lang = labels.lang
+    scored = data.scores.filter(pl.col("score").is_not_null())
+    total = _total_row(data)
+    alerts = 0 if data.alerts is None else data.alerts.get_column("account_id").n_unique()
+    return [
+        (str(scored.height), t(lang, "card_accounts")),
+        (str(int(data.scores.get_column("is_key_account").sum())), t(lang, "card_key_accounts")),
+        (number(scored.get_column("score").mean() if scored.height else None, 1, lang), t(lang, "card_avg_score")),
+        (money(total.get("revenue"), lang), t(lang, "card_revenue")),
+        (percent(total.get("nrr"), 1, lang), t(lang, "card_nrr")),
+        (str(alerts), t(lang, "card_alerts")),
+    ]
+
+
+def _scope(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
+    lang = labels.lang
+    import datetime as dt
+
+    rows = [(t(lang, "scope_as_of"), data.as_of.isoformat())]
+    if data.window_days:
+        start = data.as_of - dt.timedelta(days=data.window_days)
+        end = data.as_of - dt.timedelta(days=1)
+        rows.append((t(lang, "scope_window"), t(lang, "scope_window_value", days=data.window_days, start=start, end=end)))
+    scores = data.scores
+    rows.append((t(lang, "scope_accounts"), t(
+        lang, "scope_accounts_value", scored=scores.filter(pl.col("score").is_not_null()).height, total=scores.height,
+        key=int(scores.get_column("is_key_account").sum()),
+    )))
+    managers = data.managers.height
+    teams = data.teams.height
+    rows.append((t(lang, "scope_managers"), t(lang, "scope_managers_value", managers=managers, teams=teams)))
+    rows.append((t(lang, "scope_completeness"), t(
+        lang, "scope_completeness_value", mean=percent(scores.get_column("completeness").mean(), 1, lang),
+        insufficient=scores.filter(pl.col("grade") == "insufficient_data").height,
+    )))
+    rows.append((t(lang, "scope_snapshots"), t(
+        lang, "scope_snapshots_value", n=len(data.snapshots), first=data.snapshots[0], last=data.snapshots[-1],
+    )))
+    return rows
+
+
+def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
+    lang = labels.lang
+    weights = data.weights
+    group_methods = sorted(set(weights.get_column("group_method").to_list())) if weights.height else []
+    methods = sorted(set(weights.get_column("method").to_list())) if weights.height else []
+    bands = join(lang, [f"{b.grade} ≥ {b.min:g}" for b in sorted(model.spec.grades, key=lambda b: -b.min)])
+    text = [
+        t(lang, "method_text", group_methods=join(lang, [method_name(m, lang) for m in group_methods]),
+          methods=join(lang, [method_name(m, lang) for m in methods])),
+        t(lang, "grade_bands", bands=bands, min_completeness=percent(model.spec.evaluation.min_completeness, 0, lang)),
+    ]
+    tables = []
+    directions = {i.id: i.direction for i in model.indicators}
+    for profile in (weights.get_column("profile").unique(maintain_order=True).to_list() if weights.height else []):
+        part = weights.filter(pl.col("profile") == profile)
+        spec = model.spec.profiles.get(profile)
+        segments = join(lang, list(spec.segments)) if spec and spec.segments else t(lang, "all_other_segments")
+        rows, classes, last_group = [], [], None
+        for r in part.iter_rows(named=True):
+            first = r["group"] != last_group
+            last_group = r["group"]
+            rows.append([
+                f"{labels.group(r['group'])} ({percent(r['group_weight'], 1, lang)})" if first else "",
+                labels.indicator(r["indicator"]),
+                t(lang, f"direction_{directions.get(r['indicator'], 'higher')}"),
+                percent(r.get("subjective_weight"), 1, lang),
+                percent(r.get("objective_weight"), 1, lang),
+                percent(r["weight"], 1, lang),
+            ])
+            classes.append("group-start" if first else "")
+        tables.append(Table(
+            title=t(lang, "profile_weights", profile=profile, segments=segments),
+            headers=[t(lang, k) for k in ("col_group", "col_indicator", "col_direction", "col_subjective",
+                                          "col_objective", "col_weight")],
+            rows=rows, numeric={3, 4, 5}, row_classes=classes,
+        ))
+    consistency_rows = []
+    for r in data.consistency.iter_rows(named=True):
+        name = r["matrix_name"]
+        where = (t(lang, "matrix_groups") if name == "groups"
+                 else t(lang, "matrix_indicators", group=labels.group(name.split(":", 1)[-1])))
+        items = json.loads(r["items"]) if r.get("items") else []
+        weights_list = json.loads(r["weights"]) if r.get("weights") else []
+        names = [labels.group(i) if name == "groups" else labels.indicator(i) for i in items]
+        consistency_rows.append([
+            r["profile"], where, str(r["n"]),
+            join(lang, [f"{n} {percent(w, 1, lang)}" for n, w in zip(names, weights_list, strict=False)]),
+            number(r["lambda_max"], 4, lang), number(r["ci"], 4, lang), number(r["random_index"], 2, lang),
+            number(r["cr"], 4, lang), t(lang, "accepted" if r["accepted"] else "rejected"),
+        ])
+    consistency = Table(
+        title=t(lang, "consistency"), note=t(lang, "consistency_note"),
+        headers=[t(lang, "col_profile"), t(lang, "col_matrix"), "n", t(lang, "col_weights"), "λmax", "CI", "RI", "CR",
+                 t(lang, "col_verdict")],
+        rows=consistency_rows, numeric={2, 4, 5, 6, 7},
+    )
+    return {"text": text, "tables": tables, "consistency": consistency}
+
+
+def _at_risk_accounts(data: ReportData, n: int) -> list[str]:
+    """Accounts to watch: alerts first, then the largest score falls, then the lowest scores."""
+    chosen: list[str] = []
+    if data.alerts is not None:
+        for account_id in data.alerts.sort(["score_change", "account_id"], nulls_last=True).get_column("account_id"):
+            if account_id not in chosen:
+                chosen.append(account_id)
+    falling = data.scores.filter(pl.col("score_change") < 0).sort(["score_change", "account_id"])
+    lowest = data.scores.filter(pl.col("score").is_not_null()).sort(["score", "account_id"])
+    for frame in (falling, lowest):
+        for account_id in frame.get_column("account_id"):
+            if account_id not in chosen:
+                chosen.append(account_id)
+    return chosen[:n]
+
+
+def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
+    lang = labels.lang
+    scores = data.scores
+    names = {r["account_id"]: account(r["account_id"], r["account_name"]) for r in scores.iter_rows(named=True)}
+    scored = scores.filter(pl.col("score").is_not_null())
+    n_rank = min(15, scored.height)
+    counts = grade_counts(data)
+    out: dict[str, Any] = {"charts": []}
+    if scored.height:
+        out["charts"].append(charts.ranking_chart(scores, t(lang, "chart_ranking", n=n_rank), t(lang, "key_marker"), n_rank))
+    if counts:
+        out["charts"].append(charts.grade_donut(counts, {g: labels.grade(g) for g, _ in counts}, t(lang, "chart_grades"),
+                                                t(lang, "axis_accounts")))
+    top = scored.sort(["rank", "account_id"]).head(TREND_ACCOUNTS).get_column("account_id").to_list()
+    risky = _at_risk_accounts(data, TREND_ACCOUNTS)
+    out["trend_note"] = t(lang, "trend_single") if len(data.snapshots) < 2 else None
+    out["trends"] = []
+    if len(data.snapshots) >= 2:
+        if top:
+            out["trends"].append(charts.trend_chart(data.history, [(a, names[a]) for a in top],
+                                                    t(lang, "chart_trend_top"), t(lang, "axis_score"), "trend-top"))
+        if risky:
+            out["trends"].append(charts.trend_chart(data.history, [(a, names[a]) for a in risky],
+                                                    t(lang, "chart_trend_risk"), t(lang, "axis_score"), "trend-risk"))
+    breakdown_ids = list(dict.fromkeys(top + [a for a in risky if a not in top]))
+    breakdown_ids += [a for a in scored.sort("rank").get_column("account_id") if a not in breakdown_ids]
+    breakdown_ids = breakdown_ids[: min(BREAKDOWN_ACCOUNTS, scored.height)]
+    if breakdown_ids and not data.contributions.is_empty():
+        points = data.contributions.group_by(["account_id", "group"]).agg(pl.col("contribution").sum().alias("points"))
+        out["breakdown"] = charts.breakdown_chart(
+            points, [(a, names[a]) for a in breakdown_ids], [(g, labels.group(g)) for g in model.groups],
+            t(lang, "chart_breakdown"), t(lang, "axis_points"),
+        )
+    else:
+        out["breakdown"] = None
+    out["ranking"] = _ranking_table(scored, model, labels)
+    out["managers"], out["teams"], out["kpi_note"] = _league_tables(data, model, labels)
+    out["portfolio"] = _portfolio_table(data, labels)
+    return out
+
+
+def _ranking_table(scored: pl.DataFrame, model: ScoringModel, labels: Labels) -> Table:
+    lang = labels.lang
+    ordered = scored.sort(["rank", "account_id"])
+    if ordered.height > TABLE_TOP + TABLE_BOTTOM:
+        rows_frame = pl.concat([ordered.head(TABLE_TOP), ordered.tail(TABLE_BOTTOM)])
+    else:
+        rows_frame = ordered
+    groups = model.groups
+    rows = []
+    for r in rows_frame.iter_rows(named=True):
+        rows.append([
+            str(r["rank"]), account(r["account_id"], r["account_name"]), r["segment"], number(r["score"], 1, lang),
+            signed(r.get("score_change"), 1, lang), labels.grade(r["grade"]),
+            t(lang, "yes") if r["is_key_account"] else "", percent(r["completeness"], 0, lang),
+            *[number(r.get(f"{g}_score"), 1, lang) for g in groups],
+        ])
+    return Table(
+        title=t(lang, "ranking_table"),
+        note=t(lang, "ranking_table_note", top=min(TABLE_TOP, ordered.height),
+               bottom=max(0, min(TABLE_BOTTOM, ordered.height - TABLE_TOP)), n=ordered.height),
+        headers=[t(lang, k) for k in ("col_rank", "col_account", "col_segment", "col_score", "col_change", "col_grade",
+                                      "col_key", "col_completeness")] + [labels.group(g) for g in groups],
+        rows=rows, numeric={0, 3, 4, 7, *range(8, 8 + len(groups))},
+    )
+
+
+def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tuple[Table, Table, str]:
+    lang = labels.lang
+    kpis = data.kpis
+    has_kpis = kpis is not None and not kpis.is_empty() and "level" in kpis.columns
+
+    def kpi_cells(level: str, entity_id: str) -> list[str]:
+        if not has_kpis:
+            return []
+        rows = kpis.filter((pl.col("level") == level) & (pl.col("entity_id") == entity_id))
+        evaluated = rows.filter(pl.col("value").is_not_null())
+        met = evaluated.filter(pl.col("met")).height
+        attainment = evaluated.get_column("attainment").clip(0, 1).mean() if evaluated.height else None
+        return [percent(attainment, 0, lang), f"{met}/{evaluated.height}"]
+
+    def table(frame: pl.DataFrame, level: str, id_col: str, name_col: str, title: str) -> Table:
+        rows = []
+        for r in frame.iter_rows(named=True):
+            rows.append([
+                str(r.get("rank") if r.get("rank") is not None else ""),
+                f"{r[id_col]} {r.get(name_col) or ''}".strip(), number(r.get("score"), 1, lang),
+                labels.grade(r.get("grade")), str(r.get("account_count") or 0), money(r.get("revenue"), lang),
+                signed_percent(r.get("revenue_growth"), lang), percent(r.get("nrr"), 1, lang),
+                percent(r.get("logo_retention"), 1, lang), number(r.get("feedback_score"), 1, lang),
+                *kpi_cells(level, r[id_col]),
+            ])
+        headers = [t(lang, k) for k in ("col_rank", "col_manager" if level == "manager" else "col_team", "col_score",
+                                        "col_grade", "col_accounts", "col_revenue", "col_revenue_growth", "col_nrr",
+                                        "col_logo_retention", "col_feedback")]
+        if has_kpis:
+            headers += [t(lang, "col_kpi"), t(lang, "col_kpis_met")]
+        return Table(title=title, headers=headers, rows=rows, numeric=set(range(2, len(headers))) - {3} | {0})
+
+    managers = table(data.managers, "manager", "manager_id", "manager_name", t(lang, "managers"))
+    teams = table(data.teams, "team", "team_id", "team_name", t(lang, "teams"))
+    if has_kpis:
+        targets = kpis.filter(pl.col("level") == "manager").select("kpi", "target").unique(maintain_order=True)
+        note = t(lang, "kpi_note", targets=join(lang, [
+            f"{labels.indicator(k)} {indicator_value(k, v, lang)}" for k, v in targets.iter_rows()
+        ]))
+    else:
+        note = t(lang, "kpi_missing")
+    return managers, teams, note
+
+
+def _portfolio_table(data: ReportData, labels: Labels) -> Table:
+    lang = labels.lang
+    frame = data.portfolio
+    if frame.is_empty():
+        return Table(title=t(lang, "portfolio"), headers=[], rows=[])
+    frame = frame.with_columns((pl.col("segment") == "all").alias("_total")).sort(["_total", "segment"])
+    rows = [[
+        labels.segment(r["segment"]), str(r["account_count"]), money(r["revenue"], lang),
+        signed_percent(r.get("revenue_growth"), lang), percent(r.get("logo_retention"), 1, lang),
+        percent(r.get("churn_rate"), 1, lang), percent(r.get("nrr"), 1, lang), percent(r.get("grr"), 1, lang),
+        percent(r.get("market_share"), 2, lang),
+    ] for r in frame.iter_rows(named=True)]
+    return Table(
+        title=t(lang, "portfolio"),
+        headers=[t(lang, k) for k in ("col_segment", "col_accounts", "col_revenue", "col_revenue_growth",
+                                      "col_logo_retention", "col_churn_rate", "col_nrr", "col_grr", "col_market_share")],
+        rows=rows, numeric=set(range(1, 9)),
+        row_classes=["total" if r["_total"] else "" for r in frame.iter_rows(named=True)],
+    )
+
+
+def _quality(data: ReportData, labels: Labels) -> dict[str, Any]:
+    lang = labels.lang
+    quarantined = int(data.quarantine_by_source.get_column("rows").sum()) if data.quarantine_by_source.height else 0
+    by_source = Table(
+        title=t(lang, "quarantine_by_source"), headers=[t(lang, "col_source"), t(lang, "col_rows")],
+        rows=[[s, f"{n:,}"] for s, n in data.quarantine_by_source.iter_rows()], numeric={1},
+    )
+    by_rule = Table(
+        title=t(lang, "quarantine_by_rule"),
+        headers=[t(lang, "col_source"), t(lang, "col_column"), t(lang, "col_rule"), t(lang, "col_rows")],
+        rows=[[s, c or "", r, f"{n:,}"] for s, c, r, n in data.quarantine_by_rule.head(12).iter_rows()], numeric={3},
+    )
+    failed = Table(
+        title=t(lang, "failed_files"), headers=[t(lang, "col_source"), t(lang, "col_file"), t(lang, "col_reason")],
+        rows=[[s, f, r or ""] for s, f, r in data.failed_files.iter_rows()],
+    )
+    scored_accounts = data.scores.height or 1
+    missing_table = Table(
+        title=t(lang, "missing_indicators"),
+        headers=[t(lang, "col_indicator"), t(lang, "col_missing"), t(lang, "col_share")],
+        rows=[[labels.indicator(i), str(n), percent(n / scored_accounts, 0, lang)]
+              for i, n, _share in data.missing_indicators.head(10).iter_rows()],
+        numeric={1, 2},
+    )
+    return {
+        "text": t(lang, "quality_text", quarantined=f"{quarantined:,}", files=data.failed_files.height),
+        "by_source": by_source, "by_rule": by_rule if by_rule.rows else None,
+        "failed": failed if failed.rows else None, "missing": missing_table,
+        "sentence": quality_sentence(data, labels),
+    }
+
+
+def _alerts(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
+    lang = labels.lang
+    spec = model.spec.alerts
+    rules = t(
+        lang, "alerts_rule_text", points=f"{spec.score_drop_points:g}", grade_drop=t(lang, "on" if spec.grade_drop else "off"),
+        churned=t(lang, "on" if spec.became_churned else "off"),
+        scope=t(lang, "alerts_scope_key" if spec.key_accounts_only else "alerts_scope_all"),
+        previous=data.previous_as_of or t(lang, "not_available"),
+    )
+    rows = []
+    if data.alerts is not None:
+        for r in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
+            rule = r["rule"]
+            if rule == "score_drop":
+                what = t(lang, "alert_score_drop", previous=number(r["previous_score"], 1, lang),
+                         score=number(r["score"], 1, lang), change=signed(r["score_change"], 1, lang))
+            elif rule == "grade_drop":
+                what = t(lang, "alert_grade_drop", previous=labels.grade(r["previous_grade"]), grade=labels.grade(r["grade"]))
+            else:
+                recency = data.indicators.filter(pl.col("account_id") == r["account_id"]).get_column("recency_days")
+                days = recency[0] if recency.len() and recency[0] is not None else t(lang, "not_available")
+                what = t(lang, "alert_became_churned", days=days)
+            driver = ""
+            if r.get("driver_indicator"):
+                ind = r["driver_indicator"]
+                driver = t(lang, "driver_text", indicator=labels.indicator(ind),
+                           before=indicator_value(ind, r["driver_previous_value"], lang),
+                           after=indicator_value(ind, r["driver_value"], lang), points=signed(r["driver_change"], 1, lang))
+            rows.append([account(r["account_id"], r["account_name"]), labels.rule(rule), what, driver,
+                         t(lang, "yes") if r["is_key_account"] else ""])
+    table = Table(
+        headers=[t(lang, "col_account"), t(lang, "col_rule"), t(lang, "col_what"), t(lang, "col_driver"), t(lang, "col_key")],
+        rows=rows,
+    )
+    empty = t(lang, "no_previous") if data.previous_as_of is None else t(lang, "no_alerts")
+    return {"rules": rules, "table": table if rows else None, "empty": empty}
+
+
+def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[str, Any]:
+    lang = labels.lang
+    drops = [drop_sentence(d, labels) for d in findings.drops]
+    if not drops:
+        drops_empty = t(lang, "no_drops", previous=data.previous_as_of) if data.previous_as_of else t(lang, "no_previous")
+    else:
+        drops_empty = None
+    if not findings.targets:
+        targets_summary = t(lang, "no_targets")
+    elif findings.key_below_target == 0:
+        targets_summary = t(lang, "all_targets_met")
+    else:
+        targets_summary = t(lang, "targets_summary", below=findings.key_below_target, key=findings.key_accounts,
+                            targets=targets_text(findings.targets, labels))
+    # One row per action: the accounts it applies to and, for each, why.
+    actions = Table(
+        title=t(lang, "actions_heading"), note=t(lang, "actions_note"),
+        headers=[t(lang, "col_action"), t(lang, "col_why")],
+        rows=[
+            [labels.action(action), join(lang, [
+                f"{account(aid, name)} ({cause_text(cause, indicator, labels)})" for aid, name, cause, indicator in entries
+            ])]
+            for action, entries in findings.actions.items()
+        ],
+    )
+    return {
+        "overview": overview(data, findings, labels),
+        "drops": drops,
+        "drops_empty": drops_empty,
+        "drop_actions": [t(lang, "suggested_action", action=labels.action(d.action)) for d in findings.drops],
+        "targets_summary": targets_summary,
+        "targets": [(target_sentence(b, labels), t(lang, "suggested_action", action=labels.action(b.action)))
+                    for b in findings.below_target],
+        "risks": [(risk_sentence(r, labels), t(lang, "suggested_action", action=labels.action(r.action)))
+                  for r in findings.risks],
+        "risks_empty": t(lang, "no_risks"),
+        "people": people_sentence(data, labels),
+        "actions": actions,
+        "actions_empty": t(lang, "no_actions"),
+    }
+
