@@ -67,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--model", type=Path, default=env.model_path,
                         help="scoring model YAML: labels, targets and alert rules (KAM_MODEL)")
 
+    docs = sub.add_parser("docs", help="write the Markdown data dictionary of the marts from a published database")
+    docs.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
+    docs.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
+    docs.add_argument("--fresh", action="store_true", help="document a fresh run on generated data instead of --db")
+
+    export = sub.add_parser("export", help="write the marts as Parquet: <out>/<table>/as_of_date=<D>/data.parquet")
+    export.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
+    export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--as-of", type=_date, default=None, help="only this snapshot (default: every snapshot)")
+
     check = sub.add_parser("check-model", help="validate a scoring model file without touching data")
     check.add_argument("model", type=Path, nargs="?", default=None)
     return parser
@@ -221,6 +231,41 @@ def _report(args: argparse.Namespace) -> None:
     print(f"kam: report of the {result.as_of} snapshot ({result.lang}) -> {result.path}")
 
 
+def _docs(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from kam_pipeline.datadict import data_dictionary
+    from kam_pipeline.generate import generate_dataset
+
+    with tempfile.TemporaryDirectory(prefix="kam_docs_") as tmp:
+        db = args.db
+        if args.fresh:
+            # The schema does not depend on the data: any small generated set documents it.
+            as_of, db = dt.date(2026, 7, 1), Path(tmp) / "kam.duckdb"
+            generate_dataset(Path(tmp) / "data", accounts=24, days=800, seed=11, end=as_of - dt.timedelta(days=1))
+            run_pipeline(Path(tmp) / "data", db, as_of, None)
+        if not db.is_file():
+            raise CliError(f"database not found: {db} (run `kam run` first, or use --fresh)")
+        try:
+            text = data_dictionary(db)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"kam: data dictionary of {text.count(chr(10) + '## ')} marts tables -> {args.out}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from kam_pipeline.export import export_marts
+
+    if not args.db.is_file():
+        raise CliError(f"database not found: {args.db}")
+    written = export_marts(args.db, args.out, args.as_of)
+    if not any(written.values()):
+        raise CliError(f"no snapshot{f' for {args.as_of}' if args.as_of else ''} in {args.db}")
+    print(f"kam: wrote {sum(written.values())} Parquet files for {len(written)} marts tables -> {args.out}")
+
+
 def _check_model(args: argparse.Namespace) -> None:
     model = load_model(args.model)
     print(f"kam: {model.path}: valid ({len(model.indicators)} indicators in {len(model.groups)} groups, "
@@ -230,7 +275,8 @@ def _check_model(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kam` console script; return the exit code."""
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "generate": _generate, "demo": _demo, "check-model": _check_model, "report": _report}
+    handlers = {"run": _run, "generate": _generate, "demo": _demo, "check-model": _check_model, "report": _report,
+                "docs": _docs, "export": _export}
     try:
         handlers[args.command](args)
     except ModelError as exc:
