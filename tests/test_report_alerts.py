@@ -26,6 +26,7 @@ PARAMS = {
     "alert_grade_drop": True,
     "alert_became_churned": True,
     "alert_key_accounts_only": True,
+    "lower_indicators": ["overdue_ratio"],
 }
 
 
@@ -77,6 +78,14 @@ def conn(tmp_path):
     # a2: key, 70 -> 61: a 9-point fall is no score drop, but B -> C is a grade drop. No contributions.
     _score(conn, PREV, "a2", 70.0, "B", True)
     _score(conn, D, "a2", 61.0, "C", True)
+    # a5's largest fall (-6) is an unchanged value losing ground; overdue_ratio rising (-2) is the driver,
+    # csat rising while losing a point is not.
+    _contribution(conn, PREV, "a5", "active_month_ratio", 1.0, 10.0)
+    _contribution(conn, D, "a5", "active_month_ratio", 1.0, 4.0)
+    _contribution(conn, PREV, "a5", "overdue_ratio", 0.1, 5.0)
+    _contribution(conn, D, "a5", "overdue_ratio", 0.3, 3.0)
+    _contribution(conn, PREV, "a5", "csat", 70.0, 5.0)
+    _contribution(conn, D, "a5", "csat", 75.0, 4.0)
     # a3: key, newly churned, score steady.
     _score(conn, PREV, "a3", 52.0, "C", True, churned=0, recency=150)
     _score(conn, D, "a3", 51.0, "C", True, churned=1, recency=190)
@@ -132,6 +141,7 @@ def _alerts(conn, **overrides):
 
 
 CSAT = ("csat", -12.0, 95.0, 60.0)
+OVERDUE = ("overdue_ratio", -2.0, 0.1, 0.3)
 
 
 def test_key_account_rules_against_the_previous_snapshot(conn):
@@ -142,8 +152,10 @@ def test_key_account_rules_against_the_previous_snapshot(conn):
                "grade fell from B to C; largest fall: csat (-12.0 points)", CSAT),
         _alert("a2", "grade_drop", 70.0, 61.0, "B", "C", True, "grade fell from B to C"),
         _alert("a3", "became_churned", 52.0, 51.0, "C", "C", True, "newly churned: no completed order for 190 days"),
-        _alert("a5", "score_drop", 60.0, 40.0, "C", "D", False, "score fell 20.0 points (60.0 -> 40.0)"),
-        _alert("a5", "grade_drop", 60.0, 40.0, "C", "D", False, "grade fell from C to D"),
+        _alert("a5", "score_drop", 60.0, 40.0, "C", "D", False,
+               "score fell 20.0 points (60.0 -> 40.0); largest fall: overdue_ratio (-2.0 points)", OVERDUE),
+        _alert("a5", "grade_drop", 60.0, 40.0, "C", "D", False,
+               "grade fell from C to D; largest fall: overdue_ratio (-2.0 points)", OVERDUE),
     ]
     assert_rows(_alerts(conn), expected, key=("account_id", "rule"))
 

@@ -32,7 +32,7 @@ def _as_of_dates(context: dg.AssetExecutionContext) -> list[dt.date]:
 
 
 def alert_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
-    """The parameters of sql/marts/score_alerts.sql: the model's alert rules and grade bands, best first."""
+    """The parameters of sql/marts/score_alerts.sql: alert rules, grade bands best first, lower-is-better indicators."""
     spec = model.spec.alerts
     return {
         "as_of": as_of,
@@ -41,6 +41,7 @@ def alert_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
         "alert_grade_drop": spec.grade_drop,
         "alert_became_churned": spec.became_churned,
         "alert_key_accounts_only": spec.key_accounts_only,
+        "lower_indicators": sorted(i.id for i in model.indicators if i.direction == "lower"),
     }
 
 

@@ -356,7 +356,7 @@ def _quality(data: ReportData, labels: Labels) -> dict[str, Any]:
     quarantined = int(data.quarantine_by_source.get_column("rows").sum()) if data.quarantine_by_source.height else 0
     by_source = Table(
         title=t(lang, "quarantine_by_source"), headers=[t(lang, "col_source"), t(lang, "col_rows")],
-        rows=[[s, f"{n:,}"] for s, n in data.quarantine_by_source.iter_rows()], numeric={1},
+        rows=[[s, f"{n:,}"] for s, n in data.quarantine_by_source.iter_rows() if n], numeric={1},
     )
     by_rule = Table(
         title=t(lang, "quarantine_by_rule"),

@@ -9,7 +9,9 @@
 -- $alert_key_accounts_only keeps accounts that are key at D or were key before: a key account
 -- whose revenue collapsed may just have left the Pareto set, and that is the alert we want.
 -- The driver is the indicator whose contribution to the score fell the most between the two
--- snapshots (an indicator present on one side only counts 0 points on the other).
+-- snapshots (an indicator present on one side only counts 0 points on the other), preferring
+-- one whose raw value got worse (direction from $lower_indicators) or went missing over one that
+-- only lost ground against the other accounts (normalisation and entropy weights are relative).
 with
 
 previous_date as (
@@ -61,6 +63,15 @@ contribution_changes as (
         prev.value as previous_value,
         cur.value as value,
         coalesce(cur.contribution, 0) - coalesce(prev.contribution, 0) as contribution_change,
+        coalesce(
+            case
+                when cur.value is null then prev.value is not null
+                when list_contains($lower_indicators::varchar[], coalesce(cur.indicator, prev.indicator))
+                    then cur.value > prev.value
+                else cur.value < prev.value
+            end,
+            false
+        ) as worsened,
     from current_contributions as cur
     full outer join previous_contributions as prev
         on cur.account_id = prev.account_id and cur.indicator = prev.indicator
@@ -70,7 +81,9 @@ drivers as (
     select *
     from contribution_changes
     where contribution_change < 0
-    qualify row_number() over (partition by account_id order by contribution_change, indicator) = 1
+    qualify row_number() over (
+        partition by account_id order by worsened desc, contribution_change, indicator
+    ) = 1
 ),
 
 compared as (
