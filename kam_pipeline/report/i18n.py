@@ -84,6 +84,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "col_weight": {"en": "Final weight", "zh": "最终权重"},
     "col_profile": {"en": "Profile", "zh": "评分方案"},
     "profile_weights": {"en": "Profile “{profile}” (segments: {segments})", "zh": "评分方案“{profile}”（客户分类：{segments}）"},
+    "manager_weights": {"en": "Account manager scorecard ({methods})", "zh": "客户经理评分卡（{methods}）"},
+    "manager_scorecard": {"en": "managers", "zh": "客户经理"},
     "all_other_segments": {"en": "all others", "zh": "其他全部"},
     "direction_higher": {"en": "higher is better", "zh": "越高越好"},
     "direction_lower": {"en": "lower is better", "zh": "越低越好"},

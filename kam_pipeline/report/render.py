@@ -144,11 +144,21 @@ def _scope(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
     return rows
 
 
+def _subject_model(model: ScoringModel, subject: str) -> ScoringModel:
+    """The scorecard a weights row belongs to: the account model, or its manager scorecard."""
+    if subject == "manager" and hasattr(model, "manager_model"):
+        return model.manager_model()
+    return model
+
+
 def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
     lang = labels.lang
     weights = data.weights
-    group_methods = sorted(set(weights.get_column("group_method").to_list())) if weights.height else []
-    methods = sorted(set(weights.get_column("method").to_list())) if weights.height else []
+    if weights.height and "subject" not in weights.columns:
+        weights = weights.with_columns(pl.lit("account").alias("subject"))
+    accounts = weights.filter(pl.col("subject") == "account") if weights.height else weights
+    group_methods = sorted(set(accounts.get_column("group_method").to_list())) if accounts.height else []
+    methods = sorted(set(accounts.get_column("method").to_list())) if accounts.height else []
     bands = join(lang, [f"{b.grade} ≥ {b.min:g}" for b in sorted(model.spec.grades, key=lambda b: -b.min)])
     text = [
         t(lang, "method_text", group_methods=join(lang, [method_name(m, lang) for m in group_methods]),
@@ -156,18 +166,27 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         t(lang, "grade_bands", bands=bands, min_completeness=percent(model.spec.evaluation.min_completeness, 0, lang)),
     ]
     tables = []
-    directions = {i.id: i.direction for i in model.indicators}
-    for profile in (weights.get_column("profile").unique(maintain_order=True).to_list() if weights.height else []):
-        part = weights.filter(pl.col("profile") == profile)
-        spec = model.spec.profiles.get(profile)
-        segments = join(lang, list(spec.segments)) if spec and spec.segments else t(lang, "all_other_segments")
+    # Account profiles first, then the managers' scorecard.
+    pairs = weights.select("subject", "profile").unique(maintain_order=True).rows() if weights.height else []
+    for subject, profile in sorted(pairs, key=lambda sp: sp[0] != "account"):
+        scorecard = _subject_model(model, subject)
+        names = Labels(lang, scorecard)
+        directions = {i.id: i.direction for i in scorecard.indicators}
+        part = weights.filter((pl.col("subject") == subject) & (pl.col("profile") == profile))
+        if subject == "account":
+            spec = model.spec.profiles.get(profile)
+            segments = join(lang, list(spec.segments)) if spec and spec.segments else t(lang, "all_other_segments")
+            title = t(lang, "profile_weights", profile=profile, segments=segments)
+        else:
+            title = t(lang, "manager_weights", methods=join(lang, sorted(
+                {method_name(m, lang) for m in part.get_column("method").to_list()})))
         rows, classes, last_group = [], [], None
         for r in part.iter_rows(named=True):
             first = r["group"] != last_group
             last_group = r["group"]
             rows.append([
-                f"{labels.group(r['group'])} ({percent(r['group_weight'], 1, lang)})" if first else "",
-                labels.indicator(r["indicator"]),
+                f"{names.group(r['group'])} ({percent(r['group_weight'], 1, lang)})" if first else "",
+                names.indicator(r["indicator"]),
                 t(lang, f"direction_{directions.get(r['indicator'], 'higher')}"),
                 percent(r.get("subjective_weight"), 1, lang),
                 percent(r.get("objective_weight"), 1, lang),
@@ -175,22 +194,24 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
             ])
             classes.append("group-start" if first else "")
         tables.append(Table(
-            title=t(lang, "profile_weights", profile=profile, segments=segments),
+            title=title,
             headers=[t(lang, k) for k in ("col_group", "col_indicator", "col_direction", "col_subjective",
                                           "col_objective", "col_weight")],
             rows=rows, numeric={3, 4, 5}, row_classes=classes,
         ))
     consistency_rows = []
     for r in data.consistency.iter_rows(named=True):
+        subject = r.get("subject") or "account"
+        names = Labels(lang, _subject_model(model, subject))
         name = r["matrix_name"]
         where = (t(lang, "matrix_groups") if name == "groups"
-                 else t(lang, "matrix_indicators", group=labels.group(name.split(":", 1)[-1])))
+                 else t(lang, "matrix_indicators", group=names.group(name.split(":", 1)[-1])))
         items = json.loads(r["items"]) if r.get("items") else []
         weights_list = json.loads(r["weights"]) if r.get("weights") else []
-        names = [labels.group(i) if name == "groups" else labels.indicator(i) for i in items]
+        item_names = [names.group(i) if name == "groups" else names.indicator(i) for i in items]
         consistency_rows.append([
-            r["profile"], where, str(r["n"]),
-            join(lang, [f"{n} {percent(w, 1, lang)}" for n, w in zip(names, weights_list, strict=False)]),
+            r["profile"] if subject == "account" else t(lang, "manager_scorecard"), where, str(r["n"]),
+            join(lang, [f"{n} {percent(w, 1, lang)}" for n, w in zip(item_names, weights_list, strict=False)]),
             number(r["lambda_max"], 4, lang), number(r["ci"], 4, lang), number(r["random_index"], 2, lang),
             number(r["cr"], 4, lang), t(lang, "accepted" if r["accepted"] else "rejected"),
         ])
