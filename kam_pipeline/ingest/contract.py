@@ -11,12 +11,17 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Column:
-    """One contract column: its name, DuckDB staging type and whether it may be empty."""
+    """One contract column: its name, DuckDB staging type and whether it may be empty.
+
+    `choices` closes the vocabulary of a categorical column (stored lower-case);
+    `default` fills the column when a file lacks it or leaves the cell empty.
+    """
 
     name: str
     sql_type: str
     nullable: bool = False
-    default: str | None = None  # literal used when the column is absent from a file
+    default: str | None = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class Source:
 
 
 AMOUNT = "DECIMAL(18,4)"
+# The largest magnitude a DECIMAL(18,4) holds: 14 digits before the point.
+AMOUNT_LIMIT = 1e14
+
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+COMPLAINT_SEVERITIES = ("low", "medium", "high", "critical")
+REVIEWER_ROLES = ("self", "supervisor", "peer", "subordinate", "customer")
 
 SOURCES: dict[str, Source] = {
     s.name: s
@@ -80,7 +91,7 @@ SOURCES: dict[str, Source] = {
                 Column("quantity", "DOUBLE"),
                 Column("net_amount", AMOUNT),
                 Column("cost_amount", AMOUNT, nullable=True),
-                Column("status", "VARCHAR"),
+                Column("status", "VARCHAR", choices=ORDER_STATUSES),
             ),
             key=("order_id", "line_no"),
             references={"account_id": ("accounts", "account_id")},
@@ -110,7 +121,7 @@ SOURCES: dict[str, Source] = {
                 Column("account_id", "VARCHAR"),
                 Column("opened_at", "TIMESTAMP"),
                 Column("resolved_at", "TIMESTAMP", nullable=True),
-                Column("severity", "VARCHAR"),
+                Column("severity", "VARCHAR", choices=COMPLAINT_SEVERITIES),
                 Column("category", "VARCHAR"),
             ),
             key=("complaint_id",),
@@ -156,7 +167,7 @@ SOURCES: dict[str, Source] = {
             columns=(
                 Column("manager_id", "VARCHAR"),
                 Column("reviewed_on", "DATE"),
-                Column("reviewer_role", "VARCHAR"),
+                Column("reviewer_role", "VARCHAR", choices=REVIEWER_ROLES),
                 Column("competency", "VARCHAR"),
                 Column("score", "DOUBLE"),
             ),
@@ -178,10 +189,6 @@ SOURCES: dict[str, Source] = {
         ),
     )
 }
-
-ORDER_STATUSES = ("completed", "cancelled", "returned")
-COMPLAINT_SEVERITIES = ("low", "medium", "high", "critical")
-REVIEWER_ROLES = ("self", "supervisor", "peer", "subordinate", "customer")
 
 
 def staging_ddl(source: str) -> str:

@@ -11,6 +11,7 @@ Rebuilt on every run (cheap, and correct when another file or source changed):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,9 @@ import duckdb
 import polars as pl
 
 from kam_pipeline.ingest.contract import SOURCES, Source, staging_ddl
-from kam_pipeline.warehouse import scalar
 from kam_pipeline.ingest.reader import (
     ROW,
+    SURPLUS,
     DeliveredFile,
     UnreadableFile,
     cast_to_contract,
@@ -32,6 +33,7 @@ from kam_pipeline.ingest.reader import (
     sha256_of,
     validate_rows,
 )
+from kam_pipeline.warehouse import scalar
 
 LINEAGE = ("_source_file", "_row_number")
 
@@ -107,7 +109,9 @@ def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
         "_source_file varchar not null, _row_number bigint not null, _ingested_at timestamp not null)"
     )
     conn.execute(staging_ddl(spec.name).replace(f"staging.{spec.name} ", f"staging.{spec.name}_delivered ", 1))
-    conn.execute(staging_ddl(spec.name))
+    # Referenced sources may not have been ingested yet; an empty table makes every reference unknown.
+    for name in {spec.name, *(ref for ref, _ in spec.references.values())}:
+        conn.execute(staging_ddl(name))
 
 
 def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -> None:
@@ -125,14 +129,27 @@ def _load_file(
     if frame.width == 0:
         return FileOutcome(delivered.name, "loaded")
     check_columns(frame, spec)
-    frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    extras = [c for c in frame.columns if c not in spec.column_names and c != ROW]
+    # A line with no value at all (often trailing blank lines) is no record; row numbers still count it.
+    blank = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    extras = [c for c in frame.columns if c not in spec.column_names]
+    # Unknown columns go to `_extra` before anything else, so a delivered column called
+    # `_row_number` or `_extra` cannot collide with the lineage columns.
+    frame = (
+        frame.select(
+            *[c for c in frame.columns if c in spec.column_names],
+            (pl.struct(extras).struct.json_encode() if extras else pl.lit(None, dtype=pl.String)).alias("_extra"),
+            *([pl.col(SURPLUS)] if SURPLUS in frame.columns else []),
+        )
+        .with_row_index(ROW, offset=1)
+        .with_columns(pl.col(ROW).cast(pl.Int64))
+        .filter(~blank)
+    )
     raw = frame.select(
         *[
             (pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c)
             for c in spec.column_names
         ],
-        (pl.struct(extras).struct.json_encode() if extras else pl.lit(None, dtype=pl.String)).alias("_extra"),
+        pl.col("_extra"),
         pl.lit(delivered.name).alias("_source_file"),
         pl.col(ROW),
         pl.lit(now).alias("_ingested_at"),
@@ -163,7 +180,10 @@ def _load_file(
         )
     finally:
         for name in ("raw_frame", "valid_frame", "failure_frame"):
-            conn.unregister(name)
+            # After a failed insert the transaction is aborted and unregistering fails too;
+            # that must not hide the insert's own error (the rollback drops the views).
+            with contextlib.suppress(duckdb.Error):
+                conn.unregister(name)
     rejected = failures.get_column(ROW).n_unique()
     return FileOutcome(delivered.name, "loaded", frame.height, frame.height - rejected, rejected)
 
@@ -199,21 +219,45 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
             [spec.name, key],
         )
     for column, (ref_source, ref_column) in spec.references.items():
+        # Rows already rejected by a row rule never reach the delivered table; their reference
+        # is checked on the delivered text (trimmed like the typed value) so the reason lists it too.
         conn.execute(
             f"""
             insert into quarantine.rule_violations
+            with rejected as (
+                select distinct _source_file, _row_number
+                from quarantine.rule_violations
+                where source = $source and stage = 'row'
+            ),
+            references_made as (
+                select _source_file, _row_number, {column} as value
+                from {table}
+                union all
+                select
+                    r._source_file,
+                    r._row_number,
+                    nullif(regexp_replace(r."{column}", $blank_ends, '', 'g'), '') as value,
+                from raw.{spec.name} as r
+                semi join rejected using (_source_file, _row_number)
+            )
             select
-                ? as source,
-                d._source_file,
-                d._row_number,
-                ? as "column",
-                ? as rule,
-                d.{column} as value,
-                'cross' as stage
-            from {table} as d
-            anti join staging.{ref_source} as r on r.{ref_column} = d.{column}
+                $source as source,
+                m._source_file,
+                m._row_number,
+                $column as "column",
+                $rule as rule,
+                m.value,
+                'cross' as stage,
+            from references_made as m
+            anti join staging.{ref_source} as s on s.{ref_column} = m.value
+            where m.value is not null
             """,
-            [spec.name, column, f"unknown {column} (not in {ref_source})"],
+            {
+                "source": spec.name,
+                "column": column,
+                "rule": f"unknown {column} (not in {ref_source})",
+                "blank_ends": r"^[\s\p{Z}]+|[\s\p{Z}]+$",
+            },
         )
 
 
@@ -293,8 +337,14 @@ def ingest_source(
     }
     found = discover(data_dir, source)
     for name in sorted(set(known) - {f.name for f in found}):
-        _forget_file(conn, source, name)
-        conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [source, name])
+        conn.execute("begin transaction")
+        try:
+            _forget_file(conn, source, name)
+            conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [source, name])
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
         report.files.append(FileOutcome(name, "removed"))
     for delivered in found:
         previous = known.get(delivered.name)

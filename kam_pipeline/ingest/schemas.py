@@ -2,7 +2,7 @@
 
 Rows are validated after typing (see `reader.cast_to_contract`); every failure
 becomes a quarantine reason. Rules that need other rows or other sources
-(duplicate keys, unknown accounts) are checked in DuckDB by `stage.py`.
+(duplicate keys, unknown accounts) are checked in DuckDB by `load.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,13 @@ import pandera.polars as pa
 import polars as pl
 
 from kam_pipeline.ingest.contract import COMPLAINT_SEVERITIES, ORDER_STATUSES, REVIEWER_ROLES
+
+
+RESOLVED_AFTER_OPENED = "resolved_at must not be before opened_at"
+DUE_AFTER_ISSUE = "due_on must not be before issued_on"
+
+# Row checks that compare columns: the column a quarantine reason names for each.
+ROW_CHECK_COLUMNS: dict[str, str] = {RESOLVED_AFTER_OPENED: "resolved_at", DUE_AFTER_ISSUE: "due_on"}
 
 
 class _Contract(pa.DataFrameModel):
@@ -73,10 +80,13 @@ class Complaints(_Contract):
     severity: str = pa.Field(isin=list(COMPLAINT_SEVERITIES))
     category: str
 
-    @pa.dataframe_check(name="resolved_at must not be before opened_at")
+    @pa.dataframe_check(name=RESOLVED_AFTER_OPENED)
     def resolved_after_opened(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        # An empty or unparsable side is reported by its own column rule, not here.
         return data.lazyframe.select(
-            pl.col("resolved_at").is_null() | (pl.col("resolved_at") >= pl.col("opened_at"))
+            pl.col("resolved_at").is_null()
+            | pl.col("opened_at").is_null()
+            | (pl.col("resolved_at") >= pl.col("opened_at"))
         )
 
 
@@ -117,9 +127,11 @@ class Invoices(_Contract):
     paid_on: dt.date = pa.Field(nullable=True)
     amount: float = pa.Field(ge=0)
 
-    @pa.dataframe_check(name="due_on must not be before issued_on")
+    @pa.dataframe_check(name=DUE_AFTER_ISSUE)
     def due_after_issue(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("due_on") >= pl.col("issued_on"))
+        return data.lazyframe.select(
+            pl.col("due_on").is_null() | pl.col("issued_on").is_null() | (pl.col("due_on") >= pl.col("issued_on"))
+        )
 
 
 MODELS: dict[str, type[_Contract]] = {

@@ -1,0 +1,162 @@
+"""Incremental ingestion by file: unchanged files are not re-read, re-deliveries replace, removals disappear."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+from test_ingest_support import (  # noqa: F401  (fixtures)
+    DEPENDENCY_ORDER,
+    T1,
+    T2,
+    conn,
+    count,
+    data_dir,
+    ingest,
+    reasons,
+    row,
+    rows_of,
+    staged,
+    write,
+    write_reference_data,
+    write_source,
+)
+
+
+def _two_order_files(data_dir):
+    write_reference_data(data_dir)
+    write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2")], name="orders_a.csv")
+    write_source(data_dir, "orders", [row("orders", order_id="O3"), row("orders", order_id="O4", quantity="-1")],
+                 name="orders_b.csv")
+
+
+def _ingested_at(conn, source="orders"):
+    return rows_of(conn, f"select _source_file, _row_number, _ingested_at from raw.{source} "
+                         "order by _source_file, _row_number")
+
+
+def _everything(conn) -> dict[str, list[tuple]]:
+    tables = [f"{layer}.{s}" for s in DEPENDENCY_ORDER for layer in ("staging", "quarantine")]
+    return {t: rows_of(conn, f"select * from {t} order by all") for t in tables}
+
+
+def test_unchanged_file_is_not_read_again(conn, data_dir):
+    _two_order_files(data_dir)
+    ingest(conn, data_dir, now=T1)
+    log_before = rows_of(conn, "select * from raw.ingest_log order by all")
+
+    report = ingest(conn, data_dir, now=T2)["orders"]
+
+    assert [(f.file, f.status) for f in report.files] == [("orders_a.csv", "unchanged"),
+                                                          ("orders_b.csv", "unchanged")]
+    assert {at for _, _, at in _ingested_at(conn)} == {T1}
+    assert rows_of(conn, "select * from raw.ingest_log order by all") == log_before
+    assert (report.staged_rows, report.quarantined_rows) == (3, 1)
+
+
+def test_touching_a_file_without_changing_it_is_unchanged(conn, data_dir):
+    _two_order_files(data_dir)
+    ingest(conn, data_dir, now=T1)
+    path = data_dir / "orders_a.csv"
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+    report = ingest(conn, data_dir, now=T2)["orders"]
+
+    assert [f.status for f in report.files] == ["unchanged", "unchanged"]
+    assert {at for _, _, at in _ingested_at(conn)} == {T1}
+    assert rows_of(conn, "select modified_ns, ingested_at from raw.ingest_log where file_name = 'orders_a.csv'") == [
+        (stat.st_mtime_ns + 5_000_000_000, T1)]
+
+
+def test_corrected_redelivery_replaces_exactly_that_files_rows(conn, data_dir):
+    _two_order_files(data_dir)
+    ingest(conn, data_dir, now=T1)
+    assert reasons(conn, "orders") == [
+        ("orders_b.csv", 2, "quantity: greater_than_or_equal_to(0) (value '-1.0')", 1)]
+
+    write_source(data_dir, "orders", [row("orders", order_id="O4", quantity="1")], name="orders_b.csv")
+    report = ingest(conn, data_dir, now=T2)["orders"]
+
+    assert [(f.file, f.status, f.rows_read) for f in report.files] == [
+        ("orders_a.csv", "unchanged", 0), ("orders_b.csv", "loaded", 1)]
+    assert _ingested_at(conn) == [("orders_a.csv", 1, T1), ("orders_a.csv", 2, T1), ("orders_b.csv", 1, T2)]
+    assert staged(conn, "orders", "order_id, quantity, _source_file") == [
+        ("O1", 2.0, "orders_a.csv"), ("O2", 2.0, "orders_a.csv"), ("O4", 1.0, "orders_b.csv")]
+    assert count(conn, "quarantine.orders") == 0
+    assert count(conn, "quarantine.rule_violations where source = 'orders'") == 0
+    assert rows_of(conn, "select rows_read, rows_valid, rows_quarantined, status, ingested_at from raw.ingest_log "
+                         "where file_name = 'orders_b.csv'") == [(1, 1, 0, "loaded", T2)]
+
+
+def test_redelivery_that_resolves_a_duplicate_conflict(conn, data_dir):
+    write_reference_data(data_dir)
+    write_source(data_dir, "orders", [row("orders")], name="orders_a.csv")
+    write_source(data_dir, "orders", [row("orders", quantity="5")], name="orders_b.csv")
+    ingest(conn, data_dir, now=T1)
+    assert count(conn, "quarantine.orders") == 2
+
+    write_source(data_dir, "orders", [row("orders")], name="orders_b.csv")
+    report = ingest(conn, data_dir, now=T2)["orders"]
+
+    assert (report.staged_rows, report.quarantined_rows, report.duplicates_collapsed) == (1, 0, 1)
+
+
+def test_removed_file_rows_disappear(conn, data_dir):
+    _two_order_files(data_dir)
+    ingest(conn, data_dir, now=T1)
+
+    (data_dir / "orders_b.csv").unlink()
+    report = ingest(conn, data_dir, now=T2)["orders"]
+
+    assert [(f.file, f.status) for f in report.files] == [("orders_b.csv", "removed"), ("orders_a.csv", "unchanged")]
+    assert staged(conn, "orders", "order_id") == [("O1",), ("O2",)]
+    assert count(conn, "quarantine.orders") == 0
+    assert rows_of(conn, "select distinct _source_file from raw.orders") == [("orders_a.csv",)]
+    assert rows_of(conn, "select file_name from raw.ingest_log where source = 'orders'") == [("orders_a.csv",)]
+    assert count(conn, "quarantine.rule_violations") == 0
+
+
+def test_failed_file_that_is_fixed_then_loads(conn, data_dir):
+    _two_order_files(data_dir)
+    write(data_dir, "orders_c.csv", "order_id;quantity\nO5;1\n")
+    first = ingest(conn, data_dir, now=T1)["orders"]
+    assert [f.file for f in first.unreadable] == ["orders_c.csv"]
+
+    write_source(data_dir, "orders", [row("orders", order_id="O5")], name="orders_c.csv")
+    second = ingest(conn, data_dir, now=T2)["orders"]
+
+    assert second.unreadable == []
+    assert [(f.file, f.status) for f in second.files][-1] == ("orders_c.csv", "loaded")
+    assert staged(conn, "orders", "order_id") == [("O1",), ("O2",), ("O3",), ("O5",)]
+
+
+def test_same_call_twice_gives_identical_contents(conn, data_dir):
+    _two_order_files(data_dir)
+    write_source(data_dir, "orders", [row("orders")], name="orders_c.csv")  # an identical duplicate
+    write_source(data_dir, "complaints", [row("complaints"), row("complaints", complaint_id="C2", account_id="A9")])
+    write(data_dir, "invoices.csv", b"\x00\xff\x00 not text")
+
+    first_reports = ingest(conn, data_dir, now=T1)
+    first = _everything(conn)
+    second_reports = ingest(conn, data_dir, now=T2)
+    second = _everything(conn)
+
+    assert second == first
+    for source in DEPENDENCY_ORDER:
+        a, b = first_reports[source], second_reports[source]
+        assert (a.staged_rows, a.quarantined_rows, a.duplicates_collapsed) == (
+            b.staged_rows, b.quarantined_rows, b.duplicates_collapsed), source
+    assert first_reports["orders"].duplicates_collapsed == 1
+
+
+def test_state_survives_reopening_the_database(tmp_path, data_dir):
+    _two_order_files(data_dir)
+    db = tmp_path / "kam.duckdb"
+    with duckdb.connect(str(db)) as first:
+        ingest(first, data_dir, now=T1)
+
+    with duckdb.connect(str(db)) as second:
+        report = ingest(second, data_dir, now=T2)["orders"]
+        assert [f.status for f in report.files] == ["unchanged", "unchanged"]
+        assert count(second, "staging.orders") == 3
