@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from kam_pipeline.scoring.model import ModelError, load_model
@@ -274,6 +275,9 @@ def _check_model(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kam` console script; return the exit code."""
+    # Dagster flags beta/preview APIs we use on purpose (single-run backfills, partitioned checks);
+    # a user of the command line can do nothing about them, and they would break the one-line errors.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "generate": _generate, "demo": _demo, "check-model": _check_model, "report": _report,
                 "docs": _docs, "export": _export}
