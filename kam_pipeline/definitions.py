@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kam_pipeline.assets.export import export_assets
 from kam_pipeline.assets.ingest import ingest_assets
 from kam_pipeline.assets.insight import insight_assets
 from kam_pipeline.assets.marts import mart_assets
@@ -13,7 +14,7 @@ from kam_pipeline.schedules import daily_job, daily_schedule
 from kam_pipeline.sensors import sensors
 from kam_pipeline.settings import Settings
 
-all_assets = with_marts_freshness([*ingest_assets, *mart_assets, *insight_assets])
+all_assets = with_marts_freshness([*ingest_assets, *mart_assets, *insight_assets, *export_assets])
 
 defs = dg.Definitions(
     assets=all_assets,

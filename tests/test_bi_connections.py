@@ -233,3 +233,34 @@ def test_kam_export_of_one_snapshot_keeps_values_and_types(pipeline_db, tmp_path
 def test_kam_export_of_a_missing_snapshot_fails_with_one_line(pipeline_db, tmp_path, capsys):
     assert main(["export", "--db", str(pipeline_db), "--out", str(tmp_path), "--as-of", "1999-01-01"]) == 1
     assert "no snapshot for 1999-01-01" in capsys.readouterr().err
+
+
+def test_the_parquet_export_asset_writes_its_partition(pipeline_db, tmp_path, monkeypatch):
+    import dagster as dg
+
+    from kam_pipeline.assets.export import parquet_export
+    from kam_pipeline.resources import KamResource
+
+    monkeypatch.setenv("KAM_PARQUET_DIR", str(tmp_path / "parquet"))
+    kam = KamResource(data_dir=str(tmp_path), db_path=str(pipeline_db))
+    result = dg.materialize([parquet_export], partition_key=AS_OF.isoformat(), resources={"kam": kam})
+    assert result.success
+    assert [p.name for p in (tmp_path / "parquet" / "account_scores").iterdir()] == [f"as_of_date={AS_OF}"]
+    [materialization] = result.asset_materializations_for_node("parquet_export")
+    assert materialization.metadata["files"].value >= 10
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_the_parquet_export_is_in_the_daily_job_only_when_configured(configured, tmp_path):
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KAM_PARQUET_DIR"}
+    if configured:
+        env["KAM_PARQUET_DIR"] = str(tmp_path)
+    code = ("from kam_pipeline.definitions import defs; "
+            "print('parquet_export' in {k.to_user_string() for k in defs.resolve_job_def('kam_daily').asset_layer"
+            ".executable_asset_keys})")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(configured)
