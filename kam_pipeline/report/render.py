@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,8 +120,6 @@ def _cards(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
 
 def _scope(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
     lang = labels.lang
-    import datetime as dt
-
     rows = [(t(lang, "scope_as_of"), data.as_of.isoformat())]
     if data.window_days:
         start = data.as_of - dt.timedelta(days=data.window_days)
