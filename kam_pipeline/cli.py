@@ -88,6 +88,11 @@ def run_pipeline(data: Path, db: Path, as_of: dt.date, model: Path | None) -> No
     load_model(model)  # a broken model fails here, before any data is touched
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
+    from kam_pipeline.partitions import as_of_partitions
+
+    first, last = as_of_partitions.get_first_partition_key(), as_of_partitions.get_last_partition_key()
+    if not first <= as_of.isoformat() <= last:
+        raise CliError(f"as-of date {as_of} is outside {first} .. {last} (today; KAM_PARTITION_START sets the start)")
     import dagster as dg
 
     from kam_pipeline.definitions import all_assets

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,11 @@ import polars as pl
 
 from kam_pipeline.ingest.contract import SOURCES, Source, staging_ddl
 from kam_pipeline.ingest.reader import (
+    INDEX,
     ROW,
     SURPLUS,
     DeliveredFile,
+    StreamFailed,
     UnreadableFile,
     cast_to_contract,
     check_columns,
@@ -31,6 +34,7 @@ from kam_pipeline.ingest.reader import (
     normalise_header,
     read_as_text,
     sha256_of,
+    stream_csv,
     validate_rows,
 )
 from kam_pipeline.warehouse import scalar
@@ -89,6 +93,17 @@ def ensure_layers(conn: duckdb.DuckDBPyConnection) -> None:
     )
     conn.execute(
         """
+        create table if not exists raw.staging_state (
+            source varchar primary key,
+            signature varchar not null,
+            staged_rows bigint not null,
+            quarantined_rows bigint not null,
+            duplicates_collapsed bigint not null
+        )
+        """
+    )
+    conn.execute(
+        """
         create table if not exists quarantine.rule_violations (
             source varchar not null,
             _source_file varchar not null,
@@ -122,28 +137,61 @@ def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -
     )
 
 
+# Rows typed, validated and inserted at a time: bounds memory for any file size.
+BATCH_ROWS = 250_000
+
+
 def _load_file(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, stream: bool = True
 ) -> FileOutcome:
-    frame = normalise_header(read_as_text(delivered.path))
-    if frame.width == 0:
-        return FileOutcome(delivered.name, "loaded")
-    check_columns(frame, spec)
+    """Load one file in batches; return its outcome. Raises StreamFailed when it must be re-read whole."""
+    streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
+    if streamed is None:
+        whole = read_as_text(delivered.path)
+        if whole.width == 0:
+            return FileOutcome(delivered.name, "loaded")
+        whole = whole.with_row_index(INDEX, offset=1)
+        header = [c for c in whole.columns if c != INDEX]
+        batches = whole.iter_slices(BATCH_ROWS)
+    else:
+        header, batches = streamed
+    try:
+        names = normalise_header(pl.DataFrame(schema=dict.fromkeys(header, pl.String))).columns
+        check_columns(pl.DataFrame(schema=dict.fromkeys(names, pl.String)), spec)
+    except UnreadableFile as exc:
+        # A garbled header (binary, wrong encoding, broken quoting) is explained best by the
+        # whole-file reader, which names the real reason.
+        if streamed is not None:
+            raise StreamFailed(str(exc)) from exc
+        raise
+    renames = dict(zip(header, names, strict=True))
+    outcome = FileOutcome(delivered.name, "loaded")
+    for batch in batches:
+        read, rejected = _load_batch(conn, spec, batch.rename(renames), delivered, now)
+        outcome.rows_read += read
+        outcome.rows_quarantined += rejected
+    outcome.rows_valid = outcome.rows_read - outcome.rows_quarantined
+    return outcome
+
+
+def _load_batch(
+    conn: duckdb.DuckDBPyConnection, spec: Source, frame: pl.DataFrame, delivered: DeliveredFile, now: dt.datetime
+) -> tuple[int, int]:
+    """Type, validate and insert one batch of a file; return (rows read, rows rejected by row rules)."""
+    data_columns = [c for c in frame.columns if c != INDEX]
     # A line with no value at all (often trailing blank lines) is no record; row numbers still count it.
-    blank = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
-    extras = [c for c in frame.columns if c not in spec.column_names]
+    blank = frame.select(pl.all_horizontal(pl.col(data_columns).is_null())).to_series()
+    extras = [c for c in data_columns if c not in spec.column_names]
     # Unknown columns go to `_extra` before anything else, so a delivered column called
     # `_row_number` or `_extra` cannot collide with the lineage columns.
-    frame = (
-        frame.select(
-            *[c for c in frame.columns if c in spec.column_names],
-            (pl.struct(extras).struct.json_encode() if extras else pl.lit(None, dtype=pl.String)).alias("_extra"),
-            *([pl.col(SURPLUS)] if SURPLUS in frame.columns else []),
-        )
-        .with_row_index(ROW, offset=1)
-        .with_columns(pl.col(ROW).cast(pl.Int64))
-        .filter(~blank)
-    )
+    frame = frame.select(
+        pl.col(INDEX).cast(pl.Int64).alias(ROW),
+        *[c for c in data_columns if c in spec.column_names],
+        (pl.struct(extras).struct.json_encode() if extras else pl.lit(None, dtype=pl.String)).alias("_extra"),
+        *([pl.col(SURPLUS)] if SURPLUS in frame.columns else []),
+    ).filter(~blank)
+    if frame.height == 0:
+        return 0, 0
     raw = frame.select(
         *[
             (pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c)
@@ -184,8 +232,7 @@ def _load_file(
             # that must not hide the insert's own error (the rollback drops the views).
             with contextlib.suppress(duckdb.Error):
                 conn.unregister(name)
-    rejected = failures.get_column(ROW).n_unique()
-    return FileOutcome(delivered.name, "loaded", frame.height, frame.height - rejected, rejected)
+    return frame.height, failures.get_column(ROW).n_unique()
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
@@ -364,7 +411,15 @@ def ingest_source(
         try:
             _forget_file(conn, source, delivered.name)
             try:
-                outcome = _load_file(conn, spec, delivered, now)
+                try:
+                    outcome = _load_file(conn, spec, delivered, now)
+                except StreamFailed:
+                    # Something only the whole-file reader handles showed up mid-file (a ragged
+                    # row, for one): start this file's transaction again and read it whole.
+                    conn.execute("rollback")
+                    conn.execute("begin transaction")
+                    _forget_file(conn, source, delivered.name)
+                    outcome = _load_file(conn, spec, delivered, now, stream=False)
             except UnreadableFile as exc:
                 outcome = FileOutcome(delivered.name, "failed", reason=str(exc))
             conn.execute(
@@ -388,12 +443,39 @@ def ingest_source(
             conn.execute("rollback")
             raise
         report.files.append(outcome)
+    signature = _input_signature(conn, spec)
+    state = conn.execute(
+        "select signature, staged_rows, quarantined_rows, duplicates_collapsed from raw.staging_state where source = ?",
+        [source],
+    ).fetchall()
+    if state and state[0][0] == signature:
+        # Neither this source's files nor a source it references changed: staging and
+        # quarantine are already what a rebuild would give (the daily case for history files).
+        report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = state[0][1:]
+        return report
     conn.execute("begin transaction")
     try:
         _cross_row_violations(conn, spec)
         report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _rebuild(conn, spec)
+        conn.execute(
+            "insert or replace into raw.staging_state values (?, ?, ?, ?, ?)",
+            [source, signature, report.staged_rows, report.quarantined_rows, report.duplicates_collapsed],
+        )
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
     return report
+
+
+def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source) -> str:
+    """A digest of what staging.<source> is built from: its files and the sources it references."""
+    own = conn.execute(
+        "select file_name, sha256, status from raw.ingest_log where source = ? order by file_name", [spec.name]
+    ).fetchall()
+    refs = sorted({ref for ref, _ in spec.references.values()})
+    ref_state = conn.execute(
+        "select source, signature from raw.staging_state where source in (select unnest(?::varchar[])) order by source",
+        [refs],
+    ).fetchall()
+    return hashlib.sha256(repr((own, ref_state)).encode()).hexdigest()

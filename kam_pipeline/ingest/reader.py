@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from kam_pipeline.ingest.contract import AMOUNT, AMOUNT_LIMIT, SOURCES, Column, 
 from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS
 
 ROW = "_row_number"
+# The row index while a file is read: a name no delivered header can produce, so a delivered
+# column called `_row_number` stays an (unknown) column of its own.
+INDEX = "__kam_row_index__"
 # Holds the fields of a CSV row beyond the header's width (see `_read_ragged_csv`).
 SURPLUS = "_surplus_fields"
 _SUFFIXES = (".csv", ".parquet")
@@ -117,6 +121,36 @@ def read_as_text(path: Path) -> pl.DataFrame:
         return pl.DataFrame()
     except Exception as exc:  # polars/arrow raise many types for a broken file
         raise UnreadableFile(_first_line(exc)) from exc
+
+
+class StreamFailed(Exception):
+    """The streaming reader met something only the whole-file reader handles (encoding, ragged rows)."""
+
+
+def stream_csv(path: Path, batch_rows: int) -> tuple[list[str], Iterator[pl.DataFrame]] | None:
+    """Stream a plain UTF-8 CSV as text frames of at most `batch_rows` rows, with the INDEX column.
+
+    Returns (header, batches), or None when the file needs the whole-file reader; the
+    iterator raises StreamFailed if that only shows later in the file. Memory stays
+    bounded by one batch however large the file is.
+    """
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        frame = pl.scan_csv(path, infer_schema=False)
+        header = frame.collect_schema().names()
+    except Exception:
+        return None
+    if not header:
+        return None
+
+    def batches() -> Iterator[pl.DataFrame]:
+        try:
+            yield from frame.with_row_index(INDEX, offset=1).collect_batches(chunk_size=batch_rows)
+        except pl.exceptions.ComputeError as exc:
+            raise StreamFailed(str(exc)) from exc
+
+    return header, batches()
 
 
 def _first_line(exc: Exception) -> str:
