@@ -50,4 +50,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         model_path=str(settings.model_path) if settings.model_path else None,
     )
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path))}
+    # Files are written in the v1.5 storage format, which DuckDB 2.0 reads and writes as well:
+    # BI drivers and shells that embed DuckDB 1.5 (the newest CLI on PyPI among them) can then
+    # open the published file. Applies when the working database is first created.
+    config = {"storage_compatibility_version": "v1.5.0"}
+    return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path), connection_config=config)}
