@@ -71,6 +71,12 @@ def _snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None
     return _frame(conn, f"select * from marts.{table} where as_of_date = ?", [as_of])
 
 
+def _sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    # A table an older database lacks comes back without columns: nothing to sort.
+    present = [c for c in columns if c in frame.columns]
+    return frame.sort(present, nulls_last=True) if present else frame
+
+
 def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
     """Read the snapshot `as_of` (default: the latest) and its history from the published file."""
     db_path = Path(db_path)
@@ -95,7 +101,7 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             as_of=as_of,
             previous_as_of=previous,
             snapshots=[d for d in snapshots if d <= as_of],
-            scores=_snapshot(conn, "account_scores", as_of).sort(["rank", "account_id"], nulls_last=True),
+            scores=_sorted(_snapshot(conn, "account_scores", as_of), ["rank", "account_id"]),
             indicators=_snapshot(conn, "account_indicators", as_of),
             contributions=_snapshot(conn, "score_contributions", as_of),
             previous_contributions=_snapshot(conn, "score_contributions", previous),
@@ -107,8 +113,8 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             ),
             weights=_snapshot(conn, "indicator_weights", as_of),
             consistency=_snapshot(conn, "weight_consistency", as_of),
-            managers=_snapshot(conn, "manager_scores", as_of).sort("rank", nulls_last=True),
-            teams=_snapshot(conn, "team_scores", as_of).sort("rank", nulls_last=True),
+            managers=_sorted(_snapshot(conn, "manager_scores", as_of), ["rank", "manager_id"]),
+            teams=_sorted(_snapshot(conn, "team_scores", as_of), ["rank", "team_id"]),
             portfolio=_snapshot(conn, "portfolio_kpis", as_of),
             kpis=_snapshot(conn, "kpi_attainment", as_of) if _exists(conn, "marts", "kpi_attainment") else None,
             alerts=_snapshot(conn, "score_alerts", as_of) if _exists(conn, "marts", "score_alerts") else None,
