@@ -7,6 +7,7 @@ failed asset) ends with one line `kam: error: <reason>` and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as dt
 import sys
 import time
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data", type=Path, default=env.data_dir, help="input folder (KAM_DATA_DIR)")
     run.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
     run.add_argument("--as-of", type=_date, default=None, help="as-of date D (default: today)")
+    run.add_argument("--from", dest="date_from", type=_date, default=None,
+                     help="backfill: first as-of date of a range scored in one run (with --to)")
+    run.add_argument("--to", dest="date_to", type=_date, default=None, help="backfill: last as-of date (with --from)")
+    run.add_argument("--timings", type=Path, default=None, help="write the seconds of every step to this JSON file")
     run.add_argument("--model", type=Path, default=env.model_path, help="scoring model YAML (KAM_MODEL)")
     run.add_argument("--quiet", action="store_true", help="print only errors")
 
@@ -83,16 +88,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_pipeline(data: Path, db: Path, as_of: dt.date, model: Path | None) -> None:
-    """Materialize every asset and check for `as_of` through the Dagster definitions; raise CliError on failure."""
+def run_pipeline(
+    data: Path, db: Path, as_of: dt.date, model: Path | None, until: dt.date | None = None,
+    timings: Path | None = None,
+) -> None:
+    """Materialize every asset and check for `as_of` (or the range as_of..until) through the Dagster
+    definitions; raise CliError on failure."""
     load_model(model)  # a broken model fails here, before any data is touched
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
     from kam_pipeline.partitions import as_of_partitions
 
     first, last = as_of_partitions.get_first_partition_key(), as_of_partitions.get_last_partition_key()
-    if not first <= as_of.isoformat() <= last:
-        raise CliError(f"as-of date {as_of} is outside {first} .. {last} (today; KAM_PARTITION_START sets the start)")
+    for date in (as_of, until or as_of):
+        if not first <= date.isoformat() <= last:
+            raise CliError(f"as-of date {date} is outside {first} .. {last} (today; KAM_PARTITION_START sets the start)")
+    if until is not None and until < as_of:
+        raise CliError(f"--to {until} is before --from {as_of}")
     import dagster as dg
 
     from kam_pipeline.definitions import all_assets
@@ -100,9 +112,16 @@ def run_pipeline(data: Path, db: Path, as_of: dt.date, model: Path | None) -> No
 
     resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model))
     instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+    # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
+    partition = {"partition_key": as_of.isoformat()} if until is None else {
+        "tags": {
+            "dagster/asset_partition_range_start": as_of.isoformat(),
+            "dagster/asset_partition_range_end": until.isoformat(),
+        }
+    }
     result = dg.materialize(
         all_assets,
-        partition_key=as_of.isoformat(),
+        **partition,
         resources=resources,
         instance=instance,
         raise_on_error=False,
@@ -110,10 +129,27 @@ def run_pipeline(data: Path, db: Path, as_of: dt.date, model: Path | None) -> No
         # summary; Dagster's own console log would add stack traces.
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
+    if timings is not None:
+        timings.write_text(json.dumps(_step_seconds(instance, result.run_id), indent=1), encoding="utf-8")
     published = any(e.is_step_success and e.step_key == "published_snapshot" for e in result.all_events)
     # A failed blocking check skips the publish without failing the run: still a failure for the user.
     if not result.success or not published:
         raise CliError(_failure_reason(result))
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds from start to end of every step of a run, from the instance's event log."""
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = record.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            seconds[event.step_key] = round(record.timestamp - started[event.step_key], 3)
+    return seconds
 
 
 def _has_dagster_home() -> bool:
@@ -202,11 +238,15 @@ def _pct(value: float | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> None:
-    as_of = args.as_of or dt.date.today()
+    if (args.date_from is None) != (args.date_to is None):
+        raise CliError("--from and --to go together")
+    if args.date_from is not None and args.as_of is not None:
+        raise CliError("give either --as-of or --from/--to")
+    as_of = args.date_from or args.as_of or dt.date.today()
     started = time.perf_counter()
-    run_pipeline(args.data, args.db, as_of, args.model)
+    run_pipeline(args.data, args.db, as_of, args.model, until=args.date_to, timings=args.timings)
     if not args.quiet:
-        _print_summary(args.db, as_of, time.perf_counter() - started)
+        _print_summary(args.db, args.date_to or as_of, time.perf_counter() - started)
 
 
 def _generate(args: argparse.Namespace) -> None:

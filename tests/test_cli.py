@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -138,3 +140,30 @@ def test_bad_flag_is_reported_without_traceback(tmp_path):
     proc = kam("run", "--as-of", "2026-02-30")
     assert proc.returncode == 2
     assert "not a date" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_backfill_range_scores_every_date_in_one_run(generated_data, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    timings = tmp_path / "timings.json"
+    first = AS_OF - dt.timedelta(days=2)
+    proc = kam("run", "--data", str(generated_data), "--db", str(db), "--from", first.isoformat(),
+               "--to", AS_OF.isoformat(), "--quiet", "--timings", str(timings))
+    assert proc.returncode == 0, proc.stderr
+    with duckdb.connect(str(db), read_only=True) as conn:
+        rows = conn.execute(
+            "select as_of_date, count(*), count(score_change) from marts.account_scores group by 1 order by 1"
+        ).fetchall()
+    assert [r[0] for r in rows] == [first + dt.timedelta(days=k) for k in range(3)]
+    assert [r[1] for r in rows] == [24, 24, 24]
+    assert rows[0][2] == 0 and rows[1][2] == 24  # each date's change is against the day before
+
+    steps = json.loads(timings.read_text())
+    assert "ingest_sources" in steps and "published_snapshot" in steps
+    assert all(seconds >= 0 for seconds in steps.values())
+
+
+def test_range_flags_are_checked(tmp_path):
+    proc = kam("run", "--data", str(tmp_path), "--from", "2026-01-02")
+    assert proc.returncode == 1 and proc.stderr.strip() == "kam: error: --from and --to go together"
+    proc = kam("run", "--data", str(tmp_path), "--from", "2026-01-05", "--to", "2026-01-02")
+    assert proc.returncode == 1 and "--to 2026-01-02 is before --from 2026-01-05" in proc.stderr

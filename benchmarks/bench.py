@@ -1,0 +1,215 @@
+"""Benchmark kam_pipeline against what DuckDB alone and a hand-written pandas script can do.
+
+    .venv/bin/python benchmarks/bench.py --lines 1000000 --lines 10000000
+
+For each size it generates the data with `kam generate`, then measures, each in its
+own process (wall time and peak RSS from the kernel's accounting of that child):
+
+  duckdb_baseline   load the CSVs and compute the core per-account aggregates in one DuckDB script
+  pandas_baseline   the same aggregates written the way a user would in pandas
+  kam_full          `kam run` end to end on a fresh database (stage times from the Dagster run)
+  kam_incremental   one new daily orders file, then `kam run` for the next as-of date
+  kam_backfill_30   `kam run --from D-29 --to D`: 30 consecutive as-of dates
+  kam_tiny          `kam run` on a 5-account data set (fixed overhead)
+
+and prints a table with the ratios the targets in issue 5 are stated in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+# Data up to ten days ago, so the next as-of dates of the incremental and backfill runs are
+# still in the past (the pipeline refuses future as-of dates).
+END = dt.date.today() - dt.timedelta(days=10)
+AS_OF = END + dt.timedelta(days=1)
+LINES_PER_ACCOUNT = 227  # order lines per account over 730 days with the generator's defaults
+
+BASELINE_SQL = """
+create table orders as select * from read_csv('{data}/orders*.csv', header = true, union_by_name = true);
+create table accounts as select * from read_csv('{data}/accounts.csv', header = true);
+create table result as
+with lines as (
+    select account_id, order_id, order_date, product_category,
+           case status when 'completed' then net_amount when 'returned' then -abs(net_amount) end as amount
+    from orders where status <> 'cancelled'
+)
+select a.account_id,
+       coalesce(sum(amount) filter (where order_date >= date '{as_of}' - 365), 0) as revenue,
+       coalesce(sum(amount) filter (where order_date < date '{as_of}' - 365), 0) as revenue_prev,
+       count(distinct order_id) filter (where order_date >= date '{as_of}' - 365 and amount > 0) as order_count,
+       count(distinct product_category) filter (where order_date >= date '{as_of}' - 365) as product_breadth,
+       max(order_date) as last_order_date
+from accounts a
+left join lines l on l.account_id = a.account_id
+    and l.order_date >= date '{as_of}' - 730 and l.order_date < date '{as_of}'
+group by a.account_id;
+select count(*) from result;
+"""
+
+PANDAS_SCRIPT = """
+import glob, sys
+import pandas as pd
+data, as_of = sys.argv[1], pd.Timestamp(sys.argv[2])
+orders = pd.concat([pd.read_csv(f, parse_dates=["order_date"]) for f in sorted(glob.glob(data + "/orders*.csv"))])
+accounts = pd.read_csv(data + "/accounts.csv")
+orders = orders[orders.status != "cancelled"].copy()
+orders["amount"] = orders.net_amount.where(orders.status == "completed", -orders.net_amount.abs())
+window = orders[(orders.order_date >= as_of - pd.Timedelta(days=730)) & (orders.order_date < as_of)]
+current = window[window.order_date >= as_of - pd.Timedelta(days=365)]
+previous = window[window.order_date < as_of - pd.Timedelta(days=365)]
+result = accounts[["account_id"]].set_index("account_id")
+result["revenue"] = current.groupby("account_id").amount.sum()
+result["revenue_prev"] = previous.groupby("account_id").amount.sum()
+result["order_count"] = current[current.amount > 0].groupby("account_id").order_id.nunique()
+result["product_breadth"] = current.groupby("account_id").product_category.nunique()
+result["last_order_date"] = window.groupby("account_id").order_date.max()
+print(len(result.fillna(0)))
+"""
+
+
+def measure(cmd: list[str], env: dict | None = None) -> dict:
+    """Run `cmd` as a child; return wall seconds, peak RSS in MiB and its output."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    # wait4 gives this child's own resource usage (ru_maxrss in KiB on Linux).
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"benchmark step failed ({' '.join(cmd)}):\n{err[-2000:]}")
+    return {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024, "stdout": out}
+
+
+def kam(*args: str) -> list[str]:
+    return [PYTHON, "-m", "kam_pipeline.cli", *args]
+
+
+def stage_times(path: Path) -> dict[str, float]:
+    """Seconds per Dagster step of a run, written by `kam run --timings`."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def bench_size(lines: int, work: Path) -> dict:
+    accounts = max(5, round(lines / LINES_PER_ACCOUNT))
+    data = work / f"data_{lines}"
+    gen = measure(kam("generate", "--out", str(data), "--accounts", str(accounts), "--days", "730",
+                      "--end", END.isoformat()))
+    order_lines = sum(1 for f in data.glob("orders*.csv") for _ in f.open()) - len(list(data.glob("orders*.csv")))
+    results = {"order_lines": order_lines, "accounts": accounts, "generate": gen}
+    script = work / "baseline.sql"
+    script.write_text(BASELINE_SQL.format(data=data, as_of=AS_OF))
+    results["duckdb_baseline"] = measure([PYTHON, "-c", textwrap.dedent(f"""
+        import duckdb
+        con = duckdb.connect(r"{work / 'baseline.duckdb'}")
+        for statement in open(r"{script}").read().split(";"):
+            if statement.strip():
+                con.execute(statement).fetchall()
+    """)])
+    (work / "baseline.duckdb").unlink(missing_ok=True)
+    results["pandas_baseline"] = measure([PYTHON, "-c", PANDAS_SCRIPT, str(data), AS_OF.isoformat()])
+
+    db = work / f"kam_{lines}.duckdb"
+    timings = work / "timings.json"
+    results["kam_full"] = measure(kam("run", "--data", str(data), "--db", str(db), "--as-of", AS_OF.isoformat(),
+                                      "--quiet", "--timings", str(timings)))
+    results["kam_full"]["stages"] = stage_times(timings)
+
+    next_day = AS_OF + dt.timedelta(days=1)
+    # The next day's drop: the last daily file's lines again, as new orders dated AS_OF.
+    template = sorted(data.glob("orders_*.csv"))[-1]
+    subprocess.run([PYTHON, "-c", textwrap.dedent(f"""
+        import polars as pl
+        frame = pl.read_csv(r"{template}", infer_schema=False)
+        frame = frame.with_columns(("N" + pl.col("order_id")).alias("order_id"),
+                                   pl.lit("{AS_OF.isoformat()}").alias("order_date"))
+        frame.write_csv(r"{data / f'orders_{AS_OF.isoformat()}.csv'}")
+    """)], check=True)
+    results["kam_incremental"] = measure(kam("run", "--data", str(data), "--db", str(db), "--as-of",
+                                             next_day.isoformat(), "--quiet", "--timings", str(timings)))
+    results["kam_incremental"]["stages"] = stage_times(timings)
+
+    backfill_db = work / f"kam_{lines}_backfill.duckdb"
+    shutil.copy(work / f"kam_{lines}.work.duckdb", backfill_db.with_name(f"kam_{lines}_backfill.work.duckdb"))
+    results["kam_backfill_30"] = measure(kam("run", "--data", str(data), "--db", str(backfill_db), "--from",
+                                             (next_day - dt.timedelta(days=29)).isoformat(), "--to",
+                                             next_day.isoformat(), "--quiet"))
+    shutil.rmtree(data)
+    for f in work.glob(f"kam_{lines}*"):
+        f.unlink()
+    return results
+
+
+def tiny(work: Path) -> dict:
+    data = work / "tiny"
+    measure(kam("generate", "--out", str(data), "--accounts", "5", "--days", "400", "--end", END.isoformat()))
+    db = work / "tiny.duckdb"
+    measure(kam("run", "--data", str(data), "--db", str(db), "--as-of", AS_OF.isoformat(), "--quiet"))  # warm-up
+    return measure(kam("run", "--data", str(data), "--db", str(db), "--as-of", AS_OF.isoformat(), "--quiet"))
+
+
+def report(sizes: dict[int, dict], tiny_run: dict) -> str:
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}",
+        "",
+        "| order lines | step | wall s | peak RSS MiB | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for n, r in sizes.items():
+        base = r["duckdb_baseline"]["wall_s"]
+        full = r["kam_full"]["wall_s"]
+        rows = [
+            ("DuckDB-only baseline", r["duckdb_baseline"], "1.00x baseline"),
+            ("pandas script", r["pandas_baseline"], f"{r['pandas_baseline']['wall_s'] / base:.2f}x baseline"),
+            ("kam run (full)", r["kam_full"], f"{full / base:.2f}x baseline (target <= 1.5x)"),
+            ("kam run (+1 daily file)", r["kam_incremental"],
+             f"{r['kam_incremental']['wall_s'] / full:.0%} of full (target <= 15 %)"),
+            ("kam run (30-date backfill)", r["kam_backfill_30"],
+             f"{r['kam_backfill_30']['wall_s'] / full:.2f}x the full run, "
+             f"{r['kam_backfill_30']['wall_s'] / r['kam_incremental']['wall_s']:.2f}x a one-date run (target <= 5x)"),
+        ]
+        for label, m, ratio in rows:
+            lines.append(f"| {r['order_lines']:,} | {label} | {m['wall_s']:.1f} | {m['rss_mib']:.0f} | {ratio} |")
+        stages = r["kam_full"].get("stages", {})
+        if stages:
+            top = sorted(stages.items(), key=lambda kv: -kv[1])[:6]
+            lines.append(f"| {r['order_lines']:,} | stages of the full run | " +
+                         ", ".join(f"{k} {v:.1f}" for k, v in top) + " | | |")
+    lines.append(f"| tiny (5 accounts) | kam run | {tiny_run['wall_s']:.1f} | {tiny_run['rss_mib']:.0f} | "
+                 "target <= 5 s |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, action="append", help="order lines (repeatable)")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="kam_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for n in args.lines or [1_000_000, 10_000_000]:
+        print(f"benchmarking {n:,} order lines in {work} ...", file=sys.stderr, flush=True)
+        sizes[n] = bench_size(n, work)
+    print(report(sizes, tiny(work)))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
