@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import datetime as dt
 import sys
 import time
@@ -334,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, OSError) as exc:
         print(f"kam: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("KAM_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"kam: error: internal error {type(exc).__name__}: {first} (KAM_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 70
     return 0
 
 
