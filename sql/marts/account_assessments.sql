@@ -2,6 +2,8 @@
 -- Only the latest assessed_on date in C counts; score = (mean of that date's scores - 1) / 4 * 100.
 -- assessor_count = the ratings averaged into score (that date's rows; an assessor rating twice that day counts twice).
 -- Only accounts in the snapshot (since <= D); nothing dated on or after D is read.
+-- Non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the order
+-- DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
 
 with
 
@@ -49,7 +51,7 @@ final as (
         bounds.as_of_date,
         assessments_in_window.account_id,
         assessments_in_window.dimension,
-        (avg(assessments_in_window.score) - 1) / 4 * 100 as score,
+        (avg(cast(assessments_in_window.score as decimal(38, 12))) - 1) / 4 * 100 as score,
         count(*) as assessor_count,
         assessments_in_window.assessed_on
     from assessments_in_window

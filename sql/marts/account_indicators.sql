@@ -10,6 +10,8 @@
 -- market_year (also output) = the calendar year holding most days of C (ties -> the later year); market growth compares it with the year before.
 -- Complaints: C as timestamps [D - W 00:00, D 00:00); a complaint resolved at or after D 00:00 is still open at D.
 -- Invoices issued in C; one paid on or after D counts as unpaid at D, and is late when its due date is before D.
+-- Non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the order
+-- DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
 
 with
 
@@ -134,8 +136,8 @@ account_wallet as (
     -- With every year present, the scale factor W / sum(days_in_window) is exactly 1.
     select
         wallet.account_id,
-        sum(wallet.wallet_amount * window_years.days_in_window / window_years.days_in_year)
-            * max(bounds.window_days) / sum(window_years.days_in_window) as wallet_amount_window
+        cast(sum(cast(wallet.wallet_amount * window_years.days_in_window / window_years.days_in_year as decimal(38, 12)))
+            as double) * max(bounds.window_days) / sum(window_years.days_in_window) as wallet_amount_window
     from wallet
     inner join window_years
         on wallet.year = window_years.year
@@ -154,8 +156,8 @@ market_growth as (
     select
         market.industry,
         market.region,
-        sum(market.market_size) filter (where market.year = market_year.market_year)
-            / nullif(sum(market.market_size) filter (where market.year = market_year.market_year - 1), 0)
+        sum(cast(market.market_size as decimal(38, 12))) filter (where market.year = market_year.market_year)
+            / nullif(sum(cast(market.market_size as decimal(38, 12))) filter (where market.year = market_year.market_year - 1), 0)
             - 1 as market_growth
     from market
     cross join market_year
@@ -166,11 +168,11 @@ survey_stats as (
     select
         surveys.account_id,
         count(*) as survey_count,
-        (avg(surveys.overall) - 1) / 4 * 100 as csat,
-        (avg(surveys.product_quality) - 1) / 4 * 100 as product_quality,
-        (avg(surveys.service_quality) - 1) / 4 * 100 as service_quality,
-        (avg(surveys.price_value) - 1) / 4 * 100 as price_value,
-        (avg(surveys.responsiveness) - 1) / 4 * 100 as responsiveness,
+        (avg(cast(surveys.overall as decimal(38, 12))) - 1) / 4 * 100 as csat,
+        (avg(cast(surveys.product_quality as decimal(38, 12))) - 1) / 4 * 100 as product_quality,
+        (avg(cast(surveys.service_quality as decimal(38, 12))) - 1) / 4 * 100 as service_quality,
+        (avg(cast(surveys.price_value as decimal(38, 12))) - 1) / 4 * 100 as price_value,
+        (avg(cast(surveys.responsiveness as decimal(38, 12))) - 1) / 4 * 100 as responsiveness,
         100.0 * (
             count(*) filter (where surveys.recommend >= 9)
             - count(*) filter (where surveys.recommend <= 6)
@@ -204,7 +206,7 @@ complaint_stats as (
     select
         account_id,
         count(*) as complaint_count,
-        avg(resolution_hours) filter (where is_resolved) as avg_resolution_hours,
+        avg(cast(resolution_hours as decimal(38, 12))) filter (where is_resolved) as avg_resolution_hours,
         count(*) filter (
             where (is_resolved and resolution_hours > sla_hours)
                 or (not is_resolved and open_hours > sla_hours)

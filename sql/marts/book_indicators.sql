@@ -11,6 +11,8 @@
 -- present weighted by $role_weights (equal weights reproduce INDICATORS.md), rescaled (x - 1) / 4 * 100;
 -- a team's feedback_score is the mean of its managers' scores.
 -- Managers and teams without accounts still get a row (counts 0, ratios NULL).
+-- Non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the order
+-- DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
 
 with
 
@@ -76,21 +78,21 @@ book as (
         sum(revenue_prev) filter (where revenue_prev > 0) as base_revenue_prev,
         sum(least(revenue, revenue_prev)) filter (where revenue_prev > 0) as base_revenue_kept,
         sum(is_churned) as churned_accounts,
-        sum(greatest(revenue, 0) * score) filter (where score is not null) as score_points,
+        sum(cast(greatest(revenue, 0) * score as decimal(38, 12))) filter (where score is not null) as score_points,
         sum(greatest(revenue, 0)) filter (where score is not null) as score_weight,
-        avg(score) as mean_score,
-        avg(completeness) as avg_completeness,
-        sum(csat * survey_count) / nullif(sum(survey_count) filter (where csat is not null), 0) as csat,
-        sum(nps * survey_count) / nullif(sum(survey_count) filter (where nps is not null), 0) as nps,
+        avg(cast(score as decimal(38, 12))) as mean_score,
+        avg(cast(completeness as decimal(38, 12))) as avg_completeness,
+        sum(cast(csat * survey_count as decimal(38, 12))) / nullif(sum(survey_count) filter (where csat is not null), 0) as csat,
+        sum(cast(nps * survey_count as decimal(38, 12))) / nullif(sum(survey_count) filter (where nps is not null), 0) as nps,
         sum(revenue) filter (where wallet_amount_window > 0) as wallet_revenue,
-        sum(wallet_amount_window) filter (where wallet_amount_window > 0) as wallet_total,
-        avg(active_month_ratio) as active_month_ratio,
+        sum(cast(wallet_amount_window as decimal(38, 12))) filter (where wallet_amount_window > 0) as wallet_total,
+        avg(cast(active_month_ratio as decimal(38, 12))) as active_month_ratio,
         sum(complaint_count) filter (where order_count > 0) as rated_complaints,
         sum(order_count) as order_count,
-        sum(avg_resolution_hours * (complaint_count - open_complaints))
+        sum(cast(avg_resolution_hours * (complaint_count - open_complaints) as decimal(38, 12)))
             / nullif(sum(complaint_count - open_complaints) filter (where avg_resolution_hours is not null), 0)
             as avg_resolution_hours,
-        sum(sla_breach_rate * complaint_count)
+        sum(cast(sla_breach_rate * complaint_count as decimal(38, 12)))
             / nullif(sum(complaint_count) filter (where sla_breach_rate is not null), 0) as sla_breach_rate
     from accounts
     group by grouping sets ((manager_id), (team_id))
@@ -100,7 +102,7 @@ feedback_by_role as (
     select
         feedback.manager_id,
         feedback.reviewer_role,
-        avg(feedback.score) as role_score,
+        avg(cast(feedback.score as decimal(38, 12))) as role_score,
         count(*) as review_count
     from feedback
     where feedback.reviewed_on >= $as_of::date - $window_days::integer
@@ -111,7 +113,7 @@ feedback_by_role as (
 manager_feedback as (
     select
         f.manager_id,
-        (sum(f.role_score * w.role_weight) / nullif(sum(w.role_weight), 0) - 1) / 4 * 100 as feedback_score,
+        (sum(cast(f.role_score * w.role_weight as decimal(38, 12))) / nullif(sum(cast(w.role_weight as decimal(38, 12))), 0) - 1) / 4 * 100 as feedback_score,
         sum(f.review_count) as feedback_count
     from feedback_by_role as f
     inner join role_weights as w on w.reviewer_role = f.reviewer_role
@@ -140,7 +142,7 @@ entities as (
         managers.team_id,
         any_value(managers.team_name) as team_name,
         count(*) as manager_count,
-        avg(manager_feedback.feedback_score) as feedback_score,
+        avg(cast(manager_feedback.feedback_score as decimal(38, 12))) as feedback_score,
         coalesce(sum(manager_feedback.feedback_count), 0) as feedback_count
     from managers
     left join manager_feedback on manager_feedback.manager_id = managers.manager_id

@@ -3,6 +3,8 @@
 -- Retention base = the manager's accounts with revenue_prev > 0; nrr, grr and logo_retention are NULL when it is empty.
 -- feedback_score: 360 feedback with reviewed_on in C = [D - W, D); mean per reviewer_role, then the plain mean of the roles
 -- present (each role weighs the same however many reviews it has), rescaled (x - 1) / 4 * 100.
+-- Non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the order
+-- DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
 
 with
 
@@ -50,7 +52,7 @@ feedback_by_role as (
     select
         feedback.manager_id,
         feedback.reviewer_role,
-        avg(feedback.score) as role_score,
+        avg(cast(feedback.score as decimal(38, 12))) as role_score,
         count(*) as review_count
     from feedback
     cross join bounds
@@ -62,7 +64,7 @@ feedback_by_role as (
 manager_feedback as (
     select
         manager_id,
-        (avg(role_score) - 1) / 4 * 100 as feedback_score,
+        (avg(cast(role_score as decimal(38, 12))) - 1) / 4 * 100 as feedback_score,
         sum(review_count) as feedback_count,
         count(*) as feedback_roles
     from feedback_by_role
