@@ -232,6 +232,9 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     for rank, aid, name, seg, score, grade, key in top:
         print(f"    {rank:>3}. {aid} {name} ({seg}) {score} {grade}{' key' if key else ''}")
     print(f"  tables: marts.account_scores, marts.score_contributions, ... in {db} (open it read-only)")
+    reports = sorted((db.parent / "reports").glob(f"kam_report_{as_of}_*.html"))
+    if reports:
+        print("  report: " + ", ".join(str(r) for r in reports))
 
 
 def _pct(value: float | None) -> str:
