@@ -4,6 +4,8 @@
 -- market_size = sum of market_size in market_year over the distinct (industry, region) pairs the accounts cover (a shared pair counts once).
 -- market_year = the calendar year holding most days of C = [D - W, D), ties -> the later year (as in account_indicators).
 -- The 'all' row exists even when the snapshot has no accounts (counts 0, revenue 0, ratios NULL).
+-- market_size is summed as decimal(38, 12): exact, so the result does not depend on the order DuckDB's
+-- parallel aggregation adds the doubles in (identical inputs give byte-identical marts).
 
 with
 
@@ -109,7 +111,7 @@ segment_pairs as (
 segment_markets as (
     select
         segment_pairs.segment,
-        sum(market.market_size) as market_size
+        cast(sum(cast(market.market_size as decimal(38, 12))) as double) as market_size
     from segment_pairs
     cross join market_year
     inner join market
