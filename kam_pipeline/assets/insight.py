@@ -6,6 +6,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from kam_pipeline.assets.marts import as_of_dates
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.report import LANGS, build_report
 from kam_pipeline.report.data import load
@@ -25,10 +26,6 @@ SCORE_ALERTS = dg.AssetKey(["marts", "score_alerts"])
 EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])
 # Like the other marts: a backfill range runs in one step, dates oldest first.
 _PARTITIONED = {"partitions_def": as_of_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
-
-
-def _as_of_dates(context: dg.AssetExecutionContext) -> list[dt.date]:
-    return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
 
 
 def alert_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
@@ -65,7 +62,7 @@ def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: Du
     model = kam.model()
     counts: dict[dt.date, int] = {}
     with open_connection(duckdb) as conn:
-        for as_of in _as_of_dates(context):
+        for as_of in as_of_dates(context):
             counts[as_of] = write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"),
                                            alert_params(model, as_of), as_of)
         latest = max(counts)
@@ -105,7 +102,7 @@ def evaluation_report(context: dg.AssetExecutionContext, kam: KamResource) -> dg
 
     A backfill range reports on its last date only; `kam report --as-of D` writes any other.
     """
-    as_of = _as_of_dates(context)[-1]
+    as_of = as_of_dates(context)[-1]
     data = load(kam.published_path, as_of)
     model = kam.model()
     reports = {lang: build_report(kam.published_path, None, as_of, lang, model, data=data) for lang in LANGS}
