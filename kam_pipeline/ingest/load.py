@@ -39,8 +39,6 @@ from kam_pipeline.ingest.reader import (
 )
 from kam_pipeline.warehouse import scalar
 
-LINEAGE = ("_source_file", "_row_number")
-
 
 @dataclass
 class FileOutcome:

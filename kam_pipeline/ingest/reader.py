@@ -40,7 +40,6 @@ ROW = "_row_number"
 INDEX = "__kam_row_index__"
 # Holds the fields of a CSV row beyond the header's width (see `_read_ragged_csv`).
 SURPLUS = "_surplus_fields"
-_SUFFIXES = (".csv", ".parquet")
 _TIMESTAMP_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f",

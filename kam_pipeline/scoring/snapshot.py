@@ -114,7 +114,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             )
         )
         contrib_parts.append(contributions_of(result, "account_id", ids, values))
-    scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(frame, model)
+    scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
     scores = scores.with_columns(pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups])
     scores = _key_accounts(scores, model)
     scores = scores.join(account_kpis(frame, model).pipe(kpi_summary, model.spec.kpi_cap).drop("level")
@@ -276,7 +276,7 @@ def _empty_consistency() -> pl.DataFrame:
     )
 
 
-def _empty_scores(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
+def _empty_scores(model: ScoringModel) -> pl.DataFrame:
     schema = {
         "account_id": pl.String,
         "account_name": pl.String,
