@@ -79,13 +79,15 @@ def contract_failures(source: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 def contract_check_result(
     source: str, frame: pl.DataFrame, key: dg.AssetKey | None = None, rows: int | None = None,
-    failures: pl.DataFrame | None = None,
+    failures: pl.DataFrame | None = None, validated: int | None = None,
 ) -> dg.AssetCheckResult:
     """The satisfies_contract result of a staged frame (or of precomputed failures over `rows` rows)."""
     if failures is None:
         failures = contract_failures(source, frame)
     rows = frame.height if rows is None else rows
     metadata: dict[str, object] = {"rows_checked": rows}
+    if validated is not None:
+        metadata["rows_validated_this_run"] = validated
     if failures.height:
         sample = failures.head(10).rows()
         metadata["failures"] = failures.height
@@ -117,38 +119,49 @@ CHECK_BATCH_ROWS = 500_000
 def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
     """Evaluate the staging checks of `source` on the working database.
 
-    The contract re-validation reads the staged table in batches. Its verdict is kept with
-    the staging table's input signature: when staging was not rebuilt (no file changed),
-    the table is the one already validated and the stored verdict is reported again.
+    The contract re-validation runs the pandera model over the staged rows of every
+    file not yet validated, in batches. A file's verdict is kept with its checksum: its
+    staged rows can only lose rows to cross-row rules later, so rows that passed still
+    pass, and a daily run validates just the new file instead of the whole history.
     """
     conn.execute(
-        "create table if not exists raw.contract_checks (source varchar primary key, signature varchar, "
-        "rows_checked bigint, failures bigint)"
+        "create table if not exists raw.contract_file_checks (source varchar, file_name varchar, sha256 varchar, "
+        "rows_checked bigint, failures bigint, primary key (source, file_name))"
     )
-    signature = scalar(conn, "select signature from raw.staging_state where source = ?", [source])
-    kept = conn.execute(
-        "select rows_checked, failures from raw.contract_checks where source = ? and signature = ?",
-        [source, signature],
-    ).fetchall()
-    if kept and kept[0][1] == 0:
-        rows = kept[0][0]
-        contract = dg.AssetCheckResult(
-            check_name="satisfies_contract", asset_key=key, passed=True,
-            metadata={"rows_checked": rows, "revalidated": "no: staging unchanged since it passed"},
-        )
-    else:
-        reader = conn.sql(f"select * from staging.{source}").to_arrow_reader(CHECK_BATCH_ROWS)
-        parts, rows = [], 0
+    pending = [
+        row[0]
+        for row in conn.execute(
+            """
+            select l.file_name from raw.ingest_log as l
+            left join raw.contract_file_checks as c using (source, file_name)
+            where l.source = ? and l.status = 'loaded'
+              and (c.sha256 is distinct from l.sha256 or c.failures > 0)
+            order by l.file_name
+            """,
+            [source],
+        ).fetchall()
+    ]
+    parts, checked = [], 0
+    for file_name in pending:
+        reader = conn.sql(
+            f"select * from staging.{source} where _source_file = ?", params=[file_name]
+        ).to_arrow_reader(CHECK_BATCH_ROWS)
+        rows, file_parts = 0, []
         for batch in reader:
             frame = pl.from_arrow(batch)
             rows += frame.height
-            parts.append(contract_failures(source, frame))
-        failures = pl.concat(parts) if parts else _NO_FAILURES
-        contract = contract_check_result(source, pl.DataFrame(), key, rows=rows, failures=failures)
+            file_parts.append(contract_failures(source, frame))
+        failures = pl.concat(file_parts) if file_parts else _NO_FAILURES
         conn.execute(
-            "insert or replace into raw.contract_checks values (?, ?, ?, ?)", [source, signature, rows, failures.height]
+            "insert or replace into raw.contract_file_checks "
+            "select source, file_name, sha256, ?, ? from raw.ingest_log where source = ? and file_name = ?",
+            [rows, failures.height, source, file_name],
         )
+        parts.append(failures)
+        checked += rows
+    failures = pl.concat(parts) if parts else _NO_FAILURES
     staged = scalar(conn, f"select count(*) from staging.{source}")
+    contract = contract_check_result(source, pl.DataFrame(), key, rows=staged, failures=failures, validated=checked)
     quarantined = scalar(conn, f"select count(*) from quarantine.{source}")
     return [contract, quarantine_check_result(staged, quarantined, key)]
 

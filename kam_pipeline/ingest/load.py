@@ -28,15 +28,15 @@ from kam_pipeline.ingest.reader import (
     DeliveredFile,
     StreamFailed,
     UnreadableFile,
-    cast_to_contract,
     check_columns,
+    csv_header,
     discover,
     normalise_header,
     read_as_text,
-    sha256_of,
+    scan_file,
     stream_csv,
-    validate_rows,
 )
+from kam_pipeline.ingest.rules_sql import ident, lit, staged_columns, typed_rows, violations_query
 from kam_pipeline.warehouse import scalar
 
 
@@ -121,10 +121,35 @@ def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
         f"create table if not exists raw.{spec.name} ({text_cols}, _extra json, "
         "_source_file varchar not null, _row_number bigint not null, _ingested_at timestamp not null)"
     )
-    conn.execute(staging_ddl(spec.name).replace(f"staging.{spec.name} ", f"staging.{spec.name}_delivered ", 1))
     # Referenced sources may not have been ingested yet; an empty table makes every reference unknown.
     for name in {spec.name, *(ref for ref, _ in spec.references.values())}:
-        conn.execute(staging_ddl(name))
+        _ensure_staging(conn, name)
+
+
+def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Create staging.<source>_delivered, staging.<source>_excluded and the staging.<source> view."""
+    conn.execute(staging_ddl(source).replace(f"staging.{source} ", f"staging.{source}_delivered ", 1))
+    conn.execute(
+        f"create table if not exists staging.{source}_excluded (_source_file varchar not null, "
+        "_row_number bigint not null)"
+    )
+    kind = conn.execute(
+        "select table_type from information_schema.tables where table_schema = 'staging' and table_name = ?",
+        [source],
+    ).fetchall()
+    if kind == [("VIEW",)]:
+        return
+    if kind:
+        # A database written before staging became a view.
+        conn.execute(f"drop table staging.{source}")
+    cols = ", ".join(SOURCES[source].column_names)
+    # Valid rows are the delivered rows that passed the row rules, minus the rows a
+    # cross-row rule rejected and the repeated copies of identical deliveries: no copy
+    # of a large table is rewritten when one daily file arrives.
+    conn.execute(
+        f"create view staging.{source} as select {cols}, _source_file, _row_number "
+        f"from staging.{source}_delivered anti join staging.{source}_excluded using (_source_file, _row_number)"
+    )
 
 
 def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -> None:
@@ -135,47 +160,111 @@ def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -
     )
 
 
-# Rows typed, validated and inserted at a time: bounds memory for any file size.
+# Rows read and inserted at a time by the polars readers: bounds memory for any file size.
 BATCH_ROWS = 250_000
 
 
+class FastPathFailed(Exception):
+    """DuckDB's CSV reader could not read the file (encoding, ragged rows): read it with polars."""
+
+
 def _load_file(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, stream: bool = True
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str
 ) -> FileOutcome:
-    """Load one file in batches; return its outcome. Raises StreamFailed when it must be re-read whole."""
-    streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
-    if streamed is None:
-        whole = read_as_text(delivered.path)
-        if whole.width == 0:
-            return FileOutcome(delivered.name, "loaded")
-        whole = whole.with_row_index(INDEX, offset=1)
-        header = [c for c in whole.columns if c != INDEX]
-        batches = whole.iter_slices(BATCH_ROWS)
+    """Load one file into raw, then type and validate it in DuckDB; return its outcome.
+
+    `reader` is `duckdb` (plain UTF-8 CSV, parallel, raises FastPathFailed when the file
+    needs more), `stream` (polars in batches; raises StreamFailed likewise) or `whole`.
+    """
+    if reader == "duckdb":
+        rows = _raw_from_duckdb(conn, spec, delivered, now)
     else:
-        header, batches = streamed
+        rows = _raw_from_polars(conn, spec, delivered, now, stream=reader == "stream")
+    if rows is None:
+        return FileOutcome(delivered.name, "loaded")
+    rejected = _type_and_validate(conn, spec, delivered.name)
+    return FileOutcome(delivered.name, "loaded", rows, rows - rejected, rejected)
+
+
+def _names(header: list[str], spec: Source, streamed: bool) -> dict[str, str]:
+    """Map delivered header cells to normalised names; raise UnreadableFile (StreamFailed when `streamed`)."""
     try:
         names = normalise_header(pl.DataFrame(schema=dict.fromkeys(header, pl.String))).columns
         check_columns(pl.DataFrame(schema=dict.fromkeys(names, pl.String)), spec)
     except UnreadableFile as exc:
         # A garbled header (binary, wrong encoding, broken quoting) is explained best by the
         # whole-file reader, which names the real reason.
-        if streamed is not None:
+        if streamed:
             raise StreamFailed(str(exc)) from exc
         raise
-    renames = dict(zip(header, names, strict=True))
-    outcome = FileOutcome(delivered.name, "loaded")
-    for batch in batches:
-        read, rejected = _load_batch(conn, spec, batch.rename(renames), delivered, now)
-        outcome.rows_read += read
-        outcome.rows_quarantined += rejected
-    outcome.rows_valid = outcome.rows_read - outcome.rows_quarantined
-    return outcome
+    return dict(zip(header, names, strict=True))
 
 
-def _load_batch(
+def _raw_from_duckdb(conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime) -> int:
+    """Insert the file's rows into raw.<source> with DuckDB's CSV reader; return the rows read."""
+    header = csv_header(delivered.path)
+    if header is None:
+        raise FastPathFailed("not a UTF-8 CSV file")
+    try:
+        renames = _names(header, spec, streamed=True)
+    except StreamFailed as exc:
+        raise FastPathFailed(str(exc)) from exc
+    positions = {name: f"c{i}" for i, name in enumerate(renames.values(), start=1)}
+    columns = "{" + ", ".join(f"{lit(p)}: 'VARCHAR'" for p in positions.values()) + "}"
+    delivered_cols = ", ".join(
+        f"{positions[c] if c in positions else 'null'} as {ident(c)}" for c in spec.column_names
+    )
+    extras = [n for n in positions if n not in spec.column_names]
+    extra = (f"json_object({', '.join(f'{lit(n)}, {positions[n]}' for n in extras)})" if extras else "null")
+    not_blank = " or ".join(f"{p} is not null" for p in positions.values())
+    # Quoted fields may span lines; strict mode makes a row wider than the header an error
+    # (the polars reader then quarantines it), null padding fills a short row's last cells.
+    source_sql = (
+        f"read_csv({lit(str(delivered.path))}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+        f"escape = '\"', columns = {columns}, strict_mode = true, null_padding = true)"
+    )
+    try:
+        return conn.execute(
+            f"""
+            insert into raw.{spec.name} ({', '.join(ident(c) for c in spec.column_names)}, _extra,
+                                         _source_file, _row_number, _ingested_at)
+            select {', '.join(ident(c) for c in spec.column_names)}, _extra, $file, _row_number, $now
+            from (
+                select {delivered_cols}, {extra} as _extra, {not_blank} as _has_value,
+                       row_number() over () as _row_number
+                from {source_sql}
+            )
+            where _has_value
+            """,
+            {"file": delivered.name, "now": now},
+        ).fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise FastPathFailed(str(exc)) from exc
+
+
+def _raw_from_polars(
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, stream: bool
+) -> int | None:
+    """Insert the file's rows into raw.<source> with the polars readers; return the rows read (None: no columns)."""
+    streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
+    if streamed is None:
+        whole = read_as_text(delivered.path)
+        if whole.width == 0:
+            return None
+        whole = whole.with_row_index(INDEX, offset=1)
+        header = [c for c in whole.columns if c != INDEX]
+        batches = whole.iter_slices(BATCH_ROWS)
+    else:
+        header, batches = streamed
+    renames = _names([c for c in header if c != SURPLUS], spec, streamed=streamed is not None)
+    return sum(_insert_raw_batch(conn, spec, batch.rename(renames), delivered, now) for batch in batches)
+
+
+def _insert_raw_batch(
     conn: duckdb.DuckDBPyConnection, spec: Source, frame: pl.DataFrame, delivered: DeliveredFile, now: dt.datetime
-) -> tuple[int, int]:
-    """Type, validate and insert one batch of a file; return (rows read, rows rejected by row rules)."""
+) -> int:
+    """Insert one text batch into raw.<source> (surplus fields become row violations); return its rows."""
+    # Surplus fields are kept in `_extra` like unknown columns.
     data_columns = [c for c in frame.columns if c != INDEX]
     # A line with no value at all (often trailing blank lines) is no record; row numbers still count it.
     blank = frame.select(pl.all_horizontal(pl.col(data_columns).is_null())).to_series()
@@ -189,7 +278,7 @@ def _load_batch(
         *([pl.col(SURPLUS)] if SURPLUS in frame.columns else []),
     ).filter(~blank)
     if frame.height == 0:
-        return 0, 0
+        return 0
     raw = frame.select(
         *[
             (pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c)
@@ -200,37 +289,56 @@ def _load_batch(
         pl.col(ROW),
         pl.lit(now).alias("_ingested_at"),
     )
-    typed, cast_failures = cast_to_contract(frame, spec.name)
-    # Cells that did not parse are null in `typed`; pandera would report them again as
-    # "not_nullable", so those follow-on failures are dropped in favour of the parse error.
-    rule_failures = validate_rows(typed, spec.name).join(
-        cast_failures.select(ROW, "column"), on=[ROW, "column"], how="anti"
-    )
-    failures = pl.concat([cast_failures, rule_failures]).with_columns(
-        pl.lit(spec.name).alias("source"),
-        pl.lit(delivered.name).alias("_source_file"),
-        pl.lit("row").alias("stage"),
-    )
-    valid = typed.join(failures.select(ROW).unique(), on=ROW, how="anti").with_columns(
-        pl.lit(delivered.name).alias("_source_file")
+    surplus = (
+        frame.filter(pl.col(SURPLUS).is_not_null()).select(pl.col(ROW), pl.col(SURPLUS).alias("value"))
+        if SURPLUS in frame.columns
+        else pl.DataFrame(schema={ROW: pl.Int64, "value": pl.String})
     )
     conn.register("raw_frame", raw)
-    conn.register("valid_frame", valid)
-    conn.register("failure_frame", failures)
+    conn.register("surplus_frame", surplus)
     try:
         conn.execute(f"insert into raw.{spec.name} by name select * from raw_frame")
-        conn.execute(f"insert into staging.{spec.name}_delivered by name select * from valid_frame")
         conn.execute(
             'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
-            'select source, _source_file, _row_number, "column", rule, value, stage from failure_frame'
+            "select $source, $file, _row_number, '*', 'row has more fields than the header', value, 'row' "
+            "from surplus_frame",
+            {"source": spec.name, "file": delivered.name},
         )
     finally:
-        for name in ("raw_frame", "valid_frame", "failure_frame"):
+        for name in ("raw_frame", "surplus_frame"):
             # After a failed insert the transaction is aborted and unregistering fails too;
             # that must not hide the insert's own error (the rollback drops the views).
             with contextlib.suppress(duckdb.Error):
                 conn.unregister(name)
-    return frame.height, failures.get_column(ROW).n_unique()
+    return frame.height
+
+
+def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str) -> int:
+    """Type the file's raw rows and apply the row rules in DuckDB; return the rows rejected.
+
+    Broken rules go to quarantine.rule_violations; the other rows, typed, to
+    staging.<source>_delivered.
+    """
+    params = {"source": spec.name, "file": file_name}
+    conn.execute(
+        'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
+        f"select $source, _source_file, _row_number, \"column\", rule, value, 'row' "
+        f"from ({violations_query(spec.name, '_source_file = $file')})",
+        params,
+    )
+    rejected = (
+        "select distinct _row_number from quarantine.rule_violations "
+        "where source = $source and _source_file = $file and stage = 'row'"
+    )
+    conn.execute(
+        f"insert into staging.{spec.name}_delivered ({', '.join(ident(c) for c in spec.column_names)}, "
+        "_source_file, _row_number) "
+        f"select {staged_columns(spec.name)}, _source_file, _row_number "
+        f"from ({typed_rows(spec.name, '_source_file = $file')}) "
+        f"anti join ({rejected}) as x using (_row_number)",
+        params,
+    )
+    return scalar(conn, f"select count(*) from ({rejected})", params)
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
@@ -247,6 +355,7 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
             with conflicts as (
                 select {key}
                 from {table}
+                semi join (select {key} from {table} group by {key} having count(*) > 1) using ({key})
                 group by {key}
                 having count(distinct ({content})) > 1
             )
@@ -307,29 +416,36 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
 
 
 def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
-    """Rebuild staging.<source> and quarantine.<source>; return (staged, quarantined, collapsed)."""
+    """Rebuild staging.<source>_excluded and quarantine.<source>; return (staged, quarantined, collapsed)."""
     delivered = f"staging.{spec.name}_delivered"
-    cols = ", ".join(spec.column_names)
-    rejected = (
-        "select distinct _source_file, _row_number from quarantine.rule_violations "
-        "where source = $source and stage = 'cross'"
-    )
-    if spec.key:
-        # Identical re-deliveries of a key are collapsed to the first delivered copy.
-        dedupe = f"qualify row_number() over (partition by {', '.join(spec.key)} order by _source_file, _row_number) = 1"
-    else:
-        dedupe = ""
+    conn.execute(f"delete from staging.{spec.name}_excluded")
     conn.execute(
         f"""
-        create or replace table staging.{spec.name} as
-        select {cols}, _source_file, _row_number
-        from {delivered}
-        anti join ({rejected}) as x using (_source_file, _row_number)
-        {dedupe}
-        order by _source_file, _row_number
+        insert into staging.{spec.name}_excluded
+        select distinct _source_file, _row_number from quarantine.rule_violations
+        where source = $source and stage = 'cross'
         """,
         {"source": spec.name},
     )
+    collapsed = 0
+    if spec.key:
+        key = ", ".join(spec.key)
+        # Identical re-deliveries of a key are collapsed to the first delivered copy; only keys
+        # delivered more than once are looked at.
+        collapsed = conn.execute(
+            f"""
+            insert into staging.{spec.name}_excluded
+            select _source_file, _row_number
+            from (
+                select _source_file, _row_number,
+                       row_number() over (partition by {key} order by _source_file, _row_number) as copy
+                from {delivered}
+                semi join (select {key} from {delivered} group by {key} having count(*) > 1) using ({key})
+                anti join staging.{spec.name}_excluded using (_source_file, _row_number)
+            )
+            where copy > 1
+            """
+        ).fetchall()[0][0]
     raw_cols = ", ".join(f'r."{c}"' for c in spec.column_names)
     conn.execute(
         f"""
@@ -356,12 +472,29 @@ def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, i
     )
     staged = scalar(conn, f"select count(*) from staging.{spec.name}")
     quarantined = scalar(conn, f"select count(*) from quarantine.{spec.name}")
-    delivered_ok = scalar(
-        conn,
-        f"select count(*) from {delivered} anti join ({rejected}) as x using (_source_file, _row_number)",
-        {"source": spec.name},
-    )
-    return staged, quarantined, delivered_ok - staged
+    return staged, quarantined, collapsed
+
+
+# Each reader hands a file it cannot read to the next one; the last names the reason.
+_NEXT_READER = {"duckdb": "stream", "stream": "whole"}
+
+
+def _load_with_fallback(
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str
+) -> FileOutcome:
+    """Load the file inside the open transaction, restarting it with the next reader when one gives up."""
+    while True:
+        _forget_file(conn, spec.name, delivered.name)
+        try:
+            return _load_file(conn, spec, delivered, now, reader)
+        except (FastPathFailed, StreamFailed):
+            # Something only a later reader handles (another encoding, a ragged row): start
+            # this file's transaction again.
+            conn.execute("rollback")
+            conn.execute("begin transaction")
+            reader = _NEXT_READER[reader]
+        except UnreadableFile as exc:
+            return FileOutcome(delivered.name, "failed", reason=str(exc))
 
 
 def ingest_source(
@@ -395,7 +528,7 @@ def ingest_source(
         previous = known.get(delivered.name)
         # Size and modification time spare hashing an untouched file; the checksum decides otherwise.
         same_stat = previous and (previous[0], previous[1]) == (delivered.size, delivered.mtime_ns)
-        checksum = None if same_stat else sha256_of(delivered.path)
+        checksum, inner_blank = (None, False) if same_stat else scan_file(delivered.path)
         if previous and (same_stat or previous[2] == checksum):
             if not same_stat:
                 conn.execute(
@@ -407,19 +540,7 @@ def ingest_source(
             continue
         conn.execute("begin transaction")
         try:
-            _forget_file(conn, source, delivered.name)
-            try:
-                try:
-                    outcome = _load_file(conn, spec, delivered, now)
-                except StreamFailed:
-                    # Something only the whole-file reader handles showed up mid-file (a ragged
-                    # row, for one): start this file's transaction again and read it whole.
-                    conn.execute("rollback")
-                    conn.execute("begin transaction")
-                    _forget_file(conn, source, delivered.name)
-                    outcome = _load_file(conn, spec, delivered, now, stream=False)
-            except UnreadableFile as exc:
-                outcome = FileOutcome(delivered.name, "failed", reason=str(exc))
+            outcome = _load_with_fallback(conn, spec, delivered, now, "stream" if inner_blank else "duckdb")
             conn.execute(
                 "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [

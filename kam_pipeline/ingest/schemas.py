@@ -1,7 +1,8 @@
 """Pandera models: the row-level rules of the input contract (CONTRACT §2).
 
-Rows are validated after typing (see `reader.cast_to_contract`); every failure
-becomes a quarantine reason. Rules that need other rows or other sources
+Ingestion applies these rules inside DuckDB (`rules_sql.py` translates them) and
+the blocking `satisfies_contract` check validates every staged row with the models
+themselves; every failure becomes a quarantine reason. Rules that need other rows or other sources
 (duplicate keys, unknown accounts) are checked in DuckDB by `load.py`.
 """
 
@@ -20,6 +21,12 @@ DUE_AFTER_ISSUE = "due_on must not be before issued_on"
 
 # Row checks that compare columns: the column a quarantine reason names for each.
 ROW_CHECK_COLUMNS: dict[str, str] = {RESOLVED_AFTER_OPENED: "resolved_at", DUE_AFTER_ISSUE: "due_on"}
+# The same row checks in SQL, for validation inside DuckDB (`rules_sql.py`): the condition under
+# which a row FAILS, over the typed columns; a null side fails nothing (its own column rule reports it).
+SQL_ROW_CHECKS: dict[str, str] = {
+    RESOLVED_AFTER_OPENED: "{resolved_at} < {opened_at}",
+    DUE_AFTER_ISSUE: "{due_on} < {issued_on}",
+}
 
 
 class _Contract(pa.DataFrameModel):

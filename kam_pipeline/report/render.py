@@ -311,14 +311,22 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
     kpis = data.kpis
     has_kpis = kpis is not None and not kpis.is_empty() and "level" in kpis.columns
 
+    # One pass over the KPI rows (not one filter per manager: a large book has thousands).
+    attained: dict[tuple[str, str], tuple[float | None, int, int]] = {}
+    if has_kpis:
+        evaluated = pl.col("value").is_not_null()
+        summary = kpis.group_by("level", "entity_id").agg(
+            pl.col("attainment").filter(evaluated).clip(0, 1).mean().alias("attainment"),
+            (pl.col("met").fill_null(False) & evaluated).sum().alias("met"),
+            evaluated.sum().alias("evaluated"),
+        )
+        attained = {(r[0], r[1]): r[2:] for r in summary.iter_rows()}
+
     def kpi_cells(level: str, entity_id: str) -> list[str]:
         if not has_kpis:
             return []
-        rows = kpis.filter((pl.col("level") == level) & (pl.col("entity_id") == entity_id))
-        evaluated = rows.filter(pl.col("value").is_not_null())
-        met = evaluated.filter(pl.col("met")).height
-        attainment = evaluated.get_column("attainment").clip(0, 1).mean() if evaluated.height else None
-        return [percent(attainment, 0, lang), f"{met}/{evaluated.height}"]
+        attainment, met, evaluated = attained.get((level, entity_id), (None, 0, 0))
+        return [percent(attainment if evaluated else None, 0, lang), f"{met}/{evaluated}"]
 
     def table(frame: pl.DataFrame, level: str, id_col: str, name_col: str, title: str) -> Table:
         rows = []

@@ -1,0 +1,212 @@
+"""The contract's typing and row rules as DuckDB SQL, generated from `contract.py` and the pandera models.
+
+Typing and row validation run inside DuckDB, over the raw rows of one file, so a
+file of any size is checked at DuckDB's speed without passing through Python. The
+rules are not written twice: each column's type comes from the contract, each
+column check (`ge`, `le`, `isin`, ...) is read from the source's pandera model and
+translated here, and the two checks across columns carry their SQL next to their
+polars form in `schemas.py`. An untranslatable pandera check fails at import.
+The staged rows are validated by pandera itself once per file as well (the
+blocking `satisfies_contract` check), and a test runs both on the same rows.
+
+Leniency (people type these files by hand or export them from spreadsheets, and
+none of it can change what a value means): every cell is trimmed of Unicode
+white space; an empty cell is null, or the column's default (line_no = 1);
+categorical columns are lower-cased; timestamps may carry an offset (`+08:00`,
+`Z`) and are converted to UTC. (A text cell is trimmed of leading white space of
+any kind, and of trailing ASCII white space, no-break and ideographic spaces.)
+"""
+
+from __future__ import annotations
+
+from kam_pipeline.ingest.contract import AMOUNT, AMOUNT_LIMIT, SOURCES, Column
+from kam_pipeline.ingest.schemas import MODELS, SQL_ROW_CHECKS, ROW_CHECK_COLUMNS
+
+# Unicode White_Space (what polars' and Python's strip remove), as a SQL literal.
+_WHITESPACE = "'" + "".join(
+    chr(c) for c in (9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+                     0x202F, 0x205F, 0x3000)
+) + "'"
+_TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+)
+_OFFSET_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z")
+_TYPE_WORDS = {
+    "DATE": "a date (YYYY-MM-DD)",
+    "TIMESTAMP": "an ISO 8601 timestamp",
+    "BIGINT": "a whole number",
+    "INTEGER": "a whole number",
+}
+OUT_OF_RANGE = f"amount out of range (magnitude must be below {AMOUNT_LIMIT:.0e})"
+
+
+def lit(value: object) -> str:
+    """A SQL literal for a string or number."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"no SQL literal for {value!r}")
+    return repr(value)
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# A cell needing a trim is rare, and testing for it is much cheaper than trimming every
+# cell: a first character outside printable ASCII (white space of any kind, or a non-ASCII
+# letter, which is then trimmed to no effect), or one of the trailing blanks met in practice.
+_TRAILING_BLANKS = (" ", "\t", "\r", "\n", "\v", "\f", "\u00a0", "\u3000")
+
+
+def _may_need_trim(x: str) -> str:
+    trailing = " or ".join(f"{x} like {lit('%' + c)}" for c in _TRAILING_BLANKS)
+    return f"not ({x} between '!' and '~') or {trailing}"
+
+
+def _clean(col: Column) -> str:
+    """The cell's trimmed text, null when empty (before any default)."""
+    return f"nullif(trim({ident(col.name)}, {_WHITESPACE}), '')"
+
+
+def _text(col: Column) -> str:
+    """A text column's value: trimmed, null when empty; lower-case for categories."""
+    x = ident(col.name)
+    text = f"case when {_may_need_trim(x)} then {_clean(col)} else {x} end"
+    return f"lower({text})" if col.choices else text
+
+
+def _parse(col: Column, text: str) -> str:
+    """The typed value of the text expression `text`, null when it does not parse."""
+    if col.sql_type == "DATE":
+        return f"cast(try_strptime({text}, '%Y-%m-%d') as date)"
+    if col.sql_type == "TIMESTAMP":
+        plain = ", ".join(lit(f) for f in _TIMESTAMP_FORMATS)
+        return f"try_strptime({text}, [{plain}])"
+    number = _number(text)
+    if col.sql_type in ("BIGINT", "INTEGER"):
+        # Digits exactly (beyond 2**53), or a whole number such as "2.0" that a float export writes.
+        return (f"case when isfinite({number}) and {number} = floor({number}) "
+                f"then coalesce(try_cast({text} as bigint), cast({number} as bigint)) end")
+    if col.sql_type == AMOUNT:
+        return f"case when isfinite({number}) and abs({number}) < {AMOUNT_LIMIT:.0e} then {number} end"
+    return f"case when isfinite({number}) then {number} end"
+
+
+def _number(text: str) -> str:
+    return f"try_cast({text} as double)"
+
+
+def _typed(col: Column) -> str:
+    """The typed value of the delivered cell; null when it is empty or does not parse.
+
+    The delivered text is parsed as it is first; only a cell that fails is trimmed and
+    parsed again (a CASE branch is evaluated only for the rows that take it).
+    """
+    if col.sql_type == "VARCHAR":
+        return _text(col)
+    fallback = _clean(col) if col.default is None else f"coalesce({_clean(col)}, {lit(col.default)})"
+    again = _parse(col, fallback)
+    if col.sql_type == "TIMESTAMP":
+        # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
+        offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
+        again = (f"coalesce({again}, "
+                 f"timezone('UTC', try_strptime(regexp_replace({fallback}, '[Zz]$', '+00:00'), [{offset}])))")
+    first = _parse(col, ident(col.name))
+    return f"case when {first} is not null then {first} else {again} end"
+
+
+def _cast_rule(col: Column, text: str) -> str:
+    not_a = lit(f"not {_TYPE_WORDS.get(col.sql_type, 'a number')}")
+    if col.sql_type == AMOUNT:
+        return f"case when isfinite({_number(text)}) then {lit(OUT_OF_RANGE)} else {not_a} end"
+    return not_a
+
+
+def _as_text(col: Column, value: str) -> str:
+    """A typed value as text, as a quarantine reason shows it."""
+    if col.sql_type == "TIMESTAMP":
+        return f"strftime({value}, '%Y-%m-%d %H:%M:%S')"
+    return f"cast({value} as varchar)"
+
+
+_CHECKS = {
+    # pandera check name -> the SQL condition under which a non-null value FAILS it.
+    "greater_than_or_equal_to": lambda v, s: f"{v} < {lit(s['min_value'])}",
+    "less_than_or_equal_to": lambda v, s: f"{v} > {lit(s['max_value'])}",
+    "greater_than": lambda v, s: f"{v} <= {lit(s['min_value'])}",
+    "less_than": lambda v, s: f"{v} >= {lit(s['max_value'])}",
+    "isin": lambda v, s: f"{v} not in ({', '.join(lit(x) for x in s['allowed_values'])})",
+    "notin": lambda v, s: f"{v} in ({', '.join(lit(x) for x in s['forbidden_values'])})",
+}
+
+
+def _failure(column: str, rule: str, value: str) -> str:
+    return f"{{'column': {lit(column)}, 'rule': {rule}, 'value': {value}}}"
+
+
+def _violations(source: str) -> list[tuple[str, str]]:
+    """Per rule of `source`: (condition, expression) — the expression is a struct (column, rule, value)
+    when the row breaks the rule, else null, and can only be non-null where the condition holds.
+
+    Expressions read `y_<col>` (the typed value) and the delivered text under the
+    column's own name.
+    """
+    spec = SOURCES[source]
+    schema = MODELS[source].to_schema()
+    cases = []
+    for col in spec.columns:
+        y = ident(f"y_{col.name}")
+        # Only a non-empty cell can fail to parse; an empty cell of a required column fails not_nullable.
+        empty = _failure(col.name, lit("not_nullable"), "null") if not col.nullable else "null"
+        if col.sql_type != "VARCHAR":
+            text = _clean(col)
+            unparsed = _failure(col.name, _cast_rule(col, text), ident(col.name))
+            suspect = f"{y} is null" if not col.nullable else f"{y} is null and {ident(col.name)} is not null"
+            cases.append((suspect, f"case when {suspect} then case when {text} is not null then {unparsed} "
+                                   f"else {empty} end end"))
+        elif not col.nullable:
+            cases.append((f"{y} is null", f"case when {y} is null then {empty} end"))
+        for check in schema.columns[col.name].checks:
+            if check.name not in _CHECKS:
+                raise NotImplementedError(f"{source}.{col.name}: no SQL for pandera check {check.name}")
+            fails = _CHECKS[check.name](y, check.statistics)
+            cases.append((fails, f"case when {fails} then {_failure(col.name, lit(check.error), _as_text(col, y))} end"))
+    for check in schema.checks:
+        named = spec.column(ROW_CHECK_COLUMNS[check.name])
+        fails = SQL_ROW_CHECKS[check.name].format(**{c.name: ident(f"y_{c.name}") for c in spec.columns})
+        value = _as_text(named, ident(f"y_{named.name}"))
+        cases.append((fails, f"case when {fails} then {_failure(named.name, lit(check.name), value)} end"))
+    return cases
+
+
+def typed_rows(source: str, where: str) -> str:
+    """A query over `raw.<source>` rows matching `where`: lineage, delivered text and `y_` typed columns."""
+    spec = SOURCES[source]
+    delivered = ", ".join(ident(c.name) for c in spec.columns)
+    typed = ", ".join(f"{_typed(c)} as {ident('y_' + c.name)}" for c in spec.columns)
+    return f"select _source_file, _row_number, {delivered}, {typed} from raw.{source} where {where}"
+
+
+def violations_query(source: str, where: str) -> str:
+    """Columns `_source_file, _row_number, column, rule, value`: every row rule broken by the matching raw rows."""
+    rules = _violations(source)
+    listed = ",\n        ".join(expression for _, expression in rules)
+    # Only rows that may break a rule build the list of broken rules: almost all rows are clean.
+    suspect = " or ".join(f"({condition})" for condition, _ in rules)
+    return f"""
+    select _source_file, _row_number, v.column as "column", v.rule as rule, v.value as value
+    from (
+        select _source_file, _row_number, unnest(list_filter([
+        {listed}
+        ], lambda x: x is not null)) as v
+        from ({typed_rows(source, where)})
+        where {suspect}
+    )
+    """
+
+
+def staged_columns(source: str) -> str:
+    """The select list that turns `y_` columns into the staging table's typed columns."""
+    return ", ".join(f"cast({ident('y_' + c.name)} as {c.sql_type}) as {ident(c.name)}" for c in SOURCES[source].columns)
