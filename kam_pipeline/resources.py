@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.quality import preload
-from kam_pipeline.scoring.model import ScoringModel, load_model
+from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
 from kam_pipeline.settings import Settings
 from kam_pipeline.warehouse import work_path_for
+
+
+# The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
+_MODELS: dict[tuple[str, int, int], ScoringModel] = {}
 
 
 class KamResource(dg.ConfigurableResource):
@@ -33,8 +38,21 @@ class KamResource(dg.ConfigurableResource):
         return work_path_for(self.db_path)
 
     def model(self) -> ScoringModel:
-        """Return the validated scoring model (raises ModelError naming file, path and problem)."""
-        return load_model(self.model_path)
+        """Return the validated scoring model (raises ModelError naming file, path and problem).
+
+        Every asset of a run asks for it; the file is parsed once per content (path, size and
+        modification time), so an edited model is still picked up by the next run.
+        """
+        path = Path(self.model_path) if self.model_path else default_model_path()
+        try:
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            return load_model(path)  # raises the ModelError that names the problem
+        if key not in _MODELS:
+            _MODELS.clear()
+            _MODELS[key] = load_model(path)
+        return _MODELS[key]
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # A broken model must stop the run before any asset touches data.
@@ -53,5 +71,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     # Files are written in the v1.5 storage format, which DuckDB 2.0 reads and writes as well:
     # BI drivers and shells that embed DuckDB 1.5 (the newest CLI on PyPI among them) can then
     # open the published file. Applies when the working database is first created.
-    config = {"storage_compatibility_version": "v1.5.0"}
+    # DuckDB's buffer pool defaults to 80 % of RAM; a daily job shares its machine, so it is
+    # capped (KAM_DUCKDB_MEMORY, default 1GB) and larger work spills to disk next to the file.
+    config = {"storage_compatibility_version": "v1.5.0", "memory_limit": os.environ.get("KAM_DUCKDB_MEMORY", "1GB")}
     return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path), connection_config=config)}

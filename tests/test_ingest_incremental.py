@@ -160,3 +160,49 @@ def test_state_survives_reopening_the_database(tmp_path, data_dir):
         report = ingest(second, data_dir, now=T2)["orders"]
         assert [f.status for f in report.files] == ["unchanged", "unchanged"]
         assert count(second, "staging.orders") == 3
+
+
+def _contract(conn, data_dir):
+    import dagster as dg
+
+    from kam_pipeline.checks import staging_check_results
+
+    contract, _ = staging_check_results(conn, "orders", dg.AssetKey(["staging", "orders"]))
+    return contract.passed, {k: v.value for k, v in contract.metadata.items()
+                             if k in ("rows_checked", "rows_validated_this_run")}
+
+
+def test_pandera_contract_check_validates_each_file_once(conn, data_dir):
+    _two_order_files(data_dir)
+    ingest(conn, data_dir, now=T1)
+    assert _contract(conn, data_dir) == (True, {"rows_checked": 3, "rows_validated_this_run": 3})
+    # Nothing changed: the verdicts of both files stand.
+    assert _contract(conn, data_dir) == (True, {"rows_checked": 3, "rows_validated_this_run": 0})
+
+    # A daily drop: only its rows are validated again; staging holds old and new rows.
+    write_source(data_dir, "orders", [row("orders", order_id="O9")], name="orders_c.csv")
+    ingest(conn, data_dir, now=T2)
+    assert _contract(conn, data_dir) == (True, {"rows_checked": 4, "rows_validated_this_run": 1})
+
+    # A staged row that breaks the model (written behind the loader's back) fails the check
+    # once its file is validated again, i.e. when the file's content changes.
+    conn.execute("update staging.orders_typed set quantity = -5 where _source_file = 'orders_c.csv'")
+    conn.execute("update raw.ingest_log set sha256 = 'changed' where file_name = 'orders_c.csv'")
+    assert _contract(conn, data_dir) == (False, {"rows_checked": 4, "rows_validated_this_run": 1})
+
+
+def test_staging_is_a_view_of_delivered_rows_minus_rejected_and_repeated_ones(conn, data_dir):
+    write_reference_data(data_dir)
+    write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2")], name="orders_a.csv")
+    # O1 again, identical (collapsed), O2 with other content (both copies rejected), an unknown account.
+    write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2", quantity="7"),
+                                      row("orders", order_id="O3", account_id="A404")], name="orders_b.csv")
+    report = ingest(conn, data_dir, now=T1)["orders"]
+
+    assert rows_of(conn, "select table_type from information_schema.tables "
+                         "where table_schema = 'staging' and table_name = 'orders'") == [("VIEW",)]
+    assert staged(conn, "orders", "order_id, _source_file, _row_number") == [("O1", "orders_a.csv", 1)]
+    assert (report.staged_rows, report.duplicates_collapsed) == (1, 1)
+    assert count(conn, "staging.orders_typed") == 5
+    assert rows_of(conn, "select _source_file, _row_number from staging.orders_excluded order by all") == [
+        ("orders_a.csv", 2), ("orders_b.csv", 1), ("orders_b.csv", 2), ("orders_b.csv", 3)]

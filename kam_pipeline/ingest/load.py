@@ -2,11 +2,14 @@
 
 Per source, persisted across runs:
   raw.<source>                 rows as delivered (text), unknown columns in `_extra` (JSON)
-  staging.<source>_delivered   typed rows that passed the row-level rules
+  staging.<source>_typed       every delivered row, typed (a cell that did not parse is null)
   quarantine.rule_violations   one row per broken rule (row-level and cross-row)
-Rebuilt on every run (cheap, and correct when another file or source changed):
-  staging.<source>             valid rows: no conflicting duplicate key, known references
+Rebuilt when the source's files or a source it references changed:
+  staging.<source>_excluded    rows that broke a rule, and repeated copies of identical rows
   quarantine.<source>          rejected rows with their delivered values and every reason
+and the view staging.<source> = typed rows minus excluded ones: valid rows, with no
+conflicting duplicate key and known references. No table of the size of the history
+is rewritten when a daily file arrives.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from kam_pipeline.ingest.contract import SOURCES, Source, staging_ddl
+from kam_pipeline.ingest.contract import SOURCES, Source
 from kam_pipeline.ingest.reader import (
     INDEX,
     ROW,
@@ -116,44 +119,52 @@ def ensure_layers(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    # Referenced sources may not have been ingested yet; an empty table makes every reference unknown.
+    for name in {spec.name, *(ref for ref, _ in spec.references.values())}:
+        _ensure_staging(conn, name)
     text_cols = ", ".join(f'"{c}" varchar' for c in spec.column_names)
     conn.execute(
         f"create table if not exists raw.{spec.name} ({text_cols}, _extra json, "
         "_source_file varchar not null, _row_number bigint not null, _ingested_at timestamp not null)"
     )
-    # Referenced sources may not have been ingested yet; an empty table makes every reference unknown.
-    for name in {spec.name, *(ref for ref, _ in spec.references.values())}:
-        _ensure_staging(conn, name)
 
 
 def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Create staging.<source>_delivered, staging.<source>_excluded and the staging.<source> view."""
-    conn.execute(staging_ddl(source).replace(f"staging.{source} ", f"staging.{source}_delivered ", 1))
+    """Create staging.<source>_typed, staging.<source>_excluded and the staging.<source> view."""
+    legacy = conn.execute(
+        "select table_name from information_schema.tables where table_schema = 'staging' "
+        "and table_type = 'BASE TABLE' and table_name in (?, ?)",
+        [source, f"{source}_delivered"],
+    ).fetchall()
+    if legacy:
+        # A database from before staging became a view of typed rows: the source's files
+        # are forgotten, so this run loads them again into the current layout.
+        for (name,) in legacy:
+            conn.execute(f"drop table staging.{name}")
+        conn.execute(f"drop view if exists staging.{source}")
+        conn.execute(f"drop table if exists raw.{source}")
+        conn.execute("delete from raw.ingest_log where source = ?", [source])
+        conn.execute("delete from raw.staging_state where source = ?", [source])
+        conn.execute("delete from quarantine.rule_violations where source = ?", [source])
+    spec = SOURCES[source]
+    typed_cols = ", ".join(f"{c.name} {c.sql_type}" for c in spec.columns)
+    conn.execute(
+        f"create table if not exists staging.{source}_typed ({typed_cols}, "
+        "_source_file varchar not null, _row_number bigint not null)"
+    )
     conn.execute(
         f"create table if not exists staging.{source}_excluded (_source_file varchar not null, "
         "_row_number bigint not null)"
     )
-    kind = conn.execute(
-        "select table_type from information_schema.tables where table_schema = 'staging' and table_name = ?",
-        [source],
-    ).fetchall()
-    if kind == [("VIEW",)]:
-        return
-    if kind:
-        # A database written before staging became a view.
-        conn.execute(f"drop table staging.{source}")
-    cols = ", ".join(SOURCES[source].column_names)
-    # Valid rows are the delivered rows that passed the row rules, minus the rows a
-    # cross-row rule rejected and the repeated copies of identical deliveries: no copy
-    # of a large table is rewritten when one daily file arrives.
+    cols = ", ".join(spec.column_names)
     conn.execute(
-        f"create view staging.{source} as select {cols}, _source_file, _row_number "
-        f"from staging.{source}_delivered anti join staging.{source}_excluded using (_source_file, _row_number)"
+        f"create view if not exists staging.{source} as select {cols}, _source_file, _row_number "
+        f"from staging.{source}_typed anti join staging.{source}_excluded using (_source_file, _row_number)"
     )
 
 
 def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -> None:
-    for table in (f"raw.{source}", f"staging.{source}_delivered"):
+    for table in (f"raw.{source}", f"staging.{source}_typed"):
         conn.execute(f"delete from {table} where _source_file = ?", [file_name])
     conn.execute(
         "delete from quarantine.rule_violations where source = ? and _source_file = ?", [source, file_name]
@@ -316,35 +327,41 @@ def _insert_raw_batch(
 def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str) -> int:
     """Type the file's raw rows and apply the row rules in DuckDB; return the rows rejected.
 
-    Broken rules go to quarantine.rule_violations; the other rows, typed, to
-    staging.<source>_delivered.
+    Every row goes to staging.<source>_typed in one pass; the rules are then evaluated on
+    the stored typed values, and only rows with a null or failing value go back to their
+    delivered text for the reason. Broken rules go to quarantine.rule_violations.
     """
     params = {"source": spec.name, "file": file_name}
+    this_file = "_source_file = $file"
+    conn.execute(
+        f"insert into staging.{spec.name}_typed "
+        f"select {staged_columns(spec.name)}, _source_file, _row_number "
+        f"from ({typed_rows(spec.name, this_file)})",
+        {"file": file_name},
+    )
     conn.execute(
         'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
         f"select $source, _source_file, _row_number, \"column\", rule, value, 'row' "
-        f"from ({violations_query(spec.name, '_source_file = $file')})",
+        f"from ({violations_query(spec.name, this_file)})",
         params,
     )
-    rejected = (
-        "select distinct _row_number from quarantine.rule_violations "
-        "where source = $source and _source_file = $file and stage = 'row'"
-    )
-    conn.execute(
-        f"insert into staging.{spec.name}_delivered ({', '.join(ident(c) for c in spec.column_names)}, "
-        "_source_file, _row_number) "
-        f"select {staged_columns(spec.name)}, _source_file, _row_number "
-        f"from ({typed_rows(spec.name, '_source_file = $file')}) "
-        f"anti join ({rejected}) as x using (_row_number)",
+    return scalar(
+        conn,
+        "select count(distinct _row_number) from quarantine.rule_violations "
+        f"where source = $source and {this_file} and stage = 'row'",
         params,
     )
-    return scalar(conn, f"select count(*) from ({rejected})", params)
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
     """Record duplicate-key conflicts and unknown references for the source's delivered rows."""
     conn.execute("delete from quarantine.rule_violations where source = ? and stage = 'cross'", [spec.name])
-    table = f"staging.{spec.name}_delivered"
+    # Rows that passed the row rules; a rejected row takes no part in a key conflict.
+    table = (
+        f"(select * from staging.{spec.name}_typed anti join (select _source_file, _row_number "
+        f"from quarantine.rule_violations where source = '{spec.name}' and stage = 'row') using "
+        "(_source_file, _row_number))"
+    )
     if spec.key:
         key = ", ".join(spec.key)
         content = ", ".join(c for c in spec.column_names)
@@ -373,26 +390,12 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
             [spec.name, key],
         )
     for column, (ref_source, ref_column) in spec.references.items():
-        # Rows already rejected by a row rule never reach the delivered table; their reference
-        # is checked on the delivered text (trimmed like the typed value) so the reason lists it too.
+        # Every delivered row is checked, also one a row rule rejected, so its reason lists this too.
         conn.execute(
             f"""
             insert into quarantine.rule_violations
-            with rejected as (
-                select distinct _source_file, _row_number
-                from quarantine.rule_violations
-                where source = $source and stage = 'row'
-            ),
-            references_made as (
-                select _source_file, _row_number, {column} as value
-                from {table}
-                union all
-                select
-                    r._source_file,
-                    r._row_number,
-                    nullif(regexp_replace(r."{column}", $blank_ends, '', 'g'), '') as value,
-                from raw.{spec.name} as r
-                semi join rejected using (_source_file, _row_number)
+            with references_made as (
+                select _source_file, _row_number, {column} as value from staging.{spec.name}_typed
             )
             select
                 $source as source,
@@ -410,20 +413,19 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
                 "source": spec.name,
                 "column": column,
                 "rule": f"unknown {column} (not in {ref_source})",
-                "blank_ends": r"^[\s\p{Z}]+|[\s\p{Z}]+$",
             },
         )
 
 
 def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
     """Rebuild staging.<source>_excluded and quarantine.<source>; return (staged, quarantined, collapsed)."""
-    delivered = f"staging.{spec.name}_delivered"
+    delivered = f"staging.{spec.name}_typed"
     conn.execute(f"delete from staging.{spec.name}_excluded")
     conn.execute(
         f"""
         insert into staging.{spec.name}_excluded
         select distinct _source_file, _row_number from quarantine.rule_violations
-        where source = $source and stage = 'cross'
+        where source = $source
         """,
         {"source": spec.name},
     )

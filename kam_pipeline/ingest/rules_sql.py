@@ -128,6 +128,9 @@ def _as_text(col: Column, value: str) -> str:
     """A typed value as text, as a quarantine reason shows it."""
     if col.sql_type == "TIMESTAMP":
         return f"strftime({value}, '%Y-%m-%d %H:%M:%S')"
+    if col.sql_type == AMOUNT:
+        # As the number reads ('-0.01'), not with the staged decimal's four places.
+        return f"cast(cast({value} as double) as varchar)"
     return f"cast({value} as varchar)"
 
 
@@ -148,7 +151,8 @@ def _failure(column: str, rule: str, value: str) -> str:
 
 def _violations(source: str) -> list[tuple[str, str]]:
     """Per rule of `source`: (condition, expression) — the expression is a struct (column, rule, value)
-    when the row breaks the rule, else null, and can only be non-null where the condition holds.
+    when the row breaks the rule, else null, and can only be non-null where the condition, which
+    reads typed values only, holds.
 
     Expressions read `y_<col>` (the typed value) and the delivered text under the
     column's own name.
@@ -163,16 +167,25 @@ def _violations(source: str) -> list[tuple[str, str]]:
         if col.sql_type != "VARCHAR":
             text = _clean(col)
             unparsed = _failure(col.name, _cast_rule(col, text), ident(col.name))
-            suspect = f"{y} is null" if not col.nullable else f"{y} is null and {ident(col.name)} is not null"
-            cases.append((suspect, f"case when {suspect} then case when {text} is not null then {unparsed} "
-                                   f"else {empty} end end"))
+            cases.append((f"{y} is null", f"case when {y} is null then case when {text} is not null "
+                                          f"then {unparsed} else {empty} end end"))
         elif not col.nullable:
             cases.append((f"{y} is null", f"case when {y} is null then {empty} end"))
         for check in schema.columns[col.name].checks:
             if check.name not in _CHECKS:
                 raise NotImplementedError(f"{source}.{col.name}: no SQL for pandera check {check.name}")
-            fails = _CHECKS[check.name](y, check.statistics)
-            cases.append((fails, f"case when {fails} then {_failure(col.name, lit(check.error), _as_text(col, y))} end"))
+            fails = _CHECKS[check.name]
+            if col.sql_type == AMOUNT:
+                # The staged decimal is rounded to 4 places; the rule judges the delivered number,
+                # so rows within rounding distance of a limit are judged on their text.
+                exact = f"({_typed(col)})"
+                suspect = " or ".join(fails(v, check.statistics) for v in (y, f"({y} + 0.0001)", f"({y} - 0.0001)"))
+                cases.append((suspect, f"case when {fails(exact, check.statistics)} "
+                                       f"then {_failure(col.name, lit(check.error), _as_text(col, exact))} end"))
+                continue
+            cases.append((fails(y, check.statistics),
+                          f"case when {fails(y, check.statistics)} "
+                          f"then {_failure(col.name, lit(check.error), _as_text(col, y))} end"))
     for check in schema.checks:
         named = spec.column(ROW_CHECK_COLUMNS[check.name])
         fails = SQL_ROW_CHECKS[check.name].format(**{c.name: ident(f"y_{c.name}") for c in spec.columns})
@@ -190,19 +203,29 @@ def typed_rows(source: str, where: str) -> str:
 
 
 def violations_query(source: str, where: str) -> str:
-    """Columns `_source_file, _row_number, column, rule, value`: every row rule broken by the matching raw rows."""
+    """Columns `_source_file, _row_number, column, rule, value`: every row rule broken by the matching rows.
+
+    The rules are evaluated on the stored `staging.<source>_typed` values; only rows with a
+    null or failing value are joined back to their delivered text in `raw.<source>`.
+    """
+    spec = SOURCES[source]
     rules = _violations(source)
     listed = ",\n        ".join(expression for _, expression in rules)
-    # Only rows that may break a rule build the list of broken rules: almost all rows are clean.
     suspect = " or ".join(f"({condition})" for condition, _ in rules)
+    typed = ", ".join(f"{ident(c)} as {ident('y_' + c)}" for c in spec.column_names)
+    delivered = ", ".join(ident(c) for c in spec.column_names)
     return f"""
     select _source_file, _row_number, v.column as "column", v.rule as rule, v.value as value
     from (
         select _source_file, _row_number, unnest(list_filter([
         {listed}
         ], lambda x: x is not null)) as v
-        from ({typed_rows(source, where)})
-        where {suspect}
+        from (
+            select * from (select _source_file, _row_number, {typed} from staging.{source}_typed where {where})
+            where {suspect}
+        ) as t
+        join (select _source_file, _row_number, {delivered} from raw.{source} where {where}) as r
+            using (_source_file, _row_number)
     )
     """
 

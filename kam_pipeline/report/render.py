@@ -225,18 +225,15 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
 
 def _at_risk_accounts(data: ReportData, n: int) -> list[str]:
     """Accounts to watch: alerts first, then the largest score falls, then the lowest scores."""
-    chosen: list[str] = []
-    if data.alerts is not None:
-        for account_id in data.alerts.sort(["score_change", "account_id"], nulls_last=True).get_column("account_id"):
-            if account_id not in chosen:
-                chosen.append(account_id)
+    alerted = (
+        data.alerts.sort(["score_change", "account_id"], nulls_last=True).get_column("account_id")
+        if data.alerts is not None else pl.Series(dtype=pl.String)
+    )
     falling = data.scores.filter(pl.col("score_change") < 0).sort(["score_change", "account_id"])
     lowest = data.scores.filter(pl.col("score").is_not_null()).sort(["score", "account_id"])
-    for frame in (falling, lowest):
-        for account_id in frame.get_column("account_id"):
-            if account_id not in chosen:
-                chosen.append(account_id)
-    return chosen[:n]
+    # Only the first n distinct ids are needed: the candidates are cut to n each before merging.
+    candidates = [alerted.unique(maintain_order=True).head(n), falling.get_column("account_id").head(n), lowest.get_column("account_id").head(n)]
+    return list(dict.fromkeys(a for series in candidates for a in series))[:n]
 
 
 def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
