@@ -72,13 +72,8 @@ def discover(data_dir: Path, source: str) -> list[DeliveredFile]:
     return found
 
 
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    return scan_file(path)[0]
-
-
 def scan_file(path: Path) -> tuple[str, bool]:
-    """Return the file's hex SHA-256 and whether a blank line is followed by more content.
+    """Return the file's hex SHA-256 (read in 1 MiB blocks) and whether a blank line is followed by more content.
 
     DuckDB's CSV reader skips blank lines, which would shift the row numbers of
     every later row; such a file is read by polars instead (see `load.py`).
