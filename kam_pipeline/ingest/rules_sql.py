@@ -10,11 +10,11 @@ The staged rows are validated by pandera itself once per file as well (the
 blocking `satisfies_contract` check), and a test runs both on the same rows.
 
 Leniency (people type these files by hand or export them from spreadsheets, and
-none of it can change what a value means): every cell is trimmed of Unicode
-white space; an empty cell is null, or the column's default (line_no = 1);
-categorical columns are lower-cased; timestamps may carry an offset (`+08:00`,
-`Z`) and are converted to UTC. (A text cell is trimmed of leading white space of
-any kind, and of trailing ASCII white space, no-break and ideographic spaces.)
+none of it can change what a value means): cells are trimmed (numbers, dates and
+timestamps of any Unicode white space; text cells of leading white space of any
+kind and of trailing ASCII white space, no-break and ideographic spaces); an empty
+cell is null, or the column's default (line_no = 1); categorical columns are
+lower-cased; timestamps may carry an offset (`+08:00`, `Z`) and are converted to UTC.
 """
 
 from __future__ import annotations
