@@ -353,26 +353,40 @@ def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name:
     )
 
 
+# Keys delivered more than once, found in one pass over the typed rows and used by both the
+# conflict rule and the collapsing of identical copies (a temporary table of this connection).
+DUPLICATE_KEYS = "temp.main.kam_duplicate_keys"
+
+
+def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    if spec.key:
+        key = ", ".join(spec.key)
+        conn.execute(
+            f"create or replace temp table kam_duplicate_keys as "
+            f"select {key} from staging.{spec.name}_typed group by {key} having count(*) > 1"
+        )
+
+
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
     """Record duplicate-key conflicts and unknown references for the source's delivered rows."""
     conn.execute("delete from quarantine.rule_violations where source = ? and stage = 'cross'", [spec.name])
-    # Rows that passed the row rules; a rejected row takes no part in a key conflict.
-    table = (
-        f"(select * from staging.{spec.name}_typed anti join (select _source_file, _row_number "
-        f"from quarantine.rule_violations where source = '{spec.name}' and stage = 'row') using "
-        "(_source_file, _row_number))"
-    )
     if spec.key:
         key = ", ".join(spec.key)
         content = ", ".join(c for c in spec.column_names)
         key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in spec.key)
+        # Rows that passed the row rules, with a key delivered more than once (DUPLICATE_KEYS);
+        # a rejected row takes no part in a key conflict.
+        candidates = (
+            f"(select * from staging.{spec.name}_typed semi join {DUPLICATE_KEYS} using ({key}) "
+            f"anti join (select _source_file, _row_number from quarantine.rule_violations "
+            f"where source = '{spec.name}' and stage = 'row') using (_source_file, _row_number))"
+        )
         conn.execute(
             f"""
             insert into quarantine.rule_violations
             with conflicts as (
                 select {key}
-                from {table}
-                semi join (select {key} from {table} group by {key} having count(*) > 1) using ({key})
+                from {candidates}
                 group by {key}
                 having count(distinct ({content})) > 1
             )
@@ -384,7 +398,7 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
                 'duplicate key with different content' as rule,
                 {key_text} as value,
                 'cross' as stage
-            from {table} as d
+            from {candidates} as d
             semi join conflicts using ({key})
             """,
             [spec.name, key],
@@ -442,7 +456,7 @@ def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, i
                 select _source_file, _row_number,
                        row_number() over (partition by {key} order by _source_file, _row_number) as copy
                 from {delivered}
-                semi join (select {key} from {delivered} group by {key} having count(*) > 1) using ({key})
+                semi join {DUPLICATE_KEYS} using ({key})
                 anti join staging.{spec.name}_excluded using (_source_file, _row_number)
             )
             where copy > 1
@@ -576,8 +590,10 @@ def ingest_source(
         return report
     conn.execute("begin transaction")
     try:
+        _find_duplicate_keys(conn, spec)
         _cross_row_violations(conn, spec)
         report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _rebuild(conn, spec)
+        conn.execute(f"drop table if exists {DUPLICATE_KEYS}")
         conn.execute(
             "insert or replace into raw.staging_state values (?, ?, ?, ?, ?)",
             [source, signature, report.staged_rows, report.quarantined_rows, report.duplicates_collapsed],

@@ -8,7 +8,7 @@ come back as None.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -43,6 +43,9 @@ class ReportData:
     quarantine_by_rule: pl.DataFrame  # source, column, rule, rows
     failed_files: pl.DataFrame  # source, file_name, reason
     missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
+    # Results derived from this data that do not depend on the language (the findings),
+    # kept so that rendering the report in a second language does not repeat them.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def window_days(self) -> int | None:

@@ -75,7 +75,10 @@ def render_report(data: ReportData, model: ScoringModel, lang: str) -> str:
 def build_context(data: ReportData, model: ScoringModel, lang: str) -> dict[str, Any]:
     """Every value the template shows, already formatted in `lang`."""
     labels = Labels(lang, model)
-    findings = analyse(data, model)
+    key = ("findings", id(model))
+    if key not in data.derived:
+        data.derived[key] = analyse(data, model)
+    findings = data.derived[key]
 
     def tr(key: str, /, **values: Any) -> str:
         return t(lang, key, **values)
