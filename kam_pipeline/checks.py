@@ -120,22 +120,24 @@ def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.
     """Evaluate the staging checks of `source` on the working database.
 
     The contract re-validation runs the pandera model over the staged rows of every
-    file not yet validated, in batches. A file's verdict is kept with its checksum: its
-    staged rows can only lose rows to cross-row rules later, so rows that passed still
-    pass, and a daily run validates just the new file instead of the whole history.
+    file not yet validated, in batches. A file's verdict is kept with the load it judged
+    (checksum and ingest time): its staged rows can only lose rows to cross-row rules
+    later, so rows that passed still pass, and a daily run validates just the new file
+    instead of the whole history.
     """
     conn.execute(
-        "create table if not exists raw.contract_file_checks (source varchar, file_name varchar, sha256 varchar, "
-        "rows_checked bigint, failures bigint, primary key (source, file_name))"
+        "create table if not exists raw.contract_verdicts (source varchar, file_name varchar, sha256 varchar, "
+        "ingested_at timestamp, rows_checked bigint, failures bigint, primary key (source, file_name))"
     )
     pending = [
         row[0]
         for row in conn.execute(
             """
             select l.file_name from raw.ingest_log as l
-            left join raw.contract_file_checks as c using (source, file_name)
+            left join raw.contract_verdicts as c using (source, file_name)
             where l.source = ? and l.status = 'loaded'
-              and (c.sha256 is distinct from l.sha256 or c.failures > 0)
+              and (c.sha256 is distinct from l.sha256 or c.ingested_at is distinct from l.ingested_at
+                   or c.failures > 0)
             order by l.file_name
             """,
             [source],
@@ -153,8 +155,9 @@ def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.
             file_parts.append(contract_failures(source, frame))
         failures = pl.concat(file_parts) if file_parts else _NO_FAILURES
         conn.execute(
-            "insert or replace into raw.contract_file_checks "
-            "select source, file_name, sha256, ?, ? from raw.ingest_log where source = ? and file_name = ?",
+            "insert or replace into raw.contract_verdicts "
+            "select source, file_name, sha256, ingested_at, ?, ? from raw.ingest_log "
+            "where source = ? and file_name = ?",
             [rows, failures.height, source, file_name],
         )
         parts.append(failures)
