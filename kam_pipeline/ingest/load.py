@@ -355,16 +355,21 @@ def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name:
 
 # Keys delivered more than once, found in one pass over the typed rows and used by both the
 # conflict rule and the collapsing of identical copies (a temporary table of this connection).
-DUPLICATE_KEYS = "temp.main.kam_duplicate_keys"
+DUPLICATE_KEYS = "kam_duplicate_keys"
 
 
-def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+def _apply_cross_row_rules(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
+    """Record the cross-row violations and rebuild what depends on them; return (staged, quarantined, collapsed)."""
     if spec.key:
         key = ", ".join(spec.key)
         conn.execute(
-            f"create or replace temp table kam_duplicate_keys as "
+            f"create or replace temp table {DUPLICATE_KEYS} as "
             f"select {key} from staging.{spec.name}_typed group by {key} having count(*) > 1"
         )
+    _cross_row_violations(conn, spec)
+    counts = _rebuild(conn, spec)
+    conn.execute(f"drop table if exists {DUPLICATE_KEYS}")
+    return counts
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
@@ -590,10 +595,7 @@ def ingest_source(
         return report
     conn.execute("begin transaction")
     try:
-        _find_duplicate_keys(conn, spec)
-        _cross_row_violations(conn, spec)
-        report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _rebuild(conn, spec)
-        conn.execute(f"drop table if exists {DUPLICATE_KEYS}")
+        report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _apply_cross_row_rules(conn, spec)
         conn.execute(
             "insert or replace into raw.staging_state values (?, ?, ?, ?, ?)",
             [source, signature, report.staged_rows, report.quarantined_rows, report.duplicates_collapsed],

@@ -195,11 +195,9 @@ def _violations(source: str) -> list[tuple[str, str]]:
 
 
 def typed_rows(source: str, where: str) -> str:
-    """A query over `raw.<source>` rows matching `where`: lineage, delivered text and `y_` typed columns."""
-    spec = SOURCES[source]
-    delivered = ", ".join(ident(c.name) for c in spec.columns)
-    typed = ", ".join(f"{_typed(c)} as {ident('y_' + c.name)}" for c in spec.columns)
-    return f"select _source_file, _row_number, {delivered}, {typed} from raw.{source} where {where}"
+    """A query over `raw.<source>` rows matching `where`: lineage and `y_` typed columns."""
+    typed = ", ".join(f"{_typed(c)} as {ident('y_' + c.name)}" for c in SOURCES[source].columns)
+    return f"select _source_file, _row_number, {typed} from raw.{source} where {where}"
 
 
 def violations_query(source: str, where: str) -> str:
@@ -232,4 +230,5 @@ def violations_query(source: str, where: str) -> str:
 
 def staged_columns(source: str) -> str:
     """The select list that turns `y_` columns into the staging table's typed columns."""
-    return ", ".join(f"cast({ident('y_' + c.name)} as {c.sql_type}) as {ident(c.name)}" for c in SOURCES[source].columns)
+    columns = SOURCES[source].columns
+    return ", ".join(f"cast({ident('y_' + c.name)} as {c.sql_type}) as {ident(c.name)}" for c in columns)

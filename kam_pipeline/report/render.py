@@ -235,7 +235,11 @@ def _at_risk_accounts(data: ReportData, n: int) -> list[str]:
     falling = data.scores.filter(pl.col("score_change") < 0).sort(["score_change", "account_id"])
     lowest = data.scores.filter(pl.col("score").is_not_null()).sort(["score", "account_id"])
     # Only the first n distinct ids are needed: the candidates are cut to n each before merging.
-    candidates = [alerted.unique(maintain_order=True).head(n), falling.get_column("account_id").head(n), lowest.get_column("account_id").head(n)]
+    candidates = [
+        alerted.unique(maintain_order=True).head(n),
+        falling.get_column("account_id").head(n),
+        lowest.get_column("account_id").head(n),
+    ]
     return list(dict.fromkeys(a for series in candidates for a in series))[:n]
 
 
