@@ -23,7 +23,7 @@ managers as (
     select * from staging.managers
 ),
 
-orders as (
+orders as not materialized (
     select * from staging.orders
 ),
 
@@ -73,7 +73,7 @@ snapshot_accounts as (
     where accounts.since <= bounds.as_of_date
 ),
 
-order_lines as (
+order_lines as not materialized (
     select
         orders.account_id,
         orders.order_id,
@@ -99,23 +99,38 @@ order_lines as (
         and orders.order_date < bounds.as_of_date
 ),
 
-order_stats as (
+order_sums as (
     select
         account_id,
         sum(signed_net) filter (where in_current) as revenue,
         sum(signed_net) filter (where in_previous) as revenue_prev,
         sum(signed_net) filter (where in_current and signed_cost is not null) as costed_net,
         sum(signed_cost) filter (where in_current and signed_cost is not null) as costed_cost,
-        count(distinct order_id) filter (where in_current and status = 'completed') as order_count,
-        count(distinct product_category) filter (where in_current and status = 'completed') as product_breadth,
-        count(distinct date_trunc('month', order_date)) filter (
-            where in_current and status = 'completed'
-        ) as active_months,
         max(order_date) filter (where status = 'completed') as last_order_date,
         count(*) filter (where before_current and status = 'completed') > 0 as ordered_before_current,
         count(*) filter (where in_churn_window and status = 'completed') > 0 as ordered_recently
     from order_lines
     group by account_id
+),
+
+order_counts as (
+    -- The distinct counts on their own, over C's completed lines only: a FILTER clause on a
+    -- DISTINCT aggregate would hash every line of C and P (it was most of this query's time).
+    select
+        account_id,
+        count(distinct order_id) as order_count,
+        count(distinct product_category) as product_breadth,
+        count(distinct date_trunc('month', order_date)) as active_months
+    from order_lines
+    where in_current and status = 'completed'
+    group by account_id
+),
+
+order_stats as (
+    select order_sums.*, order_counts.* exclude (account_id)
+    from order_sums
+    left join order_counts
+        on order_sums.account_id = order_counts.account_id
 ),
 
 window_years as (
