@@ -113,8 +113,11 @@ def _validate(frame, name: str, expectations: list) -> SuiteOutcome:
 
 def validate_snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date) -> SuiteOutcome:
     """Validate the `as_of` snapshot of `marts.<table>` (keys, ranges) with its GX suite."""
-    frame = conn.sql(f"select * from marts.{table} where as_of_date = ?", params=[as_of]).df()
-    return _validate(frame, table, _expectations(table))
+    expectations = _expectations(table)
+    # Only the columns the suite names: a wide mart at 44k accounts cost half a second per date.
+    columns = ", ".join(f'"{c}"' for c in sorted({e.column for e in expectations if getattr(e, "column", None)}))
+    frame = conn.sql(f"select {columns} from marts.{table} where as_of_date = ?", params=[as_of]).df()
+    return _validate(frame, table, expectations)
 
 
 def validate_row_count(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date) -> SuiteOutcome:
