@@ -246,7 +246,6 @@ def _at_risk_accounts(data: ReportData, n: int) -> list[str]:
 def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
     lang = labels.lang
     scores = data.scores
-    names = {r["account_id"]: account(r["account_id"], r["account_name"]) for r in scores.iter_rows(named=True)}
     scored = scores.filter(pl.col("score").is_not_null())
     n_rank = min(15, scored.height)
     counts = grade_counts(data)
@@ -258,6 +257,14 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
                                                 t(lang, "axis_accounts")))
     top = scored.sort(["rank", "account_id"]).head(TREND_ACCOUNTS).get_column("account_id").to_list()
     risky = _at_risk_accounts(data, TREND_ACCOUNTS)
+    breakdown_ids = list(dict.fromkeys(top + [a for a in risky if a not in top]))
+    # Filled up in rank order; the head is enough to find the missing few (the book can hold 44k accounts).
+    best = scored.sort("rank").get_column("account_id").head(BREAKDOWN_ACCOUNTS + len(breakdown_ids))
+    breakdown_ids += [a for a in best if a not in breakdown_ids]
+    breakdown_ids = breakdown_ids[: min(BREAKDOWN_ACCOUNTS, scored.height)]
+    # Display names of the few accounts the charts show, not of the whole book.
+    shown = scores.filter(pl.col("account_id").is_in([*top, *risky, *breakdown_ids]))
+    names = {a: account(a, n) for a, n in shown.select("account_id", "account_name").iter_rows()}
     out["trend_note"] = t(lang, "trend_single") if len(data.snapshots) < 2 else None
     out["trends"] = []
     if len(data.snapshots) >= 2:
@@ -267,11 +274,12 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
         if risky:
             out["trends"].append(charts.trend_chart(data.history, [(a, names[a]) for a in risky],
                                                     t(lang, "chart_trend_risk"), t(lang, "axis_score"), "trend-risk"))
-    breakdown_ids = list(dict.fromkeys(top + [a for a in risky if a not in top]))
-    breakdown_ids += [a for a in scored.sort("rank").get_column("account_id") if a not in breakdown_ids]
-    breakdown_ids = breakdown_ids[: min(BREAKDOWN_ACCOUNTS, scored.height)]
     if breakdown_ids and not data.contributions.is_empty():
-        points = data.contributions.group_by(["account_id", "group"]).agg(pl.col("contribution").sum().alias("points"))
+        points = (
+            data.contributions.filter(pl.col("account_id").is_in(breakdown_ids))
+            .group_by(["account_id", "group"])
+            .agg(pl.col("contribution").sum().alias("points"))
+        )
         out["breakdown"] = charts.breakdown_chart(
             points, [(a, names[a]) for a in breakdown_ids], [(g, labels.group(g)) for g in model.groups],
             t(lang, "chart_breakdown"), t(lang, "axis_points"),
