@@ -70,8 +70,25 @@ class SourceReport:
         return [f for f in self.files if f.status == "failed"]
 
 
-def ensure_layers(conn: duckdb.DuckDBPyConnection) -> None:
+def _catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """`schema.name` -> table type ('BASE TABLE' or 'VIEW') of every table and view, plus
+    `schema` -> 'SCHEMA': one catalog query, so a run on an existing database issues no DDL."""
+    return dict(conn.execute(
+        "select table_schema || '.' || table_name, table_type from information_schema.tables "
+        "where table_catalog = current_database() "
+        "union all select schema_name, 'SCHEMA' from information_schema.schemata "
+        "where catalog_name = current_database()"
+    ).fetchall())
+
+
+_LAYER_TABLES = ("raw.ingest_log", "raw.staging_state", "quarantine.rule_violations")
+
+
+def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | None = None) -> None:
     """Create the schemas and the shared bookkeeping tables if they do not exist."""
+    catalog = _catalog(conn) if catalog is None else catalog
+    if all(name in catalog for name in (*_LAYER_TABLES, "staging", "marts")):
+        return
     for schema in ("raw", "staging", "quarantine", "marts"):
         conn.execute(f"create schema if not exists {schema}")
     conn.execute(
@@ -118,10 +135,12 @@ def ensure_layers(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source, catalog: dict[str, str]) -> None:
     # Referenced sources may not have been ingested yet; an empty table makes every reference unknown.
     for name in {spec.name, *(ref for ref, _ in spec.references.values())}:
-        _ensure_staging(conn, name)
+        _ensure_staging(conn, name, catalog)
+    if f"raw.{spec.name}" in catalog:
+        return
     text_cols = ", ".join(f'"{c}" varchar' for c in spec.column_names)
     conn.execute(
         f"create table if not exists raw.{spec.name} ({text_cols}, _extra json, "
@@ -129,20 +148,23 @@ def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
     )
 
 
-def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str) -> None:
+def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str, catalog: dict[str, str]) -> None:
     """Create staging.<source>_typed, staging.<source>_excluded and the staging.<source> view."""
-    legacy = conn.execute(
-        "select table_name from information_schema.tables where table_schema = 'staging' "
-        "and table_type = 'BASE TABLE' and table_name in (?, ?)",
-        [source, f"{source}_delivered"],
-    ).fetchall()
+    legacy = [
+        name for name in (source, f"{source}_delivered") if catalog.get(f"staging.{name}") == "BASE TABLE"
+    ]
+    if not legacy and all(
+        f"staging.{name}" in catalog for name in (source, f"{source}_typed", f"{source}_excluded")
+    ):
+        return
     if legacy:
         # A database from before staging became a view of typed rows: the source's files
         # are forgotten, so this run loads them again into the current layout.
-        for (name,) in legacy:
+        for name in legacy:
             conn.execute(f"drop table staging.{name}")
         conn.execute(f"drop view if exists staging.{source}")
         conn.execute(f"drop table if exists raw.{source}")
+        catalog.pop(f"raw.{source}", None)
         conn.execute("delete from raw.ingest_log where source = ?", [source])
         conn.execute("delete from raw.staging_state where source = ?", [source])
         conn.execute("delete from quarantine.rule_violations where source = ?", [source])
@@ -524,8 +546,9 @@ def ingest_source(
     """Bring `source` up to date with the files in `data_dir`; return what happened per file."""
     spec = SOURCES[source]
     now = now or dt.datetime.now()
-    ensure_layers(conn)
-    _ensure_source_tables(conn, spec)
+    catalog = _catalog(conn)
+    ensure_layers(conn, catalog)
+    _ensure_source_tables(conn, spec, catalog)
     report = SourceReport(source)
     known = {
         row[0]: row[1:]
