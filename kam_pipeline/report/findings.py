@@ -206,7 +206,12 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
     scores = data.scores
     if scores.is_empty():
         return findings
-    indicators = {r["account_id"]: r for r in data.indicators.iter_rows(named=True)}
+    # Targets and risks look at key accounts only: their indicator rows, not the whole book's.
+    key_ids = scores.filter(pl.col("is_key_account")).get_column("account_id")
+    indicators = {
+        r["account_id"]: r
+        for r in data.indicators.filter(pl.col("account_id").is_in(key_ids.to_list())).iter_rows(named=True)
+    }
     _drops(data, model, findings)
     _targets(scores, indicators, model, findings)
     _risks(data, indicators, model, findings)
