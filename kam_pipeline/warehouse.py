@@ -134,9 +134,21 @@ def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict
 
 
 def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
-    conn.execute(f"comment on table marts.{table} is {_literal(column_comment(table, None))}")
-    for name in _columns(conn, "marts", table):
-        conn.execute(f'comment on column marts.{table}."{name}" is {_literal(column_comment(table, name))}')
+    """Set the catalog's comments on `marts.<table>` and its columns; only those that differ are
+    written (one statement each), so a snapshot of an unchanged table costs one query."""
+    stored = dict(conn.execute(
+        "select null, comment from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'marts' and table_name = ? "
+        "union all select column_name, comment from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'marts' and table_name = ?",
+        [table, table],
+    ).fetchall())
+    for name, comment in stored.items():
+        wanted = column_comment(table, name)
+        if comment == wanted:
+            continue
+        target = f"table marts.{table}" if name is None else f'column marts.{table}."{name}"'
+        conn.execute(f"comment on {target} is {_literal(wanted)}")
 
 
 def _literal(text: str) -> str:
