@@ -23,7 +23,7 @@ from kam_pipeline.scoring.snapshot import (
     consistency_rows_of,
     contributions_of,
     empty_contributions,
-    grade,
+    grade_expr,
     weight_rows_of,
     write_weights,
 )
@@ -49,9 +49,7 @@ class PeopleResult:
 def _ranked(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     return frame.with_columns(
         pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
-        pl.struct("score", "completeness")
-        .map_elements(lambda r: grade(r["score"], r["completeness"] or 0.0, model), return_dtype=pl.String)
-        .alias("grade"),
+        grade_expr(pl.col("score"), pl.col("completeness").fill_null(0.0), model).alias("grade"),
     ).sort(["rank", "entity_id"], nulls_last=True)
 
 

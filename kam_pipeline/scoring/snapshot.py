@@ -44,11 +44,14 @@ def _indicator_frame(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of
     return base
 
 
-def grade(score: float, completeness: float, model: ScoringModel) -> str:
-    """Return the grade band of a score, or insufficient_data below the model's minimum completeness."""
-    if score is None or np.isnan(score) or completeness < model.spec.evaluation.min_completeness:
-        return "insufficient_data"
-    return next(b.grade for b in model.spec.grades if score >= b.min)
+def grade_expr(score: pl.Expr, completeness: pl.Expr, model: ScoringModel) -> pl.Expr:
+    """`grade` as one polars expression: the first band (highest min first) the score reaches."""
+    expr = pl.when(score.is_null() | score.is_nan() | (completeness < model.spec.evaluation.min_completeness)).then(
+        pl.lit("insufficient_data")
+    )
+    for band in model.spec.grades:
+        expr = expr.when(score >= band.min).then(pl.lit(band.grade))
+    return expr.otherwise(None).cast(pl.String)
 
 
 def _key_accounts(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
@@ -62,22 +65,18 @@ def _key_accounts(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     ).filter(pl.col("_pareto"))
     pareto_ids = set(pareto.get_column("account_id").to_list()) if total > 0 else set()
     label = f"pareto_{round(spec.pareto_share * 100):d}"
-    rules = []
-    for row in frame.select("account_id", "segment", "revenue").iter_rows(named=True):
-        fired = None
-        if row["account_id"] in pareto_ids:
-            fired = label
-        else:
-            for rule in spec.rules:
-                seg_ok = rule.segments is None or row["segment"] in rule.segments
-                rev_ok = rule.min_revenue is None or (row["revenue"] or 0) >= rule.min_revenue
-                if seg_ok and rev_ok:
-                    fired = f"rule:{rule.name}"
-                    break
-        rules.append(fired)
-    return frame.with_columns(
-        pl.Series("key_account_rule", rules, dtype=pl.String),
-        pl.Series("is_key_account", [r is not None for r in rules], dtype=pl.Boolean),
+    # The Pareto set first, then the configured rules in order: the first that fires names the reason.
+    fired = pl.when(pl.col("account_id").is_in(sorted(pareto_ids))).then(pl.lit(label))
+    revenue = pl.col("revenue").cast(pl.Float64).fill_null(0.0)
+    for rule in spec.rules:
+        condition = pl.lit(True)
+        if rule.segments is not None:
+            condition = condition & pl.col("segment").is_in(list(rule.segments)).fill_null(False)
+        if rule.min_revenue is not None:
+            condition = condition & (revenue >= float(rule.min_revenue))
+        fired = fired.when(condition).then(pl.lit(f"rule:{rule.name}"))
+    return frame.with_columns(fired.otherwise(None).cast(pl.String).alias("key_account_rule")).with_columns(
+        pl.col("key_account_rule").is_not_null().alias("is_key_account")
     )
 
 
@@ -85,8 +84,9 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
     indicators = model.indicators
+    profiles = {seg: model.profile_for_segment(seg) for seg in frame.get_column("segment").drop_nulls().unique()}
     frame = frame.with_columns(
-        pl.col("segment").map_elements(model.profile_for_segment, return_dtype=pl.String).alias("profile")
+        pl.col("segment").replace_strict(profiles, default=None, return_dtype=pl.String).alias("profile")
     )
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
     for profile in model.profiles:
@@ -133,12 +133,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             (pl.col("score") - pl.col("previous_score")).alias("score_change"),
             pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
             pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
-            pl.struct("score", "completeness")
-            .map_elements(
-                lambda r: grade(r["score"], r["completeness"], model),
-                return_dtype=pl.String,
-            )
-            .alias("grade"),
+            grade_expr(pl.col("score"), pl.col("completeness"), model).alias("grade"),
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
