@@ -258,3 +258,20 @@ def test_an_earlier_snapshot_reports_without_trends_or_alerts(pipeline_db, tmp_p
 def _first_snapshot(db_path):
     with duckdb.connect(str(db_path), read_only=True) as conn:
         return conn.execute("select min(as_of_date) from marts.account_scores").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_long_league_table_shows_the_best_and_the_worst_with_a_note(pipeline_db, db, tmp_path, monkeypatch, lang):
+    from kam_pipeline.report import render
+
+    managers = _rows(db, "select manager_id from marts.manager_scores where as_of_date = ? order by rank, manager_id",
+                     [AS_OF])
+    assert len(managers) > 3  # the fixture's book must be longer than the patched limit
+    monkeypatch.setattr(render, "LEAGUE_TOP", 2)
+    monkeypatch.setattr(render, "LEAGUE_BOTTOM", 1)
+    out = tmp_path / f"short_{lang}.html"
+    build_report(pipeline_db, out, AS_OF, lang)
+    outline = _outline(out.read_text(encoding="utf-8"))
+    shown = [row[1].split()[0] for row in outline.tables["managers"][1:]]
+    assert shown == [managers[0][0], managers[1][0], managers[-1][0]]
+    assert t(lang, "league_table_note", top=2, bottom=1, n=len(managers), table="manager_scores") in outline.plain

@@ -120,6 +120,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "ranking_table": {"en": "Account ranking", "zh": "客户排名"},
     "ranking_table_note": {"en": "Top {top} and bottom {bottom} of {n} scored accounts.",
                            "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名。"},
+    "league_table_note": {"en": "Top {top} and bottom {bottom} of {n}; every row is in marts.{table}.",
+                          "zh": "共 {n} 名中的前 {top} 名与后 {bottom} 名；完整名单见 marts.{table}。"},
     "col_rank": {"en": "Rank", "zh": "排名"},
     "col_account": {"en": "Account", "zh": "客户"},
     "col_segment": {"en": "Segment", "zh": "客户分类"},

@@ -42,6 +42,9 @@ from kam_pipeline.scoring.model import ScoringModel
 TREND_ACCOUNTS = 5
 BREAKDOWN_ACCOUNTS = 12
 TABLE_TOP, TABLE_BOTTOM = 10, 5
+# League tables list every manager and team up to this many rows, then the best and the worst:
+# a book of thousands of managers is for BI (marts.manager_scores), not for a page.
+LEAGUE_TOP, LEAGUE_BOTTOM = 30, 10
 
 
 @dataclass
@@ -341,7 +344,10 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
         return [percent(attainment if evaluated else None, 0, lang), f"{met}/{evaluated}"]
 
     def table(frame: pl.DataFrame, level: str, id_col: str, name_col: str, title: str) -> Table:
-        rows = []
+        rows, note, n = [], None, frame.height
+        if n > LEAGUE_TOP + LEAGUE_BOTTOM:  # frame is in rank order (report/data.py)
+            frame = pl.concat([frame.head(LEAGUE_TOP), frame.tail(LEAGUE_BOTTOM)])
+            note = t(lang, "league_table_note", top=LEAGUE_TOP, bottom=LEAGUE_BOTTOM, n=n, table=f"{level}_scores")
         for r in frame.iter_rows(named=True):
             rows.append([
                 str(r.get("rank") if r.get("rank") is not None else ""),
@@ -356,7 +362,8 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
                                         "col_logo_retention", "col_feedback")]
         if has_kpis:
             headers += [t(lang, "col_kpi"), t(lang, "col_kpis_met")]
-        return Table(title=title, headers=headers, rows=rows, numeric=set(range(2, len(headers))) - {3} | {0})
+        return Table(title=title, headers=headers, rows=rows, numeric=set(range(2, len(headers))) - {3} | {0},
+                     note=note)
 
     managers = table(data.managers, "manager", "manager_id", "manager_name", t(lang, "managers"))
     teams = table(data.teams, "team", "team_id", "team_name", t(lang, "teams"))
