@@ -264,8 +264,9 @@ def _first_snapshot(db_path):
 def test_a_long_league_table_shows_the_best_and_the_worst_with_a_note(pipeline_db, db, tmp_path, monkeypatch, lang):
     from kam_pipeline.report import render
 
-    managers = _rows(db, "select manager_id from marts.manager_scores where as_of_date = ? order by rank, manager_id",
-                     [AS_OF])
+    managers = _rows(db, "select manager_id from marts.manager_scores where as_of_date = ? and rank is not null "
+                         "order by rank, manager_id", [AS_OF])
+    total = _rows(db, "select count(*) from marts.manager_scores where as_of_date = ?", [AS_OF])[0][0]
     assert len(managers) > 3  # the fixture's book must be longer than the patched limit
     monkeypatch.setattr(render, "LEAGUE_TOP", 2)
     monkeypatch.setattr(render, "LEAGUE_BOTTOM", 1)
@@ -274,4 +275,4 @@ def test_a_long_league_table_shows_the_best_and_the_worst_with_a_note(pipeline_d
     outline = _outline(out.read_text(encoding="utf-8"))
     shown = [row[1].split()[0] for row in outline.tables["managers"][1:]]
     assert shown == [managers[0][0], managers[1][0], managers[-1][0]]
-    assert t(lang, "league_table_note", top=2, bottom=1, n=len(managers), table="manager_scores") in outline.plain
+    assert t(lang, "league_table_note", top=2, bottom=1, n=total, table="manager_scores") in outline.plain

@@ -345,8 +345,11 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
 
     def table(frame: pl.DataFrame, level: str, id_col: str, name_col: str, title: str) -> Table:
         rows, note, n = [], None, frame.height
-        if n > LEAGUE_TOP + LEAGUE_BOTTOM:  # frame is in rank order (report/data.py)
-            frame = pl.concat([frame.head(LEAGUE_TOP), frame.tail(LEAGUE_BOTTOM)])
+        if n > LEAGUE_TOP + LEAGUE_BOTTOM:
+            # In rank order (report/data.py), unscored last: the worst are the lowest scores.
+            ranked = frame.filter(pl.col("rank").is_not_null())
+            bottom = max(0, min(LEAGUE_BOTTOM, ranked.height - LEAGUE_TOP))
+            frame = pl.concat([ranked.head(LEAGUE_TOP), ranked.tail(bottom)])
             note = t(lang, "league_table_note", top=LEAGUE_TOP, bottom=LEAGUE_BOTTOM, n=n, table=f"{level}_scores")
         for r in frame.iter_rows(named=True):
             rows.append([
