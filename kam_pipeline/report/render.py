@@ -258,12 +258,12 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
     if counts:
         out["charts"].append(charts.grade_donut(counts, {g: labels.grade(g) for g, _ in counts}, t(lang, "chart_grades"),
                                                 t(lang, "axis_accounts")))
-    top = scored.sort(["rank", "account_id"]).head(TREND_ACCOUNTS).get_column("account_id").to_list()
+    ranked_ids = scored.sort(["rank", "account_id"]).get_column("account_id")
+    top = ranked_ids.head(TREND_ACCOUNTS).to_list()
     risky = _at_risk_accounts(data, TREND_ACCOUNTS)
     breakdown_ids = list(dict.fromkeys(top + [a for a in risky if a not in top]))
     # Filled up in rank order; the head is enough to find the missing few (the book can hold 44k accounts).
-    best = scored.sort("rank").get_column("account_id").head(BREAKDOWN_ACCOUNTS + len(breakdown_ids))
-    breakdown_ids += [a for a in best if a not in breakdown_ids]
+    breakdown_ids += [a for a in ranked_ids.head(BREAKDOWN_ACCOUNTS + len(breakdown_ids)) if a not in breakdown_ids]
     breakdown_ids = breakdown_ids[: min(BREAKDOWN_ACCOUNTS, scored.height)]
     # Display names of the few accounts the charts show, not of the whole book.
     shown = scores.filter(pl.col("account_id").is_in([*top, *risky, *breakdown_ids]))

@@ -63,10 +63,10 @@ def _key_accounts(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     pareto = positive.with_columns(
         ((pl.col("revenue").cum_sum() - pl.col("revenue")) < spec.pareto_share * total).alias("_pareto")
     ).filter(pl.col("_pareto"))
-    pareto_ids = set(pareto.get_column("account_id").to_list()) if total > 0 else set()
+    pareto_ids = pareto.get_column("account_id").to_list() if total > 0 else []
     label = f"pareto_{round(spec.pareto_share * 100):d}"
     # The Pareto set first, then the configured rules in order: the first that fires names the reason.
-    fired = pl.when(pl.col("account_id").is_in(sorted(pareto_ids))).then(pl.lit(label))
+    fired = pl.when(pl.col("account_id").is_in(pareto_ids)).then(pl.lit(label))
     revenue = pl.col("revenue").cast(pl.Float64).fill_null(0.0)
     for rule in spec.rules:
         condition = pl.lit(True)
