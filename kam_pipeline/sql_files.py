@@ -1,7 +1,8 @@
 """Read the SQL files shipped under `sql/` and bind their named parameters.
 
-SQL files are plain `select` queries with DuckDB named parameters (`$as_of`).
-Values are always bound, never pasted into the text.
+SQL files are plain `select` queries with DuckDB named parameters (`$as_of`, or
+`$as_of_dates` for a file that computes several snapshots in one query). Values are
+always bound, never pasted into the text.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def parameters_of(sql: str) -> set[str]:
     # Strip line comments so a `$word` in a comment is not taken for a parameter.
     text = re.sub(r"--[^\n]*", "", sql)
     return set(_PARAM.findall(text))
+
+
+def takes_date_range(name: str) -> bool:
+    """True when `sql/marts/<name>.sql` computes every date of `$as_of_dates` at once (not only `$as_of`)."""
+    return "as_of_dates" in parameters_of(read_sql(f"marts/{name}"))
 
 
 def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from kam_pipeline.catalog import column_comment
-from kam_pipeline.sql_files import bind, read_sql
+from kam_pipeline.sql_files import bind, parameters_of, read_sql
 
 
 def work_path_for(db_path: str | Path) -> Path:
@@ -83,7 +83,7 @@ def write_snapshot(
     table: str,
     select_sql: str,
     params: dict[str, Any],
-    as_of: dt.date,
+    as_of: dt.date | list[dt.date],
     scope: dict[str, str] | None = None,
 ) -> int:
     """Replace the `as_of` snapshot of `marts.<table>` by the rows of `select_sql`; return the row count.
@@ -91,10 +91,13 @@ def write_snapshot(
     One transaction: a failure leaves the previous snapshot in place. New columns (for
     example a group added to the scoring model) are added, so history is kept. `scope`
     (column -> value, columns named by our code) narrows what is replaced, for tables
-    that several assets write parts of.
+    that several assets write parts of. With a list of dates, the snapshots of all of
+    them are replaced by what `select_sql` returns (the count is that of the last date).
     """
     bound = bind(select_sql, params)
     scope = scope or {}
+    dates = as_of if isinstance(as_of, list) else [as_of]
+    as_of = dates[-1]
     scope_sql = "".join(f' and "{column}" = ?' for column in scope)
     conn.execute("begin transaction")
     try:
@@ -104,7 +107,11 @@ def write_snapshot(
         for name, data_type, *_ in described:
             if name not in existing:
                 conn.execute(f'alter table marts.{table} add column "{name}" {data_type}')
-        conn.execute(f"delete from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()])
+        conn.execute(
+            f"delete from marts.{table} where as_of_date between ? and ? "
+            f"and list_contains(?::date[], as_of_date){scope_sql}",
+            [min(dates), max(dates), dates, *scope.values()],
+        )
         conn.execute(f"insert into marts.{table} by name select * from ({select_sql})", bound)
         count = scalar(
             conn, f"select count(*) from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()]
@@ -129,8 +136,13 @@ def write_frame_snapshot(
 
 
 def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any]) -> int:
-    """Write the snapshot of `marts.<table>` from `sql/marts/<table>.sql`; return the row count."""
-    return write_snapshot(conn, table, read_sql(f"marts/{table}"), params, params["as_of"])
+    """Write the snapshot of `marts.<table>` from `sql/marts/<table>.sql`; return the row count.
+
+    A file that takes `$as_of_dates` writes the snapshots of all those dates at once.
+    """
+    sql = read_sql(f"marts/{table}")
+    dates = params["as_of_dates"] if "as_of_dates" in parameters_of(sql) else params["as_of"]
+    return write_snapshot(conn, table, sql, params, dates)
 
 
 def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -62,12 +62,17 @@ def insert_staging(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict
         )
 
 
+def with_dates(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with `as_of_dates` = [as_of] unless given: one snapshot, as a daily run computes it."""
+    return {"as_of_dates": [params["as_of"]], **params}
+
+
 def create_mart_like(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
     """Create `marts.<name>` empty, with exactly the columns and types the SQL file `marts/<name>` returns."""
     sql = read_sql(f"marts/{name}")
     conn.execute(
         f"create table marts.{name} as select * from ({sql}) as q limit 0",
-        bind(sql, params or DEFAULT_PARAMS),
+        bind(sql, with_dates(params or DEFAULT_PARAMS)),
     )
 
 
@@ -83,7 +88,7 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str
 
 def run_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
     """Run `sql/marts/<name>.sql` with the default parameters (or `overrides`); return its rows as dicts."""
-    params = {**DEFAULT_PARAMS, **overrides}
+    params = with_dates({**DEFAULT_PARAMS, **overrides})
     result = query(conn, f"marts/{name}", params)
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
@@ -91,7 +96,7 @@ def run_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> li
 
 def materialize_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> None:
     """Write `sql/marts/<name>.sql` into `marts.<name>` the way the pipeline does (`insert ... by name`)."""
-    params = {**DEFAULT_PARAMS, **overrides}
+    params = with_dates({**DEFAULT_PARAMS, **overrides})
     sql = read_sql(f"marts/{name}")
     create_mart_like(conn, name, params)
     conn.execute(f"insert into marts.{name} by name {sql}", bind(sql, params))

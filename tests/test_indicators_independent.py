@@ -57,6 +57,7 @@ from kam_pipeline.assets.marts import sql_params
 from kam_pipeline.generate import generate_dataset
 from kam_pipeline.ingest.load import ingest_source
 from kam_pipeline.scoring.model import load_model
+from kam_pipeline.sql_files import bind, read_sql
 from kam_pipeline.warehouse import write_sql_snapshot
 
 SOURCES_IN_ORDER = (
@@ -82,6 +83,14 @@ D4 = date(2026, 7, 2)  # run with W = 364: 182 days of 2025 and of 2026 in C (ma
 W = 365
 CASES = ((D1, W), (D2, W), (D3, W), (D4, 364))  # (as-of date, window days)
 AS_OF_DATES = tuple(d for d, _ in CASES)
+# Backfills: several as-of dates computed by one query (sql/marts/account_indicators.sql takes
+# $as_of_dates). Consecutive dates around D2; a window shorter than the range, so orders, categories,
+# months and invoices enter and leave it within the range; and dates more than W apart.
+RANGES = (
+    (tuple(D2 + timedelta(days=k) for k in range(-13, 14)), W),
+    (tuple(D4 - timedelta(days=k) for k in range(20, -1, -1)), 7),
+    ((D3, D2, D1), W),
+)
 CHURN_DAYS = 180
 RETENTION_CAP = 2.0
 SLA_HOURS = {"critical": 24.0, "high": 72.0, "medium": 120.0, "low": 240.0}
@@ -160,6 +169,9 @@ def _nasty_orders() -> list[list[Any]]:
         line("X0000019", 1, LAPSED_ACCOUNT, date(2024, 5, 1), "components", 1, "900.00", "500.00", "completed"),
         # a returned line is not an order: not churned
         line("X0000020", 1, RETURN_ONLY_ACCOUNT, date(2024, 5, 1), "components", 1, "400.00", "250.00", "returned"),
+        # one order with lines on two dates of RANGES[0]: counted once, from the first date on
+        line("X0000021", 1, "A0003", date(2026, 1, 6), "x_two_dates", 1, "150.00", "90.00", "completed"),
+        line("X0000021", 2, "A0003", date(2026, 1, 20), "x_two_dates", 1, "160.00", "95.00", "completed"),
     ]
 
 
@@ -794,6 +806,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             }
             for as_of in AS_OF_DATES
         }
+        ranges = {}
+        for dates, window in RANGES:
+            params = {**sql_params(model, dates[-1], list(dates)), "window_days": window}
+            rows = _fetch(conn, read_sql("marts/account_indicators"), bind(read_sql("marts/account_indicators"), params))
+            ranges[dates, window] = rows
     finally:
         conn.close()
     return {
@@ -803,6 +820,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "quarantined": quarantined,
         "params": params_by_date,
         "sql": sql,
+        "ranges": ranges,
     }
 
 
@@ -830,6 +848,20 @@ def test_account_indicators(world, as_of, window):
     actual = {r["account_id"]: r for r in world["sql"][as_of]["account_indicators"]}
     problems = _compare("account_indicators", expected, actual, ACCOUNT_COLUMNS)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(("dates", "window"), RANGES, ids=[f"{d[0]}..{d[-1]}x{len(d)}-W{w}" for d, w in RANGES])
+def test_account_indicators_of_a_date_range_in_one_query(world, dates, window):
+    """A backfill computes its dates in one query; every date must equal the recomputation of that date alone."""
+    rows = world["ranges"][dates, window]
+    assert sorted({r["as_of_date"] for r in rows}) == sorted(dates)
+    problems = []
+    for as_of in dates:
+        expected = expected_account_indicators(world["raw"], as_of, window)
+        actual = {r["account_id"]: r for r in rows if r["as_of_date"] == as_of}
+        assert len(actual) == sum(1 for r in rows if r["as_of_date"] == as_of)
+        problems += [f"{as_of}: {p}" for p in _compare("account_indicators", expected, actual, ACCOUNT_COLUMNS)]
+    assert not problems, "\n".join(problems[:20])
 
 
 @pytest.mark.parametrize(("as_of", "window"), CASES, ids=CASE_IDS)

@@ -14,6 +14,7 @@ from kam_pipeline.scoring.model import REVIEWER_ROLES, ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.summary import top_accounts_markdown
+from kam_pipeline.sql_files import takes_date_range
 from kam_pipeline.warehouse import open_connection, publish, write_sql_snapshot
 
 STAGING = [dg.AssetKey(["staging", s]) for s in SOURCES]
@@ -25,13 +26,18 @@ _PARTITIONED = {
 _MARTS = {"group_name": "marts", "kinds": {"duckdb"}, **_PARTITIONED}
 
 
-def sql_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
-    """Return every named parameter the SQL files may use for one as-of date."""
+def sql_params(model: ScoringModel, as_of: dt.date, as_of_dates: list[dt.date] | None = None) -> dict[str, object]:
+    """Return every named parameter the SQL files may use for one as-of date.
+
+    A file that takes `$as_of_dates` computes the snapshots of all those dates in one query
+    (default: just `as_of`); the others read `$as_of` and run once per date.
+    """
     ev = model.spec.evaluation
     # Equal role weights (INDICATORS.md) unless the model's managers section says otherwise.
     roles = model.spec.managers.feedback_role_weights if model.spec.managers else dict.fromkeys(REVIEWER_ROLES, 1.0)
     return {
         "as_of": as_of,
+        "as_of_dates": list(as_of_dates or [as_of]),
         "window_days": ev.window_days,
         "churn_days": ev.churn_days,
         "retention_cap": ev.retention_cap,
@@ -58,10 +64,15 @@ def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.Asse
     @dg.asset(key=key, deps=deps, description=description, check_specs=mart_check_specs(key), **_MARTS)
     def _asset(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
         model = kam.model()
+        dates = as_of_dates(context)
         rows, checks = 0, {}
         with open_connection(duckdb) as conn:
-            for as_of in as_of_dates(context):
-                rows = write_sql_snapshot(conn, table, sql_params(model, as_of))
+            if takes_date_range(table):
+                # One query for the whole range: it shares the pass over orders and invoices.
+                rows = write_sql_snapshot(conn, table, sql_params(model, dates[-1], dates))
+            for as_of in dates:
+                if not takes_date_range(table):
+                    rows = write_sql_snapshot(conn, table, sql_params(model, as_of))
                 checks[as_of] = mart_check_results(conn, key, as_of)
         return dg.MaterializeResult(
             metadata={"dagster/row_count": rows, "as_of_dates": len(checks)},

@@ -1,7 +1,7 @@
--- marts.account_indicators: one row per account at the as-of date D = $as_of, raw indicator values (INDICATORS.md).
+-- marts.account_indicators: one row per account and as-of date D in $as_of_dates, raw indicator values (INDICATORS.md).
 -- Windows on dates: C = [D - W, D), P = [D - 2W, D - W), W = $window_days; nothing dated on or after D is read, so backfills reproduce.
 -- Snapshot = accounts with since <= D; an account without any activity still gets a row (counts 0, ratios NULL).
--- Returned lines count -abs(net_amount) (and -abs(cost_amount)) whatever sign the file used; cancelled lines are ignored everywhere.
+-- Returned lines count -abs(net_amount) (and -abs(cost_amount)) whatever sign the file used; cancelled lines are ignored.
 -- gross_margin uses only C lines that carry cost_amount, so lines without cost data neither inflate nor deflate it.
 -- Ratios with a zero or missing denominator are NULL (revenue_growth, revenue_retention, avg_order_value, complaint_rate, ...).
 -- active_month_ratio divides by the calendar months that overlap C (13 for most 365-day windows, 12 when D is the 1st).
@@ -10,8 +10,15 @@
 -- market_year (also output) = the calendar year holding most days of C (ties -> the later year); market growth compares it with the year before.
 -- Complaints: C as timestamps [D - W 00:00, D 00:00); a complaint resolved at or after D 00:00 is still open at D.
 -- Invoices issued in C; one paid on or after D counts as unpaid at D, and is late when its due date is before D.
--- Non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the order
--- DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
+-- Amounts are DECIMAL and non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the
+-- order DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
+--
+-- Several as-of dates (a backfill from F to L) share one pass over orders and invoices. Each order or invoice
+-- figure is a sum of terms that are each active on an interval of as-of dates: an order line dated d is in C
+-- for D in [d + 1, d + W + 1). Every interval becomes +term where it starts and -term where it ends, and a
+-- running sum per account read at each D gives the figure. A distinct count (orders, categories, months) counts
+-- a key from each of its dates d to its next one n, for D in [d + 1, least(d + W, n) + 1). Starts before F
+-- count from F and changes after L are left out, so with one as-of date nearly every term falls on F.
 
 with
 
@@ -43,21 +50,32 @@ market as (
     select * from staging.market
 ),
 
-invoices as (
+invoices as not materialized (
     select * from staging.invoices
 ),
 
 bounds as (
     select
-        $as_of::date as as_of_date,
+        dates.as_of_date,
         $window_days::integer as window_days,
-        $as_of::date - $window_days::integer as current_start,
-        $as_of::date - 2 * $window_days::integer as previous_start,
-        $as_of::date - $churn_days::integer as churn_start
+        dates.as_of_date - $window_days::integer as current_start,
+        dates.as_of_date - 2 * $window_days::integer as previous_start
+    from (select distinct unnest($as_of_dates::date[]) as as_of_date) as dates
+),
+
+date_range as (
+    -- F and L, the first and last as-of dates. Filters on the source tables spell them out as
+    -- list_min / list_max of the parameter instead: constants, so DuckDB skips row groups by date.
+    select
+        min(as_of_date) as first_date,
+        max(as_of_date) as last_date,
+        $window_days::integer as window_days
+    from bounds
 ),
 
 snapshot_accounts as (
     select
+        bounds.as_of_date,
         accounts.account_id,
         accounts.account_name,
         accounts.segment,
@@ -67,10 +85,10 @@ snapshot_accounts as (
         managers.team_id,
         accounts.since
     from accounts
-    cross join bounds
+    inner join bounds
+        on accounts.since <= bounds.as_of_date
     left join managers
         on accounts.manager_id = managers.manager_id
-    where accounts.since <= bounds.as_of_date
 ),
 
 order_lines as not materialized (
@@ -87,55 +105,305 @@ order_lines as not materialized (
         case
             when orders.status = 'returned' then -abs(orders.cost_amount)
             else orders.cost_amount
-        end as signed_cost,
-        orders.order_date >= bounds.current_start as in_current,
-        orders.order_date >= bounds.previous_start
-            and orders.order_date < bounds.current_start as in_previous,
-        orders.order_date < bounds.current_start as before_current,
-        orders.order_date >= bounds.churn_start as in_churn_window
+        end as signed_cost
     from orders
-    cross join bounds
     where orders.status in ('completed', 'returned')
-        and orders.order_date < bounds.as_of_date
+        and orders.order_date < list_max($as_of_dates::date[])
 ),
 
-order_sums as (
+order_amounts as (
+    -- One pass over the order history: a line dated d is in C from d + 1 and in P from d + W + 1 to
+    -- d + 2W + 1. Lines are summed per account and per those dates, moved up to F, or NULL past L
+    -- (they change no date of the range): with one as-of date, at most three rows per account.
+    select
+        order_lines.account_id,
+        greatest(order_lines.order_date + 1, date_range.first_date) as enters_current,
+        case
+            when order_lines.order_date + date_range.window_days + 1 <= date_range.last_date
+                then greatest(order_lines.order_date + date_range.window_days + 1, date_range.first_date)
+        end as enters_previous,
+        case
+            when order_lines.order_date + 2 * date_range.window_days + 1 <= date_range.last_date
+                then greatest(order_lines.order_date + 2 * date_range.window_days + 1, date_range.first_date)
+        end as leaves_previous,
+        sum(order_lines.signed_net) as net,
+        sum(order_lines.signed_net) filter (where order_lines.signed_cost is not null) as costed_net,
+        sum(order_lines.signed_cost) as costed_cost,
+        min(order_lines.order_date) filter (where order_lines.status = 'completed') as first_completed,
+        max(order_lines.order_date) filter (
+            where order_lines.status = 'completed' and order_lines.order_date < date_range.first_date
+        ) as last_completed_before
+    from order_lines
+    cross join date_range
+    group by all
+),
+
+order_history as (
+    -- The first completed line (churn needs one before C) and the last one before F.
     select
         account_id,
-        sum(signed_net) filter (where in_current) as revenue,
-        sum(signed_net) filter (where in_previous) as revenue_prev,
-        sum(signed_net) filter (where in_current and signed_cost is not null) as costed_net,
-        sum(signed_cost) filter (where in_current and signed_cost is not null) as costed_cost,
-        max(order_date) filter (where status = 'completed') as last_order_date,
-        count(*) filter (where before_current and status = 'completed') > 0 as ordered_before_current,
-        count(*) filter (where in_churn_window and status = 'completed') > 0 as ordered_recently
-    from order_lines
+        min(first_completed) as first_completed,
+        max(last_completed_before) as last_completed_before
+    from order_amounts
     group by account_id
 ),
 
-order_counts as (
-    -- The distinct counts on their own, over C's completed lines only: a FILTER clause on a
-    -- DISTINCT aggregate would hash every line of C and P (it was most of this query's time).
+completed_lines as not materialized (
+    -- The completed lines some C of the range holds: [F - W, L). One dated in [L - W, F) is in C at
+    -- every date of the range, and so is its order, category and month ("held").
     select
-        account_id,
-        count(distinct order_id) as order_count,
-        count(distinct product_category) as product_breadth,
-        count(distinct date_trunc('month', order_date)) as active_months
+        order_lines.account_id,
+        order_lines.order_id,
+        order_lines.product_category,
+        strftime(order_lines.order_date, '%Y-%m') as order_month,
+        order_lines.order_date,
+        order_lines.order_date >= date_range.last_date - date_range.window_days
+            and order_lines.order_date < date_range.first_date as held
     from order_lines
-    where in_current and status = 'completed'
-    group by account_id
+    cross join date_range
+    where order_lines.status = 'completed'
+        and order_lines.order_date >= list_min($as_of_dates::date[]) - $window_days::integer
 ),
 
-order_stats as (
-    select order_sums.*, order_counts.* exclude (account_id)
-    from order_sums
-    left join order_counts
-        on order_sums.account_id = order_counts.account_id
+key_states as (
+    -- Per distinct-count key: an order, a category or a calendar month of an account. A key that is not
+    -- held can enter or leave C within the range; with one as-of date every key is held.
+    select account_id, 'order' as kind, order_id as key, bool_or(held) as held
+    from completed_lines
+    group by account_id, order_id
+    union all
+    select account_id, 'category', product_category, bool_or(held)
+    from completed_lines
+    where product_category is not null
+    group by account_id, product_category
+    union all
+    select account_id, 'month', order_month, bool_or(held)
+    from completed_lines
+    group by account_id, order_month
+),
+
+moving_key_spans as (
+    -- The keys that are not held have all their dates of [F - W, L) outside [L - W, F). Only a range
+    -- has such keys: with one as-of date the condition on the parameter is false and DuckDB drops this.
+    select
+        key_dates.account_id,
+        key_dates.kind,
+        key_dates.order_date + 1 as span_start,
+        least(
+            key_dates.order_date + date_range.window_days,
+            lead(key_dates.order_date) over (
+                partition by key_dates.account_id, key_dates.kind, key_dates.key order by key_dates.order_date
+            )
+        ) + 1 as span_end
+    from (
+        select distinct lines.account_id, lines.kind, lines.key, lines.order_date
+        from (
+            select account_id, 'order' as kind, order_id as key, order_date from completed_lines where not held
+            union all
+            select account_id, 'category', product_category, order_date from completed_lines where not held
+            union all
+            select account_id, 'month', order_month, order_date from completed_lines where not held
+        ) as lines
+        semi join (select account_id, kind, key from key_states where not held) as moving
+            on lines.account_id = moving.account_id
+            and lines.kind = moving.kind
+            and lines.key = moving.key
+        where list_min($as_of_dates::date[]) < list_max($as_of_dates::date[])
+    ) as key_dates
+    cross join date_range
+),
+
+invoice_terms as (
+    -- An invoice issued on i is in C from i + 1 to i + W + 1. It is late from due_on + 1 on, unless it
+    -- was paid on or before its due date. Its days late at D are D - due_on from due_on + 1 until it is
+    -- paid (paid_on + 1), then paid_on - due_on. Summed per account and per those dates, moved up to F
+    -- (NULL past L) as for orders.
+    select
+        invoices.account_id,
+        greatest(invoices.issued_on + 1, date_range.first_date) as enters_current,
+        case
+            when invoices.issued_on + date_range.window_days + 1 <= date_range.last_date
+                then greatest(invoices.issued_on + date_range.window_days + 1, date_range.first_date)
+        end as leaves_current,
+        case
+            when invoices.due_on + 1 <= date_range.last_date then greatest(invoices.due_on + 1, date_range.first_date)
+        end as late_from,
+        case
+            when invoices.paid_on + 1 <= date_range.last_date then greatest(invoices.paid_on + 1, date_range.first_date)
+        end as paid_from,
+        invoices.paid_on is null or invoices.paid_on > invoices.due_on as late_unless_early,
+        count(*) as invoices,
+        sum(invoices.amount) as amount,
+        sum(date_diff('day', date '1970-01-01', invoices.due_on)) as due_day_numbers,
+        sum(greatest(0, date_diff('day', invoices.due_on, invoices.paid_on))) as days_late_when_paid
+    from invoices
+    cross join date_range
+    where invoices.issued_on >= list_min($as_of_dates::date[]) - $window_days::integer
+        and invoices.issued_on < list_max($as_of_dates::date[])
+    group by all
+),
+
+intervals as (
+    -- Every term of a running figure with the as-of dates [active_from, active_until) it is active on
+    -- (active_until NULL: to the end of the range).
+    select
+        account_id, enters_current as active_from, enters_previous as active_until,
+        net as revenue, null as revenue_prev, costed_net, costed_cost,
+        null as order_count, null as product_breadth, null as active_months,
+        null as invoice_count, null as invoice_amount, null as overdue_amount,
+        null as late_invoices, null as late_due_day_numbers, null as days_late_when_paid
+    from order_amounts
+    union all
+    select account_id, enters_previous, leaves_previous, null, net, null, null,
+        null, null, null, null, null, null, null, null, null
+    from order_amounts
+    where enters_previous is not null
+    union all
+    select key_states.account_id, date_range.first_date, null, null, null, null, null,
+        count(*) filter (where key_states.kind = 'order'),
+        count(*) filter (where key_states.kind = 'category'),
+        count(*) filter (where key_states.kind = 'month'),
+        null, null, null, null, null, null
+    from key_states
+    cross join date_range
+    where key_states.held
+    group by key_states.account_id, date_range.first_date
+    union all
+    select account_id, span_start, span_end, null, null, null, null,
+        case when kind = 'order' then 1 end,
+        case when kind = 'category' then 1 end,
+        case when kind = 'month' then 1 end,
+        null, null, null, null, null, null
+    from moving_key_spans
+    union all
+    select account_id, enters_current, leaves_current, null, null, null, null, null, null, null,
+        invoices, amount, null, null, null, null
+    from invoice_terms
+    union all
+    -- Late: in C and from due_on + 1 (both dates known, so NULL means after L).
+    select account_id, greatest(enters_current, late_from), leaves_current, null, null, null, null, null, null, null,
+        null, null, amount, null, null, null
+    from invoice_terms
+    where late_unless_early and late_from is not null
+    union all
+    -- Days late grow by one a day between due_on + 1 and paid_on + 1 ...
+    select account_id, greatest(enters_current, late_from), least(leaves_current, paid_from),
+        null, null, null, null, null, null, null, null, null, null,
+        invoices, due_day_numbers, null
+    from invoice_terms
+    where late_from is not null
+    union all
+    -- ... and stay at paid_on - due_on after it.
+    select account_id, greatest(enters_current, paid_from), leaves_current,
+        null, null, null, null, null, null, null, null, null, null,
+        null, null, days_late_when_paid
+    from invoice_terms
+    where paid_from is not null
+),
+
+events as (
+    -- +term where an interval starts, -term where it ends; an empty interval adds nothing. Changes
+    -- before F all count from F; those after L change no as-of date.
+    select
+        intervals.account_id,
+        greatest(bounds_of.event_date, date_range.first_date) as event_date,
+        bounds_of.sign * intervals.revenue as revenue,
+        bounds_of.sign * intervals.revenue_prev as revenue_prev,
+        bounds_of.sign * intervals.costed_net as costed_net,
+        bounds_of.sign * intervals.costed_cost as costed_cost,
+        bounds_of.sign * intervals.order_count as order_count,
+        bounds_of.sign * intervals.product_breadth as product_breadth,
+        bounds_of.sign * intervals.active_months as active_months,
+        bounds_of.sign * intervals.invoice_count as invoice_count,
+        bounds_of.sign * intervals.invoice_amount as invoice_amount,
+        bounds_of.sign * intervals.overdue_amount as overdue_amount,
+        bounds_of.sign * intervals.late_invoices as late_invoices,
+        bounds_of.sign * intervals.late_due_day_numbers as late_due_day_numbers,
+        bounds_of.sign * intervals.days_late_when_paid as days_late_when_paid,
+        null::date as last_order_date,
+        false as is_as_of_date
+    from intervals
+    cross join lateral (
+        select intervals.active_from as event_date, 1 as sign
+        union all
+        select intervals.active_until, -1
+        where intervals.active_until is not null
+    ) as bounds_of
+    cross join date_range
+    where (intervals.active_until is null or intervals.active_from < intervals.active_until)
+        and bounds_of.event_date <= date_range.last_date
+    union all
+    -- The last completed order: the last one before F, then each completed date of the range.
+    select order_history.account_id, date_range.first_date,
+        null, null, null, null, null, null, null, null, null, null, null, null, null,
+        order_history.last_completed_before, false
+    from order_history
+    cross join date_range
+    where order_history.last_completed_before is not null
+    union all
+    select account_id, order_date + 1,
+        null, null, null, null, null, null, null, null, null, null, null, null, null,
+        order_date, false
+    from completed_lines
+    where order_date >= list_min($as_of_dates::date[])
+    union all
+    -- One row per account and as-of date reads the running figures.
+    select account_id, as_of_date,
+        null, null, null, null, null, null, null, null, null, null, null, null, null,
+        null, true
+    from snapshot_accounts
+),
+
+daily_changes as (
+    select
+        account_id,
+        event_date,
+        sum(revenue) as revenue,
+        sum(revenue_prev) as revenue_prev,
+        sum(costed_net) as costed_net,
+        sum(costed_cost) as costed_cost,
+        sum(order_count) as order_count,
+        sum(product_breadth) as product_breadth,
+        sum(active_months) as active_months,
+        sum(invoice_count) as invoice_count,
+        sum(invoice_amount) as invoice_amount,
+        sum(overdue_amount) as overdue_amount,
+        sum(late_invoices) as late_invoices,
+        sum(late_due_day_numbers) as late_due_day_numbers,
+        sum(days_late_when_paid) as days_late_when_paid,
+        max(last_order_date) as last_order_date,
+        bool_or(is_as_of_date) as is_as_of_date
+    from events
+    group by account_id, event_date
+),
+
+running as (
+    select
+        account_id,
+        event_date as as_of_date,
+        is_as_of_date,
+        sum(revenue) over to_date as revenue,
+        sum(revenue_prev) over to_date as revenue_prev,
+        sum(costed_net) over to_date as costed_net,
+        sum(costed_cost) over to_date as costed_cost,
+        sum(order_count) over to_date as order_count,
+        sum(product_breadth) over to_date as product_breadth,
+        sum(active_months) over to_date as active_months,
+        sum(invoice_count) over to_date as invoice_count,
+        sum(invoice_amount) over to_date as invoice_amount,
+        sum(overdue_amount) over to_date as overdue_amount,
+        sum(late_invoices) over to_date as late_invoices,
+        sum(late_due_day_numbers) over to_date as late_due_day_numbers,
+        sum(days_late_when_paid) over to_date as days_late_when_paid,
+        max(last_order_date) over to_date as last_order_date
+    from daily_changes
+    window to_date as (partition by account_id order by event_date rows between unbounded preceding and current row)
 ),
 
 window_years as (
     -- Each calendar year overlapping C, with the days of C it holds and its own length (365 or 366).
     select
+        bounds.as_of_date,
         years.year,
         date_diff(
             'day',
@@ -150,25 +418,27 @@ window_years as (
 account_wallet as (
     -- With every year present, the scale factor W / sum(days_in_window) is exactly 1.
     select
+        window_years.as_of_date,
         wallet.account_id,
         cast(sum(cast(wallet.wallet_amount * window_years.days_in_window / window_years.days_in_year as decimal(38, 12)))
-            as double) * max(bounds.window_days) / sum(window_years.days_in_window) as wallet_amount_window
+            as double) * $window_days::integer / sum(window_years.days_in_window) as wallet_amount_window
     from wallet
     inner join window_years
         on wallet.year = window_years.year
-    cross join bounds
-    group by wallet.account_id
+    group by window_years.as_of_date, wallet.account_id
 ),
 
 market_year as (
-    select cast(window_years.year as integer) as market_year
+    select
+        as_of_date,
+        cast(arg_max(year, days_in_window * 10000 + year) as integer) as market_year
     from window_years
-    order by window_years.days_in_window desc, window_years.year desc
-    limit 1
+    group by as_of_date
 ),
 
 market_growth as (
     select
+        market_year.as_of_date,
         market.industry,
         market.region,
         sum(cast(market.market_size as decimal(38, 12))) filter (where market.year = market_year.market_year)
@@ -176,11 +446,12 @@ market_growth as (
             - 1 as market_growth
     from market
     cross join market_year
-    group by market.industry, market.region
+    group by market_year.as_of_date, market.industry, market.region
 ),
 
 survey_stats as (
     select
+        bounds.as_of_date,
         surveys.account_id,
         count(*) as survey_count,
         (avg(cast(surveys.overall as decimal(38, 12))) - 1) / 4 * 100 as csat,
@@ -193,14 +464,15 @@ survey_stats as (
             - count(*) filter (where surveys.recommend <= 6)
         ) / nullif(count(surveys.recommend), 0) as nps
     from surveys
-    cross join bounds
-    where surveys.responded_on >= bounds.current_start
+    inner join bounds
+        on surveys.responded_on >= bounds.current_start
         and surveys.responded_on < bounds.as_of_date
-    group by surveys.account_id
+    group by bounds.as_of_date, surveys.account_id
 ),
 
 complaints_in_window as (
     select
+        bounds.as_of_date,
         complaints.account_id,
         coalesce(complaints.resolved_at < bounds.as_of_date::timestamp, false) as is_resolved,
         epoch(complaints.resolved_at - complaints.opened_at) / 3600.0 as resolution_hours,
@@ -212,13 +484,14 @@ complaints_in_window as (
             when 'critical' then $sla_critical_hours::double
         end as sla_hours
     from complaints
-    cross join bounds
-    where complaints.opened_at >= bounds.current_start::timestamp
+    inner join bounds
+        on complaints.opened_at >= bounds.current_start::timestamp
         and complaints.opened_at < bounds.as_of_date::timestamp
 ),
 
 complaint_stats as (
     select
+        as_of_date,
         account_id,
         count(*) as complaint_count,
         avg(cast(resolution_hours as decimal(38, 12))) filter (where is_resolved) as avg_resolution_hours,
@@ -228,59 +501,36 @@ complaint_stats as (
         ) as breached_count,
         count(*) filter (where not is_resolved) as open_complaints
     from complaints_in_window
-    group by account_id
-),
-
-invoices_in_window as (
-    select
-        invoices.account_id,
-        invoices.amount,
-        (invoices.paid_on is not null
-            and invoices.paid_on < bounds.as_of_date
-            and invoices.paid_on > invoices.due_on)
-        or ((invoices.paid_on is null or invoices.paid_on >= bounds.as_of_date)
-            and invoices.due_on < bounds.as_of_date) as is_late,
-        greatest(
-            0,
-            date_diff(
-                'day',
-                invoices.due_on,
-                case when invoices.paid_on < bounds.as_of_date then invoices.paid_on else bounds.as_of_date end
-            )
-        ) as days_late
-    from invoices
-    cross join bounds
-    where invoices.issued_on >= bounds.current_start
-        and invoices.issued_on < bounds.as_of_date
-),
-
-invoice_stats as (
-    select
-        account_id,
-        count(*) as invoice_count,
-        cast(sum(case when is_late then amount else 0 end) as double)
-            / nullif(cast(sum(amount) as double), 0) as overdue_ratio,
-        avg(cast(days_late as double)) as avg_days_late
-    from invoices_in_window
-    group by account_id
+    group by as_of_date, account_id
 ),
 
 account_orders as (
     select
-        snapshot_accounts.account_id,
-        coalesce(order_stats.revenue, 0) as revenue,
-        coalesce(order_stats.revenue_prev, 0) as revenue_prev,
-        cast(order_stats.costed_net - order_stats.costed_cost as double)
-            / nullif(cast(order_stats.costed_net as double), 0) as gross_margin,
-        coalesce(order_stats.order_count, 0) as order_count,
-        coalesce(order_stats.product_breadth, 0) as product_breadth,
-        coalesce(order_stats.active_months, 0) as active_months,
-        order_stats.last_order_date,
-        coalesce(order_stats.ordered_before_current, false) as ordered_before_current,
-        coalesce(order_stats.ordered_recently, false) as ordered_recently
-    from snapshot_accounts
-    left join order_stats
-        on snapshot_accounts.account_id = order_stats.account_id
+        running.as_of_date,
+        running.account_id,
+        coalesce(running.revenue, 0) as revenue,
+        coalesce(running.revenue_prev, 0) as revenue_prev,
+        cast(running.costed_net - running.costed_cost as double)
+            / nullif(cast(running.costed_net as double), 0) as gross_margin,
+        cast(coalesce(running.order_count, 0) as bigint) as order_count,
+        cast(coalesce(running.product_breadth, 0) as bigint) as product_breadth,
+        cast(coalesce(running.active_months, 0) as bigint) as active_months,
+        running.last_order_date,
+        coalesce(order_history.first_completed < running.as_of_date - $window_days::integer, false)
+            as ordered_before_current,
+        coalesce(running.last_order_date >= running.as_of_date - $churn_days::integer, false) as ordered_recently,
+        cast(coalesce(running.invoice_count, 0) as bigint) as invoice_count,
+        cast(coalesce(running.overdue_amount, 0) as double) / nullif(cast(running.invoice_amount as double), 0) as overdue_ratio,
+        -- Days late summed over the invoices of C: late_invoices * D - their due days, plus the paid ones.
+        cast(
+            coalesce(running.late_invoices * date_diff('day', date '1970-01-01', running.as_of_date)
+                - running.late_due_day_numbers, 0)
+            + coalesce(running.days_late_when_paid, 0) as double
+        ) / nullif(running.invoice_count, 0) as avg_days_late
+    from running
+    left join order_history
+        on running.account_id = order_history.account_id
+    where running.is_as_of_date
 ),
 
 final as (
@@ -346,26 +596,30 @@ final as (
         cast(complaint_stats.breached_count as double)
             / nullif(complaint_stats.complaint_count, 0) as sla_breach_rate,
         coalesce(complaint_stats.open_complaints, 0) as open_complaints,
-        coalesce(invoice_stats.invoice_count, 0) as invoice_count,
-        invoice_stats.overdue_ratio,
-        invoice_stats.avg_days_late
+        account_orders.invoice_count,
+        account_orders.overdue_ratio,
+        account_orders.avg_days_late
     from snapshot_accounts
-    cross join bounds
+    inner join bounds
+        on snapshot_accounts.as_of_date = bounds.as_of_date
     left join market_year
-        on true
+        on snapshot_accounts.as_of_date = market_year.as_of_date
     inner join account_orders
-        on snapshot_accounts.account_id = account_orders.account_id
+        on snapshot_accounts.as_of_date = account_orders.as_of_date
+        and snapshot_accounts.account_id = account_orders.account_id
     left join account_wallet
-        on snapshot_accounts.account_id = account_wallet.account_id
+        on snapshot_accounts.as_of_date = account_wallet.as_of_date
+        and snapshot_accounts.account_id = account_wallet.account_id
     left join market_growth
-        on snapshot_accounts.industry = market_growth.industry
+        on snapshot_accounts.as_of_date = market_growth.as_of_date
+        and snapshot_accounts.industry = market_growth.industry
         and snapshot_accounts.region = market_growth.region
     left join survey_stats
-        on snapshot_accounts.account_id = survey_stats.account_id
+        on snapshot_accounts.as_of_date = survey_stats.as_of_date
+        and snapshot_accounts.account_id = survey_stats.account_id
     left join complaint_stats
-        on snapshot_accounts.account_id = complaint_stats.account_id
-    left join invoice_stats
-        on snapshot_accounts.account_id = invoice_stats.account_id
+        on snapshot_accounts.as_of_date = complaint_stats.as_of_date
+        and snapshot_accounts.account_id = complaint_stats.account_id
 )
 
 select * from final
