@@ -4,6 +4,7 @@
 import datetime as dt
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.checks import mart_check_results, mart_check_specs, merge_check_results
@@ -15,7 +16,7 @@ from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.sql_files import takes_date_range
-from kam_pipeline.warehouse import open_connection, publish, write_sql_snapshot
+from kam_pipeline.warehouse import open_connection, publish, scalar, write_sql_snapshot
 
 STAGING = [dg.AssetKey(["staging", s]) for s in SOURCES]
 _PARTITIONED = {
@@ -58,6 +59,26 @@ def as_of_dates(context: dg.AssetExecutionContext) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
 
 
+# Snapshot rows (accounts x dates) one range query may produce per GiB of DuckDB memory
+# (KAM_DUCKDB_MEMORY): 30 dates of 44,000 accounts did not fit in 1 GiB inside the write's
+# transaction; 10 dates took 1.2 GB of RSS and 10 s.
+RANGE_ROWS_PER_GIB = 450_000
+
+
+def date_batches(conn: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[list[dt.date]]:
+    """Split the dates of a range into consecutive batches that one query computes within the memory cap."""
+    accounts = scalar(conn, "select count(*) from staging.accounts") or 1
+    most = max(1, int(RANGE_ROWS_PER_GIB * _gib(scalar(conn, "select current_setting('memory_limit')")) // accounts))
+    size = -(-len(dates) // -(-len(dates) // most))  # as even as the fewest batches allow
+    return [dates[i:i + size] for i in range(0, len(dates), size)]
+
+
+def _gib(setting: str) -> float:
+    """DuckDB's memory_limit setting ('953.6 MiB', '2.0 GiB', ...) in GiB."""
+    number, unit = setting.split()
+    return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}.get(unit, 1.0)
+
+
 def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDefinition:
     key = _mart(table)
 
@@ -68,8 +89,9 @@ def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.Asse
         rows, checks = 0, {}
         with open_connection(duckdb) as conn:
             if takes_date_range(table):
-                # One query for the whole range: it shares the pass over orders and invoices.
-                rows = write_sql_snapshot(conn, table, sql_params(model, dates[-1], dates))
+                # One query per batch of dates: they share the pass over orders and invoices.
+                for batch in date_batches(conn, dates):
+                    rows = write_sql_snapshot(conn, table, sql_params(model, batch[-1], batch))
             for as_of in dates:
                 if not takes_date_range(table):
                     rows = write_sql_snapshot(conn, table, sql_params(model, as_of))
