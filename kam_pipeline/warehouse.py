@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from kam_pipeline.catalog import column_comment
-from kam_pipeline.sql_files import bind, parameters_of, read_sql
+from kam_pipeline.sql_files import bind, read_sql, takes_date_range
 
 
 def work_path_for(db_path: str | Path) -> Path:
@@ -140,9 +140,8 @@ def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict
 
     A file that takes `$as_of_dates` writes the snapshots of all those dates at once.
     """
-    sql = read_sql(f"marts/{table}")
-    dates = params["as_of_dates"] if "as_of_dates" in parameters_of(sql) else params["as_of"]
-    return write_snapshot(conn, table, sql, params, dates)
+    dates = params["as_of_dates"] if takes_date_range(table) else params["as_of"]
+    return write_snapshot(conn, table, read_sql(f"marts/{table}"), params, dates)
 
 
 def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
