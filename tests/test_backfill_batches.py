@@ -58,10 +58,7 @@ def _run(data: Path, db: Path, dates: list[dt.date]) -> None:
 
 def test_a_backfill_in_batches_equals_one_run_per_date(monkeypatch, generated_data, tmp_path):
     monkeypatch.setattr(marts, "RANGE_ROWS_PER_GIB", 60)  # 24 accounts, 1 GiB: two dates per batch
-    with duckdb.connect(config={"memory_limit": "1GB"}) as conn:
-        conn.execute("create schema staging")
-        conn.execute("create table staging.accounts as select range from range(24)")
-        assert [len(b) for b in date_batches(conn, DATES)] == [2, 2, 1]
+    assert [len(b) for b in date_batches(_accounts(24, "1GB"), DATES)] == [2, 2, 1]
     batched, daily = tmp_path / "batched.duckdb", tmp_path / "daily.duckdb"
     _run(generated_data, batched, DATES)
     for as_of in DATES:

@@ -58,8 +58,7 @@ bounds as (
     select
         dates.as_of_date,
         $window_days::integer as window_days,
-        dates.as_of_date - $window_days::integer as current_start,
-        dates.as_of_date - 2 * $window_days::integer as previous_start
+        dates.as_of_date - $window_days::integer as current_start
     from (select distinct unnest($as_of_dates::date[]) as as_of_date) as dates
 ),
 
