@@ -20,7 +20,7 @@ OLDER = date(2025, 1, 1)
 LATER = date(2025, 4, 1)
 
 PARAMS = {
-    "as_of": D,
+    "as_of_dates": [D],
     "grade_names": ["A", "B", "C", "D"],
     "alert_score_drop_points": 10.0,
     "alert_grade_drop": True,
@@ -134,8 +134,10 @@ def _alert(account_id, rule, previous_score, score, previous_grade, grade, key, 
 
 def _alerts(conn, **overrides):
     params = {**PARAMS, **overrides}
-    write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"), params, D)
-    result = conn.execute("select * from marts.score_alerts where as_of_date = ?", [D])
+    write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"), params, params["as_of_dates"])
+    result = conn.execute(
+        "select * from marts.score_alerts where list_contains(?::date[], as_of_date) order by all", [params["as_of_dates"]]
+    )
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
@@ -186,6 +188,20 @@ def test_rerunning_a_date_replaces_its_alerts(conn):
     assert _alerts(conn) == first
     assert conn.execute("select count(*) from marts.score_alerts").fetchall() == [(len(first),)]
 
+
+
+def test_a_range_of_dates_in_one_query_equals_one_query_per_date(conn):
+    # LATER against D: a1 falls again (55 -> 10, C -> D); 2025-03-15 has no stored snapshot, so no alerts,
+    # and it does not stand between D and LATER either.
+    _contribution(conn, LATER, "a1", "csat", 10.0, 1.0)
+    unstored = date(2025, 3, 15)
+    per_date = [row for day in (PREV, D, unstored, LATER) for row in _alerts(conn, as_of_dates=[day])]
+    assert {(r["as_of_date"], r["previous_as_of_date"]) for r in per_date} == {(PREV, OLDER), (D, PREV), (LATER, D)}
+    ranged = _alerts(conn, as_of_dates=[PREV, D, unstored, LATER])
+    assert ranged == sorted(per_date, key=lambda r: tuple(map(str, r.values())))
+    drivers = {(r["as_of_date"], r["account_id"]): r["driver_indicator"] for r in ranged}
+    # At LATER a1's revenue went missing (-12 points) and csat fell (-7): the larger worsening drives.
+    assert drivers[(LATER, "a1")] == "revenue" and drivers[(D, "a5")] == "overdue_ratio"
 
 def test_alerts_are_published_and_the_report_follows_the_publish():
     from kam_pipeline.definitions import defs

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.assets.marts import as_of_dates
+from kam_pipeline.assets.marts import as_of_dates, date_batches
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.report import LANGS, build_report
 from kam_pipeline.report.data import load
@@ -19,8 +19,7 @@ from kam_pipeline.report.metadata import (
 )
 from kam_pipeline.resources import KamResource
 from kam_pipeline.scoring.model import ScoringModel
-from kam_pipeline.sql_files import read_sql
-from kam_pipeline.warehouse import open_connection, write_snapshot
+from kam_pipeline.warehouse import open_connection, write_sql_snapshot
 
 SCORE_ALERTS = dg.AssetKey(["marts", "score_alerts"])
 EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])
@@ -28,11 +27,12 @@ EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])
 _PARTITIONED = {"partitions_def": as_of_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
-def alert_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
-    """The parameters of sql/marts/score_alerts.sql: alert rules, grade bands best first, lower-is-better indicators."""
+def alert_params(model: ScoringModel, as_of_dates: list[dt.date]) -> dict[str, object]:
+    """The parameters of sql/marts/score_alerts.sql for the snapshots of `as_of_dates`: alert rules,
+    grade bands best first, lower-is-better indicators."""
     spec = model.spec.alerts
     return {
-        "as_of": as_of,
+        "as_of_dates": list(as_of_dates),
         "grade_names": [b.grade for b in sorted(model.spec.grades, key=lambda b: -b.min)],
         "alert_score_drop_points": float(spec.score_drop_points),
         "alert_grade_drop": spec.grade_drop,
@@ -60,12 +60,17 @@ def alert_params(model: ScoringModel, as_of: dt.date) -> dict[str, object]:
 def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Write each as-of date's alerts to marts.score_alerts; a WARN check lists the latest date's in the UI."""
     model = kam.model()
-    counts: dict[dt.date, int] = {}
+    dates = as_of_dates(context)
     with open_connection(duckdb) as conn:
-        for as_of in as_of_dates(context):
-            counts[as_of] = write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"),
-                                           alert_params(model, as_of), as_of)
-        latest = max(counts)
+        # One query per batch of dates, like the other marts.
+        for batch in date_batches(conn, dates):
+            write_sql_snapshot(conn, "score_alerts", alert_params(model, batch))
+        counts = dict.fromkeys(dates, 0) | dict(conn.execute(
+            "select as_of_date, count(*) from marts.score_alerts where list_contains(?::date[], as_of_date) "
+            "group by as_of_date",
+            [dates],
+        ).fetchall())
+        latest = dates[-1]
         alerts = conn.sql(
             "select account_id, account_name, rule, previous_score, score, reason from marts.score_alerts "
             "where as_of_date = ? order by account_id, rule",

@@ -1,5 +1,6 @@
 -- marts.book_indicators: the book of business of every account manager (level 'manager') and team (level 'team')
--- at D = $as_of: the inputs of the manager/team balanced scorecard and of their KPI attainment.
+-- at every as-of date D of $as_of_dates (one query computes a whole backfill range): the inputs of the
+-- manager/team balanced scorecard and of their KPI attainment.
 -- Account figures come from the marts.account_indicators and marts.account_scores snapshots of D.
 -- Ratios are recomputed over the book's accounts (not averaged): nrr, grr, logo_retention over accounts with
 -- revenue_prev > 0; share_of_wallet = revenue / wallet over accounts with a wallet estimate; complaint_rate over
@@ -20,12 +21,20 @@ managers as (
     select * from staging.managers
 ),
 
+bounds as (
+    select distinct unnest($as_of_dates::date[]) as as_of_date
+),
+
 account_indicators as (
-    select * from marts.account_indicators where as_of_date = $as_of
+    select * from marts.account_indicators
+    where list_contains($as_of_dates::date[], as_of_date)
+        and as_of_date between list_min($as_of_dates::date[]) and list_max($as_of_dates::date[])
 ),
 
 account_scores as (
-    select * from marts.account_scores where as_of_date = $as_of
+    select * from marts.account_scores
+    where list_contains($as_of_dates::date[], as_of_date)
+        and as_of_date between list_min($as_of_dates::date[]) and list_max($as_of_dates::date[])
 ),
 
 feedback as (
@@ -40,6 +49,7 @@ role_weights as (
 
 accounts as (
     select
+        ai.as_of_date,
         managers.manager_id,
         managers.team_id,
         ai.revenue,
@@ -60,11 +70,12 @@ accounts as (
         s.is_key_account
     from account_indicators as ai
     inner join managers on managers.manager_id = ai.manager_id
-    left join account_scores as s on s.account_id = ai.account_id
+    left join account_scores as s on s.as_of_date = ai.as_of_date and s.account_id = ai.account_id
 ),
 
 book as (
     select
+        as_of_date,
         case when grouping(manager_id) = 0 then 'manager' else 'team' end as level,
         coalesce(manager_id, team_id) as entity_id,
         count(*) as account_count,
@@ -95,33 +106,39 @@ book as (
         sum(cast(sla_breach_rate * complaint_count as decimal(38, 12)))
             / nullif(sum(complaint_count) filter (where sla_breach_rate is not null), 0) as sla_breach_rate
     from accounts
-    group by grouping sets ((manager_id), (team_id))
+    group by grouping sets ((as_of_date, manager_id), (as_of_date, team_id))
 ),
 
 feedback_by_role as (
     select
+        bounds.as_of_date,
         feedback.manager_id,
         feedback.reviewer_role,
         avg(cast(feedback.score as decimal(38, 12))) as role_score,
         count(*) as review_count
     from feedback
-    where feedback.reviewed_on >= $as_of::date - $window_days::integer
-        and feedback.reviewed_on < $as_of::date
-    group by feedback.manager_id, feedback.reviewer_role
+    inner join bounds
+        on feedback.reviewed_on >= bounds.as_of_date - $window_days::integer
+        and feedback.reviewed_on < bounds.as_of_date
+    where feedback.reviewed_on >= list_min($as_of_dates::date[]) - $window_days::integer
+        and feedback.reviewed_on < list_max($as_of_dates::date[])
+    group by bounds.as_of_date, feedback.manager_id, feedback.reviewer_role
 ),
 
 manager_feedback as (
     select
+        f.as_of_date,
         f.manager_id,
         (sum(cast(f.role_score * w.role_weight as decimal(38, 12))) / nullif(sum(cast(w.role_weight as decimal(38, 12))), 0) - 1) / 4 * 100 as feedback_score,
         sum(f.review_count) as feedback_count
     from feedback_by_role as f
     inner join role_weights as w on w.reviewer_role = f.reviewer_role
-    group by f.manager_id
+    group by f.as_of_date, f.manager_id
 ),
 
 entities as (
     select
+        bounds.as_of_date,
         'manager' as level,
         managers.manager_id as entity_id,
         managers.manager_id,
@@ -132,9 +149,13 @@ entities as (
         manager_feedback.feedback_score,
         coalesce(manager_feedback.feedback_count, 0) as feedback_count
     from managers
-    left join manager_feedback on manager_feedback.manager_id = managers.manager_id
+    cross join bounds
+    left join manager_feedback
+        on manager_feedback.as_of_date = bounds.as_of_date
+        and manager_feedback.manager_id = managers.manager_id
     union all
     select
+        bounds.as_of_date,
         'team' as level,
         managers.team_id as entity_id,
         null as manager_id,
@@ -145,13 +166,16 @@ entities as (
         avg(cast(manager_feedback.feedback_score as decimal(38, 12))) as feedback_score,
         coalesce(sum(manager_feedback.feedback_count), 0) as feedback_count
     from managers
-    left join manager_feedback on manager_feedback.manager_id = managers.manager_id
-    group by managers.team_id
+    cross join bounds
+    left join manager_feedback
+        on manager_feedback.as_of_date = bounds.as_of_date
+        and manager_feedback.manager_id = managers.manager_id
+    group by bounds.as_of_date, managers.team_id
 ),
 
 final as (
     select
-        $as_of::date as as_of_date,
+        e.as_of_date,
         e.level,
         e.entity_id,
         e.manager_id,
@@ -184,7 +208,7 @@ final as (
         e.feedback_score,
         cast(e.feedback_count as bigint) as feedback_count
     from entities as e
-    left join book as b on b.level = e.level and b.entity_id = e.entity_id
+    left join book as b on b.as_of_date = e.as_of_date and b.level = e.level and b.entity_id = e.entity_id
 )
 
 select * from final

@@ -1,4 +1,5 @@
--- marts.manager_indicators: one row per staging.managers row at D = $as_of, even for a manager without accounts.
+-- marts.manager_indicators: one row per staging.managers row at every as-of date D of $as_of_dates, even for a
+-- manager without accounts (one query computes a whole backfill range).
 -- Account figures come from the marts.account_indicators snapshot of D (so it must be built first), grouped by its manager_id.
 -- Retention base = the manager's accounts with revenue_prev > 0; nrr, grr and logo_retention are NULL when it is empty.
 -- feedback_score: 360 feedback with reviewed_on in C = [D - W, D); mean per reviewer_role, then the plain mean of the roles
@@ -22,12 +23,14 @@ feedback as (
 
 bounds as (
     select
-        $as_of::date as as_of_date,
-        $as_of::date - $window_days::integer as current_start
+        dates.as_of_date,
+        dates.as_of_date - $window_days::integer as current_start
+    from (select distinct unnest($as_of_dates::date[]) as as_of_date) as dates
 ),
 
 manager_accounts as (
     select
+        account_indicators.as_of_date,
         account_indicators.manager_id,
         count(*) as account_count,
         sum(account_indicators.revenue) as revenue,
@@ -43,32 +46,36 @@ manager_accounts as (
         ) as base_revenue_kept,
         sum(account_indicators.is_churned) as churned_accounts
     from account_indicators
-    cross join bounds
-    where account_indicators.as_of_date = bounds.as_of_date
-    group by account_indicators.manager_id
+    where list_contains($as_of_dates::date[], account_indicators.as_of_date)
+        and account_indicators.as_of_date between list_min($as_of_dates::date[]) and list_max($as_of_dates::date[])
+    group by account_indicators.as_of_date, account_indicators.manager_id
 ),
 
 feedback_by_role as (
     select
+        bounds.as_of_date,
         feedback.manager_id,
         feedback.reviewer_role,
         avg(cast(feedback.score as decimal(38, 12))) as role_score,
         count(*) as review_count
     from feedback
-    cross join bounds
-    where feedback.reviewed_on >= bounds.current_start
+    inner join bounds
+        on feedback.reviewed_on >= bounds.current_start
         and feedback.reviewed_on < bounds.as_of_date
-    group by feedback.manager_id, feedback.reviewer_role
+    where feedback.reviewed_on >= list_min($as_of_dates::date[]) - $window_days::integer
+        and feedback.reviewed_on < list_max($as_of_dates::date[])
+    group by bounds.as_of_date, feedback.manager_id, feedback.reviewer_role
 ),
 
 manager_feedback as (
     select
+        as_of_date,
         manager_id,
         (avg(cast(role_score as decimal(38, 12))) - 1) / 4 * 100 as feedback_score,
         sum(review_count) as feedback_count,
         count(*) as feedback_roles
     from feedback_by_role
-    group by manager_id
+    group by as_of_date, manager_id
 ),
 
 final as (
@@ -96,9 +103,11 @@ final as (
     from managers
     cross join bounds
     left join manager_accounts
-        on managers.manager_id = manager_accounts.manager_id
+        on bounds.as_of_date = manager_accounts.as_of_date
+        and managers.manager_id = manager_accounts.manager_id
     left join manager_feedback
-        on managers.manager_id = manager_feedback.manager_id
+        on bounds.as_of_date = manager_feedback.as_of_date
+        and managers.manager_id = manager_feedback.manager_id
 )
 
 select * from final

@@ -1,4 +1,5 @@
--- marts.portfolio_kpis: one row per segment plus segment = 'all', from the marts.account_indicators snapshot of D = $as_of.
+-- marts.portfolio_kpis: one row per segment plus segment = 'all', from the marts.account_indicators snapshot of D,
+-- for every as-of date D of $as_of_dates (one query computes a whole backfill range).
 -- Reads the indicator snapshot, not staging orders, so portfolio and account figures cannot disagree.
 -- Retention base = accounts with revenue_prev > 0; logo_retention, churn_rate, nrr and grr are NULL when the base is empty.
 -- market_size = sum of market_size in market_year over the distinct (industry, region) pairs the accounts cover (a shared pair counts once).
@@ -19,12 +20,14 @@ market as (
 
 bounds as (
     select
-        $as_of::date as as_of_date,
-        $as_of::date - $window_days::integer as current_start
+        dates.as_of_date,
+        dates.as_of_date - $window_days::integer as current_start
+    from (select distinct unnest($as_of_dates::date[]) as as_of_date) as dates
 ),
 
 window_years as (
     select
+        bounds.as_of_date,
         years.year,
         date_diff(
             'day',
@@ -36,14 +39,19 @@ window_years as (
 ),
 
 market_year as (
-    select window_years.year as market_year
+    select
+        window_years.as_of_date,
+        window_years.year as market_year
     from window_years
-    order by window_years.days_in_window desc, window_years.year desc
-    limit 1
+    qualify row_number() over (
+        partition by window_years.as_of_date
+        order by window_years.days_in_window desc, window_years.year desc
+    ) = 1
 ),
 
 snapshot as (
     select
+        account_indicators.as_of_date,
         account_indicators.segment,
         account_indicators.industry,
         account_indicators.region,
@@ -51,13 +59,14 @@ snapshot as (
         account_indicators.revenue_prev,
         account_indicators.is_churned
     from account_indicators
-    cross join bounds
-    where account_indicators.as_of_date = bounds.as_of_date
+    where list_contains($as_of_dates::date[], account_indicators.as_of_date)
+        and account_indicators.as_of_date between list_min($as_of_dates::date[]) and list_max($as_of_dates::date[])
 ),
 
 segment_accounts as (
     -- Every account once under its own segment and once under 'all'.
     select
+        snapshot.as_of_date,
         snapshot.segment,
         snapshot.industry,
         snapshot.region,
@@ -67,6 +76,7 @@ segment_accounts as (
     from snapshot
     union all
     select
+        snapshot.as_of_date,
         'all' as segment,
         snapshot.industry,
         snapshot.region,
@@ -77,14 +87,20 @@ segment_accounts as (
 ),
 
 segments as (
-    select segment_accounts.segment
+    select
+        segment_accounts.as_of_date,
+        segment_accounts.segment
     from segment_accounts
     union
-    select 'all' as segment
+    select
+        bounds.as_of_date,
+        'all' as segment
+    from bounds
 ),
 
 segment_revenue as (
     select
+        as_of_date,
         segment,
         count(*) as account_count,
         count(*) filter (where revenue > 0) as active_accounts,
@@ -97,11 +113,12 @@ segment_revenue as (
         sum(least(revenue, revenue_prev)) filter (where revenue_prev > 0) as base_revenue_kept,
         sum(is_churned) as churned_accounts
     from segment_accounts
-    group by segment
+    group by as_of_date, segment
 ),
 
 segment_pairs as (
     select distinct
+        as_of_date,
         segment,
         industry,
         region
@@ -110,20 +127,22 @@ segment_pairs as (
 
 segment_markets as (
     select
+        segment_pairs.as_of_date,
         segment_pairs.segment,
         cast(sum(cast(market.market_size as decimal(38, 12))) as double) as market_size
     from segment_pairs
-    cross join market_year
+    inner join market_year
+        on segment_pairs.as_of_date = market_year.as_of_date
     inner join market
         on segment_pairs.industry = market.industry
         and segment_pairs.region = market.region
         and market.year = market_year.market_year
-    group by segment_pairs.segment
+    group by segment_pairs.as_of_date, segment_pairs.segment
 ),
 
 final as (
     select
-        bounds.as_of_date,
+        segments.as_of_date,
         segments.segment,
         coalesce(segment_revenue.account_count, 0) as account_count,
         coalesce(segment_revenue.active_accounts, 0) as active_accounts,
@@ -145,11 +164,12 @@ final as (
         cast(coalesce(segment_revenue.revenue, 0) as double)
             / nullif(segment_markets.market_size, 0) as market_share
     from segments
-    cross join bounds
     left join segment_revenue
-        on segments.segment = segment_revenue.segment
+        on segments.as_of_date = segment_revenue.as_of_date
+        and segments.segment = segment_revenue.segment
     left join segment_markets
-        on segments.segment = segment_markets.segment
+        on segments.as_of_date = segment_markets.as_of_date
+        and segments.segment = segment_markets.segment
 )
 
 select * from final

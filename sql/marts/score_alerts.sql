@@ -1,4 +1,5 @@
--- marts.score_alerts: one row per alert (account x rule) raised on the as-of date D.
+-- marts.score_alerts: one row per alert (account x rule) raised on an as-of date D, for every D of $as_of_dates
+-- (one query computes a whole backfill range).
 --
 -- Every rule compares the snapshot D with the previous stored snapshot (the latest
 -- as_of_date < D in marts.account_scores), so an account needs both to alert:
@@ -12,82 +13,58 @@
 -- snapshots (an indicator present on one side only counts 0 points on the other), preferring
 -- one whose raw value got worse (direction from $lower_indicators) or went missing over one that
 -- only lost ground against the other accounts (normalisation and entropy weights are relative).
+-- Contributions are read only for the accounts that alert: the drivers of the others are never shown.
+
 with
 
-previous_date as (
-    select max(as_of_date) as as_of_date
-    from marts.account_scores
-    where as_of_date < $as_of
+pairs as (
+    -- Every D of $as_of_dates with a stored snapshot, and the stored snapshot before it.
+    select
+        as_of_date,
+        previous_as_of_date
+    from (
+        select
+            as_of_date,
+            lag(as_of_date) over (order by as_of_date) as previous_as_of_date
+        from (
+            select distinct as_of_date
+            from marts.account_scores
+            where as_of_date <= list_max($as_of_dates::date[])
+        ) as stored
+    ) as stored_pairs
+    where list_contains($as_of_dates::date[], as_of_date)
+        and previous_as_of_date is not null
 ),
 
 current_scores as (
-    select *
-    from marts.account_scores
-    where as_of_date = $as_of
+    select scores.*
+    from marts.account_scores as scores
+    inner join pairs on scores.as_of_date = pairs.as_of_date
 ),
 
 previous_scores as (
-    select scores.*
+    select
+        pairs.as_of_date as compared_on,
+        scores.*
     from marts.account_scores as scores
-    inner join previous_date on scores.as_of_date = previous_date.as_of_date
+    inner join pairs on scores.as_of_date = pairs.previous_as_of_date
 ),
 
 current_indicators as (
-    select account_id, is_churned, recency_days
-    from marts.account_indicators
-    where as_of_date = $as_of
+    select indicators.as_of_date, indicators.account_id, indicators.is_churned, indicators.recency_days
+    from marts.account_indicators as indicators
+    inner join pairs on indicators.as_of_date = pairs.as_of_date
 ),
 
 previous_indicators as (
-    select indicators.account_id, indicators.is_churned
+    select pairs.as_of_date as compared_on, indicators.account_id, indicators.is_churned
     from marts.account_indicators as indicators
-    inner join previous_date on indicators.as_of_date = previous_date.as_of_date
-),
-
-current_contributions as (
-    select account_id, indicator, value, contribution
-    from marts.score_contributions
-    where as_of_date = $as_of
-),
-
-previous_contributions as (
-    select contributions.account_id, contributions.indicator, contributions.value, contributions.contribution
-    from marts.score_contributions as contributions
-    inner join previous_date on contributions.as_of_date = previous_date.as_of_date
-),
-
-contribution_changes as (
-    select
-        coalesce(cur.account_id, prev.account_id) as account_id,
-        coalesce(cur.indicator, prev.indicator) as indicator,
-        prev.value as previous_value,
-        cur.value as value,
-        coalesce(cur.contribution, 0) - coalesce(prev.contribution, 0) as contribution_change,
-        coalesce(
-            case
-                when cur.value is null then prev.value is not null
-                when list_contains($lower_indicators::varchar[], coalesce(cur.indicator, prev.indicator))
-                    then cur.value > prev.value
-                else cur.value < prev.value
-            end,
-            false
-        ) as worsened,
-    from current_contributions as cur
-    full outer join previous_contributions as prev
-        on cur.account_id = prev.account_id and cur.indicator = prev.indicator
-),
-
-drivers as (
-    select *
-    from contribution_changes
-    where contribution_change < 0
-    qualify row_number() over (
-        partition by account_id order by worsened desc, contribution_change, indicator
-    ) = 1
+    inner join pairs on indicators.as_of_date = pairs.previous_as_of_date
 ),
 
 compared as (
     select
+        cur.as_of_date,
         cur.account_id,
         cur.account_name,
         cur.segment,
@@ -107,9 +84,12 @@ compared as (
         cur_ind.is_churned,
         cur_ind.recency_days,
     from current_scores as cur
-    inner join previous_scores as prev on cur.account_id = prev.account_id
-    left join current_indicators as cur_ind on cur.account_id = cur_ind.account_id
-    left join previous_indicators as prev_ind on cur.account_id = prev_ind.account_id
+    inner join previous_scores as prev
+        on cur.as_of_date = prev.compared_on and cur.account_id = prev.account_id
+    left join current_indicators as cur_ind
+        on cur.as_of_date = cur_ind.as_of_date and cur.account_id = cur_ind.account_id
+    left join previous_indicators as prev_ind
+        on cur.as_of_date = prev_ind.compared_on and cur.account_id = prev_ind.account_id
     where not $alert_key_accounts_only
         or coalesce(cur.is_key_account, false)
         or coalesce(prev.is_key_account, false)
@@ -142,9 +122,62 @@ fired as (
     where $alert_became_churned and is_churned = 1 and was_churned = 0
 ),
 
+alerting as (
+    select distinct as_of_date, previous_as_of_date, account_id
+    from fired
+),
+
+current_contributions as (
+    select alerting.as_of_date, contributions.account_id, contributions.indicator, contributions.value,
+        contributions.contribution
+    from marts.score_contributions as contributions
+    inner join alerting
+        on contributions.as_of_date = alerting.as_of_date and contributions.account_id = alerting.account_id
+),
+
+previous_contributions as (
+    select alerting.as_of_date, contributions.account_id, contributions.indicator, contributions.value,
+        contributions.contribution
+    from marts.score_contributions as contributions
+    inner join alerting
+        on contributions.as_of_date = alerting.previous_as_of_date
+        and contributions.account_id = alerting.account_id
+),
+
+contribution_changes as (
+    select
+        coalesce(cur.as_of_date, prev.as_of_date) as as_of_date,
+        coalesce(cur.account_id, prev.account_id) as account_id,
+        coalesce(cur.indicator, prev.indicator) as indicator,
+        prev.value as previous_value,
+        cur.value as value,
+        coalesce(cur.contribution, 0) - coalesce(prev.contribution, 0) as contribution_change,
+        coalesce(
+            case
+                when cur.value is null then prev.value is not null
+                when list_contains($lower_indicators::varchar[], coalesce(cur.indicator, prev.indicator))
+                    then cur.value > prev.value
+                else cur.value < prev.value
+            end,
+            false
+        ) as worsened,
+    from current_contributions as cur
+    full outer join previous_contributions as prev
+        on cur.as_of_date = prev.as_of_date and cur.account_id = prev.account_id and cur.indicator = prev.indicator
+),
+
+drivers as (
+    select *
+    from contribution_changes
+    where contribution_change < 0
+    qualify row_number() over (
+        partition by as_of_date, account_id order by worsened desc, contribution_change, indicator
+    ) = 1
+),
+
 final as (
     select
-        $as_of::date as as_of_date,
+        fired.as_of_date,
         fired.account_id,
         fired.account_name,
         fired.segment,
@@ -166,8 +199,8 @@ final as (
             format('; largest fall: {} ({:+.1f} points)', drivers.indicator, drivers.contribution_change), ''
         ) as reason,
     from fired
-    left join drivers on fired.account_id = drivers.account_id
+    left join drivers on fired.as_of_date = drivers.as_of_date and fired.account_id = drivers.account_id
 )
 
 select * from final
-order by account_id, rule
+order by as_of_date, account_id, rule
