@@ -91,10 +91,11 @@ def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.Asse
         batched = takes_date_range(table)
         rows, checks = 0, {}
         with open_connection(duckdb) as conn:
-            for batch in date_batches(conn, dates) if batched else [[d] for d in dates]:
+            batches = date_batches(conn, dates)
+            for batch in batches if batched else [[d] for d in dates]:
                 rows = write_sql_snapshot(conn, table, sql_params(model, batch[-1], batch))
-            for as_of in dates:
-                checks[as_of] = mart_check_results(conn, key, as_of)
+            for batch in batches:
+                checks.update(mart_check_results(conn, key, batch))
         return dg.MaterializeResult(
             metadata={"dagster/row_count": rows, "as_of_dates": len(checks)},
             check_results=merge_check_results(checks),
@@ -161,10 +162,11 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     model = kam.model()
     per_date = {"account_scores": {}, "indicator_weights": {}}
     with open_connection(duckdb) as conn:
-        for as_of in as_of_dates(context):
-            result = score_snapshot(conn, model, as_of)
+        for batch in date_batches(conn, as_of_dates(context)):
+            for as_of in batch:
+                result = score_snapshot(conn, model, as_of)
             for table, results in per_date.items():
-                results[as_of] = mart_check_results(conn, _mart(table), as_of)
+                results.update(mart_check_results(conn, _mart(table), batch))
     checks = {table: merge_check_results(results) for table, results in per_date.items()}
     scores = result.account_scores
     grades = scores.group_by("grade").len().sort("grade")
@@ -217,10 +219,11 @@ def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: D
     model = kam.model()
     per_date = {"manager_scores": {}, "team_scores": {}}
     with open_connection(duckdb) as conn:
-        for as_of in as_of_dates(context):
-            result = score_people(conn, model, as_of)
+        for batch in date_batches(conn, as_of_dates(context)):
+            for as_of in batch:
+                result = score_people(conn, model, as_of)
             for table, results in per_date.items():
-                results[as_of] = mart_check_results(conn, _mart(table), as_of)
+                results.update(mart_check_results(conn, _mart(table), batch))
     checks = {table: merge_check_results(results) for table, results in per_date.items()}
     for table in ("manager_scores", "team_scores", "manager_score_contributions", "kpi_attainment"):
         yield dg.MaterializeResult(
