@@ -216,12 +216,14 @@ def contributions_of(result: ProfileScores, id_column: str, ids: list[str], valu
     """score_contributions rows: one per scored entity and indicator."""
     m, n = values.shape
     contribution = result.contribution
+    # Entity-major rows: entity k's indicators are rows k*n .. k*n + n - 1 (polars gathers, no Python lists).
+    entity, indicator = np.repeat(np.arange(m), n), np.tile(np.arange(n), m)
     return pl.DataFrame(
         {
-            id_column: np.repeat(np.array(ids, dtype=object), n).tolist(),
-            "profile": [result.profile] * (m * n),
-            "indicator": [i.id for i in result.indicators] * m,
-            "group": [i.group for i in result.indicators] * m,
+            id_column: pl.Series(ids, dtype=pl.String).gather(entity),
+            "profile": pl.repeat(result.profile, m * n, dtype=pl.String, eager=True),
+            "indicator": pl.Series([i.id for i in result.indicators], dtype=pl.String).gather(indicator),
+            "group": pl.Series([i.group for i in result.indicators], dtype=pl.String).gather(indicator),
             "value": values.reshape(-1),
             "normalized": result.normalized.reshape(-1),
             "imputed": (np.isnan(values) & ~np.isnan(result.normalized)).reshape(-1),
