@@ -69,15 +69,6 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> 
     return rows[0][0] if rows else None
 
 
-def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
-    rows = conn.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return dict(rows)
-
-
 def write_snapshot(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -102,11 +93,12 @@ def write_snapshot(
     conn.execute("begin transaction")
     try:
         conn.execute(f"create table if not exists marts.{table} as select * from ({select_sql}) limit 0", bound)
-        existing = _columns(conn, "marts", table)
+        comments = _comments(conn, table)
         described = conn.execute(f"describe select * from ({select_sql})", bound).fetchall()
         for name, data_type, *_ in described:
-            if name not in existing:
+            if name not in comments:
                 conn.execute(f'alter table marts.{table} add column "{name}" {data_type}')
+                comments[name] = None
         conn.execute(
             f"delete from marts.{table} where as_of_date between ? and ? "
             f"and list_contains(?::date[], as_of_date){scope_sql}",
@@ -116,7 +108,7 @@ def write_snapshot(
         count = scalar(
             conn, f"select count(*) from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()]
         )
-        _comment_columns(conn, table)
+        _comment_columns(conn, table, comments)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -144,16 +136,21 @@ def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict
     return write_snapshot(conn, table, read_sql(f"marts/{table}"), params, dates)
 
 
-def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Set the catalog's comments on `marts.<table>` and its columns; only those that differ are
-    written (one statement each), so a snapshot of an unchanged table costs one query."""
-    stored = dict(conn.execute(
+def _comments(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str | None, str | None]:
+    """The comments of `marts.<table>` (key None) and of each of its columns (by name): one catalog
+    query tells both which columns exist and which comments to set."""
+    return dict(conn.execute(
         "select null, comment from duckdb_tables() where database_name = current_database() "
         "and schema_name = 'marts' and table_name = ? "
         "union all select column_name, comment from duckdb_columns() where database_name = current_database() "
         "and schema_name = 'marts' and table_name = ?",
         [table, table],
     ).fetchall())
+
+
+def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str, stored: dict[str | None, str | None]) -> None:
+    """Set the catalog's comments on `marts.<table>` and its columns where they differ from `stored`
+    (one statement each), so a snapshot of an unchanged table costs no statement."""
     for name, comment in stored.items():
         wanted = column_comment(table, name)
         if comment == wanted:
