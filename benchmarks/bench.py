@@ -148,7 +148,8 @@ def bench_size(lines: int, work: Path) -> dict:
     shutil.copy(work / f"kam_{lines}.work.duckdb", backfill_db.with_name(f"kam_{lines}_backfill.work.duckdb"))
     results["kam_backfill_30"] = measure(kam("run", "--data", str(data), "--db", str(backfill_db), "--from",
                                              (next_day - dt.timedelta(days=29)).isoformat(), "--to",
-                                             next_day.isoformat(), "--quiet"))
+                                             next_day.isoformat(), "--quiet", "--timings", str(timings)))
+    results["kam_backfill_30"]["stages"] = stage_times(timings)
     shutil.rmtree(data)
     for f in work.glob(f"kam_{lines}*"):
         f.unlink()
@@ -188,11 +189,12 @@ def report(sizes: dict[int, dict], tiny_run: dict) -> str:
         ]
         for label, m, ratio in rows:
             lines.append(f"| {r['order_lines']:,} | {label} | {m['wall_s']:.1f} | {m['rss_mib']:.0f} | {ratio} |")
-        stages = r["kam_full"].get("stages", {})
-        if stages:
-            top = sorted(stages.items(), key=lambda kv: -kv[1])[:6]
-            lines.append(f"| {r['order_lines']:,} | stages of the full run | " +
-                         ", ".join(f"{k} {v:.1f}" for k, v in top) + " | | |")
+        for step, label in (("kam_full", "full run"), ("kam_backfill_30", "backfill")):
+            stages = r[step].get("stages", {})
+            if stages:
+                top = sorted(stages.items(), key=lambda kv: -kv[1])[:6]
+                lines.append(f"| {r['order_lines']:,} | stages of the {label} | " +
+                             ", ".join(f"{k} {v:.1f}" for k, v in top) + " | | |")
     lines.append(f"| tiny (5 accounts) | kam run | {tiny_run['wall_s']:.1f} | {tiny_run['rss_mib']:.0f} | "
                  "target <= 5 s |")
     return "\n".join(lines)
