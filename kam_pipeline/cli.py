@@ -19,6 +19,10 @@ from kam_pipeline.scoring.model import ModelError, load_model
 from kam_pipeline.settings import DEFAULT_DB_PATH, Settings
 
 
+# The earliest as-of date `kam run` accepts: anything before is a typo, not history.
+EARLIEST_AS_OF = dt.date(1900, 1, 1)
+
+
 class CliError(Exception):
     """A failure to report as one line."""
 
@@ -98,18 +102,20 @@ def run_pipeline(
     load_model(model)  # a broken model fails here, before any data is touched
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
-    from kam_pipeline.partitions import as_of_partitions
-
-    first, last = as_of_partitions.get_first_partition_key(), as_of_partitions.get_last_partition_key()
     for date in (as_of, until or as_of):
-        if not first <= date.isoformat() <= last:
-            raise CliError(f"as-of date {date} is outside {first} .. {last} (today; KAM_PARTITION_START sets the start)")
+        _check_as_of(date)
     if until is not None and until < as_of:
         raise CliError(f"--to {until} is before --from {as_of}")
     import dagster as dg
 
     from kam_pipeline.definitions import all_assets
+    from kam_pipeline.partitions import as_of_partitions, daily_partitions, with_partitions
     from kam_pipeline.resources import build_resources
+
+    # The partitions start where this run needs them, whatever the UI's list starts at
+    # (KAM_PARTITION_START). One day past today in UTC: the user's local today may be ahead of it.
+    start = min(as_of, dt.date.fromisoformat(as_of_partitions.get_first_partition_key()))
+    assets = with_partitions(all_assets, daily_partitions(start, end_offset=2))
 
     resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model))
     instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
@@ -121,7 +127,7 @@ def run_pipeline(
         }
     }
     result = dg.materialize(
-        all_assets,
+        assets,
         **partition,
         resources=resources,
         instance=instance,
@@ -136,6 +142,15 @@ def run_pipeline(
     # A failed blocking check skips the publish without failing the run: still a failure for the user.
     if not result.success or not published:
         raise CliError(_failure_reason(result))
+
+
+def _check_as_of(date: dt.date) -> None:
+    """Raise CliError for an as-of date no data set can have: after today, or before 1900."""
+    today = dt.date.today()
+    if date > today:
+        raise CliError(f"as-of date {date} is in the future (today is {today}): a snapshot scores what was delivered before D")
+    if date < EARLIEST_AS_OF:
+        raise CliError(f"as-of date {date} is before {EARLIEST_AS_OF}: not a date this pipeline scores")
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
