@@ -202,7 +202,7 @@ def run_pipeline(
     assets = with_partitions(all_assets, daily_partitions(start, end_offset=2))
 
     resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model))
-    instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+    instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
     partition = {"partition_key": as_of.isoformat()} if until is None else {
         "tags": {
@@ -254,9 +254,19 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
 
 
 def _has_dagster_home() -> bool:
-    import os
-
     return bool(os.environ.get("DAGSTER_HOME"))
+
+
+def _instance():
+    """The Dagster instance of DAGSTER_HOME when it is set (the run shows in the UI), else a throwaway one."""
+    import dagster as dg
+
+    if not _has_dagster_home():
+        return dg.DagsterInstance.ephemeral()
+    try:
+        return dg.DagsterInstance.get()
+    except dg.DagsterInvariantViolationError as exc:  # not a folder, or not an absolute path
+        raise CliError(str(exc).split(". ")[0]) from None
 
 
 def _failure_reason(result) -> str:
