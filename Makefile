@@ -1,10 +1,10 @@
-# The two commands a user needs: `make demo` and `make test`.
+# The commands a user needs: `make demo`, `make ui` (the Dagster UI on the demo) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean chromium
+.PHONY: demo ui test install clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/kam demo
+# The demo records its run in a project-local Dagster instance; `make ui` opens the UI on
+# that instance and on the demo's data folder and database (kam demo's defaults).
+DEMO_HOME := $(CURDIR)/.dagster_home
+DEMO_ENV  := DAGSTER_HOME=$(DEMO_HOME) KAM_DATA_DIR=data/demo KAM_DB_PATH=data/kam.duckdb
+
+# The instance takes the production settings (deploy/dagster.yaml): the run queue and the
+# one-writer pool of DuckDB steps, for runs launched from the UI too.
+$(DEMO_HOME)/dagster.yaml: deploy/dagster.yaml
+	mkdir -p $(DEMO_HOME)
+	cp deploy/dagster.yaml $@
+
+demo: $(STAMP) $(DEMO_HOME)/dagster.yaml
+	$(DEMO_ENV) $(BIN)/kam demo
+
+ui: $(STAMP) $(DEMO_HOME)/dagster.yaml
+	$(DEMO_ENV) $(BIN)/dagster dev -w workspace.yaml
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest
@@ -28,4 +42,4 @@ chromium:
 	  echo "note: install Debian's 'chromium' package for the report's browser test"
 
 clean:
-	rm -rf $(VENV) data/demo data/*.duckdb data/*.duckdb.* .pytest_cache
+	rm -rf $(VENV) data/demo data/*.duckdb data/*.duckdb.* .pytest_cache .dagster_home

@@ -11,12 +11,17 @@ import json
 import os
 import datetime as dt
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
 
 from kam_pipeline.scoring.model import ModelError, load_model
-from kam_pipeline.settings import DEFAULT_DB_PATH, Settings
+from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings
+
+
+# The earliest as-of date `kam run` accepts: anything before is a typo, not history.
+EARLIEST_AS_OF = dt.date(1900, 1, 1)
 
 
 class CliError(Exception):
@@ -37,55 +42,138 @@ def _positive(text: str) -> int:
     return value
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the examples' line breaks and add every option's default unless its help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _version() -> str:
+    """`kam <version>` of the installed package."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"kam {version('kam_pipeline')}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "kam (version unknown: the package is not installed)"
+
+
+def _examples(*lines: str) -> str:
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _command(sub, name: str, summary: str, description: str, *examples: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=summary, description=textwrap.fill(description, 79),
+                          epilog=_examples(*examples), formatter_class=_HelpFormatter)
+
+
+# Shared help texts: the file types every source may be delivered as, and the env-backed defaults.
+_FORMATS = "csv, parquet, xlsx, xls"
+_DATA_HELP = (f"input folder: one or more files per source ({_FORMATS}), e.g. orders.csv "
+              f"(default: {DEFAULT_DATA_DIR}; KAM_DATA_DIR overrides)")
+_DB_HELP = f"published DuckDB file (default: {DEFAULT_DB_PATH}; KAM_DB_PATH overrides)"
+_MODEL_HELP = "scoring model YAML (default: the shipped kam_pipeline/models/default.yaml; KAM_MODEL overrides)"
+
+
 def _parser() -> argparse.ArgumentParser:
     env = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="kam", description="Key-account performance evaluation pipeline.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="kam", formatter_class=_HelpFormatter,
+        description=textwrap.fill(
+            "Key-account performance evaluation pipeline: score accounts, managers and teams as of a date "
+            "from delivered files into a DuckDB file. `kam COMMAND --help` describes each command.", 79),
+        epilog=_examples("kam demo", "kam run --data data/in --db data/kam.duckdb --as-of 2026-06-30"),
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="materialize every asset for one as-of date")
-    run.add_argument("--data", type=Path, default=env.data_dir, help="input folder (KAM_DATA_DIR)")
-    run.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
-    run.add_argument("--as-of", type=_date, default=None, help="as-of date D (default: today)")
-    run.add_argument("--from", dest="date_from", type=_date, default=None,
+    run = _command(
+        sub, "run", "materialize every asset for one as-of date",
+        "Ingest the files of --data, compute indicators and scores as of D (dates YYYY-MM-DD, from 1900-01-01 "
+        f"to today) and publish the snapshot into --db. Input files: {_FORMATS}, named <source>[_anything].<ext>.",
+        "kam run --data data/in --db data/kam.duckdb --as-of 2026-06-30",
+        "kam run --data data/in --from 2026-06-01 --to 2026-06-30   # backfill a range in one run",
+    )
+    run.add_argument("--data", metavar="DIR", type=Path, default=env.data_dir, help=_DATA_HELP)
+    run.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+    run.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="as-of date D (default: today)")
+    run.add_argument("--from", dest="date_from", type=_date, default=None, metavar="YYYY-MM-DD",
                      help="backfill: first as-of date of a range scored in one run (with --to)")
-    run.add_argument("--to", dest="date_to", type=_date, default=None, help="backfill: last as-of date (with --from)")
-    run.add_argument("--timings", type=Path, default=None, help="write the seconds of every step to this JSON file")
-    run.add_argument("--model", type=Path, default=env.model_path, help="scoring model YAML (KAM_MODEL)")
-    run.add_argument("--quiet", action="store_true", help="print only errors")
+    run.add_argument("--to", dest="date_to", type=_date, default=None, metavar="YYYY-MM-DD",
+                     help="backfill: last as-of date (with --from)")
+    run.add_argument("--timings", metavar="FILE", type=Path, default=None,
+                     help="write the seconds of every step to this JSON file")
+    run.add_argument("--model", metavar="FILE", type=Path, default=env.model_path, help=_MODEL_HELP)
+    run.add_argument("--quiet", action="store_true", help="print only errors (default: print a summary)")
 
-    gen = sub.add_parser("generate", help="write a deterministic synthetic data set")
-    gen.add_argument("--out", type=Path, required=True)
-    gen.add_argument("--accounts", type=_positive, default=60)
-    gen.add_argument("--days", type=_positive, default=730)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--end", type=_date, default=None, help="last date with data (default: yesterday)")
+    gen = _command(
+        sub, "generate", "write a deterministic synthetic data set",
+        "Write one CSV file per source into --out: the same flags give byte-identical files.",
+        "kam generate --out data/sample --accounts 100 --days 365 --end 2026-06-29",
+    )
+    gen.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder (required)")
+    gen.add_argument("--accounts", metavar="N", type=_positive, default=60, help="number of accounts")
+    gen.add_argument("--days", metavar="N", type=_positive, default=730, help="days of history ending at --end")
+    gen.add_argument("--seed", metavar="N", type=int, default=7, help="random seed")
+    gen.add_argument("--end", type=_date, default=None, metavar="YYYY-MM-DD",
+                     help="last date with data (default: yesterday)")
 
-    demo = sub.add_parser("demo", help="generate the sample data set and run the pipeline on it")
-    demo.add_argument("--out", type=Path, default=Path("data/demo"))
-    demo.add_argument("--db", type=Path, default=Path(DEFAULT_DB_PATH))
-    demo.add_argument("--accounts", type=_positive, default=60)
+    demo = _command(
+        sub, "demo", "generate the sample data set and run the pipeline on it",
+        "Generate a sample data set ending yesterday into --out and score it as of today into --db.",
+        "kam demo --accounts 120",
+    )
+    demo.add_argument("--out", metavar="DIR", type=Path, default=Path(DEFAULT_DATA_DIR),
+                      help="folder of the generated files")
+    demo.add_argument("--db", metavar="FILE", type=Path, default=Path(DEFAULT_DB_PATH), help="published DuckDB file")
+    demo.add_argument("--accounts", metavar="N", type=_positive, default=60, help="number of accounts")
 
-    report = sub.add_parser("report", help="write the evaluation report of a snapshot as one self-contained HTML file")
-    report.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
-    report.add_argument("--out", type=Path, default=None,
+    report = _command(
+        sub, "report", "write the evaluation report of a snapshot as one self-contained HTML file",
+        "Write the evaluation report of one stored snapshot (dates YYYY-MM-DD) as one HTML file.",
+        "kam report --db data/kam.duckdb --as-of 2026-06-30 --lang zh --out report.html",
+    )
+    report.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+    report.add_argument("--out", metavar="FILE", type=Path, default=None,
                         help="HTML file (default: <db dir>/reports/kam_report_<as-of>_<lang>.html)")
-    report.add_argument("--as-of", type=_date, default=None, help="snapshot date (default: the latest stored)")
+    report.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
+                        help="snapshot date (default: the latest stored)")
     report.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the report")
-    report.add_argument("--model", type=Path, default=env.model_path,
-                        help="scoring model YAML: labels, targets and alert rules (KAM_MODEL)")
+    report.add_argument("--model", metavar="FILE", type=Path, default=env.model_path,
+                        help="scoring model YAML: labels, targets and alert rules "
+                             "(default: the shipped model; KAM_MODEL overrides)")
 
-    docs = sub.add_parser("docs", help="write the Markdown data dictionary of the marts from a published database")
-    docs.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
-    docs.add_argument("--out", type=Path, default=Path("docs/data_dictionary.md"))
-    docs.add_argument("--fresh", action="store_true", help="document a fresh run on generated data instead of --db")
+    docs = _command(
+        sub, "docs", "write the Markdown data dictionary of the marts from a published database",
+        "Write the data dictionary of the marts tables from the column comments of a published database.",
+        "kam docs --fresh --out docs/data_dictionary.md",
+    )
+    docs.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+    docs.add_argument("--out", metavar="FILE", type=Path, default=Path("docs/data_dictionary.md"), help="Markdown file")
+    docs.add_argument("--fresh", action="store_true",
+                      help="document a fresh run on generated data instead of --db (default: read --db)")
 
-    export = sub.add_parser("export", help="write the marts as Parquet: <out>/<table>/as_of_date=<D>/data.parquet")
-    export.add_argument("--db", type=Path, default=env.db_path, help="published DuckDB file (KAM_DB_PATH)")
-    export.add_argument("--out", type=Path, required=True, help="output folder")
-    export.add_argument("--as-of", type=_date, default=None, help="only this snapshot (default: every snapshot)")
+    export = _command(
+        sub, "export", "write the marts as Parquet: <out>/<table>/as_of_date=<D>/data.parquet",
+        "Copy the snapshots of every marts table into a Parquet tree: <out>/<table>/as_of_date=<D>/data.parquet.",
+        "kam export --db data/kam.duckdb --out exports/ --as-of 2026-06-30",
+    )
+    export.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+    export.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder (required)")
+    export.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
+                        help="only this snapshot (default: every snapshot)")
 
-    check = sub.add_parser("check-model", help="validate a scoring model file without touching data")
-    check.add_argument("model", type=Path, nargs="?", default=None)
+    check = _command(
+        sub, "check-model", "validate a scoring model file without touching data",
+        "Validate a scoring model YAML: names every unknown indicator and every inconsistent AHP matrix.",
+        "kam check-model my_model.yaml",
+    )
+    check.add_argument("model", type=Path, nargs="?", default=None,
+                       help="scoring model YAML (default: the shipped kam_pipeline/models/default.yaml)")
     return parser
 
 
@@ -98,21 +186,23 @@ def run_pipeline(
     load_model(model)  # a broken model fails here, before any data is touched
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
-    from kam_pipeline.partitions import as_of_partitions
-
-    first, last = as_of_partitions.get_first_partition_key(), as_of_partitions.get_last_partition_key()
     for date in (as_of, until or as_of):
-        if not first <= date.isoformat() <= last:
-            raise CliError(f"as-of date {date} is outside {first} .. {last} (today; KAM_PARTITION_START sets the start)")
+        _check_as_of(date)
     if until is not None and until < as_of:
         raise CliError(f"--to {until} is before --from {as_of}")
     import dagster as dg
 
     from kam_pipeline.definitions import all_assets
+    from kam_pipeline.partitions import as_of_partitions, daily_partitions, with_partitions
     from kam_pipeline.resources import build_resources
 
+    # The partitions start where this run needs them, whatever the UI's list starts at
+    # (KAM_PARTITION_START). One day past today in UTC: the user's local today may be ahead of it.
+    start = min(as_of, dt.date.fromisoformat(as_of_partitions.get_first_partition_key()))
+    assets = with_partitions(all_assets, daily_partitions(start, end_offset=2))
+
     resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model))
-    instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+    instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
     partition = {"partition_key": as_of.isoformat()} if until is None else {
         "tags": {
@@ -121,7 +211,7 @@ def run_pipeline(
         }
     }
     result = dg.materialize(
-        all_assets,
+        assets,
         **partition,
         resources=resources,
         instance=instance,
@@ -136,6 +226,16 @@ def run_pipeline(
     # A failed blocking check skips the publish without failing the run: still a failure for the user.
     if not result.success or not published:
         raise CliError(_failure_reason(result))
+
+
+def _check_as_of(date: dt.date) -> None:
+    """Raise CliError for an as-of date no data set can have: after today, or before 1900."""
+    today = dt.date.today()
+    if date > today:
+        raise CliError(f"as-of date {date} is in the future (today is {today}): "
+                       "a snapshot scores what was delivered before its date")
+    if date < EARLIEST_AS_OF:
+        raise CliError(f"as-of date {date} is before {EARLIEST_AS_OF}: not a date this pipeline scores")
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
@@ -154,9 +254,19 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
 
 
 def _has_dagster_home() -> bool:
-    import os
-
     return bool(os.environ.get("DAGSTER_HOME"))
+
+
+def _instance():
+    """The Dagster instance of DAGSTER_HOME when it is set (the run shows in the UI), else a throwaway one."""
+    import dagster as dg
+
+    if not _has_dagster_home():
+        return dg.DagsterInstance.ephemeral()
+    try:
+        return dg.DagsterInstance.get()
+    except dg.DagsterInvariantViolationError as exc:  # not a folder, or not an absolute path
+        raise CliError(str(exc).split(". ")[0]) from None
 
 
 def _failure_reason(result) -> str:

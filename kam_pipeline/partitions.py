@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Sequence
 
 import dagster as dg
 
-# Early enough for historical data sets; KAM_PARTITION_START narrows the UI's partition list.
-as_of_partitions = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("KAM_PARTITION_START", "2000-01-01"),
-    # end_offset=1 makes today's partition available today: D = today scores the window up to yesterday.
-    end_offset=1,
-)
+# Where the partition list of `dagster dev` starts; KAM_PARTITION_START moves it. `kam run`
+# does not depend on it: it starts its own partitions at the earliest date it is asked for.
+DEFAULT_PARTITION_START = "2000-01-01"
+
+
+def daily_partitions(start: str | dt.date, end_offset: int = 1) -> dg.DailyPartitionsDefinition:
+    """Return the daily as-of partitions from `start` (a date or YYYY-MM-DD).
+
+    end_offset=1 makes today's (UTC) partition available today: D = today scores the window
+    up to yesterday.
+    """
+    return dg.DailyPartitionsDefinition(start_date=str(start), end_offset=end_offset)
+
+
+as_of_partitions = daily_partitions(os.environ.get("KAM_PARTITION_START", DEFAULT_PARTITION_START))
+
+
+def with_partitions(
+    assets: Sequence[dg.AssetsDefinition], partitions_def: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """Return `assets` with every partitioned asset (and its checks) on `partitions_def` instead;
+    keys, dependencies and everything else stay as they are."""
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return spec if spec.partitions_def is None else spec.replace_attributes(partitions_def=partitions_def)
+
+    return list(dg.map_asset_specs(apply, assets))

@@ -64,8 +64,12 @@ class FolderState:
 
 
 def affected_assets(sources: list[str], repository: dg.RepositoryDefinition) -> list[dg.AssetKey]:
-    """Return the staging assets of `sources` and everything downstream of them (marts, publish, ...)."""
-    selection = dg.AssetSelection.assets(*[dg.AssetKey(["staging", s]) for s in sources]).downstream()
+    """Return the staging assets of `sources`, everything downstream of them (marts, publish, ...)
+    and every mart those read."""
+    downstream = dg.AssetSelection.assets(*[dg.AssetKey(["staging", s]) for s in sources]).downstream()
+    # The run is for a new date: the marts it reads must exist for that date even when their own
+    # sources did not change (marts hold a snapshot per date; staging tables hold no dates).
+    selection = downstream | (downstream.upstream() - dg.AssetSelection.groups("staging"))
     return sorted(selection.resolve(repository.asset_graph), key=lambda k: k.to_user_string())
 
 

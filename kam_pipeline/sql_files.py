@@ -7,6 +7,7 @@ always bound, never pasted into the text.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from importlib import resources
@@ -43,6 +44,35 @@ def parameters_of(sql: str) -> set[str]:
 def takes_date_range(name: str) -> bool:
     """True when `sql/marts/<name>.sql` computes every date of `$as_of_dates` at once (not only `$as_of`)."""
     return "as_of_dates" in parameters_of(read_sql(f"marts/{name}"))
+
+
+def mart_files() -> list[str]:
+    """Return the names of the SQL marts, one per `sql/marts/<name>.sql`, sorted."""
+    return sorted(path.stem for path in (_sql_root() / "marts").glob("*.sql"))
+
+
+@cache
+def tables_read(name: str) -> frozenset[tuple[str, str]]:
+    """Return the (schema, table) pairs `sql/<name>.sql` reads, e.g. ("staging", "orders").
+
+    DuckDB's own parser reads the query (json_serialize_sql parses without binding), so
+    comments, strings and the query's CTE names (tables without a schema) never count.
+    """
+    with duckdb.connect() as conn:
+        tree = json.loads(conn.execute("select json_serialize_sql(?)", [read_sql(name)]).fetchone()[0])
+    if tree.get("error"):
+        raise ValueError(f"sql/{name}.sql does not parse: {tree.get('error_message')}")
+    found: set[tuple[str, str]] = set()
+    nodes = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
+                found.add((node["schema_name"], node["table_name"]))
+            nodes.extend(node.values())
+        elif isinstance(node, list):
+            nodes.extend(node)
+    return frozenset(found)
 
 
 def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -167,3 +167,124 @@ def test_range_flags_are_checked(tmp_path):
     assert proc.returncode == 1 and proc.stderr.strip() == "kam: error: --from and --to go together"
     proc = kam("run", "--data", str(tmp_path), "--from", "2026-01-05", "--to", "2026-01-02")
     assert proc.returncode == 1 and "--to 2026-01-02 is before --from 2026-01-05" in proc.stderr
+
+
+def _env_without(*names: str, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k not in names}, **extra}
+
+
+def test_an_as_of_date_before_2000_scores_old_data(tmp_path):
+    data, db = tmp_path / "data", tmp_path / "kam.duckdb"
+    assert kam("generate", "--out", str(data), "--end", "1998-12-30", "--days", "400", "--accounts", "12").returncode == 0
+    # No KAM_PARTITION_START: the run's partitions start where it needs them.
+    proc = subprocess.run([*KAM, "run", "--data", str(data), "--db", str(db), "--as-of", "1998-12-31"],
+                          capture_output=True, text=True, timeout=300,
+                          env=_env_without("KAM_PARTITION_START", "DAGSTER_HOME"))
+    assert proc.returncode == 0, proc.stderr
+    assert "scored as of 1998-12-31" in proc.stdout
+    accounts = len((data / "accounts.csv").read_text(encoding="utf-8").strip().splitlines()) - 1
+    with duckdb.connect(str(db), read_only=True) as conn:
+        dates = conn.execute("select as_of_date, count(*) from marts.account_scores group by 1").fetchall()
+    assert dates == [(dt.date(1998, 12, 31), accounts)]
+
+
+def test_a_future_or_nonsense_as_of_date_is_refused_in_one_line(tmp_path):
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    for args in (["--as-of", tomorrow.isoformat()], ["--from", "2026-01-01", "--to", tomorrow.isoformat()]):
+        proc = kam("run", "--data", str(tmp_path), "--db", str(tmp_path / "kam.duckdb"), *args)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines() == [
+            f"kam: error: as-of date {tomorrow} is in the future (today is {dt.date.today()}): "
+            "a snapshot scores what was delivered before its date"
+        ]
+    proc = kam("run", "--data", str(tmp_path), "--as-of", "1899-12-31")
+    assert proc.returncode == 1 and "before 1900-01-01" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "kam.duckdb").exists()
+
+
+def test_version_is_the_installed_package_version():
+    from importlib.metadata import version
+
+    proc = kam("--version")
+    assert proc.returncode == 0
+    assert proc.stdout == f"kam {version('kam_pipeline')}\n"
+
+
+def _subcommands() -> list[str]:
+    import argparse
+
+    from kam_pipeline.cli import _parser
+
+    [sub] = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(sub.choices)
+
+
+def test_every_subcommand_help_has_defaults_and_an_example():
+    commands = _subcommands()
+    assert {"run", "generate", "demo", "report", "docs", "export", "check-model"} <= set(commands)
+    for command in commands:
+        proc = kam(command, "--help")
+        assert proc.returncode == 0, command
+        text = proc.stdout
+        assert "default" in text and "example:" in text, command
+        assert f"kam {command} " in text.split("example:")[1], command  # the example runs this command
+    run = kam("run", "--help").stdout
+    for fact in ("YYYY-MM-DD", "csv, parquet, xlsx, xls", "default: data/demo", "KAM_DATA_DIR", "KAM_DB_PATH",
+                 "KAM_MODEL", "(default: today)"):
+        assert fact in " ".join(run.split()), fact
+    # Defaults the formatter adds come from the parser itself.
+    assert "(default: 730)" in " ".join(kam("generate", "--help").stdout.split())
+
+
+def test_a_run_is_recorded_in_dagster_home(generated_data, tmp_path):
+    import dagster as dg
+
+    from kam_pipeline.definitions import defs
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    # As `make demo` prepares .dagster_home.
+    shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    proc = kam("run", "--data", str(generated_data), "--db", str(tmp_path / "kam.duckdb"), "--as-of",
+               AS_OF.isoformat(), "--quiet", env={"DAGSTER_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    specs = list(defs.resolve_all_asset_specs())
+    assert {s.group_name for s in specs} >= {"staging", "marts", "publish"}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        for spec in specs:
+            event = instance.get_latest_materialization_event(spec.key)
+            assert event is not None and event.run_id == run.run_id, spec.key
+            if spec.partitions_def is not None:
+                assert AS_OF.isoformat() in instance.get_materialized_partitions(spec.key), spec.key
+
+
+def test_dagster_home_that_is_no_folder_is_one_line(generated_data, tmp_path):
+    proc = kam("run", "--data", str(generated_data), "--db", str(tmp_path / "kam.duckdb"), "--as-of",
+               AS_OF.isoformat(), env={"DAGSTER_HOME": str(tmp_path / "nowhere")})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f'kam: error: $DAGSTER_HOME "{tmp_path / "nowhere"}" is not a directory or does not exist'
+    ]
+
+
+def test_make_demo_and_make_ui_share_a_project_local_instance():
+    from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH
+
+    repo = Path(__file__).resolve().parents[1]
+    # Dry run (-n); the virtualenv stamp is taken as up to date (-o).
+    proc = subprocess.run(["make", "-n", "-o", ".venv/.installed", "demo", "ui"], cwd=repo,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    home = f"DAGSTER_HOME={repo / '.dagster_home'}"
+    [demo] = [line for line in lines if line.endswith("kam demo")]
+    [ui] = [line for line in lines if line.endswith("/dagster dev -w workspace.yaml")]
+    for line in (demo, ui):
+        assert home in line.split()
+        assert f"KAM_DATA_DIR={DEFAULT_DATA_DIR}" in line.split() and f"KAM_DB_PATH={DEFAULT_DB_PATH}" in line.split()
+    if not (repo / ".dagster_home" / "dagster.yaml").exists():
+        assert f"cp deploy/dagster.yaml {repo / '.dagster_home' / 'dagster.yaml'}" in lines
+    assert ".dagster_home/" in (repo / ".gitignore").read_text(encoding="utf-8").splitlines()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import dagster as dg
 import yaml
 
@@ -66,3 +69,56 @@ def test_contract_check_fails_on_a_bad_frame():
     assert contract_check_result("managers", bad.drop_nulls()).passed is True
     assert quarantine_check_result(staged=90, quarantined=10).passed is False
     assert quarantine_check_result(staged=99, quarantined=1).passed is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Lineage: the graph shows what each asset really reads.
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql" / "marts"
+
+
+def _tables_named_in(sql_file: Path) -> set[str]:
+    """Every `staging.x` / `marts.x` the file's SQL (comments stripped) names, other than its own table."""
+    text = re.sub(r"/\*.*?\*/", "", re.sub(r"--[^\n]*", "", sql_file.read_text(encoding="utf-8")), flags=re.S)
+    named = {f"{schema}/{table}" for schema, table in re.findall(r"\b(staging|marts)\.([a-z_]+)\b", text)}
+    return named - {f"marts/{sql_file.stem}"}
+
+
+def _upstream(key: str) -> set[str]:
+    graph = defs.resolve_asset_graph()
+    return {parent.to_user_string() for parent in graph.get(dg.AssetKey(key.split("/"))).parent_keys}
+
+
+def test_every_sql_mart_depends_on_exactly_the_tables_its_file_reads():
+    files = sorted(SQL_DIR.glob("*.sql"))
+    assert len(files) >= 6
+    for sql_file in files:
+        named = _tables_named_in(sql_file)
+        assert named, sql_file.name
+        assert _upstream(f"marts/{sql_file.stem}") == named, sql_file.name
+    # account_indicators never reads expert assessments or manager feedback.
+    assert not {"staging/assessments", "staging/feedback"} & _upstream("marts/account_indicators")
+
+
+def test_weights_depend_on_the_indicators_they_are_computed_from():
+    for table in ("indicator_weights", "weight_consistency", "account_scores", "score_contributions"):
+        assert {"marts/account_indicators", "marts/account_assessments"} <= _upstream(f"marts/{table}"), table
+
+
+def test_the_published_snapshot_waits_for_every_marts_table():
+    marts = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs() if spec.group_name == "marts"}
+    assert len(marts) == 14
+    assert _upstream("published_snapshot") == marts
+
+
+def test_repartitioning_for_an_early_date_keeps_the_graph():
+    from kam_pipeline.definitions import all_assets
+    from kam_pipeline.partitions import daily_partitions, with_partitions
+
+    early = with_partitions(all_assets, daily_partitions("1990-01-01"))
+    before = {spec.key: ({d.asset_key for d in spec.deps}, spec.group_name) for a in all_assets for spec in a.specs}
+    after = {spec.key: ({d.asset_key for d in spec.deps}, spec.group_name) for a in early for spec in a.specs}
+    assert after == before
+    starts = {a.partitions_def.get_first_partition_key() for a in early if a.partitions_def is not None}
+    assert starts == {"1990-01-01"}
+    assert [len(a.check_specs) for a in early] == [len(a.check_specs) for a in all_assets]

@@ -89,6 +89,16 @@ def test_a_new_daily_drop_runs_its_source_and_everything_downstream(folder):
     assert "orders_2026-07-01.csv" in json.loads(result.cursor)
 
 
+def test_a_source_read_by_later_marts_only_also_runs_the_marts_they_read(folder):
+    cursor = _evaluate(folder).cursor
+    _write(folder, "feedback.csv", "feedback_id,manager_id\nF1,M1\n")
+    [request] = _evaluate(folder, cursor).run_requests
+    keys = _keys(request)
+    # account_indicators does not read feedback, but book_indicators reads its rows of the date.
+    assert {"staging/feedback", "marts/book_indicators", "marts/account_indicators", "published_snapshot"} <= keys
+    assert not {"staging/orders", "staging/accounts"} & keys
+
+
 def test_a_changed_referenced_source_reruns_the_sources_that_reference_it(folder):
     cursor = _evaluate(folder).cursor
     _write(folder, "accounts.csv", "account_id,account_name\nA1,Acme\nA2,Beta\n")

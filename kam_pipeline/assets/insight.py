@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.assets.marts import as_of_dates, date_batches
+from kam_pipeline.assets.marts import as_of_dates, date_batches, sql_deps
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.report import LANGS, build_report
 from kam_pipeline.report.data import load
@@ -44,7 +44,7 @@ def alert_params(model: ScoringModel, as_of_dates: list[dt.date]) -> dict[str, o
 
 @dg.asset(
     key=SCORE_ALERTS,
-    deps=[dg.AssetKey(["marts", t]) for t in ("account_scores", "score_contributions", "account_indicators")],
+    deps=sql_deps("score_alerts"),
     description="Score drops, grade drops and newly churned key accounts against the previous snapshot.",
     group_name="marts",
     kinds={"duckdb"},

@@ -8,17 +8,15 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.checks import mart_check_results, mart_check_specs, merge_check_results
-from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.resources import KamResource
 from kam_pipeline.scoring.model import REVIEWER_ROLES, ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.summary import top_accounts_markdown
-from kam_pipeline.sql_files import takes_date_range
+from kam_pipeline.sql_files import mart_files, tables_read, takes_date_range
 from kam_pipeline.warehouse import open_connection, publish, scalar, write_sql_snapshot
 
-STAGING = [dg.AssetKey(["staging", s]) for s in SOURCES]
 _PARTITIONED = {
     "partitions_def": as_of_partitions,
     "backfill_policy": dg.BackfillPolicy.single_run(),
@@ -79,10 +77,17 @@ def _gib(setting: str) -> float:
     return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}.get(unit, 1.0)
 
 
-def _sql_asset(table: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDefinition:
+def sql_deps(table: str) -> list[dg.AssetKey]:
+    """The assets `sql/marts/<table>.sql` reads: every staging or marts table it names, as parsed."""
+    return [dg.AssetKey([schema, name]) for schema, name in sorted(tables_read(f"marts/{table}"))
+            if schema in ("staging", "marts")]
+
+
+def _sql_asset(table: str, description: str) -> dg.AssetsDefinition:
     key = _mart(table)
 
-    @dg.asset(key=key, deps=deps, description=description, check_specs=mart_check_specs(key), **_MARTS)
+    # Lineage comes from the SQL file itself, so the graph shows what each query really reads.
+    @dg.asset(key=key, deps=sql_deps(table), description=description, check_specs=mart_check_specs(key), **_MARTS)
     def _asset(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
         model = kam.model()
         dates = as_of_dates(context)
@@ -109,47 +114,49 @@ def _mart(name: str) -> dg.AssetKey:
 
 
 account_indicators = _sql_asset(
-    "account_indicators", STAGING, "Every indicator of INDICATORS.md per account for the as-of date."
+    "account_indicators", "Every indicator of INDICATORS.md per account for the as-of date."
 )
 account_assessments = _sql_asset(
-    "account_assessments",
-    [dg.AssetKey(["staging", "accounts"]), dg.AssetKey(["staging", "assessments"])],
-    "Latest expert assessment per account and dimension in the window.",
+    "account_assessments", "Latest expert assessment per account and dimension in the window."
 )
 portfolio_kpis = _sql_asset(
-    "portfolio_kpis",
-    [_mart("account_indicators"), dg.AssetKey(["staging", "market"])],
-    "Retention, churn, NRR, GRR, revenue and market share per segment and in total.",
+    "portfolio_kpis", "Retention, churn, NRR, GRR, revenue and market share per segment and in total."
 )
 manager_indicators = _sql_asset(
-    "manager_indicators",
-    [_mart("account_indicators"), dg.AssetKey(["staging", "managers"]), dg.AssetKey(["staging", "feedback"])],
-    "Book-of-business indicators and 360 feedback per account manager.",
+    "manager_indicators", "Book-of-business indicators and 360 feedback per account manager."
 )
+# What score_snapshot reads: the indicators, with the assessed dimensions joined in. Every
+# output of the scoring step, the weights included, is computed from that one matrix.
+_SCORING_INPUTS = [_mart("account_indicators"), _mart("account_assessments")]
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             _mart("account_scores"),
-            deps=[_mart("account_indicators"), _mart("account_assessments")],
+            deps=_SCORING_INPUTS,
             description="Account scores with group sub-scores, rank, grade, change and key-account flag.",
             kinds={"duckdb"},
         ),
         dg.AssetSpec(
             _mart("score_contributions"),
-            deps=[_mart("account_indicators")],
+            deps=_SCORING_INPUTS,
             description="Value, normalised value, effective weight and points of every indicator of every score.",
             kinds={"duckdb"},
         ),
         dg.AssetSpec(
             _mart("indicator_weights"),
-            description="Final, subjective and objective weights per profile.",
+            # Entropy and CRITIC weights come from the day's indicator values.
+            deps=_SCORING_INPUTS,
+            description="Final, subjective and objective weights per profile (account rows; the manager "
+                        "rows are written by the people_scores step from book_indicators).",
             kinds={"duckdb"},
         ),
         dg.AssetSpec(
             _mart("weight_consistency"),
-            description="AHP matrices with lambda_max, CI, CR and verdict.",
+            deps=_SCORING_INPUTS,
+            description="AHP matrices with lambda_max, CI, CR and verdict (account rows; the manager rows "
+                        "are written by the people_scores step).",
             kinds={"duckdb"},
         ),
     ],
@@ -192,10 +199,7 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
 
 
 book_indicators = _sql_asset(
-    "book_indicators",
-    [_mart("account_indicators"), _mart("account_scores"), dg.AssetKey(["staging", "managers"]),
-     dg.AssetKey(["staging", "feedback"])],
-    "Book of business of every manager and team: the inputs of their scorecard and KPIs.",
+    "book_indicators", "Book of business of every manager and team: the inputs of their scorecard and KPIs."
 )
 
 
@@ -233,17 +237,14 @@ def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: D
         )
 
 
+# Every marts table is in the published file: one per SQL file (score_alerts' asset lives in
+# insight.py) and every output of the two scoring steps.
+PUBLISHED_MARTS = sorted({_mart(t) for t in mart_files()} | {*account_scores.keys, *people_scores.keys})
+
+
 @dg.asset(
     key=dg.AssetKey(["published_snapshot"]),
-    deps=[
-        _mart(t)
-        for t in (
-            "account_indicators", "account_assessments", "portfolio_kpis", "manager_indicators",
-            "account_scores", "score_contributions", "indicator_weights", "weight_consistency",
-            "book_indicators", "manager_scores", "team_scores", "manager_score_contributions", "kpi_attainment",
-            "score_alerts",
-        )
-    ],
+    deps=PUBLISHED_MARTS,
     group_name="publish",
     kinds={"duckdb"},
     **_PARTITIONED,
