@@ -142,10 +142,13 @@ def target_sentence(item: BelowTarget, labels: Labels) -> str:
           target=indicator_value(m.indicator, m.target, lang))
         for m in item.misses
     ]
+    # Without any perspective score there is no weakest one to name (rather than "n/a (n/a)").
+    weakest = "" if item.weakest_group is None else t(
+        lang, "target_weakest", group=labels.group(item.weakest_group), group_score=number(item.weakest_score, 1, lang))
     return t(
         lang, "target_sentence", account=account(item.account_id, item.account_name), score=number(item.score, 1, lang),
         grade=labels.grade(item.grade), missed=len(item.misses), evaluated=item.evaluated, items=join(lang, items),
-        group=labels.group(item.weakest_group), group_score=number(item.weakest_score, 1, lang),
+        weakest=weakest,
     )
 
 
