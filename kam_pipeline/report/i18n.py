@@ -107,7 +107,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "matrix_indicators": {"en": "inside {group}", "zh": "{group}内部"},
     # 3. results
     "sec_results": {"en": "3. Results", "zh": "三、评估结果"},
-    "chart_ranking": {"en": "Top {n} accounts by score", "zh": "得分前 {n} 名客户"},
+    "chart_ranking": {"en": "Top {n:# account|# accounts} by score", "zh": "得分前 {n} 名客户"},
     "chart_ranking_all": {"en": "{n:The only account|All # accounts} by score", "zh": "全部 {n} 名客户的得分"},
     "chart_grades": {"en": "Grade distribution", "zh": "等级分布"},
     "chart_trend_top": {"en": "Score trend of the top accounts", "zh": "领先客户得分趋势"},
@@ -116,7 +116,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "breakdown_all": {"en": "{n:The only scored account|All # scored accounts}, in rank order.",
                       "zh": "全部 {n} 个已评分客户，按排名排列。"},
     "breakdown_split": {
-        "en": "The top {top} and the bottom {bottom} of {n} scored accounts, in rank order; "
+        "en": "The top {top} and the bottom {bottom} of {n:# scored account|# scored accounts}, in rank order; "
         "ranks {first}–{last} are not shown (every account's score by perspective is in marts.account_scores).",
         "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名，按排名排列；第 {first}–{last} 名未显示"
         "（所有客户的各维度得分见 marts.account_scores）。",
@@ -132,7 +132,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "key_marker": {"en": "★ key account", "zh": "★ 关键客户"},
     "ranking_table": {"en": "Account ranking", "zh": "客户排名"},
     "ranking_table_note": {
-        "en": "Top {top} and bottom {bottom} of {n} scored accounts; ranks {first}–{last} are not shown "
+        "en": "Top {top} and bottom {bottom} of {n:# scored account|# scored accounts}; ranks {first}–{last} are not shown "
         "(every account is in marts.account_scores).",
         "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名；第 {first}–{last} 名未显示（完整名单见 marts.account_scores）。",
     },
@@ -239,19 +239,19 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "drops_heading": {"en": "Biggest score drops and what drove them", "zh": "得分降幅最大的客户及原因"},
     "drop_sentence": {
-        "en": "{account} fell {points} points to {score} ({grade}); the largest fall was {indicator}: {before} → {after} "
-        "({driver_points} points).",
+        "en": "{account} fell {points:# point|# points} to {score} ({grade}); the largest fall was {indicator}: {before} → {after} "
+        "({driver_points:# point|# points}).",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）；降幅最大的指标是{indicator}：{before} → {after}"
         "（{driver_points} 分）。",
     },
     "drop_sentence_relative": {
-        "en": "{account} fell {points} points to {score} ({grade}); the largest fall was {indicator} "
-        "({driver_points} points): at {after} (was {before}) it now ranks lower among comparable accounts.",
+        "en": "{account} fell {points:# point|# points} to {score} ({grade}); the largest fall was {indicator} "
+        "({driver_points:# point|# points}): at {after} (was {before}) it now ranks lower among comparable accounts.",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）；降幅最大的指标是{indicator}（{driver_points} 分）："
         "其值为 {after}（此前 {before}），在同类客户中的相对位置下降。",
     },
     "drop_sentence_no_driver": {
-        "en": "{account} fell {points} points to {score} ({grade}).",
+        "en": "{account} fell {points:# point|# points} to {score} ({grade}).",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）。",
     },
     "no_previous_drops": {"en": "No earlier snapshot: score changes appear from the second run on.",
@@ -288,6 +288,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "{account} has churned: no completed order for {days:# day|# days} (last order {last}).",
         "zh": "{account} 已流失：已 {days} 天没有完成的订单（最近订单 {last}）。",
     },
+    "risk_churned_no_order": {"en": "{account} has churned: no completed order on record.",
+                              "zh": "{account} 已流失：没有已完成订单的记录。"},
     "risk_at_risk": {"en": "{account} is at risk: {reasons}.", "zh": "{account} 存在风险：{reasons}。"},
     "risk_reason_alert": {"en": "{rule} alert", "zh": "{rule}预警"},
     "risk_reason_grade": {"en": "grade {grade} (score {score})", "zh": "等级 {grade}（得分 {score}）"},
@@ -370,6 +372,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "account_cause": {"en": "{account} ({cause})", "zh": "{account}（{cause}）"},
     "not_available": {"en": "n/a", "zh": "无"},
+    "value_missing": {"en": "no value", "zh": "无数据"},
     "list_sep": {"en": ", ", "zh": "、"},
 }
 

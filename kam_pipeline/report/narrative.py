@@ -128,10 +128,15 @@ def drop_sentence(drop: Drop, labels: Labels) -> str:
     return t(
         lang, "drop_sentence" if drop.driver_worsened else "drop_sentence_relative", **common,
         indicator=labels.indicator(drop.driver),
-        before=indicator_value(drop.driver, drop.driver_before, lang),
-        after=indicator_value(drop.driver, drop.driver_after, lang),
+        before=value_text(drop.driver, drop.driver_before, lang),
+        after=value_text(drop.driver, drop.driver_after, lang),
         driver_points=signed(drop.driver_points, 1, lang),
     )
+
+
+def value_text(indicator: str, value: float | None, lang: str) -> str:
+    """An indicator's value for a sentence: in its unit, or "no value" in words (never "n/a")."""
+    return t(lang, "value_missing") if missing(value) else indicator_value(indicator, value, lang)
 
 
 def target_sentence(item: BelowTarget, labels: Labels) -> str:
@@ -168,9 +173,9 @@ def risk_sentence(risk: Risk, labels: Labels) -> str:
     lang = labels.lang
     who = account(risk.account_id, risk.account_name)
     if risk.churned:
-        last = risk.last_order.isoformat() if isinstance(risk.last_order, dt.date) else t(lang, "not_available")
-        days = risk.recency_days if risk.recency_days is not None else t(lang, "not_available")
-        return t(lang, "risk_churned", account=who, days=days, last=last)
+        if risk.recency_days is None or not isinstance(risk.last_order, dt.date):
+            return t(lang, "risk_churned_no_order", account=who)
+        return t(lang, "risk_churned", account=who, days=risk.recency_days, last=risk.last_order.isoformat())
     reasons = []
     for kind, detail in risk.reasons:
         if kind == "alert":
