@@ -2,8 +2,9 @@
 
 `svg.fonttype: none` keeps every label as SVG text, so Chinese names are drawn by the
 browser's own fonts and the file needs no embedded or downloaded font. matplotlib only
-measures the text for the layout; without a CJK font on the rendering machine it
-measures with DejaVu (its missing-glyph warnings are expected and silenced).
+measures the text for the layout, with the first CJK font of CJK_FONTS it finds (Debian's
+fonts-noto-cjk, which `make test` installs); on a machine without one it measures with
+DejaVu (its missing-glyph warnings are then expected and silenced).
 """
 
 from __future__ import annotations
