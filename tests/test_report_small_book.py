@@ -320,6 +320,9 @@ def test_the_chinese_report_has_no_english_prose(small_db, pipeline_db, which):
     assert english_words(page.visible(), names) == []
     # the check finds English where there is some: the English report is full of it
     assert len(english_words(_report(db, as_of, "en").visible(), names)) > 200
+    # Chinese sentences follow each other without a space
+    html = default_report_path(db, as_of, "zh").read_text(encoding="utf-8")
+    assert re.findall(r"[。；] +[\u4e00-\u9fff]", html) == []
     # the subtitle is Chinese, model name included
     assert t("zh", "subtitle", as_of=as_of, model=load_model().spec.label["zh"]) in page.plain
 
@@ -341,6 +344,6 @@ def test_the_cross_sell_action_says_who_offers_what_to_whom():
     assert "offer the account the categories it now buys from other suppliers" in en
     for key, texts in STRINGS.items():
         if key.startswith("action_"):
-            name, _, what = texts["zh"].partition("：")
-            assert name and what, key  # "name: what to do", in Chinese punctuation
-            assert "——" not in texts["zh"] and "推荐客户向" not in texts["zh"], key
+            name, _, what = texts["zh"].partition("——")
+            assert name and what and "——" not in what, key  # "name——what to do", as "name — what to do"
+            assert "推荐客户向" not in texts["zh"], key

@@ -327,48 +327,48 @@ STRINGS: dict[str, dict[str, str]] = {
     # especially: "推荐客户向其他供应商采购" read as advising the customer to buy elsewhere).
     "action_service_review": {
         "en": "service review — meet the account on satisfaction and service quality, agree fixes with service",
-        "zh": "服务回顾：与客户沟通其对满意度和服务质量的意见，再与我方服务部门商定改进措施",
+        "zh": "服务回顾——与客户沟通其对满意度和服务质量的意见，再与我方服务部门商定改进措施",
     },
     "action_credit_review": {
         "en": "credit review — check payment terms, credit limit and collections with finance",
-        "zh": "信用审查：与我方财务部门一起核查该客户的付款条件、信用额度和催收情况",
+        "zh": "信用审查——与我方财务部门一起核查该客户的付款条件、信用额度和催收情况",
     },
     "action_complaint_review": {
         "en": "complaint-handling review — root-cause the complaints and SLA breaches, assign an owner",
-        "zh": "投诉处理复盘：分析该客户投诉和服务超时的根本原因，并指定我方负责人",
+        "zh": "投诉处理复盘——分析该客户投诉和服务超时的根本原因，并指定我方负责人",
     },
     "action_account_plan": {
         "en": "account plan — review volumes and growth with the buyer, set a revenue plan for next quarter",
-        "zh": "客户计划：与客户的采购负责人回顾采购量和增长情况，制定下季度的收入计划",
+        "zh": "客户计划——与客户的采购负责人回顾采购量和增长情况，制定下季度的收入计划",
     },
     "action_reactivation": {
         "en": "reactivation visit — call on the account to understand why it stopped ordering",
-        "zh": "重新激活拜访：上门拜访客户，了解其停止下单的原因",
+        "zh": "重新激活拜访——上门拜访客户，了解其停止下单的原因",
     },
     "action_cross_sell": {
         "en": "cross-sell plan — offer the account the categories it now buys from other suppliers, to grow share "
         "of wallet",
-        "zh": "交叉销售：向客户推荐其目前从其他供应商采购的品类，提升我方的钱包份额",
+        "zh": "交叉销售——向客户推荐其目前从其他供应商采购的品类，提升我方的钱包份额",
     },
     "action_pricing_review": {
         "en": "pricing review — check discounts and product mix behind the falling margin",
-        "zh": "价格审查：检查导致该客户毛利率下降的折扣和产品组合",
+        "zh": "价格审查——检查导致该客户毛利率下降的折扣和产品组合",
     },
     "action_competitive_review": {
         "en": "competitive review — compare the account's growth with its market and competitors' offers",
-        "zh": "竞争分析：将客户的增长与其所在市场的增长对比，并了解竞争对手向该客户提供的报价",
+        "zh": "竞争分析——将客户的增长与其所在市场的增长对比，并了解竞争对手向该客户提供的报价",
     },
     "action_executive_sponsor": {
         "en": "executive sponsor meeting — renew the relationship at senior level",
-        "zh": "高层拜访：由我方高层拜访客户高层，巩固合作关系",
+        "zh": "高层拜访——由我方高层拜访客户高层，巩固合作关系",
     },
     "action_win_back": {
         "en": "win-back call — manager and team lead contact the account with a recovery offer",
-        "zh": "挽回客户：客户经理与团队负责人联系客户，提出挽回方案",
+        "zh": "挽回客户——客户经理与团队负责人联系客户，提出挽回方案",
     },
     "action_relationship_review": {
         "en": "relationship review — go through the account's scorecard with the manager",
-        "zh": "关系回顾：与客户经理逐项检查该客户的评分卡",
+        "zh": "关系回顾——与客户经理逐项检查该客户的评分卡",
     },
     "account_cause": {"en": "{account} ({cause})", "zh": "{account}（{cause}）"},
     "not_available": {"en": "n/a", "zh": "无"},

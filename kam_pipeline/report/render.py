@@ -93,6 +93,7 @@ def build_context(data: ReportData, model: ScoringModel, lang: str) -> dict[str,
         "as_of": data.as_of.isoformat(),
         "model_name": model.spec.label.get(lang, model.spec.name),
         "font_stack": charts.css_font_stack(lang),
+        "sep": "" if lang == "zh" else " ",  # between two sentences of one paragraph (none in Chinese)
         "db_name": data.db_path.name,
         "cards": _cards(data, labels),
         "scope": _scope(data, labels),
@@ -478,7 +479,7 @@ def _alerts(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
     )
     compared = (t(lang, "alerts_first") if data.previous_as_of is None
                 else t(lang, "alerts_compared", previous=data.previous_as_of))
-    rules = f"{rules}{' ' if lang == 'en' else ''}{compared}"
+    rules = f"{rules}{'' if lang == 'zh' else ' '}{compared}"
     rows = []
     if data.alerts is not None:
         for r in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
