@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo ui test install clean chromium
+.PHONY: demo ui test install clean chromium cjk-font
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ demo: $(STAMP) $(DEMO_HOME)/dagster.yaml
 ui: $(STAMP) $(DEMO_HOME)/dagster.yaml
 	$(DEMO_ENV) $(BIN)/dagster dev -w workspace.yaml
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium cjk-font
 	$(BIN)/python -m pytest
 
 # The report's browser test renders it in Debian's headless Chromium; installed when missing
@@ -40,6 +40,13 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 	  echo "note: install Debian's 'chromium' package for the report's browser test"
+
+# The Chinese report (and its browser test) needs a font with Chinese glyphs: Debian's Noto CJK,
+# installed the same way when fontconfig knows none.
+cjk-font:
+	@fc-list :lang=zh family 2>/dev/null | grep -q . || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; } || \
+	  echo "note: install Debian's 'fonts-noto-cjk' package for the Chinese report"
 
 clean:
 	rm -rf $(VENV) data/demo data/*.duckdb data/*.duckdb.* .pytest_cache .dagster_home

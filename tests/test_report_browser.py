@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from PIL import Image
 from conftest import AS_OF
 from kam_pipeline.report import default_report_path
 from kam_pipeline.report.charts import GRADE_COLORS, GROUP_COLORS, SERIES_COLORS
-from kam_pipeline.report.i18n import LANGS
+from kam_pipeline.report.i18n import LANGS, t
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +87,53 @@ def test_chromium_parses_every_chart_as_svg(pipeline_db, tmp_path, lang):
         assert f'data-chart="{name}"' in dom
     assert dom.count("<path") > 100  # bars, wedges, lines and markers
     assert dom.count("<text") > 50  # labels stay text (svg.fonttype none)
+
+
+def _ink(image: np.ndarray) -> np.ndarray:
+    """Boolean mask of the dark pixels (text) of a screenshot."""
+    return image.mean(axis=2) < 128
+
+
+def _font_stack(html: str) -> str:
+    found = re.search(r"body \{[^}]*font-family: ([^;]+);", html)
+    assert found, "the report's CSS sets no body font-family"
+    return found.group(1)
+
+
+def _glyph_page(text: str, fonts: str) -> str:
+    # One line of large text, in the report's own font stack, nothing else on the page.
+    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><style>body {{ margin: 0; background: #fff; '
+            f'font-family: {fonts}; }} p {{ margin: 8px; font-size: 64px; line-height: 1; color: #000; white-space: nowrap; }}'
+            f'</style></head><body><p>{escape(text)}</p></body></html>')
+
+
+def _shoot(html: str, tmp_path: Path, name: str) -> np.ndarray:
+    page = tmp_path / f"{name}.html"
+    page.write_text(html, encoding="utf-8")
+    shot = tmp_path / f"{name}.png"
+    _chromium([f"--screenshot={shot}", "--window-size=1000,400", page.resolve().as_uri()], tmp_path / f"profile-{name}")
+    return np.asarray(Image.open(shot).convert("RGB")).astype(np.int16)
+
+
+# A private-use code point: no font draws it, so it renders as the missing-glyph box (tofu).
+TOFU = "\ue000"
+
+
+def test_chinese_text_renders_as_glyphs_not_missing_glyph_boxes(pipeline_db, tmp_path):
+    """Without a CJK font every Chinese character is the same box: the title would equal a row of tofu."""
+    html = default_report_path(pipeline_db, AS_OF, "zh").read_text(encoding="utf-8")
+    fonts = _font_stack(html)
+    for family in ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC"):
+        assert f'"{family}"' in fonts, family
+    title = t("zh", "title")
+    assert f"<h1>{title}</h1>" in html
+    chinese = _ink(_shoot(_glyph_page(title, fonts), tmp_path, "title"))
+    boxes = _ink(_shoot(_glyph_page(TOFU * len(title), fonts), tmp_path, "tofu"))
+    assert chinese.sum() > 500  # the title is drawn at all
+    # as glyphs: not the same picture as the same number of missing-glyph boxes
+    assert (chinese ^ boxes).mean() > 0.01, "Chinese text renders as missing-glyph boxes: install fonts-noto-cjk"
+    # and two different characters look different (all tofu boxes are alike)
+    first = _ink(_shoot(_glyph_page("客" * 6, fonts), tmp_path, "ke"))
+    second = _ink(_shoot(_glyph_page("户" * 6, fonts), tmp_path, "hu"))
+    assert first.sum() > 100 and second.sum() > 100
+    assert (first ^ second).mean() > 0.01, "two different Chinese characters render alike: missing-glyph boxes"

@@ -2,8 +2,9 @@
 
 `svg.fonttype: none` keeps every label as SVG text, so Chinese names are drawn by the
 browser's own fonts and the file needs no embedded or downloaded font. matplotlib only
-measures the text for the layout; without a CJK font on the rendering machine it
-measures with DejaVu (its missing-glyph warnings are expected and silenced).
+measures the text for the layout, with the first CJK font of CJK_FONTS it finds (Debian's
+fonts-noto-cjk, which `make test` installs); on a machine without one it measures with
+DejaVu (its missing-glyph warnings are then expected and silenced).
 """
 
 from __future__ import annotations
@@ -23,18 +24,40 @@ from matplotlib.figure import Figure
 GRADE_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fdae61", "D": "#d73027", "insufficient_data": "#bdbdbd"}
 SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 GROUP_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"]
-_CJK_FONTS = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
-              "Microsoft YaHei", "PingFang SC", "SimHei"]
+# Fonts with Chinese glyphs, in order of preference: Debian's fonts-noto-cjk (installed by `make test`),
+# Adobe's name for the same design, then what Windows, macOS and other Linux systems ship.
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+             "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei"]
+LATIN_FONTS = ["Segoe UI", "Helvetica Neue", "Arial"]
 _TEXT = "#333333"
 
 
+def css_font_stack(lang: str) -> str:
+    """The report's CSS font-family list: system fonts only (the file embeds none), CJK first in Chinese."""
+    families = [*CJK_FONTS, *LATIN_FONTS] if lang == "zh" else [*LATIN_FONTS, *CJK_FONTS]
+    return ", ".join([*(f'"{f}"' for f in families), "sans-serif"])
+
+
 @cache
-def _font_family() -> list[str]:
-    # Only fonts matplotlib can find (it logs a warning for every missing family it is given).
+def font_family() -> list[str]:
+    """matplotlib's font.family: DejaVu Sans, then every CJK font of CJK_FONTS it can find (its glyph fallback)."""
     from matplotlib import font_manager
 
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    return ["DejaVu Sans", *[f for f in _CJK_FONTS if f in known]]
+    manager = font_manager.fontManager
+    known = {f.name for f in manager.ttflist}
+    if not known.intersection(CJK_FONTS):
+        # matplotlib's font cache can predate a CJK font installed later (`make test` installs one):
+        # add the system's font files the cache does not hold, for this process.
+        listed = {f.fname for f in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in listed:
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue  # a file FreeType cannot read is no font for the charts
+        known = {f.name for f in manager.ttflist}
+    # Only fonts matplotlib can find (it logs a warning for every missing family it is given).
+    return ["DejaVu Sans", *[f for f in CJK_FONTS if f in known]]
 
 
 def grade_color(grade: str, index: int = 0) -> str:
@@ -45,7 +68,7 @@ def grade_color(grade: str, index: int = 0) -> str:
 def _style() -> dict[str, object]:
     return {
         "svg.fonttype": "none",
-        "font.family": _font_family(),
+        "font.family": font_family(),
         "font.size": 9,
         "axes.edgecolor": "#999999",
         "axes.labelcolor": _TEXT,
@@ -146,13 +169,18 @@ def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], titl
 
 
 def breakdown_chart(points: pl.DataFrame, accounts: Sequence[tuple[str, str]], groups: Sequence[tuple[str, str]],
-                    title: str, axis: str) -> str:
+                    title: str, axis: str, gap: tuple[int, str] | None = None) -> str:
     """Stacked bars: the points each group (perspective) adds to an account's score.
 
-    `points` has account_id, group, points; `groups` is (group id, label) in model order.
+    `points` has account_id, group, points; `groups` is (group id, label) in model order;
+    `accounts` are drawn top-down in the given order. `gap` = (position, label) draws an empty
+    row with the label and a dashed line after the first `position` accounts (the ranks left out).
     """
-    labels = [_short(label) for _, label in accounts][::-1]
-    ids = [a for a, _ in accounts][::-1]
+    rows: list[tuple[str | None, str]] = [(a, _short(label, 28)) for a, label in accounts]
+    if gap is not None:
+        rows.insert(gap[0], (None, "⋯"))
+    labels = [label for _, label in rows][::-1]
+    ids = [a for a, _ in rows][::-1]
     with mpl.rc_context(_style()), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
         fig = _figure(7.2, 0.34 * max(len(ids), 3) + 1.2)
@@ -165,7 +193,13 @@ def breakdown_chart(points: pl.DataFrame, accounts: Sequence[tuple[str, str]], g
                     height=0.7, edgecolor="white", linewidth=0.5)
             left = [x + w for x, w in zip(left, widths, strict=True)]
         for y, total in enumerate(left):
-            ax.text(total + 1, y, f"{total:.1f}", va="center", fontsize=8, color=_TEXT)
+            if ids[y] is not None:
+                ax.text(total + 1, y, f"{total:.1f}", va="center", fontsize=8, color=_TEXT)
+        if gap is not None:
+            y = ids.index(None)
+            for edge in (y - 0.5, y + 0.5):
+                ax.axhline(edge, color="#999999", linewidth=0.8, linestyle=(0, (4, 3)))
+            ax.text(2, y, gap[1], va="center", fontsize=8, color="#666666", style="italic")
         ax.set_yticks(range(len(ids)), labels)
         ax.set_xlim(0, 105)
         ax.set_xlabel(axis)

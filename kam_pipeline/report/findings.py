@@ -115,6 +115,7 @@ class Findings:
     """All conclusions of one snapshot and the actions they suggest."""
 
     drops: list[Drop] = field(default_factory=list)
+    drop_count: int = 0  # accounts that fell MIN_DROP_POINTS or more (drops lists the largest TOP_DROPS)
     below_target: list[BelowTarget] = field(default_factory=list)
     key_below_target: int = 0
     key_accounts: int = 0
@@ -222,11 +223,9 @@ def _drops(data: ReportData, model: ScoringModel, findings: Findings) -> None:
     directions = {i.id: i.direction for i in model.indicators}
     drivers = {r["account_id"]: r for r in contribution_drivers(
         data.contributions, data.previous_contributions, directions).iter_rows(named=True)}
-    falling = (
-        data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
-        .sort(["score_change", "account_id"])
-        .head(TOP_DROPS)
-    )
+    falling = data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
+    findings.drop_count = falling.height
+    falling = falling.sort(["score_change", "account_id"]).head(TOP_DROPS)
     for row in falling.iter_rows(named=True):
         driver = drivers.get(row["account_id"])
         indicator = driver["indicator"] if driver else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from typing import Any
 
 LANGS = ("en", "zh")
@@ -21,11 +22,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "根据 {db}（快照 {as_of}）生成。得分、权重和预警均读取自 marts 数据表。",
     },
     "glance": {"en": "At a glance", "zh": "概览"},
-    "card_accounts": {"en": "accounts scored", "zh": "参评客户"},
-    "card_key_accounts": {"en": "key accounts", "zh": "关键客户"},
+    # A card shows its number above the label: the label's plural spec prints no number (no #).
+    "card_accounts": {"en": "{n:account scored|accounts scored}", "zh": "{n:参评客户|参评客户}"},
+    "card_key_accounts": {"en": "{n:key account|key accounts}", "zh": "{n:关键客户|关键客户}"},
     "card_avg_score": {"en": "average score", "zh": "平均得分"},
     "card_nrr": {"en": "net revenue retention", "zh": "净收入留存率"},
-    "card_alerts": {"en": "alerts", "zh": "预警"},
+    "card_alerts": {"en": "{n:alert|alerts}", "zh": "{n:预警|预警}"},
     "card_revenue": {"en": "revenue in window", "zh": "窗口期收入"},
     # 1. purpose
     "sec_purpose": {"en": "1. Purpose and scope", "zh": "一、评估目的与范围"},
@@ -39,21 +41,22 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "scope_as_of": {"en": "As-of date", "zh": "评估日期"},
     "scope_window": {"en": "Evaluation window", "zh": "评估窗口"},
-    "scope_window_value": {"en": "{days} days: {start} to {end}", "zh": "{days} 天：{start} 至 {end}"},
+    "scope_window_value": {"en": "{days:# day|# days}: {start} to {end}", "zh": "{days} 天：{start} 至 {end}"},
     "scope_accounts": {"en": "Accounts evaluated", "zh": "参评客户"},
     "scope_accounts_value": {
-        "en": "{scored} scored of {total}; {key} key accounts",
+        "en": "{scored} scored of {total}; {key:# key account|# key accounts}",
         "zh": "共 {total} 个，其中 {scored} 个已评分；关键客户 {key} 个",
     },
     "scope_managers": {"en": "Managers and teams", "zh": "客户经理与团队"},
-    "scope_managers_value": {"en": "{managers} managers in {teams} teams", "zh": "{teams} 个团队共 {managers} 名客户经理"},
+    "scope_managers_value": {"en": "{managers:# manager|# managers} in {teams:# team|# teams}", "zh": "{teams} 个团队共 {managers} 名客户经理"},
     "scope_completeness": {"en": "Data completeness", "zh": "数据完整度"},
     "scope_completeness_value": {
-        "en": "mean {mean} of the scoring weight backed by data; {insufficient} accounts with insufficient data",
+        "en": "mean {mean} of the scoring weight backed by data; {insufficient:# account|# accounts} with insufficient data",
         "zh": "平均 {mean} 的评分权重有数据支撑；{insufficient} 个客户数据不足",
     },
     "scope_snapshots": {"en": "Stored snapshots", "zh": "历史快照"},
     "scope_snapshots_value": {"en": "{n}: {first} to {last}", "zh": "{n} 个：{first} 至 {last}"},
+    "scope_snapshots_single": {"en": "1: {first} (the first stored snapshot)", "zh": "1 个：{first}（第一个存储的快照）"},
     # 2. method
     "sec_method": {"en": "2. Method", "zh": "二、评估方法"},
     "method_text": {
@@ -104,11 +107,21 @@ STRINGS: dict[str, dict[str, str]] = {
     "matrix_indicators": {"en": "inside {group}", "zh": "{group}内部"},
     # 3. results
     "sec_results": {"en": "3. Results", "zh": "三、评估结果"},
-    "chart_ranking": {"en": "Top {n} accounts by score", "zh": "得分前 {n} 名客户"},
+    "chart_ranking": {"en": "Top {n:# account|# accounts} by score", "zh": "得分前 {n} 名客户"},
+    "chart_ranking_all": {"en": "{n:The only account|All # accounts} by score", "zh": "全部 {n} 名客户的得分"},
     "chart_grades": {"en": "Grade distribution", "zh": "等级分布"},
     "chart_trend_top": {"en": "Score trend of the top accounts", "zh": "领先客户得分趋势"},
     "chart_trend_risk": {"en": "Score trend of the at-risk accounts", "zh": "风险客户得分趋势"},
     "chart_breakdown": {"en": "Score by perspective (points)", "zh": "各维度得分构成（分）"},
+    "breakdown_all": {"en": "{n:The only scored account|All # scored accounts}, in rank order.",
+                      "zh": "全部 {n} 个已评分客户，按排名排列。"},
+    "breakdown_split": {
+        "en": "The top {top} and the bottom {bottom} of {n:# scored account|# scored accounts}, in rank order; "
+        "ranks {first}–{last} are not shown (every account's score by perspective is in marts.account_scores).",
+        "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名，按排名排列；第 {first}–{last} 名未显示"
+        "（所有客户的各维度得分见 marts.account_scores）。",
+    },
+    "breakdown_gap": {"en": "ranks {first}–{last} not shown", "zh": "第 {first}–{last} 名未显示"},
     "trend_single": {
         "en": "Only one snapshot is stored: trends appear from the second daily run on.",
         "zh": "目前只有一个快照：从第二次每日运行起显示趋势。",
@@ -118,8 +131,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "axis_accounts": {"en": "accounts", "zh": "客户数"},
     "key_marker": {"en": "★ key account", "zh": "★ 关键客户"},
     "ranking_table": {"en": "Account ranking", "zh": "客户排名"},
-    "ranking_table_note": {"en": "Top {top} and bottom {bottom} of {n} scored accounts.",
-                           "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名。"},
+    "ranking_table_note": {
+        "en": "Top {top} and bottom {bottom} of {n:# scored account|# scored accounts}; ranks {first}–{last} are not shown "
+        "(every account is in marts.account_scores).",
+        "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名；第 {first}–{last} 名未显示（完整名单见 marts.account_scores）。",
+    },
+    "ranking_table_all": {"en": "{n:The only scored account.|All # scored accounts, in rank order.}",
+                          "zh": "全部 {n} 个已评分客户，按排名排列。"},
     "league_table_note": {"en": "The {top} best and the {bottom} worst scores of {n}; every row is in marts.{table}.",
                           "zh": "共 {n} 名中得分最高的 {top} 名与最低的 {bottom} 名；完整名单见 marts.{table}。"},
     "col_rank": {"en": "Rank", "zh": "排名"},
@@ -159,8 +177,8 @@ STRINGS: dict[str, dict[str, str]] = {
     # 4. data quality
     "sec_quality": {"en": "4. Data quality", "zh": "四、数据质量"},
     "quality_text": {
-        "en": "{quarantined} delivered rows are quarantined (kept aside with the rule they broke, never scored); "
-        "{files} input files could not be read.",
+        "en": "{quarantined:# delivered row is|# delivered rows are} quarantined (kept aside with the rule broken, "
+        "never scored); {files:# input file|# input files} could not be read.",
         "zh": "共有 {quarantined} 行输入数据被隔离（连同其违反的规则单独保存，不参与评分）；{files} 个输入文件无法读取。",
     },
     "quarantine_by_source": {"en": "Quarantined rows by source", "zh": "按数据源统计的隔离行"},
@@ -180,11 +198,13 @@ STRINGS: dict[str, dict[str, str]] = {
     # 5. alerts
     "sec_alerts": {"en": "5. Score alerts", "zh": "五、评分预警"},
     "alerts_rule_text": {
-        "en": "Rules (scoring model): score fell by more than {points} points, grade fell ({grade_drop}), "
-        "newly churned ({churned}); {scope}. Compared with the snapshot of {previous}.",
-        "zh": "规则（评分模型）：得分下降超过 {points} 分，等级下降（{grade_drop}），新增流失（{churned}）；{scope}。"
-        "对比快照：{previous}。",
+        "en": "Rules (scoring model): score fell by more than {points:# point|# points}, grade fell ({grade_drop}), "
+        "newly churned ({churned}); {scope}.",
+        "zh": "规则（评分模型）：得分下降超过 {points} 分，等级下降（{grade_drop}），新增流失（{churned}）；{scope}。",
     },
+    "alerts_compared": {"en": "Compared with the snapshot of {previous}.", "zh": "对比快照：{previous}。"},
+    "alerts_first": {"en": "This is the first stored snapshot; no comparison yet.",
+                     "zh": "这是第一个存储的快照，暂无可对比的快照。"},
     "alerts_scope_key": {"en": "key accounts only", "zh": "仅限关键客户"},
     "alerts_scope_all": {"en": "all accounts", "zh": "全部客户"},
     "on": {"en": "on", "zh": "启用"},
@@ -199,14 +219,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "rule_became_churned": {"en": "newly churned", "zh": "新增流失"},
     "alert_score_drop": {"en": "score {previous} → {score} ({change})", "zh": "得分 {previous} → {score}（{change}）"},
     "alert_grade_drop": {"en": "grade {previous} → {grade}", "zh": "等级 {previous} → {grade}"},
-    "alert_became_churned": {"en": "no completed order for {days} days", "zh": "已 {days} 天没有完成的订单"},
-    "driver_text": {"en": "{indicator}: {before} → {after} ({points} points)",
+    "alert_became_churned": {"en": "no completed order for {days:# day|# days}", "zh": "已 {days} 天没有完成的订单"},
+    "driver_text": {"en": "{indicator}: {before} → {after} ({points:# point|# points})",
                     "zh": "{indicator}：{before} → {after}（{points} 分）"},
     # 6. conclusions
     "sec_conclusions": {"en": "6. Conclusions and suggestions", "zh": "六、结论与建议"},
     "overview_sentence": {
-        "en": "{n} accounts were scored as of {as_of}; the average score is {avg}{change}. {key} are key accounts, "
-        "carrying {key_share} of the revenue; grades: {grades}.",
+        "en": "{n:# account was|# accounts were} scored as of {as_of}; the average score is {avg}{change}. "
+        "{key:# is a key account|# are key accounts}, carrying {key_share} of the revenue; grades: {grades}.",
         "zh": "截至 {as_of} 共有 {n} 个客户参与评分，平均得分 {avg}{change}。关键客户 {key} 个，"
         "贡献 {key_share} 的收入；等级分布：{grades}。",
     },
@@ -219,45 +239,61 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "drops_heading": {"en": "Biggest score drops and what drove them", "zh": "得分降幅最大的客户及原因"},
     "drop_sentence": {
-        "en": "{account} fell {points} points to {score} ({grade}); the largest fall was {indicator}: {before} → {after} "
-        "({driver_points} points).",
+        "en": "{account} fell {points:# point|# points} to {score} ({grade}); the largest fall was {indicator}: {before} → {after} "
+        "({driver_points:# point|# points}).",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）；降幅最大的指标是{indicator}：{before} → {after}"
         "（{driver_points} 分）。",
     },
     "drop_sentence_relative": {
-        "en": "{account} fell {points} points to {score} ({grade}); the largest fall was {indicator} "
-        "({driver_points} points): at {after} (was {before}) it now ranks lower among comparable accounts.",
+        "en": "{account} fell {points:# point|# points} to {score} ({grade}); the largest fall was {indicator} "
+        "({driver_points:# point|# points}): at {after} (was {before}) it now ranks lower among comparable accounts.",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）；降幅最大的指标是{indicator}（{driver_points} 分）："
         "其值为 {after}（此前 {before}），在同类客户中的相对位置下降。",
     },
     "drop_sentence_no_driver": {
-        "en": "{account} fell {points} points to {score} ({grade}).",
+        "en": "{account} fell {points:# point|# points} to {score} ({grade}).",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）。",
     },
+    "no_previous_drops": {"en": "No earlier snapshot: score changes appear from the second run on.",
+                          "zh": "没有更早的快照：从第二次运行起显示得分变化。"},
     "no_drops": {"en": "No account lost a point or more since {previous}.", "zh": "自 {previous} 以来没有客户下降 1 分或以上。"},
     "targets_heading": {"en": "Key accounts below target and why", "zh": "未达标的关键客户及原因"},
     "targets_summary": {
-        "en": "{below} of {key} key accounts miss at least one target ({targets}).",
+        "en": "{below} of {key:# key account|# key accounts} {below:misses|miss} at least one target ({targets}).",
         "zh": "{key} 个关键客户中有 {below} 个至少一项未达标（{targets}）。",
     },
     "target_sentence": {
-        "en": "{account} (score {score}, {grade}) misses {missed} of {evaluated} targets: {items}. "
-        "Weakest perspective: {group} ({group_score}).",
-        "zh": "{account}（得分 {score}，{grade}）{evaluated} 项目标中 {missed} 项未达标：{items}。"
-        "最弱维度：{group}（{group_score}）。",
+        "en": "{account} (score {score}, {grade}) misses {missed} of {evaluated:# target|# targets}: {items}.{weakest}",
+        "zh": "{account}（得分 {score}，{grade}）{evaluated} 项目标中 {missed} 项未达标：{items}。{weakest}",
+    },
+    "target_weakest": {"en": " Weakest perspective: {group} ({group_score}).", "zh": "最弱维度：{group}（{group_score}）。"},
+    "targets_more": {
+        "en": "{shown:The account|The # accounts} with the most missed targets {shown:is|are} listed; "
+        "{rest:the other # is|the other # are} not shown (every account's targets, met or missed, are in "
+        "marts.kpi_attainment, level 'account').",
+        "zh": "下面列出未达标项最多的 {shown} 个客户；其余 {rest} 个未显示（所有客户各项目标的达成情况见 "
+        "marts.kpi_attainment，level 为 'account'）。",
+    },
+    "drops_more": {
+        "en": "{total:# account|# accounts} lost a point or more since {previous}; {shown:the largest fall is|"
+        "the # largest falls are} listed, {rest:the other one is|the other # are} in marts.account_scores (score_change).",
+        "zh": "自 {previous} 以来共有 {total} 个客户下降 1 分或以上；下面列出降幅最大的 {shown} 个，"
+        "其余 {rest} 个见 marts.account_scores（score_change）。",
     },
     "target_item": {"en": "{indicator} {value} (target {target})", "zh": "{indicator} {value}（目标 {target}）"},
     "all_targets_met": {"en": "Every key account meets its targets.", "zh": "所有关键客户均已达标。"},
     "no_targets": {"en": "The scoring model sets no KPI targets.", "zh": "评分模型未设定 KPI 目标。"},
     "risks_heading": {"en": "Churned and at-risk key accounts", "zh": "已流失及有风险的关键客户"},
     "risk_churned": {
-        "en": "{account} has churned: no completed order for {days} days (last order {last}).",
+        "en": "{account} has churned: no completed order for {days:# day|# days} (last order {last}).",
         "zh": "{account} 已流失：已 {days} 天没有完成的订单（最近订单 {last}）。",
     },
+    "risk_churned_no_order": {"en": "{account} has churned: no completed order on record.",
+                              "zh": "{account} 已流失：没有已完成订单的记录。"},
     "risk_at_risk": {"en": "{account} is at risk: {reasons}.", "zh": "{account} 存在风险：{reasons}。"},
     "risk_reason_alert": {"en": "{rule} alert", "zh": "{rule}预警"},
     "risk_reason_grade": {"en": "grade {grade} (score {score})", "zh": "等级 {grade}（得分 {score}）"},
-    "risk_reason_recency": {"en": "no order for {days} days", "zh": "已 {days} 天未下单"},
+    "risk_reason_recency": {"en": "no order for {days:# day|# days}", "zh": "已 {days} 天未下单"},
     "no_risks": {"en": "No key account has churned or shows a risk signal.", "zh": "没有关键客户流失或出现风险信号。"},
     "people_heading": {"en": "Managers and teams", "zh": "客户经理与团队"},
     "people_sentence": {
@@ -276,8 +312,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "no_actions": {"en": "No action needed on this date.", "zh": "本日无需采取措施。"},
     "suggested_action": {"en": "Suggested action: {action}", "zh": "建议措施：{action}"},
     "quality_sentence": {
-        "en": "{insufficient} accounts have too little data to be graded; the indicator most often missing is "
-        "{indicator} ({missing} accounts).",
+        "en": "{insufficient:# account has|# accounts have} too little data to be graded; the indicator most often "
+        "missing is {indicator} ({missing:# account|# accounts}).",
         "zh": "{insufficient} 个客户因数据不足无法评级；最常缺失的指标是{indicator}（{missing} 个客户）。",
     },
     "cause_drop": {"en": "fall in {indicator}", "zh": "{indicator}下降"},
@@ -287,51 +323,56 @@ STRINGS: dict[str, dict[str, str]] = {
     "cause_grade": {"en": "lowest grade", "zh": "最低等级"},
     # grades and actions
     "grade_insufficient_data": {"en": "insufficient data", "zh": "数据不足"},
+    # Each action: its name, then what to do, with who does what to whom spelled out (the Chinese
+    # especially: "推荐客户向其他供应商采购" read as advising the customer to buy elsewhere).
     "action_service_review": {
         "en": "service review — meet the account on satisfaction and service quality, agree fixes with service",
-        "zh": "服务回顾——就满意度与服务质量与客户沟通，并与服务部门商定改进措施",
+        "zh": "服务回顾——与客户沟通其对满意度和服务质量的意见，再与我方服务部门商定改进措施",
     },
     "action_credit_review": {
         "en": "credit review — check payment terms, credit limit and collections with finance",
-        "zh": "信用审查——与财务部门核查付款条件、信用额度及催收情况",
+        "zh": "信用审查——与我方财务部门一起核查该客户的付款条件、信用额度和催收情况",
     },
     "action_complaint_review": {
         "en": "complaint-handling review — root-cause the complaints and SLA breaches, assign an owner",
-        "zh": "投诉处理复盘——分析投诉和超时的根本原因，并指定负责人",
+        "zh": "投诉处理复盘——分析该客户投诉和服务超时的根本原因，并指定我方负责人",
     },
     "action_account_plan": {
         "en": "account plan — review volumes and growth with the buyer, set a revenue plan for next quarter",
-        "zh": "客户计划——与采购方回顾采购量和增长，制定下季度收入计划",
+        "zh": "客户计划——与客户的采购负责人回顾采购量和增长情况，制定下季度的收入计划",
     },
     "action_reactivation": {
         "en": "reactivation visit — call on the account to understand why it stopped ordering",
-        "zh": "重新激活拜访——上门了解客户停止下单的原因",
+        "zh": "重新激活拜访——上门拜访客户，了解其停止下单的原因",
     },
     "action_cross_sell": {
-        "en": "cross-sell plan — propose categories the account buys elsewhere to grow share of wallet",
-        "zh": "交叉销售计划——推荐客户向其他供应商采购的品类，提升钱包份额",
+        "en": "cross-sell plan — offer the account the categories it now buys from other suppliers, to grow share "
+        "of wallet",
+        "zh": "交叉销售——向客户推荐其目前从其他供应商采购的品类，提升我方的钱包份额",
     },
     "action_pricing_review": {
         "en": "pricing review — check discounts and product mix behind the falling margin",
-        "zh": "价格审查——检查导致毛利下降的折扣和产品组合",
+        "zh": "价格审查——检查导致该客户毛利率下降的折扣和产品组合",
     },
     "action_competitive_review": {
         "en": "competitive review — compare the account's growth with its market and competitors' offers",
-        "zh": "竞争分析——将客户增长与市场及竞争对手的报价进行比较",
+        "zh": "竞争分析——将客户的增长与其所在市场的增长对比，并了解竞争对手向该客户提供的报价",
     },
     "action_executive_sponsor": {
         "en": "executive sponsor meeting — renew the relationship at senior level",
-        "zh": "高层拜访——在高层层面巩固合作关系",
+        "zh": "高层拜访——由我方高层拜访客户高层，巩固合作关系",
     },
     "action_win_back": {
         "en": "win-back call — manager and team lead contact the account with a recovery offer",
-        "zh": "挽回客户——客户经理与团队负责人联系客户并提出挽回方案",
+        "zh": "挽回客户——客户经理与团队负责人联系客户，提出挽回方案",
     },
     "action_relationship_review": {
         "en": "relationship review — go through the account's scorecard with the manager",
         "zh": "关系回顾——与客户经理逐项检查该客户的评分卡",
     },
+    "account_cause": {"en": "{account} ({cause})", "zh": "{account}（{cause}）"},
     "not_available": {"en": "n/a", "zh": "无"},
+    "value_missing": {"en": "no value", "zh": "无数据"},
     "list_sep": {"en": ", ", "zh": "、"},
 }
 
@@ -370,9 +411,28 @@ MONEY = {"revenue", "revenue_prev", "avg_order_value"}
 INTEGER = {"recency_days", "order_count", "product_breadth", "complaint_count"}
 
 
+class _Formatter(string.Formatter):
+    """str.format with one addition: `{n:# account|# accounts}` picks the singular when n is 1.
+
+    `#` stands for the number itself (with thousands separators), so a count and its noun are one
+    placeholder and both languages keep the same placeholders (Chinese needs no plural form).
+    """
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if "|" not in format_spec:
+            return super().format_field(value, format_spec)
+        one, other = format_spec.split("|", 1)
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        # English takes the singular for exactly one ("1 point", "-1 point") but not for "1.0 points".
+        return (one if shown.lstrip("+-−") == "1" else other).replace("#", shown)
+
+
+_FORMATTER = _Formatter()
+
+
 def t(lang: str, key: str, /, **values: Any) -> str:
-    """Return the string `key` in `lang` with `values` filled in."""
-    return STRINGS[key][lang].format(**values)
+    """Return the string `key` in `lang` with `values` filled in (plural specs as in _Formatter)."""
+    return _FORMATTER.format(STRINGS[key][lang], **values)
 
 
 def missing(value: Any) -> bool:

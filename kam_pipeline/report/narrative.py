@@ -128,10 +128,15 @@ def drop_sentence(drop: Drop, labels: Labels) -> str:
     return t(
         lang, "drop_sentence" if drop.driver_worsened else "drop_sentence_relative", **common,
         indicator=labels.indicator(drop.driver),
-        before=indicator_value(drop.driver, drop.driver_before, lang),
-        after=indicator_value(drop.driver, drop.driver_after, lang),
+        before=value_text(drop.driver, drop.driver_before, lang),
+        after=value_text(drop.driver, drop.driver_after, lang),
         driver_points=signed(drop.driver_points, 1, lang),
     )
+
+
+def value_text(indicator: str, value: float | None, lang: str) -> str:
+    """An indicator's value for a sentence: in its unit, or "no value" in words (never "n/a")."""
+    return t(lang, "value_missing") if missing(value) else indicator_value(indicator, value, lang)
 
 
 def target_sentence(item: BelowTarget, labels: Labels) -> str:
@@ -142,10 +147,13 @@ def target_sentence(item: BelowTarget, labels: Labels) -> str:
           target=indicator_value(m.indicator, m.target, lang))
         for m in item.misses
     ]
+    # Without any perspective score there is no weakest one to name (rather than "n/a (n/a)").
+    weakest = "" if item.weakest_group is None else t(
+        lang, "target_weakest", group=labels.group(item.weakest_group), group_score=number(item.weakest_score, 1, lang))
     return t(
         lang, "target_sentence", account=account(item.account_id, item.account_name), score=number(item.score, 1, lang),
         grade=labels.grade(item.grade), missed=len(item.misses), evaluated=item.evaluated, items=join(lang, items),
-        group=labels.group(item.weakest_group), group_score=number(item.weakest_score, 1, lang),
+        weakest=weakest,
     )
 
 
@@ -165,9 +173,9 @@ def risk_sentence(risk: Risk, labels: Labels) -> str:
     lang = labels.lang
     who = account(risk.account_id, risk.account_name)
     if risk.churned:
-        last = risk.last_order.isoformat() if isinstance(risk.last_order, dt.date) else t(lang, "not_available")
-        days = risk.recency_days if risk.recency_days is not None else t(lang, "not_available")
-        return t(lang, "risk_churned", account=who, days=days, last=last)
+        if risk.recency_days is None or not isinstance(risk.last_order, dt.date):
+            return t(lang, "risk_churned_no_order", account=who)
+        return t(lang, "risk_churned", account=who, days=risk.recency_days, last=risk.last_order.isoformat())
     reasons = []
     for kind, detail in risk.reasons:
         if kind == "alert":

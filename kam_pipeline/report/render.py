@@ -40,7 +40,8 @@ from kam_pipeline.report.narrative import (
 from kam_pipeline.scoring.model import ScoringModel
 
 TREND_ACCOUNTS = 5
-BREAKDOWN_ACCOUNTS = 12
+# The perspective chart shows every account of a small book, else the best and the worst this many.
+BREAKDOWN_TOP, BREAKDOWN_BOTTOM = 6, 6
 TABLE_TOP, TABLE_BOTTOM = 10, 5
 # League tables list every manager and team up to this many rows, then the best and the worst:
 # a book of thousands of managers is for BI (marts.manager_scores), not for a page.
@@ -90,7 +91,9 @@ def build_context(data: ReportData, model: ScoringModel, lang: str) -> dict[str,
         "lang": lang,
         "tr": tr,
         "as_of": data.as_of.isoformat(),
-        "model_name": model.spec.name,
+        "model_name": model.spec.label.get(lang, model.spec.name),
+        "font_stack": charts.css_font_stack(lang),
+        "sep": "" if lang == "zh" else " ",  # between two sentences of one paragraph (none in Chinese)
         "db_name": data.db_path.name,
         "cards": _cards(data, labels),
         "scope": _scope(data, labels),
@@ -114,13 +117,14 @@ def _cards(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
     scored = data.scores.filter(pl.col("score").is_not_null())
     total = _total_row(data)
     alerts = 0 if data.alerts is None else data.alerts.get_column("account_id").n_unique()
+    key = int(data.scores.get_column("is_key_account").sum())
     return [
-        (str(scored.height), t(lang, "card_accounts")),
-        (str(int(data.scores.get_column("is_key_account").sum())), t(lang, "card_key_accounts")),
+        (str(scored.height), t(lang, "card_accounts", n=scored.height)),
+        (str(key), t(lang, "card_key_accounts", n=key)),
         (number(scored.get_column("score").mean() if scored.height else None, 1, lang), t(lang, "card_avg_score")),
         (money(total.get("revenue"), lang), t(lang, "card_revenue")),
         (percent(total.get("nrr"), 1, lang), t(lang, "card_nrr")),
-        (str(alerts), t(lang, "card_alerts")),
+        (str(alerts), t(lang, "card_alerts", n=alerts)),
     ]
 
 
@@ -143,9 +147,12 @@ def _scope(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
         lang, "scope_completeness_value", mean=percent(scores.get_column("completeness").mean(), 1, lang),
         insufficient=scores.filter(pl.col("grade") == "insufficient_data").height,
     )))
-    rows.append((t(lang, "scope_snapshots"), t(
-        lang, "scope_snapshots_value", n=len(data.snapshots), first=data.snapshots[0], last=data.snapshots[-1],
-    )))
+    if len(data.snapshots) == 1:
+        snapshots = t(lang, "scope_snapshots_single", first=data.snapshots[0])
+    else:
+        snapshots = t(lang, "scope_snapshots_value", n=len(data.snapshots), first=data.snapshots[0],
+                      last=data.snapshots[-1])
+    rows.append((t(lang, "scope_snapshots"), snapshots))
     return rows
 
 
@@ -254,20 +261,22 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
     counts = grade_counts(data)
     out: dict[str, Any] = {"charts": []}
     if scored.height:
-        out["charts"].append(charts.ranking_chart(scores, t(lang, "chart_ranking", n=n_rank), t(lang, "key_marker"), n_rank))
+        title = t(lang, "chart_ranking_all" if n_rank == scored.height else "chart_ranking", n=n_rank)
+        out["charts"].append(charts.ranking_chart(scores, title, t(lang, "key_marker"), n_rank))
     if counts:
         out["charts"].append(charts.grade_donut(counts, {g: labels.grade(g) for g, _ in counts}, t(lang, "chart_grades"),
                                                 t(lang, "axis_accounts")))
     ranked_ids = scored.sort(["rank", "account_id"]).get_column("account_id")
     top = ranked_ids.head(TREND_ACCOUNTS).to_list()
     risky = _at_risk_accounts(data, TREND_ACCOUNTS)
-    breakdown_ids = list(dict.fromkeys(top + [a for a in risky if a not in top]))
-    # Filled up in rank order; the head is enough to find the missing few (the book can hold 44k accounts).
-    breakdown_ids += [a for a in ranked_ids.head(BREAKDOWN_ACCOUNTS + len(breakdown_ids)) if a not in breakdown_ids]
-    breakdown_ids = breakdown_ids[: min(BREAKDOWN_ACCOUNTS, scored.height)]
+    # In rank order: the whole book when it is small, else the best and the worst with a gap between.
+    split = scored.height > BREAKDOWN_TOP + BREAKDOWN_BOTTOM
+    breakdown_ids = (ranked_ids.head(BREAKDOWN_TOP).to_list() + ranked_ids.tail(BREAKDOWN_BOTTOM).to_list()
+                     if split else ranked_ids.to_list())
     # Display names of the few accounts the charts show, not of the whole book.
     shown = scores.filter(pl.col("account_id").is_in([*top, *risky, *breakdown_ids]))
     names = {a: account(a, n) for a, n in shown.select("account_id", "account_name").iter_rows()}
+    ranks = dict(shown.select("account_id", "rank").iter_rows())
     out["trend_note"] = t(lang, "trend_single") if len(data.snapshots) < 2 else None
     out["trends"] = []
     if len(data.snapshots) >= 2:
@@ -283,12 +292,21 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
             .group_by(["account_id", "group"])
             .agg(pl.col("contribution").sum().alias("points"))
         )
+        gap = None
+        if split:
+            first, last = BREAKDOWN_TOP + 1, scored.height - BREAKDOWN_BOTTOM
+            gap = (BREAKDOWN_TOP, t(lang, "breakdown_gap", first=first, last=last))
+            note = t(lang, "breakdown_split", top=BREAKDOWN_TOP, bottom=BREAKDOWN_BOTTOM, n=scored.height,
+                     first=first, last=last)
+        else:
+            note = t(lang, "breakdown_all", n=scored.height)
         out["breakdown"] = charts.breakdown_chart(
-            points, [(a, names[a]) for a in breakdown_ids], [(g, labels.group(g)) for g in model.groups],
-            t(lang, "chart_breakdown"), t(lang, "axis_points"),
+            points, [(a, f"{ranks[a]}. {names[a]}") for a in breakdown_ids],
+            [(g, labels.group(g)) for g in model.groups], t(lang, "chart_breakdown"), t(lang, "axis_points"), gap,
         )
+        out["breakdown_note"] = note
     else:
-        out["breakdown"] = None
+        out["breakdown"], out["breakdown_note"] = None, None
     out["ranking"] = _ranking_table(scored, model, labels)
     out["managers"], out["teams"], out["kpi_note"] = _league_tables(data, model, labels)
     out["portfolio"] = _portfolio_table(data, labels)
@@ -298,27 +316,38 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
 def _ranking_table(scored: pl.DataFrame, model: ScoringModel, labels: Labels) -> Table:
     lang = labels.lang
     ordered = scored.sort(["rank", "account_id"])
-    if ordered.height > TABLE_TOP + TABLE_BOTTOM:
-        rows_frame = pl.concat([ordered.head(TABLE_TOP), ordered.tail(TABLE_BOTTOM)])
-    else:
-        rows_frame = ordered
+    split = ordered.height > TABLE_TOP + TABLE_BOTTOM
+    rows_frame = pl.concat([ordered.head(TABLE_TOP), ordered.tail(TABLE_BOTTOM)]) if split else ordered
     groups = model.groups
-    rows = []
+    rows, classes = [], []
     for r in rows_frame.iter_rows(named=True):
+        if split and len(rows) == TABLE_TOP:
+            rows.append(_gap_row(8 + len(groups), t(lang, "breakdown_gap", first=TABLE_TOP + 1,
+                                                     last=ordered.height - TABLE_BOTTOM)))
+            classes.append("gap")
+        classes.append("")
         rows.append([
             str(r["rank"]), account(r["account_id"], r["account_name"]), r["segment"], number(r["score"], 1, lang),
             signed(r.get("score_change"), 1, lang), labels.grade(r["grade"]),
             t(lang, "yes") if r["is_key_account"] else "", percent(r["completeness"], 0, lang),
             *[number(r.get(f"{g}_score"), 1, lang) for g in groups],
         ])
+    if split:
+        note = t(lang, "ranking_table_note", top=TABLE_TOP, bottom=TABLE_BOTTOM, n=ordered.height,
+                 first=TABLE_TOP + 1, last=ordered.height - TABLE_BOTTOM)
+    else:
+        note = t(lang, "ranking_table_all", n=ordered.height)
     return Table(
-        title=t(lang, "ranking_table"),
-        note=t(lang, "ranking_table_note", top=min(TABLE_TOP, ordered.height),
-               bottom=max(0, min(TABLE_BOTTOM, ordered.height - TABLE_TOP)), n=ordered.height),
+        title=t(lang, "ranking_table"), note=note, row_classes=classes,
         headers=[t(lang, k) for k in ("col_rank", "col_account", "col_segment", "col_score", "col_change", "col_grade",
                                       "col_key", "col_completeness")] + [labels.group(g) for g in groups],
         rows=rows, numeric={0, 3, 4, 7, *range(8, 8 + len(groups))},
     )
+
+
+def _gap_row(width: int, label: str) -> list[str]:
+    """A table row standing for the rows not shown: `⋯` under the rank, the label beside it."""
+    return ["⋯", label, *[""] * (width - 2)]
 
 
 def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tuple[Table, Table, str]:
@@ -344,14 +373,21 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
         return [percent(attainment if evaluated else None, 0, lang), f"{met}/{evaluated}"]
 
     def table(frame: pl.DataFrame, level: str, id_col: str, name_col: str, title: str) -> Table:
-        rows, note, n = [], None, frame.height
+        rows, classes, note, n, gap_at = [], [], None, frame.height, None
         if n > LEAGUE_TOP + LEAGUE_BOTTOM:
             # In rank order (report/data.py), unscored last: the worst are the lowest scores.
             ranked = frame.filter(pl.col("rank").is_not_null())
             bottom = max(0, min(LEAGUE_BOTTOM, ranked.height - LEAGUE_TOP))
             frame = pl.concat([ranked.head(LEAGUE_TOP), ranked.tail(bottom)])
-            note = t(lang, "league_table_note", top=LEAGUE_TOP, bottom=LEAGUE_BOTTOM, n=n, table=f"{level}_scores")
+            note = t(lang, "league_table_note", top=LEAGUE_TOP, bottom=bottom, n=n, table=f"{level}_scores")
+            if bottom:
+                gap_at = LEAGUE_TOP
+        width = 10 + (2 if has_kpis else 0)
         for r in frame.iter_rows(named=True):
+            if len(rows) == gap_at:
+                rows.append(_gap_row(width, t(lang, "breakdown_gap", first=LEAGUE_TOP + 1, last=ranked.height - bottom)))
+                classes.append("gap")
+            classes.append("")
             rows.append([
                 str(r.get("rank") if r.get("rank") is not None else ""),
                 f"{r[id_col]} {r.get(name_col) or ''}".strip(), number(r.get("score"), 1, lang),
@@ -366,7 +402,7 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
         if has_kpis:
             headers += [t(lang, "col_kpi"), t(lang, "col_kpis_met")]
         return Table(title=title, headers=headers, rows=rows, numeric=set(range(2, len(headers))) - {3} | {0},
-                     note=note)
+                     note=note, row_classes=classes)
 
     managers = table(data.managers, "manager", "manager_id", "manager_name", t(lang, "managers"))
     teams = table(data.teams, "team", "team_id", "team_name", t(lang, "teams"))
@@ -440,8 +476,10 @@ def _alerts(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         lang, "alerts_rule_text", points=f"{spec.score_drop_points:g}", grade_drop=t(lang, "on" if spec.grade_drop else "off"),
         churned=t(lang, "on" if spec.became_churned else "off"),
         scope=t(lang, "alerts_scope_key" if spec.key_accounts_only else "alerts_scope_all"),
-        previous=data.previous_as_of or t(lang, "not_available"),
     )
+    compared = (t(lang, "alerts_first") if data.previous_as_of is None
+                else t(lang, "alerts_compared", previous=data.previous_as_of))
+    rules = f"{rules}{'' if lang == 'zh' else ' '}{compared}"
     rows = []
     if data.alerts is not None:
         for r in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
@@ -475,7 +513,7 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
     lang = labels.lang
     drops = [drop_sentence(d, labels) for d in findings.drops]
     if not drops:
-        drops_empty = t(lang, "no_drops", previous=data.previous_as_of) if data.previous_as_of else t(lang, "no_previous")
+        drops_empty = t(lang, "no_drops", previous=data.previous_as_of) if data.previous_as_of else t(lang, "no_previous_drops")
     else:
         drops_empty = None
     if not findings.targets:
@@ -485,13 +523,20 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
     else:
         targets_summary = t(lang, "targets_summary", below=findings.key_below_target, key=findings.key_accounts,
                             targets=targets_text(findings.targets, labels))
+    # A list shorter than the count it follows says how many are left out and where they are.
+    hidden = findings.key_below_target - len(findings.below_target)
+    targets_more = t(lang, "targets_more", shown=len(findings.below_target), rest=hidden) if hidden > 0 else None
+    hidden = findings.drop_count - len(findings.drops)
+    drops_more = (t(lang, "drops_more", total=findings.drop_count, shown=len(findings.drops), rest=hidden,
+                    previous=data.previous_as_of) if hidden > 0 else None)
     # One row per action: the accounts it applies to and, for each, why.
     actions = Table(
         title=t(lang, "actions_heading"), note=t(lang, "actions_note"),
         headers=[t(lang, "col_action"), t(lang, "col_why")],
         rows=[
             [labels.action(action), join(lang, [
-                f"{account(aid, name)} ({cause_text(cause, indicator, labels)})" for aid, name, cause, indicator in entries
+                t(lang, "account_cause", account=account(aid, name), cause=cause_text(cause, indicator, labels))
+                for aid, name, cause, indicator in entries
             ])]
             for action, entries in findings.actions.items()
         ],
@@ -500,6 +545,8 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
         "overview": overview(data, findings, labels),
         "drops": drops,
         "drops_empty": drops_empty,
+        "drops_more": drops_more,
+        "targets_more": targets_more,
         "drop_actions": [t(lang, "suggested_action", action=labels.action(d.action)) for d in findings.drops],
         "targets_summary": targets_summary,
         "targets": [(target_sentence(b, labels), t(lang, "suggested_action", action=labels.action(b.action)))

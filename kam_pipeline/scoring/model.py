@@ -201,6 +201,7 @@ class ManagerModelSpec(_Strict):
 
 class ModelSpec(_Strict):
     name: str = "scoring model"
+    label: dict[str, str] = Field(default_factory=dict)  # the name per report language (default: name)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     groups: dict[str, GroupSpec]
     profiles: dict[str, ProfileSpec]
