@@ -197,7 +197,7 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
         ).fetchall()
         staged = {
             s: scalar(conn, f"select count(*) from staging.{s}")
-            for s in sorted({row[0] for row in log})
+            for s in sorted({row[0] for row in log if row[2] != "ignored"})
         }
         quarantined = {
             s: scalar(conn, f"select count(*) from quarantine.{s}") for s in staged
@@ -221,6 +221,9 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     for source, name, status, *_rest, reason in log:
         if status == "failed":
             print(f"  unreadable file: {name} ({source}): {reason}")
+    for source, name, status, *_rest, reason in log:
+        if status == "ignored":
+            print(f"  ignored file: {name}: {reason}")
     if total:
         revenue, retention, nrr = total
         print(
