@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 import xlwt
+from msoffcrypto.format.ooxml import OOXMLFile
 from test_cli import kam
 from test_ingest_support import (  # noqa: F401  (fixtures)
     T1,
@@ -223,6 +224,21 @@ def test_unreadable_workbook_fails_with_its_reason_and_the_others_load(conn, dat
     assert rows_of(conn, "select status, reason from raw.ingest_log where file_name = ?", [name]) == [
         ("failed", failed.reason)]
     assert report.staged_rows == 1
+
+
+def test_password_protected_workbook_fails_saying_so(conn, data_dir, tmp_path):
+    write_reference_data(data_dir)
+    plain = write_xlsx(tmp_path / "plain.xlsx", {"Sheet1": [ORDER_HEADER, ["O1", 1, "A1", dt.date(2025, 1, 31),
+                                                                           "widgets", 2, 10, 5, "completed"]]})
+    with plain.open("rb") as source, (data_dir / "orders.xlsx").open("wb") as encrypted:
+        OOXMLFile(source).encrypt("secret", encrypted)
+
+    report = ingest(conn, data_dir)["orders"]
+
+    assert [(f.file, f.status) for f in report.files] == [("orders.xlsx", "failed")]
+    assert "password protected" in report.files[0].reason
+    assert rows_of(conn, "select status, reason from raw.ingest_log where file_name = 'orders.xlsx'") == [
+        ("failed", report.files[0].reason)]
 
 
 def test_workbook_with_a_header_only_or_an_empty_sheet_loads_no_rows(conn, data_dir):

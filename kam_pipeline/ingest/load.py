@@ -666,7 +666,8 @@ def _count_files(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
         update raw.ingest_log as l
         set rows_valid = c.rows_valid, rows_quarantined = c.rows_quarantined
         from (
-            select f.file_name, f.rows_read - coalesce(x.rows, 0) as rows_valid, coalesce(q.rows, 0) as rows_quarantined
+            select f.file_name, f.rows_read - coalesce(x.rows, 0) as rows_valid,
+                   coalesce(q.rows, 0) as rows_quarantined
             from raw.ingest_log as f
             left join (select _source_file, count(*) as rows from staging.{spec.name}_excluded group by all) as x
                 on x._source_file = f.file_name
@@ -685,8 +686,11 @@ def _count_files(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
 NO_SOURCE = "(none)"
 
 
-def record_ignored(conn: duckdb.DuckDBPyConnection, data_dir: Path, now: dt.datetime | None = None) -> list[tuple[str, FileOutcome]]:
-    """List the files of `data_dir` that no source reads in raw.ingest_log, status `ignored`; return (source, outcome) of each.
+def record_ignored(
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, now: dt.datetime | None = None
+) -> list[tuple[str, FileOutcome]]:
+    """List the files of `data_dir` that no source reads in raw.ingest_log (status `ignored`);
+    return (source, outcome) of each.
 
     A file is attributed to the source its name starts with (`orders.xlsm` to orders),
     else to NO_SOURCE. Ignored files no longer in the folder (or read now) leave the

@@ -256,13 +256,19 @@ def read_excel(path: Path, source: str | None = None) -> pl.DataFrame:
         .otherwise(cells[c]).alias(c)
         for c, d in zip([cells.columns[i] for i in midnight], dates.columns, strict=True)
     )
+    return _first_row_as_header(cells)
+
+
+def _first_row_as_header(cells: pl.DataFrame) -> pl.DataFrame:
+    """Return the rows after the first, named by the first row's cells as polars names a CSV header."""
     delivered = [cell or "" for cell in cells.row(0)]
     rows = cells.slice(1)
     # A column with neither a header nor any value is only the sheet's formatting reaching further.
     keep = [i for i, (c, name) in enumerate(zip(rows.columns, delivered, strict=True))
             if name.strip() or rows[c].is_not_null().any()]
+    kept = [rows.columns[i] for i in keep]
     header = polars_names([delivered[i] for i in keep])
-    return rows.select(rows.columns[i] for i in keep).rename(dict(zip([rows.columns[i] for i in keep], header, strict=True)))
+    return rows.select(kept).rename(dict(zip(kept, header, strict=True)))
 
 
 class StreamFailed(Exception):
