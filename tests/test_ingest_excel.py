@@ -434,3 +434,17 @@ def test_dagster_metadata_lists_a_sources_ignored_files(data_dir, tmp_path):
     assert metadata["accounts"]["ignored_files"].value == "none"
     # A file no source's name starts with is logged (source '(none)'), in no source's metadata.
     assert not [s for s, m in metadata.items() if "customers.csv" in m["files"].value]
+
+
+def test_counts_of_a_database_from_an_older_version_are_corrected_on_the_next_run(conn, data_dir):
+    write_reference_data(data_dir)
+    write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2", account_id="A9")])
+    ingest(conn, data_dir, now=T1)
+    # As an older version left it: the unknown account not counted, and its own signature.
+    conn.execute("update raw.ingest_log set rows_valid = rows_read, rows_quarantined = 0 where source = 'orders'")
+    conn.execute("update raw.staging_state set signature = 'written by an older version'")
+
+    ingest(conn, data_dir, now=T2)
+
+    assert log_counts(conn, "orders") == [("orders.csv", 2, 1, 1)]
+    assert_log_agrees_with_tables(conn, "orders")
