@@ -189,6 +189,7 @@ def _failure_reason(result) -> str:
 def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     import duckdb
 
+    from kam_pipeline.ingest.load import NO_SOURCE
     from kam_pipeline.warehouse import scalar
 
     with duckdb.connect(str(db), read_only=True) as conn:
@@ -223,7 +224,8 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
             print(f"  unreadable file: {name} ({source}): {reason}")
     for source, name, status, *_rest, reason in log:
         if status == "ignored":
-            print(f"  ignored file: {name}: {reason}")
+            owner = "" if source == NO_SOURCE else f" ({source})"
+            print(f"  ignored file: {name}{owner}: {reason}")
     if total:
         revenue, retention, nrr = total
         print(

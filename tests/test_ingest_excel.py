@@ -381,7 +381,7 @@ def test_kam_run_reads_excel_and_lists_the_files_it_does_not_read(generated_data
 
     assert proc.returncode == 0, proc.stderr
     assert "ignored file: customers.csv: no source named 'customers' (sources: accounts," in proc.stdout
-    assert ("ignored file: surveys_2025.numbers: unsupported file type '.numbers' "
+    assert ("ignored file: surveys_2025.numbers (surveys): unsupported file type '.numbers' "
             "(accepted: csv, parquet, xlsx, xls)") in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     with duckdb.connect(str(db), read_only=True) as out:

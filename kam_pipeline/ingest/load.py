@@ -638,13 +638,14 @@ def ingest_source(
     except BaseException:
         conn.execute("rollback")
         raise
-    counts = dict(
-        (name, (valid, quarantined))
+    # The run's outcomes tell the counts after the cross-row rules too.
+    counts = {
+        name: (valid, quarantined)
         for name, valid, quarantined in conn.execute(
             "select file_name, rows_valid, rows_quarantined from raw.ingest_log where source = ? and status = 'loaded'",
             [source],
         ).fetchall()
-    )
+    }
     for outcome in report.files:
         if outcome.status == "loaded" and outcome.file in counts:
             outcome.rows_valid, outcome.rows_quarantined = counts[outcome.file]
