@@ -299,6 +299,7 @@ def _failure_reason(result) -> str:
 def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     import duckdb
 
+    from kam_pipeline.ingest.load import NO_SOURCE
     from kam_pipeline.warehouse import scalar
 
     with duckdb.connect(str(db), read_only=True) as conn:
@@ -307,7 +308,7 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
         ).fetchall()
         staged = {
             s: scalar(conn, f"select count(*) from staging.{s}")
-            for s in sorted({row[0] for row in log})
+            for s in sorted({row[0] for row in log if row[2] != "ignored"})
         }
         quarantined = {
             s: scalar(conn, f"select count(*) from quarantine.{s}") for s in staged
@@ -331,6 +332,10 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     for source, name, status, *_rest, reason in log:
         if status == "failed":
             print(f"  unreadable file: {name} ({source}): {reason}")
+    for source, name, status, *_rest, reason in log:
+        if status == "ignored":
+            owner = "" if source == NO_SOURCE else f" ({source})"
+            print(f"  ignored file: {name}{owner}: {reason}")
     if total:
         revenue, retention, nrr = total
         print(

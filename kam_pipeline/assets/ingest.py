@@ -6,18 +6,18 @@ from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.checks import staging_check_results, staging_check_specs
 from kam_pipeline.ingest.contract import SOURCES
-from kam_pipeline.ingest.load import SourceReport, ingest_source
-from kam_pipeline.ingest.reader import discover
+from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_source, record_ignored
+from kam_pipeline.ingest.reader import FILE_TYPES, discover, ignored_files
 from kam_pipeline.resources import KamResource
 from kam_pipeline.warehouse import open_connection
 
 
-def _metadata(report: SourceReport) -> dict[str, object]:
+def _metadata(report: SourceReport, ignored: list[FileOutcome]) -> dict[str, object]:
     loaded = [f for f in report.files if f.status == "loaded"]
     table = "| file | status | rows | valid | quarantined | reason |\n|---|---|---|---|---|---|\n" + "".join(
         f"| {f.file} | {f.status} | {f.rows_read} | {f.rows_valid} | {f.rows_quarantined} | {f.reason or ''} |\n"
         for f in report.files
-    )
+    ) + "".join(f"| {f.file} | ignored | | | | {f.reason} |\n" for f in ignored)
     return {
         "dagster/row_count": report.staged_rows,
         "quarantined_rows": report.quarantined_rows,
@@ -26,7 +26,8 @@ def _metadata(report: SourceReport) -> dict[str, object]:
         "files_unchanged": sum(f.status == "unchanged" for f in report.files),
         "files_unreadable": len(report.unreadable),
         "unreadable_files": ", ".join(f"{f.file} ({f.reason})" for f in report.unreadable) or "none",
-        "files": dg.MetadataValue.md(table if report.files else "no files delivered"),
+        "ignored_files": ", ".join(f"{f.file} ({f.reason})" for f in ignored) or "none",
+        "files": dg.MetadataValue.md(table if report.files or ignored else "no files delivered"),
     }
 
 
@@ -62,8 +63,12 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     selected = [s for s in SOURCES if _key(s) in context.selected_asset_keys]
     for source in selected:
         if SOURCES[source].required and not discover(kam.data_path, source):
-            raise dg.Failure(f"required source '{source}' has no file in {kam.data_path} ({source}.csv|parquet)")
+            raise dg.Failure(_no_file(kam.data_path, source))
     with open_connection(duckdb) as conn:
+        # Every run lists the folder's unread files, whichever sources it brings up to date.
+        ignored = record_ignored(conn, kam.data_path)
+        for owner, outcome in ignored:
+            context.log.warning(f"ignored file {outcome.file} ({owner}): {outcome.reason}")
         for source in selected:
             report = ingest_source(conn, kam.data_path, source)
             checks = staging_check_results(conn, source, _key(source))
@@ -71,7 +76,18 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
             if report.quarantined_rows:
                 context.log.warning(f"{report.quarantined_rows} {source} row(s) quarantined: see quarantine.{source}")
-            yield dg.MaterializeResult(asset_key=_key(source), metadata=_metadata(report), check_results=checks)
+            own = [outcome for owner, outcome in ignored if owner == source]
+            yield dg.MaterializeResult(asset_key=_key(source), metadata=_metadata(report, own), check_results=checks)
+
+
+def _no_file(data_path, source: str) -> str:
+    """Why a required source cannot be read: the files named like it that are not read, or the names it takes."""
+    unread = [f for f in ignored_files(data_path) if f.source == source]
+    if unread:
+        listed = ", ".join(f"{f.name} ({f.reason.split(' (')[0]})" for f in unread)
+        return f"required source '{source}' has no readable file in {data_path}: {listed}"
+    types = "|".join(FILE_TYPES)
+    return f"required source '{source}' has no file in {data_path} ({source}.{types} or {source}_<anything>.{types})"
 
 
 ingest_assets = [ingest_sources]

@@ -34,6 +34,7 @@ from kam_pipeline.ingest.reader import (
     check_columns,
     csv_header,
     discover,
+    ignored_files,
     normalise_header,
     read_as_text,
     scan_file,
@@ -48,7 +49,7 @@ class FileOutcome:
     """What happened to one delivered file in this run."""
 
     file: str
-    status: str  # loaded | unchanged | failed | removed
+    status: str  # loaded | unchanged | failed | removed | ignored
     rows_read: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
@@ -281,7 +282,7 @@ def _raw_from_polars(
     """Insert the file's rows into raw.<source> with the polars readers; return the rows read (None: no columns)."""
     streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
     if streamed is None:
-        whole = read_as_text(delivered.path)
+        whole = read_as_text(delivered.path, delivered.source)
         if whole.width == 0:
             return None
         whole = whole.with_row_index(INDEX, offset=1)
@@ -540,6 +541,13 @@ def _load_with_fallback(
             return FileOutcome(delivered.name, "failed", reason=str(exc))
 
 
+def _first_reader(delivered: DeliveredFile, inner_blank: bool) -> str:
+    """The reader to try first: DuckDB's for CSV, polars' stream for CSV with blank lines, else the whole file."""
+    if delivered.path.suffix.lower() != ".csv":
+        return "whole"  # Parquet and Excel: only the polars readers know them
+    return "stream" if inner_blank else "duckdb"
+
+
 def ingest_source(
     conn: duckdb.DuckDBPyConnection, data_dir: Path, source: str, now: dt.datetime | None = None
 ) -> SourceReport:
@@ -550,10 +558,12 @@ def ingest_source(
     ensure_layers(conn, catalog)
     _ensure_source_tables(conn, spec, catalog)
     report = SourceReport(source)
+    # Ignored files attributed to the source are `record_ignored`'s; this lists the files it reads.
     known = {
         row[0]: row[1:]
         for row in conn.execute(
-            "select file_name, size_bytes, modified_ns, sha256, status, reason from raw.ingest_log where source = ?",
+            "select file_name, size_bytes, modified_ns, sha256, status, reason from raw.ingest_log "
+            "where source = ? and status <> 'ignored'",
             [source],
         ).fetchall()
     }
@@ -584,7 +594,7 @@ def ingest_source(
             continue
         conn.execute("begin transaction")
         try:
-            outcome = _load_with_fallback(conn, spec, delivered, now, "stream" if inner_blank else "duckdb")
+            outcome = _load_with_fallback(conn, spec, delivered, now, _first_reader(delivered, inner_blank))
             conn.execute(
                 "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -619,6 +629,7 @@ def ingest_source(
     conn.execute("begin transaction")
     try:
         report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _apply_cross_row_rules(conn, spec)
+        _count_files(conn, spec)
         conn.execute(
             "insert or replace into raw.staging_state values (?, ?, ?, ?, ?)",
             [source, signature, report.staged_rows, report.quarantined_rows, report.duplicates_collapsed],
@@ -627,17 +638,123 @@ def ingest_source(
     except BaseException:
         conn.execute("rollback")
         raise
+    # The run's outcomes tell the counts after the cross-row rules too.
+    counts = {
+        name: (valid, quarantined)
+        for name, valid, quarantined in conn.execute(
+            "select file_name, rows_valid, rows_quarantined from raw.ingest_log where source = ? and status = 'loaded'",
+            [source],
+        ).fetchall()
+    }
+    for outcome in report.files:
+        if outcome.status == "loaded" and outcome.file in counts:
+            outcome.rows_valid, outcome.rows_quarantined = counts[outcome.file]
     return report
+
+
+def _count_files(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    """Set each loaded file's rows_valid and rows_quarantined in raw.ingest_log from the rebuilt tables.
+
+    After the cross-row rules a file's rows are: valid (in staging.<source>), quarantined
+    (in quarantine.<source>, for any rule), or an identical copy of a row delivered earlier
+    (same key and content, collapsed into the first copy by file name and row, counted in
+    neither). So rows_read = rows_valid + rows_quarantined + copies collapsed. A row leaves
+    staging only through staging.<source>_excluded, which holds both the rejected rows and
+    the collapsed copies: its count per file spares counting the staged history.
+    """
+    conn.execute(
+        f"""
+        update raw.ingest_log as l
+        set rows_valid = c.rows_valid, rows_quarantined = c.rows_quarantined
+        from (
+            select f.file_name, f.rows_read - coalesce(x.rows, 0) as rows_valid,
+                   coalesce(q.rows, 0) as rows_quarantined
+            from raw.ingest_log as f
+            left join (select _source_file, count(*) as rows from staging.{spec.name}_excluded group by all) as x
+                on x._source_file = f.file_name
+            left join (select _source_file, count(*) as rows from quarantine.{spec.name} group by all) as q
+                on q._source_file = f.file_name
+            where f.source = $source and f.status = 'loaded'
+        ) as c
+        where l.source = $source and l.file_name = c.file_name
+          and (l.rows_valid is distinct from c.rows_valid or l.rows_quarantined is distinct from c.rows_quarantined)
+        """,
+        {"source": spec.name},
+    )
+
+
+# Stands for the source of an ignored file whose name is no source's (raw.ingest_log.source).
+NO_SOURCE = "(none)"
+
+
+def record_ignored(
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, now: dt.datetime | None = None
+) -> list[tuple[str, FileOutcome]]:
+    """List the files of `data_dir` that no source reads in raw.ingest_log (status `ignored`);
+    return (source, outcome) of each.
+
+    A file is attributed to the source its name starts with (`orders.xlsm` to orders),
+    else to NO_SOURCE. Ignored files no longer in the folder (or read now) leave the
+    log; a file listed before keeps its row and time unless its size, time or reason
+    changed, so a re-run writes nothing.
+    """
+    now = now or dt.datetime.now()
+    ensure_layers(conn)
+    files = ignored_files(data_dir)
+    listed = pl.DataFrame(
+        [(f.source or NO_SOURCE, f.name, f.size, f.mtime_ns, f.reason) for f in files],
+        schema={"source": pl.String, "file_name": pl.String, "size_bytes": pl.Int64, "modified_ns": pl.Int64,
+                "reason": pl.String},
+        orient="row",
+    )
+    conn.register("ignored_frame", listed)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(
+            "delete from raw.ingest_log as l where status = 'ignored' and not exists "
+            "(select 1 from ignored_frame as f where f.source = l.source and f.file_name = l.file_name)"
+        )
+        # A file still logged as read (a link now pointing outside the folder) is its
+        # source's to forget first; it is listed on the next run.
+        conn.execute(
+            """
+            insert or replace into raw.ingest_log
+            select source, file_name, size_bytes, modified_ns, null, null, null, null, 'ignored', reason, $now
+            from ignored_frame as f
+            where not exists (
+                select 1 from raw.ingest_log as l
+                where l.source = f.source and l.file_name = f.file_name
+                  and (l.status <> 'ignored' or (l.size_bytes, l.modified_ns, l.reason)
+                       = (f.size_bytes, f.modified_ns, f.reason))
+            )
+            """,
+            {"now": now},
+        )
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            conn.unregister("ignored_frame")
+    return [(f.source or NO_SOURCE, FileOutcome(f.name, "ignored", reason=f.reason)) for f in files]
+
+
+# Changes when a rebuild gives other results from the same files: a database written by an
+# older version then rebuilds every source once (2: raw.ingest_log counts follow the cross-row rules).
+SIGNATURE_VERSION = 2
 
 
 def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source) -> str:
     """A digest of what staging.<source> is built from: its files and the sources it references."""
     own = conn.execute(
-        "select file_name, sha256, status from raw.ingest_log where source = ? order by file_name", [spec.name]
+        "select file_name, sha256, status from raw.ingest_log where source = ? and status <> 'ignored' "
+        "order by file_name",
+        [spec.name],
     ).fetchall()
     refs = sorted({ref for ref, _ in spec.references.values()})
     ref_state = conn.execute(
         "select source, signature from raw.staging_state where source in (select unnest(?::varchar[])) order by source",
         [refs],
     ).fetchall()
-    return hashlib.sha256(repr((own, ref_state)).encode()).hexdigest()
+    return hashlib.sha256(repr((SIGNATURE_VERSION, own, ref_state)).encode()).hexdigest()

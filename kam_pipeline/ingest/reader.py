@@ -4,7 +4,9 @@ The raw layer keeps what was delivered; typing and row rules happen afterwards i
 DuckDB (`rules_sql.py`). A plain UTF-8 CSV file is read by DuckDB's parallel CSV
 reader straight into the raw table (`load.py`); this module supplies its header
 and tells when a file needs the polars readers here instead: other encodings
-(GB18030), Parquet, rows wider than the header, and blank lines between rows.
+(GB18030), Parquet, Excel workbooks, rows wider than the header, and blank lines
+between rows. Every other file in the folder is listed as ignored, with the reason
+(`ignored_files`).
 
 Leniency, chosen because people type these files by hand or export them from
 spreadsheets, and none of it can change what a value means:
@@ -26,9 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import fastexcel
 import polars as pl
 
-from kam_pipeline.ingest.contract import Source
+from kam_pipeline.ingest.contract import SOURCES, Source
 
 ROW = "_row_number"
 # The row index while a file is read: a name no delivered header can produce, so a delivered
@@ -56,10 +59,22 @@ class DeliveredFile:
         return self.path.name
 
 
+# The file types read, by extension (lower case, without the dot).
+FILE_TYPES = ("csv", "parquet", "xlsx", "xls")
+EXCEL_TYPES = ("xlsx", "xls")
+# Files of the data folder that are no data: the header and value mapping file.
+NOT_DATA = ("sources.yaml",)
+
+
+def _source_pattern(source: str, types: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(source)}(_.+)?\.({types})$", re.IGNORECASE)
+
+
 def discover(data_dir: Path, source: str) -> list[DeliveredFile]:
-    """Return the files of `source` in `data_dir` (`<source>.csv|parquet`, `<source>_*.csv|parquet`), sorted by name."""
+    """Return the files of `source` in `data_dir` (`<source>.<type>`, `<source>_*.<type>` for
+    every type of FILE_TYPES), sorted by name."""
     root = data_dir.resolve()
-    pattern = re.compile(rf"^{re.escape(source)}(_.+)?\.(csv|parquet)$", re.IGNORECASE)
+    pattern = _source_pattern(source, "|".join(FILE_TYPES))
     found = []
     for path in sorted(root.iterdir()):
         if not pattern.match(path.name) or not path.is_file():
@@ -70,6 +85,52 @@ def discover(data_dir: Path, source: str) -> list[DeliveredFile]:
         stat = path.stat()
         found.append(DeliveredFile(path, source, stat.st_size, stat.st_mtime_ns))
     return found
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file of the data folder that no source reads; `source` is the one its name starts with, if any."""
+
+    path: Path
+    source: str | None
+    reason: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def ignored_files(data_dir: Path) -> list[IgnoredFile]:
+    """Return the files of `data_dir` that `discover` leaves out, each with why, sorted by name.
+
+    Hidden files, folders and the mapping file are no data and not listed. A file whose
+    name starts like a source's (`orders.xlsm`, `orders_2024.json`) is attributed to it.
+    """
+    root = data_dir.resolve()
+    accepted = ", ".join(FILE_TYPES)
+    ignored = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith(".") or path.name.lower() in NOT_DATA or not path.is_file():
+            continue
+        owner = next((s for s in SOURCES if _source_pattern(s, "[^.]+").match(path.name)), None)
+        extension = path.suffix.lower().lstrip(".")
+        if path.name.startswith("~$"):
+            reason = "a lock file Excel keeps while the workbook is open"
+        elif extension not in FILE_TYPES:
+            shown = f"'.{extension}'" if extension else "none"
+            reason = f"unsupported file type {shown} (accepted: {accepted})"
+        elif owner is None:
+            stem = path.name[: -len(path.suffix)].split("_")[0]
+            reason = f"no source named '{stem}' (sources: {', '.join(sorted(SOURCES))})"
+        elif not path.resolve().is_relative_to(root):
+            reason = "a link to a file outside the data folder"
+        else:
+            continue  # read by `discover`
+        stat = path.stat()
+        ignored.append(IgnoredFile(path, owner, reason, stat.st_size, stat.st_mtime_ns))
+    return ignored
 
 
 def scan_file(path: Path) -> tuple[str, bool]:
@@ -119,8 +180,13 @@ def polars_names(header: list[str]) -> list[str]:
     return names
 
 
-def read_as_text(path: Path) -> pl.DataFrame:
-    """Return the file's rows with every column as text; raise UnreadableFile with the reason."""
+def read_as_text(path: Path, source: str | None = None) -> pl.DataFrame:
+    """Return the file's rows with every column as text; raise UnreadableFile with the reason.
+
+    `source` names the sheet read from a workbook when it has one of that name (see `read_excel`).
+    """
+    if path.suffix.lower().lstrip(".") in EXCEL_TYPES:
+        return read_excel(path, source)
     try:
         if path.suffix.lower() == ".parquet":
             try:
@@ -147,6 +213,62 @@ def read_as_text(path: Path) -> pl.DataFrame:
         return pl.DataFrame()
     except Exception as exc:  # polars/arrow raise many types for a broken file
         raise UnreadableFile(_first_line(exc)) from exc
+
+
+# How the calamine reader writes a date cell as text at midnight: the date is the whole value.
+_MIDNIGHT = r"^\d{4}-\d{2}-\d{2} 00:00:00(\.0+)?$"
+
+
+def read_excel(path: Path, source: str | None = None) -> pl.DataFrame:
+    """Return the rows of a workbook's sheet (.xlsx or .xls) as text, header from its first row.
+
+    The sheet is the one named like `source` (case and blanks aside), else the first.
+    Cells become text without their display format: a number as its plain digits
+    (`100000`, `2.5`, never `1.0e+05`), a date cell as ISO text
+    (`2025-01-31`, or `2025-01-31 14:05:00` when it has a time of day), so the contract's
+    typing rules accept them; text cells stay as typed, so a bad cell is quarantined
+    with its row number like a CSV cell. Raise UnreadableFile when it is no workbook.
+    """
+    try:
+        workbook = fastexcel.read_excel(path)
+        names = workbook.sheet_names
+        if not names:
+            raise UnreadableFile("the workbook has no sheet")
+        sheet = next((n for n in names if source and n.strip().lower() == source), names[0])
+        # Without a header row every cell, the header too, is read as data: all as text, since
+        # a type guessed from some rows turns a different cell further down into null.
+        cells = workbook.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
+        if cells.height == 0:
+            return pl.DataFrame()
+        midnight = [i for i, c in enumerate(cells.columns) if cells[c].str.contains(_MIDNIGHT).any()]
+        # A text cell typed as `2025-01-31 00:00:00` is no date cell: the date reading of a
+        # column is null for text, so only real date cells lose their midnight.
+        dates = (
+            workbook.load_sheet(sheet, header_row=None, use_columns=midnight, dtypes="datetime").to_polars()
+            if midnight else pl.DataFrame()
+        )
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # calamine raises its own errors for a broken or encrypted file
+        raise UnreadableFile(f"not a readable Excel file: {_first_line(exc)}") from exc
+    cells = cells.with_columns(
+        pl.when(dates[d].is_not_null() & cells[c].str.contains(_MIDNIGHT)).then(cells[c].str.slice(0, 10))
+        .otherwise(cells[c]).alias(c)
+        for c, d in zip([cells.columns[i] for i in midnight], dates.columns, strict=True)
+    )
+    return _first_row_as_header(cells)
+
+
+def _first_row_as_header(cells: pl.DataFrame) -> pl.DataFrame:
+    """Return the rows after the first, named by the first row's cells as polars names a CSV header."""
+    delivered = [cell or "" for cell in cells.row(0)]
+    rows = cells.slice(1)
+    # A column with neither a header nor any value is only the sheet's formatting reaching further.
+    keep = [i for i, (c, name) in enumerate(zip(rows.columns, delivered, strict=True))
+            if name.strip() or rows[c].is_not_null().any()]
+    kept = [rows.columns[i] for i in keep]
+    header = polars_names([delivered[i] for i in keep])
+    return rows.select(kept).rename(dict(zip(kept, header, strict=True)))
 
 
 class StreamFailed(Exception):
