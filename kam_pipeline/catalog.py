@@ -43,7 +43,7 @@ _COMMON = {
     "share_of_wallet": "revenue / wallet estimate over the window (book level: accounts with a wallet estimate)",
     "active_month_ratio": "Months with a completed order / months in the window (book level: mean over accounts)",
     "complaint_rate": "Complaints per 100 orders",
-    "avg_resolution_hours": "Mean hours to resolve complaints (book level: weighted by resolved complaints)",
+    "avg_resolution_hours": "Mean hours to resolve complaints, an open one counting its age at D (book level: weighted by complaints)",
     "sla_breach_rate": "Share of complaints past their severity's SLA (book level: weighted by complaints)",
     "revenue_prev": "Signed net revenue in the previous window P (currency)",
     "churned_accounts": "Accounts flagged is_churned",
@@ -79,7 +79,7 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "survey_count": "Survey responses in C",
             "complaint_count": "Complaints opened in C",
             "complaint_rate": "Complaints per 100 orders in C; NULL without orders",
-            "avg_resolution_hours": "Mean hours to resolve complaints opened in C and resolved before D",
+            "avg_resolution_hours": "Mean over complaints opened in C of hours to resolution, or of age at D while still open",
             "sla_breach_rate": "Share of complaints opened in C resolved after, or open past, their severity's SLA",
             "open_complaints": "Complaints opened in C and not resolved at D",
             "invoice_count": "Invoices issued in C",
@@ -123,6 +123,9 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "is_key_account": "True when the account is a key account (Pareto share of revenue or a rule)",
             "key_account_rule": "Which rule made the account a key account (pareto_80, rule:<name>)",
             "indicators_missing": "Scored indicators without a value for this account",
+            "peer_group": "Whom the relative indicators were normalised among: the profile, or 'portfolio' "
+            "(all scored accounts) when the profile has fewer than min_peers",
+            "peer_count": "Scored accounts in peer_group; bounded indicators need no peers",
         },
     ),
     "score_contributions": (
@@ -132,7 +135,8 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "group": "Indicator group (perspective)",
             "value": "Raw indicator value",
             "normalized": "Normalised value 0-1 (direction applied); policy value when imputed",
-            "imputed": "True when the value was missing and the missing-data policy supplied normalized",
+            "imputed": "True when the value was missing and the missing-data policy (or, for a churned account's "
+            "order-based indicators, the churn rule: 0) supplied normalized",
             "base_weight": "The profile's global weight of the indicator",
             "weight": "Effective weight after missing-data re-weighting (sums to 1 per account)",
             "contribution": "Points of the 0-100 score: 100 x weight x normalized",
@@ -170,13 +174,19 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "manager_scores": (
         "Account manager balanced scorecard: book indicators, KPI attainment, score, sub-scores, rank, grade",
-        {"score": "Manager scorecard score 0-100 (the model's managers section)"},
+        {
+            "score": "Manager scorecard score 0-100 (the model's managers section)",
+            "peer_group": "Whom the manager was compared with: 'portfolio' (all scored managers, one group)",
+            "peer_count": "Scored managers in peer_group; below min_peers relative indicators rest on few peers",
+        },
     ),
     "team_scores": (
         "Team scores: book-revenue-weighted means of the team's managers' scores and sub-scores",
         {
             "managers_scored": "Managers of the team with a score",
             "score": "Book-revenue-weighted mean of the managers' scores, 0-100",
+            "peer_group": "Peer group of the manager scores the team score aggregates: 'portfolio'",
+            "peer_count": "Scored managers in that peer group (teams are not normalised among teams)",
         },
     ),
     "book_indicators": (

@@ -233,6 +233,12 @@ def random_values(model: ScoringModel, seed: int, accounts: int = 40, missing: f
     rng = np.random.default_rng(seed)
     values = rng.lognormal(mean=2.0, sigma=1.0, size=(accounts, len(model.indicators)))
     values[rng.random(values.shape) < missing] = np.nan
+    # Indicators on a fixed scale get values on it, a few beyond both ends (clipped by `bounded`).
+    for j, ind in enumerate(model.indicators):
+        if ind.spec.normalization == "bounded":
+            lo, hi = ind.spec.bounds
+            on_scale = lo + (hi - lo) * rng.uniform(-0.1, 1.1, size=accounts)
+            values[:, j] = np.where(np.isnan(values[:, j]), np.nan, on_scale)
     values[0] = np.nan  # no evidence at all
     values[1] = np.nan
     values[1, 3] = 7.0  # a single indicator

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import AS_OF
+from kam_pipeline.scoring.model import load_model
+from kam_pipeline.scoring.normalize import normalize
 
 pytestmark = pytest.mark.integration
 
@@ -71,19 +73,42 @@ def test_entropy_and_combined_weights_recompute_from_the_normalised_values(db):
         [AS_OF],
     ).fetchall()
     assert groups
+    peer_groups = dict(db.execute(
+        "select distinct profile, peer_group from marts.account_scores where as_of_date = ?", [AS_OF]).fetchall())
+    assert set(peer_groups.values()) == {"default", "portfolio"}  # the generated data has both cases
+    specs = {i.id: i for i in load_model().indicators}
     for profile, group, indicators in groups:
-        accounts = [r[0] for r in db.execute(
-            "select distinct account_id from marts.score_contributions where as_of_date = ? and profile = ? "
-            "order by 1", [AS_OF, profile]).fetchall()]
-        cells = {
-            (a, i): v for a, i, v in db.execute(
-                "select account_id, indicator, case when imputed or value is null then null else normalized end "
-                "from marts.score_contributions where as_of_date = ? and profile = ? and \"group\" = ?",
-                [AS_OF, profile, group],
-            ).fetchall()
-        }
-        matrix = np.array([[np.nan if cells[(a, i)] is None else cells[(a, i)] for i in indicators]
-                           for a in accounts], dtype=float)
+        if peer_groups[profile] == profile:
+            # Compared among its own accounts: the stored normalised values are the entropy's input.
+            accounts = [r[0] for r in db.execute(
+                "select distinct account_id from marts.score_contributions where as_of_date = ? and profile = ? "
+                "order by 1", [AS_OF, profile]).fetchall()]
+            cells = {
+                (a, i): v for a, i, v in db.execute(
+                    "select account_id, indicator, case when imputed or value is null then null else normalized end "
+                    "from marts.score_contributions where as_of_date = ? and profile = ? and \"group\" = ?",
+                    [AS_OF, profile, group],
+                ).fetchall()
+            }
+            matrix = np.array([[np.nan if cells[(a, i)] is None else cells[(a, i)] for i in indicators]
+                               for a in accounts], dtype=float)
+        else:
+            # Compared with the portfolio (fewer than min_peers accounts): every scored account's raw
+            # values, normalised together by each indicator's method, are the entropy's input.
+            assert peer_groups[profile] == "portfolio"
+            raw = {
+                (a, i): v for a, i, v in db.execute(
+                    "select account_id, indicator, value from marts.score_contributions "
+                    "where as_of_date = ? and \"group\" = ?", [AS_OF, group]).fetchall()
+            }
+            accounts = sorted({a for a, _ in raw})
+            columns = []
+            for i in indicators:
+                spec = specs[i].spec
+                options = {"bounds": spec.bounds} if spec.normalization == "bounded" else {}
+                column = [np.nan if raw[(a, i)] is None else raw[(a, i)] for a in accounts]
+                columns.append(normalize(column, spec.normalization, specs[i].direction, **options))
+            matrix = np.column_stack(columns)
         # a missing normalised value counts as its column mean (README); an empty column as no information
         for j in range(matrix.shape[1]):
             col = matrix[:, j]

@@ -251,7 +251,7 @@ def _make_nasty(data_dir: Path) -> None:
             ["CX00001", "A0002", ts(c1), ts(c1, 30), "critical", "delivery"],
             # opened one hour before D1, unresolved, critical: open 1 h, no breach
             ["CX00002", "A0002", ts(D1, -1), "", "critical", "delivery"],
-            # resolved exactly at D1 00:00: still open at D1, open 144 h > 72 (breach), no resolution time
+            # resolved exactly at D1 00:00: still open at D1, counts 144 h (its age) > 72 (breach)
             ["CX00003", "A0004", ts(D1, -144), ts(D1), "high", "service"],
             # opened exactly at D2 00:00: ignored at D2; resolved after exactly 24 h (critical: no breach)
             ["CX00004", "A0006", ts(D2), ts(D2, 24), "critical", "billing"],
@@ -578,13 +578,12 @@ def expected_account_indicators(raw: dict, as_of: date, window: int) -> dict[str
         for r in cs:
             sla = SLA_HOURS[r["severity"]]
             resolved = r["resolved_at"] is not None and r["resolved_at"] < as_of_ts
-            if resolved:
-                hours = (r["resolved_at"] - r["opened_at"]).total_seconds() / 3600
-                resolution_hours.append(hours)
-                breached += hours > sla
-            else:
-                still_open += 1
-                breached += (as_of_ts - r["opened_at"]).total_seconds() / 3600 > sla
+            # INDICATORS.md: (resolved_at, or D while still open) - opened_at; an open complaint counts its age.
+            end = r["resolved_at"] if resolved else as_of_ts
+            hours = (end - r["opened_at"]).total_seconds() / 3600
+            resolution_hours.append(hours)
+            breached += hours > sla
+            still_open += not resolved
         row["complaint_count"] = len(cs)
         row["complaint_rate"] = _ratio(len(cs) * 100, order_count)
         row["avg_resolution_hours"] = _mean(resolution_hours)

@@ -232,7 +232,9 @@ def expected_rows():
         "survey_count": 3,
         "complaint_count": 5,  # c1, c2, c3, c4, c7
         "complaint_rate": 5 / 2 * 100,
-        "avg_resolution_hours": (36 + 144) / 2,  # c1, c4; c2 and c7 are not resolved before D 00:00
+        # c1 36 h, c4 144 h resolved; c2, c3, c7 still open at D 00:00 count with their age then:
+        # c2 8 d 16 h = 208 h, c3 12 h, c7 (resolved exactly at D 00:00) 48 h.
+        "avg_resolution_hours": (36 + 208 + 12 + 144 + 48) / 5,
         # c4: 144 h > 120 (medium); c2 open at D for 8 d 16 h = 208 h > 24 (critical);
         # c7 open at D for 48 h <= 72 (high); c3 open 12 h <= 240 (low); c1 36 h <= 72
         "sla_breach_rate": 2 / 5,

@@ -60,17 +60,38 @@ STRINGS: dict[str, dict[str, str]] = {
     # 2. method
     "sec_method": {"en": "2. Method", "zh": "二、评估方法"},
     "method_text": {
-        "en": "Each indicator is normalised to 0–1 among the accounts of the same profile, respecting its "
-        "direction; an account's score is 100 × Σ weight × normalised value, so every score splits into "
+        "en": "Each indicator is normalised to 0–1 respecting its direction: on its fixed scale when it has one, "
+        "otherwise among the accounts of the peer group named below; an account's score is 100 × Σ weight × normalised value, so every score splits into "
         "points per indicator. Missing evidence never counts as zero: the weights of the indicators that "
         "have a value are rescaled, and completeness says how much of the weight real data backs. "
         "Groups are weighted by {group_methods}; indicators inside a group by {methods}.",
-        "zh": "每个指标在同一评分方案的客户中按其方向归一化到 0–1；客户得分 = 100 × Σ 权重 × 归一化值，"
+        "zh": "每个指标按其方向归一化到 0–1：有固定区间的指标按其固定区间，其余指标在下文所述的比较群体中归一化；客户得分 = 100 × Σ 权重 × 归一化值，"
         "因此每个得分都可以分解为各指标的分值。缺失数据不按零处理：有数据的指标权重按比例重新分配，"
         "完整度表示有真实数据支撑的权重比例。维度之间采用{group_methods}赋权，维度内指标采用{methods}赋权。",
     },
     "grade_bands": {"en": "Grade bands: {bands}; below {min_completeness} completeness: insufficient data.",
                     "zh": "等级划分：{bands}；完整度低于 {min_completeness}：数据不足。"},
+    # peer groups (report/peers.py): whom the relative scores were compared with
+    "peers_profile": {
+        "en": "Profile “{profile}”: scores are relative to the profile's own scored accounts ({count} in the group).",
+        "zh": "评分方案“{profile}”：得分相对于本方案的已评分客户（该群体共 {count} 个）。",
+    },
+    "peers_portfolio": {
+        "en": "Profile “{profile}” is too small to be its own peer group ({own} scored, fewer than {min_peers}): "
+        "its relative indicators and objective weights come from the whole portfolio, so its scores are "
+        "relative to the portfolio ({count} in the group).",
+        "zh": "评分方案“{profile}”仅有 {own} 个已评分客户，少于 {min_peers} 个：其相对指标与客观权重按整个客户组合计算，"
+        "得分相对于整个组合（共 {count} 个已评分客户）。",
+    },
+    "peers_managers": {
+        "en": "Account managers: scores are relative to all scored managers of the portfolio ({count} in the group); "
+        "team scores aggregate them.",
+        "zh": "客户经理：得分相对于组合中全部已评分客户经理（该群体共 {count} 名）；团队得分由其汇总。",
+    },
+    "peers_few": {
+        "en": " The group is smaller than {min_peers}: relative scores rest on few peers, read them with care.",
+        "zh": "该群体少于 {min_peers} 个，相对得分所依据的比较对象较少，请谨慎解读。",
+    },
     "hierarchy": {"en": "Indicator system and weights", "zh": "指标体系与权重"},
     "hierarchy_note": {
         "en": "Final weight = group weight × weight inside the group; each profile's weights sum to 100 %. "

@@ -37,6 +37,7 @@ from kam_pipeline.report.narrative import (
     target_sentence,
     targets_text,
 )
+from kam_pipeline.report.peers import peer_group_sentences
 from kam_pipeline.scoring.model import ScoringModel
 
 TREND_ACCOUNTS = 5
@@ -176,6 +177,7 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         t(lang, "method_text", group_methods=join(lang, [method_name(m, lang) for m in group_methods]),
           methods=join(lang, [method_name(m, lang) for m in methods])),
         t(lang, "grade_bands", bands=bands, min_completeness=percent(model.spec.evaluation.min_completeness, 0, lang)),
+        *peer_group_sentences(data, model, lang),
     ]
     tables = []
     # Account profiles first, then the managers' scorecard.

@@ -9,6 +9,12 @@ the groups with at least one value are rescaled likewise. An indicator whose
 policy is neutral / worst / best gets 0.5 / 0 / 1 instead of being left out, but
 only real values count towards `completeness`, and an account without a single
 real value gets no score at all (NaN), however many policies could fill it in.
+
+A churned account (no completed order for churn_days) is judged on that fact: an
+order-based indicator it has no value for because it bought nothing in the window
+(margin, order value, growth and retention without a previous window, ...) scores
+the worst (0) and counts as evidence, so churn lowers the grade instead of hiding it
+as insufficient data. Such fills stay out of the objective weights, as policy fills do.
 """
 
 from __future__ import annotations
@@ -29,6 +35,13 @@ from kam_pipeline.scoring.weights import (
 )
 
 _POLICY_VALUE = {"neutral": 0.5, "worst": 0.0, "best": 1.0}
+
+# Indicators computed from orders: for a churned account a missing value means "no sales in the window".
+CHURN_WORST = frozenset({
+    "revenue", "revenue_growth", "gross_margin", "avg_order_value", "order_count", "order_frequency",
+    "product_breadth", "active_month_ratio", "recency_days", "revenue_retention", "share_of_wallet",
+    "market_growth_gap",
+})
 
 
 @dataclass
@@ -55,6 +68,20 @@ class ProfileScores:
     completeness: np.ndarray  # 0–1, share of the base weight backed by real values
     group_weights: WeightResult
     indicator_weights: dict[str, WeightResult]
+
+    def take(self, rows: np.ndarray) -> ProfileScores:
+        """The same scores restricted to `rows` (an index or mask of the accounts); weights are unchanged."""
+        return ProfileScores(
+            profile=self.profile,
+            indicators=self.indicators,
+            normalized=self.normalized[rows],
+            effective_weight=self.effective_weight[rows],
+            score=self.score[rows],
+            group_scores={g: v[rows] for g, v in self.group_scores.items()},
+            completeness=self.completeness[rows],
+            group_weights=self.group_weights,
+            indicator_weights=self.indicator_weights,
+        )
 
     @property
     def contribution(self) -> np.ndarray:
@@ -137,12 +164,27 @@ def normalize_matrix(values: np.ndarray, indicators: list[Indicator], targets: d
         options = {}
         if ind.spec.normalization == "target":
             options = {"target": ind.spec.target or targets.get(ind.id), "cap": ind.spec.cap}
+        elif ind.spec.normalization == "bounded":
+            options = {"bounds": ind.spec.bounds}
         out[:, j] = normalize(values[:, j], ind.spec.normalization, ind.direction, **options)
     return out
 
 
-def score_profile(model: ScoringModel, profile: Profile, values: np.ndarray) -> ProfileScores:
-    """Score the accounts of one profile from their raw indicator values (accounts × model.indicators)."""
+def has_evidence(values: np.ndarray, churned: np.ndarray | None = None) -> np.ndarray:
+    """Per row of `values`: True when the account can be scored (a real value, or churn as evidence)."""
+    values = np.asarray(values, dtype=float)
+    evidence = ~np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(values.shape[0], dtype=bool)
+    return evidence | (np.asarray(churned, dtype=bool) if churned is not None else False)
+
+
+def score_profile(
+    model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray | None = None
+) -> ProfileScores:
+    """Score the accounts of one profile from their raw indicator values (accounts × model.indicators).
+
+    `churned` (one bool per account, optional) marks churned accounts: their missing order-based
+    indicators (CHURN_WORST) score 0 and count as evidence.
+    """
     indicators = model.indicators
     groups = model.groups
     values = np.asarray(values, dtype=float)
@@ -151,11 +193,19 @@ def score_profile(model: ScoringModel, profile: Profile, values: np.ndarray) -> 
             f"values must be an (accounts × {len(indicators)}) matrix in model.indicators order, got shape {values.shape}"
         )
     normalized = normalize_matrix(values, indicators, profile.targets)
-    has_value = ~np.isnan(normalized)
+    # A churned account's missing order-based indicators are evidence of churn: worst (0), and they
+    # count towards completeness. Like the policies they stay out of the objective weights.
+    churn_fill = np.zeros(values.shape, dtype=bool)
+    if churned is not None:
+        churned = np.asarray(churned, dtype=bool)
+        for j, ind in enumerate(indicators):
+            if ind.id in CHURN_WORST and ind.spec.source == "indicators":
+                churn_fill[:, j] = churned & np.isnan(normalized[:, j])
+    has_value = ~np.isnan(normalized) | churn_fill
     # Policies fill gaps in an account's evidence; they cannot stand in for all of it,
     # or an account with no data at all would score (and rank) on imputed values alone.
     evidence = has_value.any(axis=1)
-    filled = normalized.copy()
+    filled = np.where(churn_fill, 0.0, normalized)
     for j, ind in enumerate(indicators):
         if ind.spec.missing in _POLICY_VALUE:
             filled[~has_value[:, j] & evidence, j] = _POLICY_VALUE[ind.spec.missing]

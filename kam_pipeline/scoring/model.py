@@ -105,7 +105,8 @@ class _Strict(BaseModel):
 
 class IndicatorSpec(_Strict):
     direction: Literal["higher", "lower"] | None = None
-    normalization: Literal["minmax", "percentile", "zscore", "log_minmax", "target"] = "minmax"
+    normalization: Literal["minmax", "percentile", "zscore", "log_minmax", "target", "bounded"] = "minmax"
+    bounds: list[Number] | None = None  # bounded: the fixed scale [lo, hi] of the indicator
     target: Number | None = None
     cap: Number = Field(default=1.0, gt=0)
     missing: Literal["reweight", "neutral", "worst", "best"] = "reweight"
@@ -182,6 +183,8 @@ class EvaluationSpec(_Strict):
     churn_days: int = Field(default=180, ge=1, le=3660)
     retention_cap: Number = Field(default=2.0, gt=0)
     min_completeness: Number = Field(default=0.5, ge=0, le=1)
+    # A profile with fewer scored accounts (or fewer scored managers) is compared with the whole portfolio.
+    min_peers: int = Field(default=10, ge=1)
     sla_hours: dict[Literal["low", "medium", "high", "critical"], Number] = Field(
         default_factory=lambda: {"critical": 24.0, "high": 72.0, "medium": 120.0, "low": 240.0}
     )
@@ -444,6 +447,7 @@ def _semantic_problems(spec: ModelSpec, known: dict[str, str] = ACCOUNT_INDICATO
                 )
             if ind.target is not None and ind.target <= 0:
                 problems.append(f"{where}.target: must be > 0, got {ind.target:g}")
+            problems += _bounds_problems(ind, f"{where}.bounds")
     seen = [i for g in spec.groups.values() for i in g.indicators]
     for dup in sorted({i for i in seen if seen.count(i) > 1}):
         problems.append(f"groups: indicator '{dup}' appears in more than one group")
@@ -514,6 +518,22 @@ def _manager_problems(spec: ModelSpec) -> list[str]:
             continue  # reported for the model itself
         problems.append(problem)
     return problems
+
+
+def _bounds_problems(ind: IndicatorSpec, where: str) -> list[str]:
+    """`bounded` needs bounds [lo, hi] with lo < hi (finiteness is checked by the parser); others take none."""
+    if ind.normalization != "bounded":
+        if ind.bounds is not None:
+            return [f"{where}: only used by normalization 'bounded' (this indicator uses '{ind.normalization}')"]
+        return []
+    if ind.bounds is None:
+        return [f"{where}: required for normalization 'bounded' (the fixed scale [lo, hi], e.g. [0, 100])"]
+    if len(ind.bounds) != 2:
+        return [f"{where}: must be two numbers [lo, hi], got {len(ind.bounds)}"]
+    lo, hi = ind.bounds
+    if not lo < hi:
+        return [f"{where}: lo must be below hi, got [{lo:g}, {hi:g}]"]
+    return []
 
 
 def _target_problems(spec: ModelSpec) -> list[str]:

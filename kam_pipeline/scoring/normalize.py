@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "CONSTANT_SCORE",
+    "bounded",
     "DIRECTIONS",
     "METHODS",
     "clipped_zscore",
@@ -179,18 +180,38 @@ def target_attainment(values, direction: str, target: float, cap: float = 1.0) -
     return out
 
 
+def bounded(values, direction: str, bounds) -> np.ndarray:
+    """(x - lo) / (hi - lo) on a fixed scale bounds = (lo, hi), clipped to [0, 1], flipped for "lower".
+
+    For indicators on a known scale (shares 0-1, survey scores 0-100, NPS -100..100):
+    the score of an account does not depend on who else is compared, so one account
+    alone is judged, and the best of a weak group is not made perfect. Returns scores
+    in [0, 1], NaN where the input is NaN.
+    """
+    _check_direction(direction)
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be two numbers [lo, hi], got {bounds!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"bounds must be finite with lo < hi, got [{lo:g}, {hi:g}]")
+    x = _vector(values)
+    return _orient((x - lo) / (hi - lo), direction)
+
+
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "minmax": min_max,
     "percentile": percentile_rank,
     "zscore": clipped_zscore,
     "log_minmax": log_min_max,
     "target": target_attainment,
+    "bounded": bounded,
 }
 
 
 def normalize(values, method: str, direction: str, **options) -> np.ndarray:
     """Normalise one indicator by method name ("minmax", "percentile", "zscore",
-    "log_minmax", "target"); options go to that method (clip=, target=, cap=).
+    "log_minmax", "target", "bounded"); options go to that method (clip=, target=, cap=, bounds=).
 
     Returns scores in [0, 1] with NaN kept, as the chosen method does.
     """

@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from kam_pipeline.scoring.engine import score_profile
+from kam_pipeline.scoring.engine import has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.snapshot import (
@@ -117,6 +117,9 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
         else np.zeros((0, len(indicators)))
     )
     result = score_profile(mgr_model, profile, values)
+    # Managers form one peer group, the portfolio's: there is nothing bigger to compare a small one with,
+    # so peer_count says how many it holds (teams aggregate these manager scores, so they share it).
+    peer_count = int(has_evidence(values).sum())
     ids = managers.get_column("entity_id").to_list()  # the row order of `values`, before ranking sorts
     group_cols = [f"{g}_score" for g in mgr_model.groups]
     managers = _ranked(
@@ -133,8 +136,9 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
         ),
         model,
     )
+    peers = [pl.lit("portfolio", pl.String).alias("peer_group"), pl.lit(peer_count, pl.Int32).alias("peer_count")]
     shared = [*_BOOK_COLUMNS, "kpi_attainment", "kpis_met", "kpis_evaluated", "score", *group_cols,
-              "completeness", "rank", "grade"]
+              "completeness", *peers, "rank", "grade"]
     manager_frame = managers.select(
         "as_of_date", pl.col("entity_id").alias("manager_id"), "manager_name", "team_id", "team_name", *shared
     ).drop("manager_count")

@@ -12,9 +12,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from kam_pipeline.scoring.engine import ProfileScores, score_profile
+from kam_pipeline.scoring.engine import ProfileScores, has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
-from kam_pipeline.scoring.model import ScoringModel
+from kam_pipeline.scoring.model import Profile, ScoringModel
 from kam_pipeline.warehouse import scalar, write_frame_snapshot
 
 
@@ -80,21 +80,52 @@ def _key_accounts(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     )
 
 
+def _values(frame: pl.DataFrame, model: ScoringModel) -> tuple[np.ndarray, np.ndarray]:
+    """The (accounts × model.indicators) matrix of raw values (NaN = missing) and the churn flags of `frame`."""
+    if not frame.height:
+        return np.zeros((0, len(model.indicators))), np.zeros(0, dtype=bool)
+    values = np.column_stack(
+        [frame.get_column(i.id).cast(pl.Float64).fill_null(np.nan).to_numpy() for i in model.indicators]
+    )
+    churned = frame.get_column("is_churned").fill_null(0).to_numpy() == 1
+    return values, churned
+
+
+def peer_scores(
+    model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray,
+    portfolio: tuple[np.ndarray, np.ndarray], in_profile: np.ndarray,
+) -> tuple[ProfileScores, str, int]:
+    """Score one profile against its peer group; return the scores, the group's name and its size.
+
+    The group is the profile's own scored accounts when there are at least min_peers of them;
+    otherwise the whole portfolio (every scored account of the date): relative normalisation and
+    objective weights then come from the portfolio, the profile's own judgements (AHP, experts,
+    targets) still apply. A portfolio smaller than min_peers is still the biggest group there is
+    and says so through its count. `in_profile` marks the profile's rows within `portfolio`.
+    """
+    own = int(has_evidence(values, churned).sum())
+    if own >= model.spec.evaluation.min_peers:
+        return score_profile(model, profile, values, churned), profile.name, own
+    everyone, everyone_churned = portfolio
+    result = score_profile(model, profile, everyone, everyone_churned)
+    return result.take(in_profile), "portfolio", int(has_evidence(everyone, everyone_churned).sum())
+
+
 def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
-    indicators = model.indicators
     profiles = {seg: model.profile_for_segment(seg) for seg in frame.get_column("segment").drop_nulls().unique()}
     frame = frame.with_columns(
         pl.col("segment").replace_strict(profiles, default=None, return_dtype=pl.String).alias("profile")
     )
+    scored = frame.filter(pl.col("profile").is_not_null())
+    portfolio = _values(scored, model)
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
     for profile in model.profiles:
-        part = frame.filter(pl.col("profile") == profile.name)
-        values = np.column_stack(
-            [part.get_column(i.id).cast(pl.Float64).fill_null(np.nan).to_numpy() for i in indicators]
-        ) if part.height else np.zeros((0, len(indicators)))
-        result = score_profile(model, profile, values)
+        part = scored.filter(pl.col("profile") == profile.name)
+        values, churned = _values(part, model)
+        in_profile = (scored.get_column("profile") == profile.name).to_numpy()
+        result, peer_group, peer_count = peer_scores(model, profile, values, churned, portfolio, in_profile)
         weight_rows += weight_rows_of(result, model, "account")
         consistency_rows += consistency_rows_of(result, "account")
         if part.height == 0:
@@ -105,6 +136,8 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             part.select("account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue").with_columns(
                 pl.Series("score", result.score),
                 pl.Series("completeness", result.completeness),
+                pl.lit(peer_group, pl.String).alias("peer_group"),
+                pl.lit(peer_count, pl.Int32).alias("peer_count"),
                 pl.Series(
                     "indicators_missing",
                     [int(n) for n in np.isnan(values).sum(axis=1)],
@@ -284,6 +317,8 @@ def _empty_scores(model: ScoringModel) -> pl.DataFrame:
         "revenue": pl.Float64,
         "score": pl.Float64,
         "completeness": pl.Float64,
+        "peer_group": pl.String,
+        "peer_count": pl.Int32,
         "indicators_missing": pl.Int32,
         **{f"{g}_score": pl.Float64 for g in model.groups},
     }

@@ -9,6 +9,8 @@
 -- Wallet is prorated by the days of C in each calendar year; missing years are filled by scaling the available years up to W days.
 -- market_year (also output) = the calendar year holding most days of C (ties -> the later year); market growth compares it with the year before.
 -- Complaints: C as timestamps [D - W 00:00, D 00:00); a complaint resolved at or after D 00:00 is still open at D.
+-- avg_resolution_hours: mean over the complaints opened in C of (resolved_at, or D 00:00 while open) - opened_at;
+-- sla_breach_rate: share of them whose hours so counted exceed the SLA of their severity.
 -- Invoices issued in C; one paid on or after D counts as unpaid at D, and is late when its due date is before D.
 -- Amounts are DECIMAL and non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the
 -- order DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
@@ -474,8 +476,13 @@ complaints_in_window as (
         bounds.as_of_date,
         complaints.account_id,
         coalesce(complaints.resolved_at < bounds.as_of_date::timestamp, false) as is_resolved,
-        epoch(complaints.resolved_at - complaints.opened_at) / 3600.0 as resolution_hours,
-        epoch(bounds.as_of_date::timestamp - complaints.opened_at) / 3600.0 as open_hours,
+        -- Hours to resolution, or the age at D 00:00 while still open at D: an open complaint is never the best case.
+        epoch(
+            case
+                when complaints.resolved_at < bounds.as_of_date::timestamp then complaints.resolved_at
+                else bounds.as_of_date::timestamp
+            end - complaints.opened_at
+        ) / 3600.0 as resolution_hours,
         case complaints.severity
             when 'low' then $sla_low_hours::double
             when 'medium' then $sla_medium_hours::double
@@ -493,11 +500,9 @@ complaint_stats as (
         as_of_date,
         account_id,
         count(*) as complaint_count,
-        avg(cast(resolution_hours as decimal(38, 12))) filter (where is_resolved) as avg_resolution_hours,
-        count(*) filter (
-            where (is_resolved and resolution_hours > sla_hours)
-                or (not is_resolved and open_hours > sla_hours)
-        ) as breached_count,
+        avg(cast(resolution_hours as decimal(38, 12))) as avg_resolution_hours,
+        -- Resolved later than the SLA, or still open and already older than it at D.
+        count(*) filter (where resolution_hours > sla_hours) as breached_count,
         count(*) filter (where not is_resolved) as open_complaints
     from complaints_in_window
     group by as_of_date, account_id

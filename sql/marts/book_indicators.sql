@@ -4,7 +4,8 @@
 -- Account figures come from the marts.account_indicators and marts.account_scores snapshots of D.
 -- Ratios are recomputed over the book's accounts (not averaged): nrr, grr, logo_retention over accounts with
 -- revenue_prev > 0; share_of_wallet = revenue / wallet over accounts with a wallet estimate; complaint_rate over
--- accounts with orders; avg_resolution_hours weighted by resolved complaints, sla_breach_rate by complaints.
+-- accounts with orders; avg_resolution_hours (open complaints count with their age at D) and sla_breach_rate
+-- weighted by complaints.
 -- csat and nps are means of the accounts' values weighted by their survey_count.
 -- account_score is the revenue-weighted mean of the book's account scores (accounts with revenue <= 0 weigh
 -- nothing; when no scored account has revenue, the plain mean).
@@ -100,8 +101,8 @@ book as (
         avg(cast(active_month_ratio as decimal(38, 12))) as active_month_ratio,
         sum(complaint_count) filter (where order_count > 0) as rated_complaints,
         sum(order_count) as order_count,
-        sum(cast(avg_resolution_hours * (complaint_count - open_complaints) as decimal(38, 12)))
-            / nullif(sum(complaint_count - open_complaints) filter (where avg_resolution_hours is not null), 0)
+        sum(cast(avg_resolution_hours * complaint_count as decimal(38, 12)))
+            / nullif(sum(complaint_count) filter (where avg_resolution_hours is not null), 0)
             as avg_resolution_hours,
         sum(cast(sla_breach_rate * complaint_count as decimal(38, 12)))
             / nullif(sum(complaint_count) filter (where sla_breach_rate is not null), 0) as sla_breach_rate
