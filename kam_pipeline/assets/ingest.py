@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 from kam_pipeline.checks import staging_check_results, staging_check_specs
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import SourceReport, ingest_source
+from kam_pipeline.ingest.mapping import MappingError
 from kam_pipeline.ingest.reader import discover
 from kam_pipeline.resources import KamResource
 from kam_pipeline.warehouse import open_connection
@@ -59,13 +60,18 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     """Bring every selected source up to date with the data folder."""
     if not kam.data_path.is_dir():
         raise dg.Failure(f"data folder not found: {kam.data_path}")
+    try:
+        # A broken sources.yaml stops the ingest before any file is read.
+        mappings = kam.mappings()
+    except MappingError as exc:
+        raise dg.Failure(f"invalid sources mapping: {exc}") from None
     selected = [s for s in SOURCES if _key(s) in context.selected_asset_keys]
     for source in selected:
         if SOURCES[source].required and not discover(kam.data_path, source):
             raise dg.Failure(f"required source '{source}' has no file in {kam.data_path} ({source}.csv|parquet)")
     with open_connection(duckdb) as conn:
         for source in selected:
-            report = ingest_source(conn, kam.data_path, source)
+            report = ingest_source(conn, kam.data_path, source, mapping=mappings.get(source))
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")

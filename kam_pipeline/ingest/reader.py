@@ -215,12 +215,18 @@ def _read_ragged_csv(text: str) -> pl.DataFrame:
     return pl.DataFrame(columns, schema={name: pl.String for name in columns})
 
 
-def check_columns(frame: pl.DataFrame, spec: Source) -> None:
-    """Raise UnreadableFile when a column the contract requires is absent (header already normalised)."""
+def check_columns(frame: pl.DataFrame, spec: Source, mapped: dict[str, str] | None = None) -> None:
+    """Raise UnreadableFile when a column the contract requires is absent (header already normalised).
+
+    `mapped` (contract column -> the customer's header in sources.yaml) is named in the
+    reason too, so a user sees which header was looked for.
+    """
     present = set(frame.columns)
+    mapped = mapped or {}
     missing = [c.name for c in spec.columns if c.name not in present and not (c.nullable or c.default)]
     if missing:
-        raise UnreadableFile(f"missing required column(s): {', '.join(missing)}")
+        named = [f"{m} (or {mapped[m]!r} as sources.yaml maps)" if m in mapped else m for m in missing]
+        raise UnreadableFile(f"missing required column(s): {', '.join(named)}")
 
 
 def normalise_header(frame: pl.DataFrame) -> pl.DataFrame:

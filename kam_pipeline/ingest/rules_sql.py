@@ -129,7 +129,7 @@ def _number(text: str) -> str:
 
 
 def _spreadsheet_number(text: str) -> str:
-    """The digits, sign and decimal of a number with thousands separators or a currency sign; null for any other text."""
+    """The sign, digits and decimal of a number with thousands separators or a currency sign; else null."""
     return (f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) "
             f"then regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g') end")
 
