@@ -127,3 +127,16 @@ def test_ambiguous_timestamps_stay_quarantined(conn, data_dir, text):
     write_source(data_dir, "complaints", [row("complaints", opened_at=text, resolved_at="")])
     ingest(conn, data_dir, "managers", "accounts", "complaints")
     assert reasons(conn, "complaints") == [("complaints.csv", 1, f"opened_at: {TIMESTAMP_REASON} (value '{text}')", 1)]
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\u00a0", "\u3000", "\u2003", "\u202f"])
+def test_any_white_space_around_a_spreadsheet_value_is_trimmed(conn, data_dir, blank):
+    write_reference_data(data_dir)
+    write_source(data_dir, "orders", [
+        _order(1, order_date=f"{blank}2025/1/31", net_amount=f"¥1,200{blank}", line_no=f"{blank}1,001{blank}"),
+        _order(2, order_date=f"2025-01-31{blank}", net_amount=f"{blank}7.5", quantity=f"{blank}"),
+    ])
+    ingest(conn, data_dir, "managers", "accounts", "orders")
+    assert rows_of(conn, "select order_date, net_amount, line_no from staging.orders order by _row_number") == [
+        (dt.date(2025, 1, 31), Decimal("1200"), 1001)]
+    assert [r[1:3] for r in reasons(conn, "orders")] == [(2, "quantity: not_nullable")]

@@ -134,15 +134,38 @@ def _spreadsheet_number(text: str) -> str:
             f"then regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g') end")
 
 
-def _parse_spreadsheet(col: Column, text: str) -> str:
-    """The typed value of `text` in the forms spreadsheets write (year-first dates with `/` or `.`,
-    numbers with thousands separators and a currency sign); null for anything else."""
+def _retry_text(col: Column) -> str:
+    """The cell trimmed of any Unicode white space, null when empty (`_clean`), for a cell that failed to parse.
+
+    Trimming by a 30-character set costs more than a parse, and the retry text is used in
+    several places of the retry; the trim runs only when the first or the last character
+    is white space, the only case in which it changes anything.
+    """
+    x = ident(col.name)
+    may_need = f"contains({_WHITESPACE}, left({x}, 1)) or contains({_WHITESPACE}, right({x}, 1))"
+    return f"case when {may_need} then {_clean(col)} else nullif({x}, '') end"
+
+
+def _parse_again(col: Column, text: str) -> str:
+    """The typed value of the trimmed text `text`, in every accepted form; null when it does not parse.
+
+    A cheap regular expression tells the spreadsheet forms from the ISO ones, so each cell
+    is parsed in the forms that can match it only (a failing strptime is costly).
+    """
     if col.sql_type in ("DATE", "TIMESTAMP"):
+        iso = _parse(col, text)
+        if col.sql_type == "TIMESTAMP":
+            # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
+            offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
+            iso = (f"coalesce({iso}, "
+                   f"timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}])))")
         formats = _DATE_FORMATS if col.sql_type == "DATE" else _SLASH_TIMESTAMP_FORMATS
-        parsed = f"try_strptime({text}, [{', '.join(lit(f) for f in formats)}])"
-        parsed = f"cast({parsed} as date)" if col.sql_type == "DATE" else parsed
-        return f"case when regexp_matches({text}, {lit(_SLASH_DATE)}) then {parsed} end"
-    return _parse(col, _spreadsheet_number(text))
+        slashed = f"try_strptime({text}, [{', '.join(lit(f) for f in formats)}])"
+        slashed = f"cast({slashed} as date)" if col.sql_type == "DATE" else slashed
+        return f"case when regexp_matches({text}, {lit(_SLASH_DATE)}) then {slashed} else {iso} end"
+    spreadsheet = f"regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g')"
+    return (f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) then {_parse(col, spreadsheet)} "
+            f"else {_parse(col, text)} end")
 
 
 def _typed(col: Column, values: dict[str, str] | None = None) -> str:
@@ -155,14 +178,9 @@ def _typed(col: Column, values: dict[str, str] | None = None) -> str:
     """
     if col.sql_type == "VARCHAR":
         return _text(col, values)
-    fallback = _clean(col) if col.default is None else f"coalesce({_clean(col)}, {lit(col.default)})"
-    again = _parse(col, fallback)
-    if col.sql_type == "TIMESTAMP":
-        # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
-        offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
-        again = (f"coalesce({again}, "
-                 f"timezone('UTC', try_strptime(regexp_replace({fallback}, '[Zz]$', '+00:00'), [{offset}])))")
-    again = f"coalesce({again}, {_parse_spreadsheet(col, fallback)})"
+    retry = _retry_text(col)
+    fallback = retry if col.default is None else f"coalesce({retry}, {lit(col.default)})"
+    again = _parse_again(col, fallback)
     first = _parse(col, ident(col.name))
     return f"case when {first} is not null then {first} else {again} end"
 
