@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+from kam_pipeline.ingest.mapping import MappingError, load_for
 from kam_pipeline.scoring.model import ModelError, load_model
 from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings
 
@@ -108,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timings", metavar="FILE", type=Path, default=None,
                      help="write the seconds of every step to this JSON file")
     run.add_argument("--model", metavar="FILE", type=Path, default=env.model_path, help=_MODEL_HELP)
+    run.add_argument("--sources", metavar="FILE", type=Path, default=env.sources_path,
+                     help="mapping of your own column names and values to the input contract (KAM_SOURCES; "
+                          "default: sources.yaml in the data folder, if there is one)")
     run.add_argument("--quiet", action="store_true", help="print only errors (default: print a summary)")
 
     gen = _command(
@@ -179,13 +183,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_pipeline(
     data: Path, db: Path, as_of: dt.date, model: Path | None, until: dt.date | None = None,
-    timings: Path | None = None,
+    timings: Path | None = None, sources: Path | None = None,
 ) -> None:
     """Materialize every asset and check for `as_of` (or the range as_of..until) through the Dagster
-    definitions; raise CliError on failure."""
+    definitions; raise CliError on failure (ModelError, MappingError for a broken model or mapping)."""
     load_model(model)  # a broken model fails here, before any data is touched
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
+    load_for(data, sources)  # and a broken sources.yaml too
     for date in (as_of, until or as_of):
         _check_as_of(date)
     if until is not None and until < as_of:
@@ -201,7 +206,7 @@ def run_pipeline(
     start = min(as_of, dt.date.fromisoformat(as_of_partitions.get_first_partition_key()))
     assets = with_partitions(all_assets, daily_partitions(start, end_offset=2))
 
-    resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model))
+    resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model, sources_path=sources))
     instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
     partition = {"partition_key": as_of.isoformat()} if until is None else {
@@ -363,7 +368,8 @@ def _run(args: argparse.Namespace) -> None:
         raise CliError("give either --as-of or --from/--to")
     as_of = args.date_from or args.as_of or dt.date.today()
     started = time.perf_counter()
-    run_pipeline(args.data, args.db, as_of, args.model, until=args.date_to, timings=args.timings)
+    run_pipeline(args.data, args.db, as_of, args.model, until=args.date_to, timings=args.timings,
+                 sources=args.sources)
     if not args.quiet:
         _print_summary(args.db, args.date_to or as_of, time.perf_counter() - started)
 
@@ -449,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         handlers[args.command](args)
     except ModelError as exc:
         print(f"kam: error: invalid scoring model: {'; '.join(exc.problems)}", file=sys.stderr)
+        return 2
+    except MappingError as exc:
+        print(f"kam: error: invalid sources mapping: {'; '.join(exc.problems)}", file=sys.stderr)
         return 2
     except (CliError, OSError) as exc:
         print(f"kam: error: {exc}", file=sys.stderr)

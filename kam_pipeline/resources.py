@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_path
 from kam_pipeline.quality import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
 from kam_pipeline.settings import Settings
@@ -19,11 +20,13 @@ _MODELS: dict[tuple[str, int, int], ScoringModel] = {}
 
 
 class KamResource(dg.ConfigurableResource):
-    """Data folder, published DuckDB file and scoring model of a deployment."""
+    """Data folder, published DuckDB file, scoring model and header/value mapping file of a deployment."""
 
     data_dir: str
     db_path: str
     model_path: str | None = None
+    # None: `<data_dir>/sources.yaml` when the folder has one.
+    sources_path: str | None = None
 
     @property
     def data_path(self) -> Path:
@@ -54,6 +57,17 @@ class KamResource(dg.ConfigurableResource):
             _MODELS[key] = load_model(path)
         return _MODELS[key]
 
+    def mapping_file(self) -> Path | None:
+        """The mapping file in force (--sources / KAM_SOURCES, else the data folder's sources.yaml), or None."""
+        return mapping_path(self.data_path, Path(self.sources_path) if self.sources_path else None)
+
+    def mappings(self) -> dict[str, SourceMapping]:
+        """Return the validated sources.yaml mappings by source (raises MappingError naming file and key).
+
+        Read at every call (a small file): an edited mapping is picked up by the next run.
+        """
+        return load_mappings(self.mapping_file())
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # A broken model must stop the run before any asset touches data.
         self.model()
@@ -66,6 +80,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         data_dir=str(settings.data_dir),
         db_path=str(settings.db_path),
         model_path=str(settings.model_path) if settings.model_path else None,
+        sources_path=str(settings.sources_path) if settings.sources_path else None,
     )
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     # Files are written in the v1.5 storage format, which DuckDB 2.0 reads and writes as well:

@@ -159,7 +159,8 @@ def test_excel_timestamps_keep_the_time_of_day_and_text_cells_stay_as_typed(conn
     assert rows_of(conn, "select opened_at, resolved_at from raw.complaints order by _row_number") == [
         ("2026-07-13 14:05:00", "2026-07-14"), ("2026-07-15 00:00:00", None), ("yesterday", None)]
     assert reasons(conn, "complaints") == [
-        ("complaints.xlsx", 3, "opened_at: not an ISO 8601 timestamp (value 'yesterday')", 1)]
+        ("complaints.xlsx", 3, "opened_at: not a timestamp (year first: YYYY-MM-DD HH:MM[:SS] or ISO 8601, also YYYY/M/D H:MM[:SS]) "
+         "(value 'yesterday')", 1)]
 
 
 def test_the_sheet_named_after_the_source_is_read_else_the_first(conn, data_dir):
@@ -190,7 +191,7 @@ def test_legacy_xls_loads_like_xlsx(conn, data_dir):
     assert [(f.file, f.status, f.rows_read) for f in report.files] == [("accounts.xls", "loaded", 2)]
     assert staged(conn, "accounts", "account_id, since") == [("A1", dt.date(2020, 1, 15))]
     assert reasons(conn, "accounts") == [
-        ("accounts.xls", 2, "since: not a date (YYYY-MM-DD) (value '2020-13-01')", 1)]
+        ("accounts.xls", 2, "since: not a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D) (value '2020-13-01')", 1)]
 
 
 def test_excel_header_is_normalised_like_csv_and_empty_columns_are_no_columns(conn, data_dir):

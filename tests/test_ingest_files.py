@@ -231,7 +231,7 @@ def test_row_wider_than_the_header_is_quarantined_not_the_file(conn, data_dir):
         "accounts_new.csv",
         2,
         "*: row has more fields than the header (value '2020-01-01'); "
-        "since: not a date (YYYY-MM-DD) (value 'M1'); "
+        "since: not a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D) (value 'M1'); "
         "manager_id: unknown manager_id (not in managers) (value 'east')",
         3,
     )]

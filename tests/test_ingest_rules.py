@@ -23,8 +23,8 @@ ROLES = "['self', 'supervisor', 'peer', 'subordinate', 'customer']"
 
 # (source, cells of the bad row, the reason its quarantine row gives)
 ROW_RULES = [
-    ("orders", {"order_date": "2024-13-01"}, "order_date: not a date (YYYY-MM-DD) (value '2024-13-01')"),
-    ("complaints", {"opened_at": "yesterday"}, "opened_at: not an ISO 8601 timestamp (value 'yesterday')"),
+    ("orders", {"order_date": "2024-13-01"}, "order_date: not a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D) (value '2024-13-01')"),
+    ("complaints", {"opened_at": "yesterday"}, "opened_at: not a timestamp (year first: YYYY-MM-DD HH:MM[:SS] or ISO 8601, also YYYY/M/D H:MM[:SS]) (value 'yesterday')"),
     ("orders", {"quantity": "abc"}, "quantity: not a number (value 'abc')"),
     ("orders", {"line_no": "1.5"}, "line_no: not a whole number (value '1.5')"),
     ("orders", {"net_amount": "1e20"},
@@ -232,7 +232,7 @@ def test_a_row_breaking_several_rules_lists_every_rule(conn, data_dir):
         "orders.csv",
         2,
         "cost_amount: not a number (value 'abc'); "
-        "order_date: not a date (YYYY-MM-DD) (value '2024-02-30'); "
+        "order_date: not a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D) (value '2024-02-30'); "
         "quantity: greater_than_or_equal_to(0) (value '-3.0'); "
         f"status: isin({STATUSES}) (value 'shipped'); "
         "account_id: unknown account_id (not in accounts) (value 'A9')",

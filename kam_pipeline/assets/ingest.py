@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 from kam_pipeline.checks import staging_check_results, staging_check_specs
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_source, record_ignored
+from kam_pipeline.ingest.mapping import MappingError
 from kam_pipeline.ingest.reader import FILE_TYPES, discover, ignored_files
 from kam_pipeline.resources import KamResource
 from kam_pipeline.warehouse import open_connection
@@ -60,17 +61,22 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     """Bring every selected source up to date with the data folder."""
     if not kam.data_path.is_dir():
         raise dg.Failure(f"data folder not found: {kam.data_path}")
+    try:
+        # A broken sources.yaml stops the ingest before any file is read.
+        mappings = kam.mappings()
+    except MappingError as exc:
+        raise dg.Failure(f"invalid sources mapping: {exc}") from None
     selected = [s for s in SOURCES if _key(s) in context.selected_asset_keys]
     for source in selected:
         if SOURCES[source].required and not discover(kam.data_path, source):
             raise dg.Failure(_no_file(kam.data_path, source))
     with open_connection(duckdb) as conn:
         # Every run lists the folder's unread files, whichever sources it brings up to date.
-        ignored = record_ignored(conn, kam.data_path)
+        ignored = record_ignored(conn, kam.data_path, mapping_file=kam.mapping_file())
         for owner, outcome in ignored:
             context.log.warning(f"ignored file {outcome.file} ({owner}): {outcome.reason}")
         for source in selected:
-            report = ingest_source(conn, kam.data_path, source)
+            report = ingest_source(conn, kam.data_path, source, mapping=mappings.get(source))
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")

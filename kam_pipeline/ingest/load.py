@@ -4,6 +4,8 @@ Per source, persisted across runs:
   raw.<source>                 rows as delivered (text), unknown columns in `_extra` (JSON)
   staging.<source>_typed       every delivered row, typed (a cell that did not parse is null)
   quarantine.rule_violations   one row per broken rule (row-level and cross-row)
+  raw.file_mapping             per file loaded under a sources.yaml mapping: the mapping's digest
+                               and the delivered header of each mapped contract column
 Rebuilt when the source's files or a source it references changed:
   staging.<source>_excluded    rows that broke a rule, and repeated copies of identical rows
   quarantine.<source>          rejected rows with their delivered values and every reason
@@ -24,6 +26,7 @@ import duckdb
 import polars as pl
 
 from kam_pipeline.ingest.contract import SOURCES, Source
+from kam_pipeline.ingest.mapping import SourceMapping
 from kam_pipeline.ingest.reader import (
     INDEX,
     ROW,
@@ -82,7 +85,7 @@ def _catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     ).fetchall())
 
 
-_LAYER_TABLES = ("raw.ingest_log", "raw.staging_state", "quarantine.rule_violations")
+_LAYER_TABLES = ("raw.ingest_log", "raw.staging_state", "raw.file_mapping", "quarantine.rule_violations")
 
 
 def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | None = None) -> None:
@@ -118,6 +121,19 @@ def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | Non
             staged_rows bigint not null,
             quarantined_rows bigint not null,
             duplicates_collapsed bigint not null
+        )
+        """
+    )
+    # A file is loaded again when the mapping it was loaded with changed; a quarantine reason
+    # names the header a mapped column was delivered under.
+    conn.execute(
+        """
+        create table if not exists raw.file_mapping (
+            source varchar not null,
+            file_name varchar not null,
+            mapping varchar not null,
+            headers map(varchar, varchar) not null,
+            primary key (source, file_name)
         )
         """
     )
@@ -168,6 +184,7 @@ def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str, catalog: dict[
         catalog.pop(f"raw.{source}", None)
         conn.execute("delete from raw.ingest_log where source = ?", [source])
         conn.execute("delete from raw.staging_state where source = ?", [source])
+        conn.execute("delete from raw.file_mapping where source = ?", [source])
         conn.execute("delete from quarantine.rule_violations where source = ?", [source])
     spec = SOURCES[source]
     typed_cols = ", ".join(f"{c.name} {c.sql_type}" for c in spec.columns)
@@ -192,6 +209,7 @@ def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -
     conn.execute(
         "delete from quarantine.rule_violations where source = ? and _source_file = ?", [source, file_name]
     )
+    conn.execute("delete from raw.file_mapping where source = ? and file_name = ?", [source, file_name])
 
 
 # Rows read and inserted at a time by the polars readers: bounds memory for any file size.
@@ -203,7 +221,8 @@ class FastPathFailed(Exception):
 
 
 def _load_file(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str,
+    mapping: SourceMapping,
 ) -> FileOutcome:
     """Load one file into raw, then type and validate it in DuckDB; return its outcome.
 
@@ -211,20 +230,32 @@ def _load_file(
     needs more), `stream` (polars in batches; raises StreamFailed likewise) or `whole`.
     """
     if reader == "duckdb":
-        rows = _raw_from_duckdb(conn, spec, delivered, now)
+        rows = _raw_from_duckdb(conn, spec, delivered, now, mapping)
     else:
-        rows = _raw_from_polars(conn, spec, delivered, now, stream=reader == "stream")
+        rows = _raw_from_polars(conn, spec, delivered, now, mapping, stream=reader == "stream")
     if rows is None:
         return FileOutcome(delivered.name, "loaded")
-    rejected = _type_and_validate(conn, spec, delivered.name)
+    rejected = _type_and_validate(conn, spec, delivered.name, mapping)
     return FileOutcome(delivered.name, "loaded", rows, rows - rejected, rejected)
 
 
-def _names(header: list[str], spec: Source, streamed: bool) -> dict[str, str]:
-    """Map delivered header cells to normalised names; raise UnreadableFile (StreamFailed when `streamed`)."""
+def _names(header: list[str], spec: Source, streamed: bool, mapping: SourceMapping) -> dict[str, str]:
+    """Map delivered header cells to contract or normalised names; raise UnreadableFile (StreamFailed when `streamed`).
+
+    A header the source's mapping names (sources.yaml) becomes its contract column; any
+    other header is normalised as before, so a file may mix mapped and contract headers.
+    """
     try:
         names = normalise_header(pl.DataFrame(schema=dict.fromkeys(header, pl.String))).columns
-        check_columns(pl.DataFrame(schema=dict.fromkeys(names, pl.String)), spec)
+        names = [mapping.contract_name(cell) or name for cell, name in zip(header, names, strict=True)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            delivered = "; ".join(
+                f"{n} as {' and '.join(repr(c.strip()) for c, m in zip(header, names, strict=True) if m == n)}"
+                for n in twice
+            )
+            raise UnreadableFile(f"column(s) delivered twice after the sources.yaml mapping: {delivered}")
+        check_columns(pl.DataFrame(schema=dict.fromkeys(names, pl.String)), spec, mapping.headers)
     except UnreadableFile as exc:
         # A garbled header (binary, wrong encoding, broken quoting) is explained best by the
         # whole-file reader, which names the real reason.
@@ -234,15 +265,40 @@ def _names(header: list[str], spec: Source, streamed: bool) -> dict[str, str]:
     return dict(zip(header, names, strict=True))
 
 
-def _raw_from_duckdb(conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime) -> int:
+def _remember_headers(
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, mapping: SourceMapping,
+    renames: dict[str, str],
+) -> None:
+    """Record the mapping a file is loaded with, and the headers it mapped (for quarantine reasons)."""
+    if not mapping.digest:
+        return
+    headers = {
+        name: cell.lstrip("\ufeff").strip() for cell, name in renames.items()
+        if mapping.contract_name(cell) and mapping.contract_name(cell) != _unmapped_name(cell)
+    }
+    conn.execute(
+        "insert or replace into raw.file_mapping values (?, ?, ?, map(?::varchar[], ?::varchar[]))",
+        [spec.name, delivered.name, mapping.digest, list(headers), list(headers.values())],
+    )
+
+
+def _unmapped_name(cell: str) -> str:
+    """The name a header cell gets without a mapping (trimmed, lower-case, inner blanks `_`)."""
+    return normalise_header(pl.DataFrame(schema={cell: pl.String})).columns[0]
+
+
+def _raw_from_duckdb(
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, mapping: SourceMapping
+) -> int:
     """Insert the file's rows into raw.<source> with DuckDB's CSV reader; return the rows read."""
     header = csv_header(delivered.path)
     if header is None:
         raise FastPathFailed("not a UTF-8 CSV file")
     try:
-        renames = _names(header, spec, streamed=True)
+        renames = _names(header, spec, streamed=True, mapping=mapping)
     except StreamFailed as exc:
         raise FastPathFailed(str(exc)) from exc
+    _remember_headers(conn, spec, delivered, mapping, renames)
     positions = {name: f"c{i}" for i, name in enumerate(renames.values(), start=1)}
     columns = "{" + ", ".join(f"{lit(p)}: 'VARCHAR'" for p in positions.values()) + "}"
     delivered_cols = ", ".join(
@@ -277,7 +333,8 @@ def _raw_from_duckdb(conn: duckdb.DuckDBPyConnection, spec: Source, delivered: D
 
 
 def _raw_from_polars(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, stream: bool
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime,
+    mapping: SourceMapping, stream: bool,
 ) -> int | None:
     """Insert the file's rows into raw.<source> with the polars readers; return the rows read (None: no columns)."""
     streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
@@ -290,7 +347,8 @@ def _raw_from_polars(
         batches = whole.iter_slices(BATCH_ROWS)
     else:
         header, batches = streamed
-    renames = _names([c for c in header if c != SURPLUS], spec, streamed=streamed is not None)
+    renames = _names([c for c in header if c != SURPLUS], spec, streamed=streamed is not None, mapping=mapping)
+    _remember_headers(conn, spec, delivered, mapping, renames)
     return sum(_insert_raw_batch(conn, spec, batch.rename(renames), delivered, now) for batch in batches)
 
 
@@ -347,7 +405,7 @@ def _insert_raw_batch(
     return frame.height
 
 
-def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str) -> int:
+def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str, mapping: SourceMapping) -> int:
     """Type the file's raw rows and apply the row rules in DuckDB; return the rows rejected.
 
     Every row goes to staging.<source>_typed in one pass; the rules are then evaluated on
@@ -359,7 +417,7 @@ def _type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name:
     conn.execute(
         f"insert into staging.{spec.name}_typed "
         f"select {staged_columns(spec.name)}, _source_file, _row_number "
-        f"from ({typed_rows(spec.name, this_file)})",
+        f"from ({typed_rows(spec.name, this_file, mapping.values)})",
         {"file": file_name},
     )
     conn.execute(
@@ -496,16 +554,20 @@ def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, i
         create or replace table quarantine.{spec.name} as
         with reasons as (
             select
-                _source_file,
-                _row_number,
+                v._source_file,
+                v._row_number,
+                -- A column delivered under a header that sources.yaml mapped is named by that
+                -- header first: `状态 (status): ...`.
                 string_agg(
-                    "column" || ': ' || rule || coalesce(' (value ' || chr(39) || value || chr(39) || ')', ''),
-                    '; ' order by stage desc, "column", rule
+                    coalesce(m.headers[v."column"] || ' (' || v."column" || ')', v."column")
+                    || ': ' || v.rule || coalesce(' (value ' || chr(39) || v.value || chr(39) || ')', ''),
+                    '; ' order by v.stage desc, v."column", v.rule
                 ) as reason,
                 count(*) as rules_broken
-            from quarantine.rule_violations
-            where source = $source
-            group by _source_file, _row_number
+            from quarantine.rule_violations as v
+            left join raw.file_mapping as m on m.source = v.source and m.file_name = v._source_file
+            where v.source = $source
+            group by v._source_file, v._row_number
         )
         select {raw_cols}, r._extra, r._source_file, r._row_number, reasons.reason, reasons.rules_broken
         from raw.{spec.name} as r
@@ -524,13 +586,14 @@ _NEXT_READER = {"duckdb": "stream", "stream": "whole"}
 
 
 def _load_with_fallback(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str
+    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str,
+    mapping: SourceMapping,
 ) -> FileOutcome:
     """Load the file inside the open transaction, restarting it with the next reader when one gives up."""
     while True:
         _forget_file(conn, spec.name, delivered.name)
         try:
-            return _load_file(conn, spec, delivered, now, reader)
+            return _load_file(conn, spec, delivered, now, reader, mapping)
         except (FastPathFailed, StreamFailed):
             # Something only a later reader handles (another encoding, a ragged row): start
             # this file's transaction again.
@@ -549,10 +612,16 @@ def _first_reader(delivered: DeliveredFile, inner_blank: bool) -> str:
 
 
 def ingest_source(
-    conn: duckdb.DuckDBPyConnection, data_dir: Path, source: str, now: dt.datetime | None = None
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, source: str, now: dt.datetime | None = None,
+    mapping: SourceMapping | None = None,
 ) -> SourceReport:
-    """Bring `source` up to date with the files in `data_dir`; return what happened per file."""
+    """Bring `source` up to date with the files in `data_dir`; return what happened per file.
+
+    `mapping` (the source's part of sources.yaml, already validated) names the customer's
+    headers and values; a file loaded under another mapping is loaded again.
+    """
     spec = SOURCES[source]
+    mapping = mapping or SourceMapping(source)
     now = now or dt.datetime.now()
     catalog = _catalog(conn)
     ensure_layers(conn, catalog)
@@ -567,6 +636,9 @@ def ingest_source(
             [source],
         ).fetchall()
     }
+    loaded_with = dict(conn.execute(
+        "select file_name, mapping from raw.file_mapping where source = ?", [source]
+    ).fetchall())
     found = discover(data_dir, source)
     for name in sorted(set(known) - {f.name for f in found}):
         conn.execute("begin transaction")
@@ -582,8 +654,10 @@ def ingest_source(
         previous = known.get(delivered.name)
         # Size and modification time spare hashing an untouched file; the checksum decides otherwise.
         same_stat = previous and (previous[0], previous[1]) == (delivered.size, delivered.mtime_ns)
-        checksum, inner_blank = (None, False) if same_stat else scan_file(delivered.path)
-        if previous and (same_stat or previous[2] == checksum):
+        # A file loaded under another mapping (or none) is read again: its columns or values change.
+        remapped = loaded_with.get(delivered.name, "") != mapping.digest
+        checksum, inner_blank = (None, False) if same_stat and not remapped else scan_file(delivered.path)
+        if previous and not remapped and (same_stat or previous[2] == checksum):
             if not same_stat:
                 conn.execute(
                     "update raw.ingest_log set size_bytes = ?, modified_ns = ? where source = ? and file_name = ?",
@@ -594,7 +668,13 @@ def ingest_source(
             continue
         conn.execute("begin transaction")
         try:
-            outcome = _load_with_fallback(conn, spec, delivered, now, _first_reader(delivered, inner_blank))
+            outcome = _load_with_fallback(conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping)
+            if mapping.digest:
+                # Also a file that failed is tried again when the mapping changes (it may be what fixes it).
+                conn.execute(
+                    "insert or ignore into raw.file_mapping values (?, ?, ?, map([]::varchar[], []::varchar[]))",
+                    [source, delivered.name, mapping.digest],
+                )
             conn.execute(
                 "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -616,7 +696,7 @@ def ingest_source(
             conn.execute("rollback")
             raise
         report.files.append(outcome)
-    signature = _input_signature(conn, spec)
+    signature = _input_signature(conn, spec, mapping)
     state = conn.execute(
         "select signature, staged_rows, quarantined_rows, duplicates_collapsed from raw.staging_state where source = ?",
         [source],
@@ -688,7 +768,8 @@ NO_SOURCE = "(none)"
 
 
 def record_ignored(
-    conn: duckdb.DuckDBPyConnection, data_dir: Path, now: dt.datetime | None = None
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, now: dt.datetime | None = None,
+    mapping_file: Path | None = None,
 ) -> list[tuple[str, FileOutcome]]:
     """List the files of `data_dir` that no source reads in raw.ingest_log (status `ignored`);
     return (source, outcome) of each.
@@ -700,7 +781,7 @@ def record_ignored(
     """
     now = now or dt.datetime.now()
     ensure_layers(conn)
-    files = ignored_files(data_dir)
+    files = ignored_files(data_dir, mapping_file)
     listed = pl.DataFrame(
         [(f.source or NO_SOURCE, f.name, f.size, f.mtime_ns, f.reason) for f in files],
         schema={"source": pl.String, "file_name": pl.String, "size_bytes": pl.Int64, "modified_ns": pl.Int64,
@@ -745,8 +826,8 @@ def record_ignored(
 SIGNATURE_VERSION = 2
 
 
-def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source) -> str:
-    """A digest of what staging.<source> is built from: its files and the sources it references."""
+def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source, mapping: SourceMapping) -> str:
+    """A digest of what staging.<source> is built from: its files, its mapping and the sources it references."""
     own = conn.execute(
         "select file_name, sha256, status from raw.ingest_log where source = ? and status <> 'ignored' "
         "order by file_name",
@@ -757,4 +838,6 @@ def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source) -> str:
         "select source, signature from raw.staging_state where source in (select unnest(?::varchar[])) order by source",
         [refs],
     ).fetchall()
-    return hashlib.sha256(repr((SIGNATURE_VERSION, own, ref_state)).encode()).hexdigest()
+    # Without a mapping the signature is what it was before mappings existed (no rebuild on upgrade).
+    state = (SIGNATURE_VERSION, own, ref_state, mapping.digest) if mapping.digest else (SIGNATURE_VERSION, own, ref_state)
+    return hashlib.sha256(repr(state).encode()).hexdigest()

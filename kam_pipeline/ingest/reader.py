@@ -102,17 +102,21 @@ class IgnoredFile:
         return self.path.name
 
 
-def ignored_files(data_dir: Path) -> list[IgnoredFile]:
+def ignored_files(data_dir: Path, mapping_file: Path | None = None) -> list[IgnoredFile]:
     """Return the files of `data_dir` that `discover` leaves out, each with why, sorted by name.
 
-    Hidden files, folders and the mapping file are no data and not listed. A file whose
-    name starts like a source's (`orders.xlsm`, `orders_2024.json`) is attributed to it.
+    Hidden files, folders and the mapping file (`sources.yaml`, or `mapping_file` when the
+    run names another one) are no data and not listed. A file whose name starts like a
+    source's (`orders.xlsm`, `orders_2024.json`) is attributed to it.
     """
     root = data_dir.resolve()
+    mapping = mapping_file.resolve() if mapping_file is not None else None
     accepted = ", ".join(FILE_TYPES)
     ignored = []
     for path in sorted(root.iterdir()):
         if path.name.startswith(".") or path.name.lower() in NOT_DATA or not path.is_file():
+            continue
+        if path.resolve() == mapping:
             continue
         owner = next((s for s in SOURCES if _source_pattern(s, "[^.]+").match(path.name)), None)
         extension = path.suffix.lower().lstrip(".")
@@ -337,12 +341,18 @@ def _read_ragged_csv(text: str) -> pl.DataFrame:
     return pl.DataFrame(columns, schema={name: pl.String for name in columns})
 
 
-def check_columns(frame: pl.DataFrame, spec: Source) -> None:
-    """Raise UnreadableFile when a column the contract requires is absent (header already normalised)."""
+def check_columns(frame: pl.DataFrame, spec: Source, mapped: dict[str, str] | None = None) -> None:
+    """Raise UnreadableFile when a column the contract requires is absent (header already normalised).
+
+    `mapped` (contract column -> the customer's header in sources.yaml) is named in the
+    reason too, so a user sees which header was looked for.
+    """
     present = set(frame.columns)
+    mapped = mapped or {}
     missing = [c.name for c in spec.columns if c.name not in present and not (c.nullable or c.default)]
     if missing:
-        raise UnreadableFile(f"missing required column(s): {', '.join(missing)}")
+        named = [f"{m} (or {mapped[m]!r} as sources.yaml maps)" if m in mapped else m for m in missing]
+        raise UnreadableFile(f"missing required column(s): {', '.join(named)}")
 
 
 def normalise_header(frame: pl.DataFrame) -> pl.DataFrame:

@@ -15,6 +15,12 @@ timestamps of any Unicode white space; text cells of leading white space of any
 kind and of trailing ASCII white space, no-break and ideographic spaces); an empty
 cell is null, or the column's default (line_no = 1); categorical columns are
 lower-cased; timestamps may carry an offset (`+08:00`, `Z`) and are converted to UTC.
+Spreadsheet forms load too, where they are unambiguous: year-first dates and timestamps
+with `-`, `/` or `.`, one or two digits for month, day and hour (`2025/3/7`,
+`2026/7/13 14:05`); numbers with comma thousands separators in groups of three, a dot
+decimal and a leading currency sign (`"104,664.47"`, `-¥1,200`). Day-first or
+month-first dates (`03/07/2025`) and decimal commas (`1,2345`, `1.234,56`) stay errors.
+A sources.yaml value map translates a text column's values after trimming (`_text`).
 """
 
 from __future__ import annotations
@@ -32,9 +38,23 @@ _TIMESTAMP_FORMATS = (
     "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
 )
 _OFFSET_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z")
+# Year-first dates with `/` or `.` (as spreadsheets write them), tried only for a cell that failed
+# the ISO forms. DuckDB's %m, %d and %H accept one digit or two, so `2025/3/7` and `9:05` need no
+# forms of their own; the year must have four digits (`%Y` alone would read `07/03/25` as year 7).
+_SLASH_DATE = r"^\d{4}(/\d{1,2}/|\.\d{1,2}\.)\d{1,2}"
+_DATE_FORMATS = ("%Y/%m/%d", "%Y.%m.%d")
+_SLASH_TIMESTAMP_FORMATS = tuple(
+    f"{date}{sep}{time}" for date in _DATE_FORMATS for sep in (" ", "T")
+    for time in ("%H:%M:%S", "%H:%M:%S.%f", "%H:%M")
+) + _DATE_FORMATS
+# A number as spreadsheets and ERP exports write it: comma thousands separators in groups of three,
+# a dot decimal, a leading currency sign with the minus before or after it (`-$3,000.50`, `¥-1,200`).
+# `1,2345` and `1.234,56` do not match: a comma is only ever a thousands separator.
+_CURRENCY = "¥￥$€£"
+_LENIENT_NUMBER = rf"^(-|-?[{_CURRENCY}]|[{_CURRENCY}]-)?(\d{{1,3}}(,\d{{3}})+|\d+)(\.\d+)?$"
 _TYPE_WORDS = {
-    "DATE": "a date (YYYY-MM-DD)",
-    "TIMESTAMP": "an ISO 8601 timestamp",
+    "DATE": "a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D)",
+    "TIMESTAMP": "a timestamp (year first: YYYY-MM-DD HH:MM[:SS] or ISO 8601, also YYYY/M/D H:MM[:SS])",
     "BIGINT": "a whole number",
     "INTEGER": "a whole number",
 }
@@ -70,11 +90,21 @@ def _clean(col: Column) -> str:
     return f"nullif(trim({ident(col.name)}, {_WHITESPACE}), '')"
 
 
-def _text(col: Column) -> str:
-    """A text column's value: trimmed, null when empty; lower-case for categories."""
+def _text(col: Column, values: dict[str, str] | None = None) -> str:
+    """A text column's value: trimmed, null when empty; lower-case for categories; then `values` mapped.
+
+    `values` (from sources.yaml) maps a customer's value to the contract's; its keys are
+    compared with the trimmed (for categories: lower-case) cell. Every key and value is a
+    SQL literal (`lit`): the file comes from users.
+    """
     x = ident(col.name)
     text = f"case when {_may_need_trim(x)} then {_clean(col)} else {x} end"
-    return f"lower({text})" if col.choices else text
+    if col.choices:
+        text = f"lower({text})"
+    if values:
+        pairs = " ".join(f"when {lit(key)} then {lit(value)}" for key, value in sorted(values.items()))
+        text = f"case {text} {pairs} else {text} end"
+    return text
 
 
 def _parse(col: Column, text: str) -> str:
@@ -88,7 +118,7 @@ def _parse(col: Column, text: str) -> str:
     if col.sql_type in ("BIGINT", "INTEGER"):
         # Digits exactly (beyond 2**53), or a whole number such as "2.0" that a float export writes.
         return (f"case when isfinite({number}) and {number} = floor({number}) "
-                f"then coalesce(try_cast({text} as bigint), cast({number} as bigint)) end")
+                f"then coalesce(try_cast({text} as bigint), try_cast({number} as bigint)) end")
     if col.sql_type == AMOUNT:
         return f"case when isfinite({number}) and abs({number}) < {AMOUNT_LIMIT:.0e} then {number} end"
     return f"case when isfinite({number}) then {number} end"
@@ -98,21 +128,59 @@ def _number(text: str) -> str:
     return f"try_cast({text} as double)"
 
 
-def _typed(col: Column) -> str:
+def _spreadsheet_number(text: str) -> str:
+    """The sign, digits and decimal of a number with thousands separators or a currency sign; else null."""
+    return (f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) "
+            f"then regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g') end")
+
+
+def _retry_text(col: Column) -> str:
+    """The cell trimmed of any Unicode white space, null when empty (`_clean`), for a cell that failed to parse.
+
+    Trimming by a 30-character set costs more than a parse, and the retry text is used in
+    several places of the retry; the trim runs only when the first or the last character
+    is white space, the only case in which it changes anything.
+    """
+    x = ident(col.name)
+    may_need = f"contains({_WHITESPACE}, left({x}, 1)) or contains({_WHITESPACE}, right({x}, 1))"
+    return f"case when {may_need} then {_clean(col)} else nullif({x}, '') end"
+
+
+def _parse_again(col: Column, text: str) -> str:
+    """The typed value of the trimmed text `text`, in every accepted form; null when it does not parse.
+
+    A cheap regular expression tells the spreadsheet forms from the ISO ones, so each cell
+    is parsed in the forms that can match it only (a failing strptime is costly).
+    """
+    if col.sql_type in ("DATE", "TIMESTAMP"):
+        iso = _parse(col, text)
+        if col.sql_type == "TIMESTAMP":
+            # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
+            offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
+            iso = (f"coalesce({iso}, "
+                   f"timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}])))")
+        formats = _DATE_FORMATS if col.sql_type == "DATE" else _SLASH_TIMESTAMP_FORMATS
+        slashed = f"try_strptime({text}, [{', '.join(lit(f) for f in formats)}])"
+        slashed = f"cast({slashed} as date)" if col.sql_type == "DATE" else slashed
+        return f"case when regexp_matches({text}, {lit(_SLASH_DATE)}) then {slashed} else {iso} end"
+    spreadsheet = f"regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g')"
+    return (f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) then {_parse(col, spreadsheet)} "
+            f"else {_parse(col, text)} end")
+
+
+def _typed(col: Column, values: dict[str, str] | None = None) -> str:
     """The typed value of the delivered cell; null when it is empty or does not parse.
 
     The delivered text is parsed as it is first; only a cell that fails is trimmed and
-    parsed again (a CASE branch is evaluated only for the rows that take it).
+    parsed again, in the ISO forms and then in the spreadsheet forms (a CASE branch is
+    evaluated only for the rows that take it, so a plain ISO value costs one parse).
+    `values` maps a text column's values (sources.yaml).
     """
     if col.sql_type == "VARCHAR":
-        return _text(col)
-    fallback = _clean(col) if col.default is None else f"coalesce({_clean(col)}, {lit(col.default)})"
-    again = _parse(col, fallback)
-    if col.sql_type == "TIMESTAMP":
-        # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
-        offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
-        again = (f"coalesce({again}, "
-                 f"timezone('UTC', try_strptime(regexp_replace({fallback}, '[Zz]$', '+00:00'), [{offset}])))")
+        return _text(col, values)
+    retry = _retry_text(col)
+    fallback = retry if col.default is None else f"coalesce({retry}, {lit(col.default)})"
+    again = _parse_again(col, fallback)
     first = _parse(col, ident(col.name))
     return f"case when {first} is not null then {first} else {again} end"
 
@@ -120,7 +188,8 @@ def _typed(col: Column) -> str:
 def _cast_rule(col: Column, text: str) -> str:
     not_a = lit(f"not {_TYPE_WORDS.get(col.sql_type, 'a number')}")
     if col.sql_type == AMOUNT:
-        return f"case when isfinite({_number(text)}) then {lit(OUT_OF_RANGE)} else {not_a} end"
+        number = f"coalesce({_number(text)}, {_number(_spreadsheet_number(text))})"
+        return f"case when isfinite({number}) then {lit(OUT_OF_RANGE)} else {not_a} end"
     return not_a
 
 
@@ -194,9 +263,13 @@ def _violations(source: str) -> list[tuple[str, str]]:
     return cases
 
 
-def typed_rows(source: str, where: str) -> str:
-    """A query over `raw.<source>` rows matching `where`: lineage and `y_` typed columns."""
-    typed = ", ".join(f"{_typed(c)} as {ident('y_' + c.name)}" for c in SOURCES[source].columns)
+def typed_rows(source: str, where: str, values: dict[str, dict[str, str]] | None = None) -> str:
+    """A query over `raw.<source>` rows matching `where`: lineage and `y_` typed columns.
+
+    `values` maps contract column -> {delivered value: contract value} (sources.yaml).
+    """
+    values = values or {}
+    typed = ", ".join(f"{_typed(c, values.get(c.name))} as {ident('y_' + c.name)}" for c in SOURCES[source].columns)
     return f"select _source_file, _row_number, {typed} from raw.{source} where {where}"
 
 
