@@ -257,3 +257,27 @@ def test_min_peers_is_read_from_the_model(tmp_path):
     assert "Profile “default”: scores are relative to the profile's own scored accounts (7 in the group)." in html
     assert "all scored managers of the portfolio (3 in the group); team scores aggregate them." in html
     assert "The group is smaller than 3" not in html
+
+
+def test_the_peer_sentence_counts_scored_accounts_and_skips_snapshots_without_peer_groups():
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from kam_pipeline.report.peers import peer_group_sentences
+
+    model = load_model()
+    # 11 accounts of a profile compared with the portfolio, 2 of them without a score (no evidence).
+    scores = pl.DataFrame({
+        "profile": ["small"] * 11, "peer_group": ["portfolio"] * 11, "peer_count": [40] * 11,
+        "score": [50.0] * 9 + [None, None],
+    })
+    managers = pl.DataFrame({"peer_group": [None, None], "peer_count": [None, None], "score": [1.0, 2.0]},
+                            schema={"peer_group": pl.String, "peer_count": pl.Int64, "score": pl.Float64})
+    sentences = peer_group_sentences(SimpleNamespace(scores=scores, managers=managers), model, "en")
+    assert len(sentences) == 1  # managers of an older snapshot (NULL peer columns): no sentence, no error
+    assert "(9 scored, fewer than 10)" in sentences[0] and "(40 in the group)" in sentences[0]
+    # A snapshot written before peer groups existed: the columns are there (added later) but NULL.
+    old = scores.with_columns(pl.lit(None, dtype=pl.String).alias("peer_group"),
+                              pl.lit(None, dtype=pl.Int64).alias("peer_count"))
+    assert peer_group_sentences(SimpleNamespace(scores=old, managers=managers), model, "zh") == []

@@ -10,10 +10,15 @@ from kam_pipeline.scoring.model import ScoringModel
 
 
 def _groups(frame: pl.DataFrame, by: list[str]) -> list[dict]:
-    """Distinct (by..., peer_group, peer_count) rows of a score frame; [] for a snapshot written before them."""
+    """Distinct (by..., peer_group, peer_count) rows of a score frame, with `own` = the group's rows that have a
+    score; [] for a snapshot written before peer groups were recorded (no such columns, or NULL in them)."""
     if frame is None or not frame.height or not {"peer_group", "peer_count"} <= set(frame.columns):
         return []
-    return frame.group_by([*by, "peer_group", "peer_count"]).agg(pl.len().alias("own")).sort(by).to_dicts()
+    recorded = frame.filter(pl.col("peer_group").is_not_null() & pl.col("peer_count").is_not_null())
+    if not recorded.height:
+        return []
+    return (recorded.group_by([*by, "peer_group", "peer_count"])
+            .agg(pl.col("score").is_not_null().sum().alias("own")).sort(by).to_dicts())
 
 
 def peer_group_sentences(data: ReportData, model: ScoringModel, lang: str) -> list[str]:
