@@ -99,6 +99,8 @@ def small_db(tmp_path_factory) -> Path:
     """8 generated accounts with 2 managers in 1 team, one daily run: the first stored snapshot."""
     data = tmp_path_factory.mktemp("small_data")
     generate_dataset(data, accounts=8, days=800, seed=7, end=SMALL_AS_OF - dt.timedelta(days=1))
+    # A file no source reads: the report's data-quality section names it (not only raw.ingest_log).
+    (data / "notes.txt").write_text("call A0003 back\n", encoding="utf-8")
     db = tmp_path_factory.mktemp("small_db") / "kam.duckdb"
     assert run_pipeline(data, db, SMALL_AS_OF).success
     return db
@@ -159,10 +161,16 @@ def test_the_small_book_counts_read_correctly(small_db, lang):
     assert expected in page.plain
     if lang == "en":
         assert "1 teams" not in page.plain and "0 input files could not be read" in page.plain
+        assert "1 file of the data folder is read by no source (ignored, listed below)." in page.plain
         assert "1: 2026-07-01 (the first stored snapshot)" in page.plain
     else:
         assert "0 个输入文件无法读取" in page.plain
+        assert "数据文件夹中有 1 个文件不属于任何数据源，未被读取（已忽略，见下表）。" in page.plain
         assert "1 个：2026-07-01（第一个存储的快照）" in page.plain
+    # The file is listed with its status and reason.
+    row = page.cells.index("notes.txt")
+    assert page.cells[row + 1] == ("ignored" if lang == "en" else "已忽略")
+    assert page.cells[row + 2].startswith("unsupported file type '.txt'")
 
 
 # ---------------------------------------------------------------- no n/a in sentences
@@ -284,9 +292,12 @@ def test_a_shortened_list_of_score_drops_says_how_many_are_not_shown(pipeline_db
 
 
 def _data_names(db: Path, as_of: dt.date) -> set[str]:
-    """Names that come from the customer's data or the model's ids (account, manager, team, segment, profile)."""
+    """Names that come from the customer's data or the model's ids (account, manager, team, segment, profile),
+    and the reasons of the files not read, which the report quotes as raw.ingest_log stores them."""
     with duckdb.connect(str(db), read_only=True) as conn:
         rows = conn.execute(
+            "select reason from raw.ingest_log where status in ('failed', 'ignored') union "
+            "select source from raw.ingest_log union "
             "select account_name from marts.account_scores where as_of_date = $d union "
             "select segment from marts.account_scores where as_of_date = $d union "
             "select profile from marts.account_scores where as_of_date = $d union "

@@ -41,7 +41,7 @@ class ReportData:
     alerts: pl.DataFrame | None  # marts.score_alerts at as_of, if the database has it
     quarantine_by_source: pl.DataFrame  # source, rows
     quarantine_by_rule: pl.DataFrame  # source, column, rule, rows
-    failed_files: pl.DataFrame  # source, file_name, reason
+    failed_files: pl.DataFrame  # source, file_name, status ('failed' or 'ignored'), reason: the files not read
     missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
@@ -151,12 +151,14 @@ def _quarantine_by_rule(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def _failed_files(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    schema = {"source": pl.String, "file_name": pl.String, "reason": pl.String}
+    """The files of the data folder that were not read: unreadable ('failed') or read by no source ('ignored')."""
+    schema = {"source": pl.String, "file_name": pl.String, "status": pl.String, "reason": pl.String}
     if not _exists(conn, "raw", "ingest_log"):
         return pl.DataFrame(schema=schema)
     return _frame(
         conn,
-        "select source, file_name, reason from raw.ingest_log where status = 'failed' order by source, file_name",
+        "select source, file_name, status, reason from raw.ingest_log where status in ('failed', 'ignored') "
+        "order by status, source, file_name",
     ).cast(schema)
 
 

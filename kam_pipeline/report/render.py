@@ -452,9 +452,11 @@ def _quality(data: ReportData, labels: Labels) -> dict[str, Any]:
         rows=[[s, c or "", r, f"{n:,}"] for s, c, r, n in data.quarantine_by_rule.head(12).iter_rows()], numeric={3},
     )
     failed = Table(
-        title=t(lang, "failed_files"), headers=[t(lang, "col_source"), t(lang, "col_file"), t(lang, "col_reason")],
-        rows=[[s, f, r or ""] for s, f, r in data.failed_files.iter_rows()],
+        title=t(lang, "failed_files"),
+        headers=[t(lang, "col_source"), t(lang, "col_file"), t(lang, "col_status"), t(lang, "col_reason")],
+        rows=[[s, f, t(lang, f"file_{status}"), r or ""] for s, f, status, r in data.failed_files.iter_rows()],
     )
+    statuses = data.failed_files.get_column("status").to_list() if data.failed_files.height else []
     scored_accounts = data.scores.height or 1
     missing_table = Table(
         title=t(lang, "missing_indicators"),
@@ -464,7 +466,8 @@ def _quality(data: ReportData, labels: Labels) -> dict[str, Any]:
         numeric={1, 2},
     )
     return {
-        "text": t(lang, "quality_text", quarantined=f"{quarantined:,}", files=data.failed_files.height),
+        "text": t(lang, "quality_text", quarantined=f"{quarantined:,}", files=statuses.count("failed"))
+        + (t(lang, "ignored_text", ignored=statuses.count("ignored")) if "ignored" in statuses else ""),
         "by_source": by_source, "by_rule": by_rule if by_rule.rows else None,
         "failed": failed if failed.rows else None, "missing": missing_table,
         "sentence": quality_sentence(data, labels),
