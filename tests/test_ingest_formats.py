@@ -28,6 +28,11 @@ DATES = [
     ("2025.3.7", dt.date(2025, 3, 7)),
     ("2025-3-7", dt.date(2025, 3, 7)),
     (" 2025/12/1 ", dt.date(2025, 12, 1)),
+    # a date cell exported with its time of day: the date is what counts
+    ("2025-01-31 00:00:00", dt.date(2025, 1, 31)),
+    ("2025/1/31 0:00", dt.date(2025, 1, 31)),
+    ("2026/7/13 14:05", dt.date(2026, 7, 13)),
+    ("2026-07-13T09:30", dt.date(2026, 7, 13)),
 ]
 # (delivered net_amount, the amount it means)
 AMOUNTS = [
@@ -102,6 +107,8 @@ def test_spreadsheet_timestamps_load(conn, data_dir):
         ({"order_date": "25/3/7"}, f"order_date: {DATE_REASON} (value '25/3/7')"),
         ({"order_date": "2025/3-7"}, f"order_date: {DATE_REASON} (value '2025/3-7')"),
         ({"order_date": "2025/2/30"}, f"order_date: {DATE_REASON} (value '2025/2/30')"),
+        ({"order_date": "07/13/2026 14:05"}, f"order_date: {DATE_REASON} (value '07/13/2026 14:05')"),
+        ({"order_date": "2026/7/13 25:00"}, f"order_date: {DATE_REASON} (value '2026/7/13 25:00')"),
         ({"net_amount": "1,2345"}, "net_amount: not a number (value '1,2345')"),
         ({"net_amount": "1.234,56"}, "net_amount: not a number (value '1.234,56')"),
         ({"net_amount": "12,34"}, "net_amount: not a number (value '12,34')"),

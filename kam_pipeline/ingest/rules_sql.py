@@ -154,12 +154,16 @@ def _parse_again(col: Column, text: str) -> str:
     """
     if col.sql_type in ("DATE", "TIMESTAMP"):
         iso = _parse(col, text)
+        if col.sql_type == "DATE":
+            # A date with a time of day, as ERP and spreadsheet exports write date cells
+            # (`2025-01-31 00:00:00`, `2026/7/13 14:05`): the date is unambiguous, the time is dropped.
+            iso = f"cast(try_strptime({text}, [{', '.join(lit(f) for f in _TIMESTAMP_FORMATS)}]) as date)"
         if col.sql_type == "TIMESTAMP":
             # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
             offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
             iso = (f"coalesce({iso}, "
                    f"timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}])))")
-        formats = _DATE_FORMATS if col.sql_type == "DATE" else _SLASH_TIMESTAMP_FORMATS
+        formats = _SLASH_TIMESTAMP_FORMATS
         slashed = f"try_strptime({text}, [{', '.join(lit(f) for f in formats)}])"
         slashed = f"cast({slashed} as date)" if col.sql_type == "DATE" else slashed
         return f"case when regexp_matches({text}, {lit(_SLASH_DATE)}) then {slashed} else {iso} end"
