@@ -263,7 +263,8 @@ def _ignored(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
 def test_files_not_read_are_listed_as_ignored_with_the_reason(conn, data_dir):
     write_reference_data(data_dir)
     write_source(data_dir, "orders", [row("orders")])
-    for name in ("orders.xlsm", "orders_2024.json", "customers.csv", "notes.txt", "README", "~$orders.xlsx"):
+    for name in ("orders.xlsm", "orders_2024.json", "customers.csv", "notes.txt", "README", "~$orders.xlsx",
+                 "orders-2024.csv", "Sources.yaml"):
         write(data_dir, name, "something")
     # Not data files: hidden files, the mapping file and folders are not listed.
     for name in (".DS_Store", "sources.yaml"):
@@ -278,9 +279,13 @@ def test_files_not_read_are_listed_as_ignored_with_the_reason(conn, data_dir):
     accepted = "(accepted: csv, parquet, xlsx, xls)"
     assert _ignored(conn) == [
         (NO_SOURCE, "README", "ignored", None, f"unsupported file type none {accepted}"),
+        # The mapping file is found by its exact name only: another spelling is listed, not lost.
+        (NO_SOURCE, "Sources.yaml", "ignored", None, f"unsupported file type '.yaml' {accepted}"),
         (NO_SOURCE, "customers.csv", "ignored", None, f"no source named 'customers' (sources: {sources})"),
         (NO_SOURCE, "notes.txt", "ignored", None, f"unsupported file type '.txt' {accepted}"),
         (NO_SOURCE, "~$orders.xlsx", "ignored", None, "a lock file Excel keeps while the workbook is open"),
+        ("orders", "orders-2024.csv", "ignored", None,
+         "not a file name of source 'orders' (name it orders.csv or orders_<anything>.csv)"),
         ("orders", "orders.xlsm", "ignored", None, f"unsupported file type '.xlsm' {accepted}"),
         ("orders", "orders_2024.json", "ignored", None, f"unsupported file type '.json' {accepted}"),
     ]
@@ -297,7 +302,8 @@ def test_files_not_read_are_listed_as_ignored_with_the_reason(conn, data_dir):
     (data_dir / "notes.txt").unlink()
     (data_dir / "orders.xlsm").unlink()
     record_ignored(conn, data_dir, now=T2)
-    assert [r[1] for r in _ignored(conn)] == ["README", "customers.csv", "~$orders.xlsx", "orders_2024.json"]
+    assert [r[1] for r in _ignored(conn)] == [
+        "README", "Sources.yaml", "customers.csv", "~$orders.xlsx", "orders-2024.csv", "orders_2024.json"]
 
 
 def test_an_ignored_file_that_changes_is_listed_anew(conn, data_dir):
@@ -408,7 +414,8 @@ def test_required_source_with_only_unsupported_files_names_them(generated_data, 
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     names = sorted(f.name for f in data.glob("orders*.json"))
-    assert f"required source 'orders' has no readable file in {data}: " in lines[0]
+    # One line, the reason itself: no Dagster class name in front of it.
+    assert lines[0].startswith(f"kam: error: ingest_sources: required source 'orders' has no readable file in {data}: ")
     assert lines[0].endswith(", ".join(f"{n} (unsupported file type '.json')" for n in names))
 
 

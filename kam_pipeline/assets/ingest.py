@@ -69,7 +69,7 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     selected = [s for s in SOURCES if _key(s) in context.selected_asset_keys]
     for source in selected:
         if SOURCES[source].required and not discover(kam.data_path, source):
-            raise dg.Failure(_no_file(kam.data_path, source))
+            raise dg.Failure(_no_file(kam.data_path, source, kam.mapping_file()))
     with open_connection(duckdb) as conn:
         # Every run lists the folder's unread files, whichever sources it brings up to date.
         ignored = record_ignored(conn, kam.data_path, mapping_file=kam.mapping_file())
@@ -86,9 +86,9 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
             yield dg.MaterializeResult(asset_key=_key(source), metadata=_metadata(report, own), check_results=checks)
 
 
-def _no_file(data_path, source: str) -> str:
+def _no_file(data_path, source: str, mapping_file=None) -> str:
     """Why a required source cannot be read: the files named like it that are not read, or the names it takes."""
-    unread = [f for f in ignored_files(data_path) if f.source == source]
+    unread = [f for f in ignored_files(data_path, mapping_file) if f.source == source]
     if unread:
         listed = ", ".join(f"{f.name} ({f.reason.split(' (')[0]})" for f in unread)
         return f"required source '{source}' has no readable file in {data_path}: {listed}"

@@ -838,6 +838,7 @@ def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source, mapping: Sou
         "select source, signature from raw.staging_state where source in (select unnest(?::varchar[])) order by source",
         [refs],
     ).fetchall()
-    # Without a mapping the signature is what it was before mappings existed (no rebuild on upgrade).
+    # Without a mapping the digest is left out, so a source that has none keeps the signature it
+    # had before mappings existed (only SIGNATURE_VERSION decides whether an upgrade rebuilds it).
     state = (SIGNATURE_VERSION, own, ref_state, mapping.digest) if mapping.digest else (SIGNATURE_VERSION, own, ref_state)
     return hashlib.sha256(repr(state).encode()).hexdigest()

@@ -114,7 +114,8 @@ def ignored_files(data_dir: Path, mapping_file: Path | None = None) -> list[Igno
     accepted = ", ".join(FILE_TYPES)
     ignored = []
     for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or path.name.lower() in NOT_DATA or not path.is_file():
+        # The mapping file is found by its exact name; `Sources.yaml` is listed, so it is not lost unseen.
+        if path.name.startswith(".") or path.name in NOT_DATA or not path.is_file():
             continue
         if path.resolve() == mapping:
             continue
@@ -127,7 +128,15 @@ def ignored_files(data_dir: Path, mapping_file: Path | None = None) -> list[Igno
             reason = f"unsupported file type {shown} (accepted: {accepted})"
         elif owner is None:
             stem = path.name[: -len(path.suffix)].split("_")[0]
-            reason = f"no source named '{stem}' (sources: {', '.join(sorted(SOURCES))})"
+            near = next((s for s in sorted(SOURCES, key=len, reverse=True) if stem.lower().startswith(s)), None)
+            if near is not None:
+                # `orders_.csv`, `orders-2024.csv`, `orders.2024.csv`: a source's name, wrongly joined;
+                # listed as that source's, so a required source whose only file is one names it.
+                owner = near
+                reason = (f"not a file name of source '{near}' (name it {near}.{extension} or "
+                          f"{near}_<anything>.{extension})")
+            else:
+                reason = f"no source named '{stem}' (sources: {', '.join(sorted(SOURCES))})"
         elif not path.resolve().is_relative_to(root):
             reason = "a link to a file outside the data folder"
         else:
