@@ -287,14 +287,11 @@ def _failure_reason(result) -> str:
             )
     for event in result.all_events:
         if event.is_step_failure:
+            from kam_pipeline.sensors import error_text
+
             error = event.step_failure_data.error
-            message = error.message if error else "step failed"
-            # Dagster wraps the asset's exception; the innermost cause is what the user needs.
-            while error is not None and error.cause is not None:
-                error = error.cause
-                message = error.message
-            step = event.step_key or "pipeline"
-            return f"{step}: {message.strip().splitlines()[-1] if message.strip() else 'failed'}"
+            # The innermost cause, and a dagster.Failure's reason without its class name.
+            return f"{event.step_key or 'pipeline'}: {error_text(error) if error else 'step failed'}"
     for event in result.all_events:
         if event.is_failure and event.message:
             return event.message.strip().splitlines()[0]

@@ -23,6 +23,9 @@ from kam_pipeline.schedules import daily_job
 # sensor waits for the next tick instead of ingesting half a file.
 SETTLE_SECONDS = float(os.environ.get("KAM_SENSOR_SETTLE_SECONDS", "30"))
 
+# The FolderState entry of the mapping file (sources.yaml, --sources, KAM_SOURCES); no source is called so.
+MAPPING = "(mapping)"
+
 
 @dataclass(frozen=True)
 class FolderState:
@@ -31,9 +34,14 @@ class FolderState:
     files: dict[str, tuple[str, int, int]]
 
     @classmethod
-    def scan(cls, data_dir: Path) -> FolderState:
-        """Return the state of the files `discover` would ingest from `data_dir`."""
-        return cls({f.name: (f.source, f.size, f.mtime_ns) for s in SOURCES for f in discover(data_dir, s)})
+    def scan(cls, data_dir: Path, mapping_file: Path | None = None) -> FolderState:
+        """Return the state of the files `discover` would ingest from `data_dir`, and of the mapping
+        file in force (a changed mapping changes how every source's files are read)."""
+        files = {f.name: (f.source, f.size, f.mtime_ns) for s in SOURCES for f in discover(data_dir, s)}
+        if mapping_file is not None and mapping_file.is_file():
+            stat = mapping_file.stat()
+            files[f"{MAPPING} {mapping_file.name}"] = (MAPPING, stat.st_size, stat.st_mtime_ns)
+        return cls(files)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> FolderState:
@@ -55,7 +63,9 @@ class FolderState:
         """Return the sources with a file added, changed or removed since `previous`, sorted."""
         names = self.files.keys() | previous.files.keys()
         changed = {n for n in names if self.files.get(n) != previous.files.get(n)}
-        return sorted({(self.files.get(n) or previous.files[n])[0] for n in changed})
+        sources = {(self.files.get(n) or previous.files[n])[0] for n in changed}
+        # The mapping file may map any source: each re-reads only the files its mapping changed.
+        return sorted(SOURCES) if MAPPING in sources else sorted(sources)
 
     def settling(self, now_ns: int, settle_seconds: float) -> list[str]:
         """Return the files modified within the last `settle_seconds` (possibly still being written)."""
@@ -83,7 +93,7 @@ def data_folder_sensor(context: dg.SensorEvaluationContext, kam: KamResource) ->
     """Request one run per distinct folder state (run key: partition + path, size, mtime of every file)."""
     if not kam.data_path.is_dir():
         return dg.SkipReason(f"data folder not found: {kam.data_path}")
-    state = FolderState.scan(kam.data_path)
+    state = FolderState.scan(kam.data_path, kam.mapping_file())
     busy = state.settling(time.time_ns(), SETTLE_SECONDS)
     if busy:
         # The cursor stays put, so the next tick compares against the same old state.
@@ -104,7 +114,7 @@ def data_folder_sensor(context: dg.SensorEvaluationContext, kam: KamResource) ->
     return dg.SensorResult(run_requests=[request], cursor=state.cursor())
 
 
-def _error_text(error) -> str:
+def error_text(error) -> str:
     """Return the last line of the innermost error, its class without the module path."""
     # Dagster wraps the asset's exception; the innermost cause names the problem.
     while error.cause is not None:
@@ -122,7 +132,7 @@ def failure_alert(context: dg.RunFailureSensorContext, settings: AlertSettings) 
     """Return the alert for a failed run: the failure message and each failed step with its error."""
     run = context.dagster_run
     steps = [
-        {"step": event.step_key or "", "error": _error_text(event.step_failure_data.error)}
+        {"step": event.step_key or "", "error": error_text(event.step_failure_data.error)}
         for event in context.get_step_failure_events()
         if event.step_failure_data.error is not None
     ]

@@ -260,3 +260,16 @@ def test_an_unreachable_webhook_is_logged_not_raised(failure_context, clean_env,
     clean_env.setenv("KAM_ALERT_TIMEOUT", "2")
     run_failure_alert(failure_context)
     assert "alert webhook: failed: URLError" in capfd.readouterr().err
+
+
+def test_a_changed_mapping_file_reruns_every_source(folder):
+    _write(folder, "sources.yaml", "orders:\n  columns: {订单号: order_id}\n")
+    cursor = _evaluate(folder).cursor
+    assert isinstance(_evaluate(folder, cursor), dg.SkipReason)
+    _write(folder, "sources.yaml", "orders:\n  columns: {单号: order_id}\n")
+    [request] = _evaluate(folder, cursor).run_requests
+    # A mapping may map any source; each source then re-reads only the files its mapping changed.
+    from kam_pipeline.ingest.contract import SOURCES
+
+    assert request.tags["kam/changed_sources"] == ",".join(sorted(SOURCES))
+    assert {"staging/orders", "staging/accounts", "published_snapshot"} <= _keys(request)
