@@ -41,10 +41,12 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 	  echo "note: install Debian's 'chromium' package for the report's browser test"
 
-# The Chinese report (and its browser test) needs a font with Chinese glyphs: Debian's Noto CJK,
-# installed the same way when fontconfig knows none.
-cjk-font:
-	@fc-list :lang=zh family 2>/dev/null | grep -q . || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+# The Chinese report (and its browser test) needs a font with Chinese glyphs that the report's font
+# stack names (report/charts.py CJK_FONTS): Debian's Noto CJK, installed the same way when fontconfig
+# knows none of them (another font covering Chinese, such as Droid fallback, is not in the stack).
+# After chromium, so that two apt-get never run at once under make -j.
+cjk-font: chromium
+	@fc-list :lang=zh family 2>/dev/null | grep -Eq 'Noto Sans CJK SC|Noto Sans SC|Source Han Sans SC|Microsoft YaHei|PingFang SC|WenQuanYi|SimHei' || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; } || \
 	  echo "note: install Debian's 'fonts-noto-cjk' package for the Chinese report"
 
