@@ -52,7 +52,7 @@ _COMMON = {
 
 _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "account_indicators": (
-        "Raw indicator values per account and as-of date (INDICATORS.md)",
+        "Raw indicator values per account and as-of date (each column's formula is in its description)",
         {
             "gross_margin": "(net - cost) / net over window lines that carry cost data; NULL without cost data",
             "order_count": "Distinct orders with a completed line in C",

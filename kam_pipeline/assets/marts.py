@@ -114,7 +114,7 @@ def _mart(name: str) -> dg.AssetKey:
 
 
 account_indicators = _sql_asset(
-    "account_indicators", "Every indicator of INDICATORS.md per account for the as-of date."
+    "account_indicators", "Every indicator per account for the as-of date (definitions: docs/data_dictionary.md)."
 )
 account_assessments = _sql_asset(
     "account_assessments", "Latest expert assessment per account and dimension in the window."
