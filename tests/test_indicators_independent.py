@@ -208,11 +208,7 @@ def _make_nasty(data_dir: Path) -> None:
 
     # Wallet: one account loses its 2026 row (proration must scale 2025 up), one loses all rows (NULL).
     header, rows = _read_rows(data_dir / "wallet.csv")
-    rows = [
-        r
-        for r in rows
-        if not (r["account_id"] == "A0001" and r["year"] == "2026") and r["account_id"] != "A0002"
-    ]
+    rows = [r for r in rows if not (r["account_id"] == "A0001" and r["year"] == "2026") and r["account_id"] != "A0002"]
     _write_csv(data_dir / "wallet.csv", header, [[r[c] for c in header] for r in rows])
 
     # Market: (technology, east) loses 2024, so its 2025-vs-2024 growth is NULL.
@@ -808,7 +804,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ranges = {}
         for dates, window in RANGES:
             params = {**sql_params(model, dates[-1], list(dates)), "window_days": window}
-            rows = _fetch(conn, read_sql("marts/account_indicators"), bind(read_sql("marts/account_indicators"), params))
+            rows = _fetch(
+                conn, read_sql("marts/account_indicators"), bind(read_sql("marts/account_indicators"), params)
+            )
             ranges[dates, window] = rows
     finally:
         conn.close()

@@ -19,8 +19,18 @@ from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import SourceReport, ingest_source
 
 # The order in which sources must be ingested: referenced sources first.
-DEPENDENCY_ORDER = ("managers", "accounts", "orders", "surveys", "complaints", "wallet", "market",
-                    "assessments", "feedback", "invoices")
+DEPENDENCY_ORDER = (
+    "managers",
+    "accounts",
+    "orders",
+    "surveys",
+    "complaints",
+    "wallet",
+    "market",
+    "assessments",
+    "feedback",
+    "invoices",
+)
 
 T1 = dt.datetime(2026, 1, 1, 8, 0, 0)
 T2 = dt.datetime(2026, 1, 2, 8, 0, 0)
@@ -28,24 +38,69 @@ T2 = dt.datetime(2026, 1, 2, 8, 0, 0)
 # One valid row per source; tests change single cells of it.
 VALID: dict[str, dict[str, str]] = {
     "managers": {"manager_id": "M1", "manager_name": "Wang Wei", "team_id": "T1", "team_name": "East"},
-    "accounts": {"account_id": "A1", "account_name": "Acme", "segment": "strategic", "industry": "retail",
-                 "region": "east", "manager_id": "M1", "since": "2020-01-01"},
-    "orders": {"order_id": "O1", "line_no": "1", "account_id": "A1", "order_date": "2024-01-05",
-               "product_category": "widgets", "quantity": "2", "net_amount": "100.50", "cost_amount": "60",
-               "status": "completed"},
-    "surveys": {"response_id": "S1", "account_id": "A1", "responded_on": "2024-02-01", "overall": "4",
-                "product_quality": "4", "service_quality": "5", "price_value": "3", "responsiveness": "4",
-                "recommend": "9"},
-    "complaints": {"complaint_id": "C1", "account_id": "A1", "opened_at": "2024-03-01T10:00:00",
-                   "resolved_at": "2024-03-02T09:00:00", "severity": "high", "category": "delivery"},
+    "accounts": {
+        "account_id": "A1",
+        "account_name": "Acme",
+        "segment": "strategic",
+        "industry": "retail",
+        "region": "east",
+        "manager_id": "M1",
+        "since": "2020-01-01",
+    },
+    "orders": {
+        "order_id": "O1",
+        "line_no": "1",
+        "account_id": "A1",
+        "order_date": "2024-01-05",
+        "product_category": "widgets",
+        "quantity": "2",
+        "net_amount": "100.50",
+        "cost_amount": "60",
+        "status": "completed",
+    },
+    "surveys": {
+        "response_id": "S1",
+        "account_id": "A1",
+        "responded_on": "2024-02-01",
+        "overall": "4",
+        "product_quality": "4",
+        "service_quality": "5",
+        "price_value": "3",
+        "responsiveness": "4",
+        "recommend": "9",
+    },
+    "complaints": {
+        "complaint_id": "C1",
+        "account_id": "A1",
+        "opened_at": "2024-03-01T10:00:00",
+        "resolved_at": "2024-03-02T09:00:00",
+        "severity": "high",
+        "category": "delivery",
+    },
     "wallet": {"account_id": "A1", "year": "2024", "wallet_amount": "5000"},
     "market": {"industry": "retail", "region": "east", "year": "2024", "market_size": "1000000"},
-    "assessments": {"account_id": "A1", "assessed_on": "2024-01-10", "assessor": "expert1",
-                    "dimension": "strategy", "score": "4"},
-    "feedback": {"manager_id": "M1", "reviewed_on": "2024-01-10", "reviewer_role": "peer",
-                 "competency": "communication", "score": "4"},
-    "invoices": {"invoice_id": "I1", "account_id": "A1", "issued_on": "2024-01-10", "due_on": "2024-02-10",
-                 "paid_on": "", "amount": "500"},
+    "assessments": {
+        "account_id": "A1",
+        "assessed_on": "2024-01-10",
+        "assessor": "expert1",
+        "dimension": "strategy",
+        "score": "4",
+    },
+    "feedback": {
+        "manager_id": "M1",
+        "reviewed_on": "2024-01-10",
+        "reviewer_role": "peer",
+        "competency": "communication",
+        "score": "4",
+    },
+    "invoices": {
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "issued_on": "2024-01-10",
+        "due_on": "2024-02-10",
+        "paid_on": "",
+        "amount": "500",
+    },
 }
 
 # Cells that give a second valid row of each source a key of its own.
@@ -100,8 +155,9 @@ def write_reference_data(data_dir: Path) -> None:
     write_source(data_dir, "accounts", [row("accounts"), row("accounts", account_id="A2", manager_id="M2")])
 
 
-def ingest(conn: duckdb.DuckDBPyConnection, data_dir: Path, *sources: str,
-           now: dt.datetime = T1) -> dict[str, SourceReport]:
+def ingest(
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, *sources: str, now: dt.datetime = T1
+) -> dict[str, SourceReport]:
     """Ingest `sources` (default: all, in dependency order); return their reports by name."""
     order = [s for s in DEPENDENCY_ORDER if not sources or s in sources]
     return {s: ingest_source(conn, data_dir, s, now=now) for s in order}
