@@ -224,7 +224,7 @@ def report(sizes: dict[int, dict], tiny_run: dict) -> str:
         "| order lines | step | wall s | peak RSS MiB | ratio |",
         "|---|---|---|---|---|",
     ]
-    for n, r in sizes.items():
+    for r in sizes.values():
         base = r["duckdb_baseline"]["wall_s"]
         full = r["kam_full"]["wall_s"]
         rows = [

@@ -7,9 +7,9 @@ failed asset) ends with one line `kam: error: <reason>` and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
-import datetime as dt
 import sys
 import textwrap
 import time
@@ -19,7 +19,6 @@ from pathlib import Path
 from kam_pipeline.ingest.mapping import MappingError, load_for
 from kam_pipeline.scoring.model import ModelError, load_model
 from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings
-
 
 # The earliest as-of date `kam run` accepts: anything before is a typo, not history.
 EARLIEST_AS_OF = dt.date(1900, 1, 1)

@@ -31,7 +31,7 @@ def test_ahp_figures_recompute_from_the_stored_matrices(db):
         [AS_OF],
     ).fetchall()
     assert len(rows) == 3
-    for subject, profile, name, n, items, matrix, weights, lambda_max, ci, cr in rows:
+    for subject, profile, _name, n, items, matrix, weights, lambda_max, ci, cr in rows:
         a = np.array(json.loads(matrix), dtype=float)
         values, vectors = np.linalg.eig(a)
         k = int(np.argmax(values.real))
@@ -160,8 +160,8 @@ def test_account_kpi_attainment_recomputes_from_indicators(db):
         [AS_OF],
     ).fetchall()
     assert len(rows) == 24 * 4
-    for account, kpi, value, target, attainment, met, *indicator_values in rows:
-        raw = dict(zip(targets, indicator_values))[kpi]
+    for _account, kpi, value, target, attainment, met, *indicator_values in rows:
+        raw = dict(zip(targets, indicator_values, strict=True))[kpi]
         assert target == targets[kpi]
         if raw is None:
             assert value is None and attainment is None and met is None

@@ -771,7 +771,7 @@ MANAGER_COLUMNS = [
 def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cursor = conn.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @pytest.fixture(scope="module")
@@ -891,7 +891,7 @@ def test_edge_cases_are_exercised(world):
     """Guards the test itself: the nasty rows really hit the situations they were written for."""
     raw = world["raw"]
     snapshots = {as_of: expected_account_indicators(raw, as_of, window) for as_of, window in CASES}
-    for (as_of, window), rows in zip(CASES, snapshots.values()):
+    for (as_of, window), rows in zip(CASES, snapshots.values(), strict=True):
         new = rows[NEW_ACCOUNT]
         assert new["revenue"] == 0 and new["order_count"] == 0 and new["recency_days"] is None
         assert new["share_of_wallet"] is None and new["market_growth_gap"] is None and new["is_churned"] == 0

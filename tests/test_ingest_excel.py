@@ -16,13 +16,14 @@ import pytest
 import xlsxwriter
 import xlwt
 from msoffcrypto.format.ooxml import OOXMLFile
+
+from conftest import AS_OF
+from kam_pipeline.ingest.contract import SOURCES
+from kam_pipeline.ingest.load import NO_SOURCE, record_ignored
 from test_cli import kam
-from test_ingest_support import (  # noqa: F401  (fixtures)
+from test_ingest_support import (
     T1,
     T2,
-    conn,
-    count,
-    data_dir,
     ingest,
     reasons,
     row,
@@ -32,10 +33,6 @@ from test_ingest_support import (  # noqa: F401  (fixtures)
     write_reference_data,
     write_source,
 )
-
-from conftest import AS_OF
-from kam_pipeline.ingest.contract import SOURCES
-from kam_pipeline.ingest.load import NO_SOURCE, record_ignored
 
 ORDER_HEADER = SOURCES["orders"].column_names
 COMPLAINT_HEADER = SOURCES["complaints"].column_names

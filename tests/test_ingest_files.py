@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from test_ingest_support import (  # noqa: F401  (fixtures)
-    conn,
+
+from kam_pipeline.ingest.contract import SOURCES
+from test_ingest_support import (
     count,
     csv_text,
-    data_dir,
     ingest,
     reasons,
     row,
@@ -23,8 +23,6 @@ from test_ingest_support import (  # noqa: F401  (fixtures)
     write_reference_data,
     write_source,
 )
-
-from kam_pipeline.ingest.contract import SOURCES
 
 CHINESE_MANAGERS = [
     row("managers", manager_name="王伟", team_name="华东大客户部"),

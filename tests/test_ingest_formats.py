@@ -6,9 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from test_ingest_support import (  # noqa: F401  (fixtures)
-    conn,
-    data_dir,
+
+from test_ingest_support import (
     ingest,
     reasons,
     row,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 
 import duckdb
-from test_ingest_support import (  # noqa: F401  (fixtures)
+
+from test_ingest_support import (
     DEPENDENCY_ORDER,
     T1,
     T2,
-    conn,
     count,
-    data_dir,
     ingest,
     reasons,
     row,

@@ -12,12 +12,16 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from test_ingest_support import (  # noqa: F401  (fixtures)
+
+from kam_pipeline.assets.ingest import ingest_assets
+from kam_pipeline.ingest.load import ingest_source
+from kam_pipeline.ingest.mapping import load_for
+from kam_pipeline.resources import build_resources
+from kam_pipeline.settings import Settings
+from test_ingest_support import (
     T1,
     T2,
-    conn,
     csv_text,
-    data_dir,
     reasons,
     row,
     rows_of,
@@ -25,12 +29,6 @@ from test_ingest_support import (  # noqa: F401  (fixtures)
     write_reference_data,
     write_source,
 )
-
-from kam_pipeline.assets.ingest import ingest_assets
-from kam_pipeline.ingest.load import ingest_source
-from kam_pipeline.ingest.mapping import load_for
-from kam_pipeline.resources import build_resources
-from kam_pipeline.settings import Settings
 
 STATUSES = "['completed', 'cancelled', 'returned']"
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from test_ingest_support import (  # noqa: F401  (fixtures)
+
+from test_ingest_support import (
     OTHER_KEY,
-    conn,
     count,
-    data_dir,
     ingest,
     reasons,
     row,

@@ -1,6 +1,7 @@
 """Shared helpers for the ingestion tests: contract-shaped CSV rows, a real DuckDB file, queries.
 
-Kept in a `test_ingest_*` module so the ingestion tests own it; it holds no tests itself.
+Kept in a `test_ingest_*` module so the ingestion tests own it; it holds no tests itself. Its
+fixtures (`conn`, `data_dir`) are in conftest.py, so that tests request them without importing them.
 """
 
 from __future__ import annotations
@@ -8,12 +9,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import SourceReport, ingest_source
@@ -185,26 +184,3 @@ def reasons(conn: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, int
 def staged(conn: duckdb.DuckDBPyConnection, source: str, columns: str = "*") -> list[tuple]:
     """Return the rows of staging.<source> in file order."""
     return rows_of(conn, f"select {columns} from staging.{source} order by _source_file, _row_number")
-
-
-def db_path(tmp_path: Path, name: str = "kam.duckdb") -> Path:
-    """Return the path of a DuckDB file for a test."""
-    return tmp_path / name
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to a new DuckDB file, closed after the test."""
-    connection = duckdb.connect(str(db_path(tmp_path)))
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """An empty data folder."""
-    path = tmp_path / "data"
-    path.mkdir()
-    return path

@@ -44,9 +44,9 @@ def expected_rows(entities: list[dict], level: str, targets_of: dict[str, dict[s
 
 def same(actual: list[tuple], expected: list[tuple]) -> None:
     assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
+    for got, want in zip(actual, expected, strict=True):
         assert got[:4] == want[:4]
-        for a, b in zip(got[4:], want[4:]):
+        for a, b in zip(got[4:], want[4:], strict=True):
             if isinstance(b, float) and math.isnan(b):
                 assert a is not None and math.isnan(a)
             else:

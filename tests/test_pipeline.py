@@ -9,7 +9,6 @@ import duckdb
 import pytest
 
 from conftest import AS_OF, run_pipeline
-from kam_pipeline.catalog import column_comment
 from kam_pipeline.ingest.contract import SOURCES
 
 pytestmark = pytest.mark.integration
@@ -193,7 +192,7 @@ def test_scores_grades_and_ranks_are_consistent(db):
         [AS_OF],
     ).fetchall()
     bands = [("A", 80), ("B", 65), ("C", 50), ("D", 0)]
-    for score, grade, rank, completeness in rows:
+    for score, grade, _rank, completeness in rows:
         assert 0 <= completeness <= 1
         if completeness < 0.6:
             assert grade == "insufficient_data"

@@ -10,9 +10,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from sql_fixtures import assert_rows
 from kam_pipeline.sql_files import read_sql
 from kam_pipeline.warehouse import write_snapshot
+from sql_fixtures import assert_rows
 
 D = date(2025, 3, 1)
 PREV = date(2025, 2, 1)

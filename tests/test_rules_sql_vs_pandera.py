@@ -17,9 +17,6 @@ surrounding white space (it would be trimmed), and no row is empty in every colu
 empty line is no record). Nothing else of `rules_sql.py` is reproduced here.
 """
 
-# The shared fixtures `conn` and `data_dir` are imported and then named as test parameters.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -33,18 +30,16 @@ import pandera.errors
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from test_ingest_support import (  # noqa: F401  (fixtures)
-    conn,
-    csv_text,
-    data_dir,
-    row,
-    rows_of,
-    write,
-)
 
 from kam_pipeline.ingest.contract import AMOUNT, SOURCES
 from kam_pipeline.ingest.load import ingest_source
 from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS
+from test_ingest_support import (
+    csv_text,
+    row,
+    rows_of,
+    write,
+)
 
 ROWS = 300
 MANAGERS = 10

@@ -12,8 +12,8 @@ from kam_pipeline.resources import KamResource
 from kam_pipeline.scoring.model import REVIEWER_ROLES, ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.sql_files import mart_files, tables_read, takes_date_range
+from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.warehouse import open_connection, publish, scalar, write_sql_snapshot
 
 _PARTITIONED = {

@@ -26,7 +26,7 @@ A sources.yaml value map translates a text column's values after trimming (`_tex
 from __future__ import annotations
 
 from kam_pipeline.ingest.contract import AMOUNT, AMOUNT_LIMIT, SOURCES, Column
-from kam_pipeline.ingest.schemas import MODELS, SQL_ROW_CHECKS, ROW_CHECK_COLUMNS
+from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS, SQL_ROW_CHECKS
 
 # Unicode White_Space (what polars' and Python's strip remove), as a SQL literal.
 _WHITESPACE = (

@@ -144,7 +144,10 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
         managers.with_columns(
             pl.Series("score", result.score).fill_nan(None),
             pl.Series("completeness", result.completeness),
-            *[pl.Series(c, result.group_scores[g]).fill_nan(None) for c, g in zip(group_cols, mgr_model.groups)],
+            *[
+                pl.Series(c, result.group_scores[g]).fill_nan(None)
+                for c, g in zip(group_cols, mgr_model.groups, strict=True)
+            ],
         ),
         model,
     )
