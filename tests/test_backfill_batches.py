@@ -65,6 +65,7 @@ def _run(data: Path, db: Path, dates: list[dt.date]) -> None:
     assert result.success
 
 
+@pytest.mark.integration
 def test_a_backfill_in_batches_equals_one_run_per_date(monkeypatch, generated_data, tmp_path):
     monkeypatch.setattr(marts, "RANGE_ROWS_PER_GIB", 60)  # 24 accounts, 1 GiB: two dates per batch
     assert [len(b) for b in date_batches(_accounts(24, "1GB"), DATES)] == [2, 2, 1]

@@ -524,6 +524,7 @@ def test_required_source_with_only_unsupported_files_names_them(generated_data, 
     assert lines[0].endswith(", ".join(f"{n} (unsupported file type '.json')" for n in names))
 
 
+@pytest.mark.integration
 def test_dagster_metadata_lists_a_sources_ignored_files(data_dir, tmp_path):
     import dagster as dg
 

@@ -298,6 +298,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("text", "message"), BROKEN)
 def test_a_broken_mapping_fails_kam_run_before_any_data_is_read(tmp_path, text, message):
     data = tmp_path / "data"
@@ -319,6 +320,7 @@ def test_a_broken_mapping_fails_kam_run_before_any_data_is_read(tmp_path, text, 
     assert not db.parent.exists()
 
 
+@pytest.mark.integration
 def test_sources_flag_and_environment_take_precedence_over_the_data_folder(tmp_path):
     data = tmp_path / "data"
     write_reference_data(data)
@@ -346,6 +348,7 @@ def _materialize_ingest(settings: Settings) -> dg.ExecuteInProcessResult:
     return dg.materialize(ingest_assets, selection=keys, resources=build_resources(settings), raise_on_error=False)
 
 
+@pytest.mark.integration
 def test_dagster_ingest_takes_the_mapping_from_the_environment(tmp_path, monkeypatch):
     data = tmp_path / "data"
     write_reference_data(data)
@@ -366,6 +369,7 @@ def test_dagster_ingest_takes_the_mapping_from_the_environment(tmp_path, monkeyp
         ]
 
 
+@pytest.mark.integration
 def test_a_broken_mapping_fails_the_dagster_ingest_before_any_data_is_read(tmp_path):
     data = tmp_path / "data"
     write_reference_data(data)
@@ -382,6 +386,7 @@ def test_a_broken_mapping_fails_the_dagster_ingest_before_any_data_is_read(tmp_p
     assert not build_resources(settings)["kam"].work_path.exists()
 
 
+@pytest.mark.integration
 def test_a_mapping_file_named_by_the_run_is_no_ignored_data_file(tmp_path):
     data = tmp_path / "data"
     write_reference_data(data)

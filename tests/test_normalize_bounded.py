@@ -103,6 +103,7 @@ def test_an_infinite_bound_is_refused(tmp_path):
         load_model(path)
 
 
+@pytest.mark.integration
 def test_kam_run_refuses_a_broken_bounds_before_reading_any_data(tmp_path):
     path = _model_with(tmp_path, lambda d: _csat(d, bounds=[100, 0]))
     db = tmp_path / "kam.duckdb"

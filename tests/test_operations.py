@@ -62,6 +62,7 @@ def test_definitions_wire_the_sensors():
     assert failure.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+@pytest.mark.integration
 def test_the_schedule_hour_comes_from_kam_schedule_hour():
     code = "from kam_pipeline.definitions import defs; print(defs.resolve_schedule_def('kam_daily_schedule').cron_schedule)"
     env = {**os.environ, "KAM_SCHEDULE_HOUR": "4"}
@@ -134,6 +135,7 @@ def test_other_io_errors_are_not_retried(tmp_path):
     assert not isinstance(raised.value, dg.RetryRequested)
 
 
+@pytest.mark.integration
 def test_a_step_meeting_a_lock_is_retried_by_dagster_then_fails(locked_db, monkeypatch):
     monkeypatch.setattr(warehouse, "LOCK_RETRIES", 2)
     monkeypatch.setattr(warehouse, "LOCK_RETRY_SECONDS", 0.1)
@@ -149,6 +151,7 @@ def test_a_step_meeting_a_lock_is_retried_by_dagster_then_fails(locked_db, monke
     assert not result.success
 
 
+@pytest.mark.integration
 def test_a_validation_failure_is_not_retried(tmp_path):
     @dg.asset
     def validating() -> None:

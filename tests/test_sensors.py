@@ -222,6 +222,7 @@ def clean_env(monkeypatch):
     return monkeypatch
 
 
+@pytest.mark.integration
 def test_failure_is_logged_and_nothing_is_sent_without_settings(failure_context, clean_env, capfd):
     capfd.readouterr()
     run_failure_alert(failure_context)
@@ -231,6 +232,7 @@ def test_failure_is_logged_and_nothing_is_sent_without_settings(failure_context,
     assert "alert webhook" not in logged and "alert email" not in logged
 
 
+@pytest.mark.integration
 def test_failure_is_posted_to_the_webhook_as_json(failure_context, clean_env, webhook, capfd):
     url, received = webhook
     clean_env.setenv("KAM_ALERT_WEBHOOK", url)
@@ -250,6 +252,7 @@ def test_failure_is_posted_to_the_webhook_as_json(failure_context, clean_env, we
     assert "alert webhook: sent (HTTP 204)" in capfd.readouterr().err
 
 
+@pytest.mark.integration
 def test_failure_is_emailed_when_smtp_is_configured(failure_context, clean_env, smtp):
     port, messages = smtp
     for name, value in {
@@ -267,6 +270,7 @@ def test_failure_is_emailed_when_smtp_is_configured(failure_context, clean_env, 
     assert "required column 'order_id' missing" in message
 
 
+@pytest.mark.integration
 def test_an_unreachable_webhook_is_logged_not_raised(failure_context, clean_env, webhook, capfd):
     url, _ = webhook
     # Port 1 on loopback: nothing listens there, the connection is refused at once.
