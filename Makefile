@@ -36,9 +36,10 @@ ui: $(STAMP) $(DEMO_HOME)/dagster.yaml
 test: lint chromium cjk-font
 	$(BIN)/python -m pytest
 
-# The tests not marked `integration` (no Dagster runs, kam subprocesses, browser or webserver).
+# The tests not marked `integration` (no Dagster runs, kam subprocesses, browser or webserver),
+# spread over the machine's cores (pytest-xdist).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not integration"
+	$(BIN)/python -m pytest -m "not integration" -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
