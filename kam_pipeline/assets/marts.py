@@ -7,9 +7,10 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.checks import mart_check_results, mart_check_specs, merge_check_results
+from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.resources import KamResource
-from kam_pipeline.scoring.model import REVIEWER_ROLES, ScoringModel
+from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.sql_files import mart_files, tables_read, takes_date_range

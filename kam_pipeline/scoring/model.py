@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
 
 # Indicators computed in marts.account_indicators that a model may score, with
@@ -71,8 +72,6 @@ BOOK_INDICATORS: dict[str, str] = {
     "feedback_score": "higher",
     "kpi_attainment": "higher",
 }
-
-REVIEWER_ROLES = ("self", "supervisor", "peer", "subordinate", "customer")
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
