@@ -42,7 +42,6 @@ def sql_params(model: ScoringModel, as_of: dt.date, as_of_dates: list[dt.date] |
         "retention_cap": ev.retention_cap,
         **{f"sla_{sev}_hours": float(hours) for sev, hours in ev.sla_hours.items()},
         "grade_names": [b.grade for b in model.spec.grades],
-        "grade_mins": [float(b.min) for b in model.spec.grades],
         "role_names": list(roles),
         "role_weights": [float(w) for w in roles.values()],
     }
