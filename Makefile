@@ -1,10 +1,11 @@
 # The commands a user needs: `make demo`, `make ui` (the Dagster UI on the demo) and `make test`.
+# While developing: `make lint` (ruff) and `make test-fast` (the unit tests, no end-to-end runs).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo ui test install clean chromium cjk-font
+.PHONY: demo ui test test-fast lint install clean chromium cjk-font
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,18 @@ demo: $(STAMP) $(DEMO_HOME)/dagster.yaml
 ui: $(STAMP) $(DEMO_HOME)/dagster.yaml
 	$(DEMO_ENV) $(BIN)/dagster dev -w workspace.yaml
 
-test: $(STAMP) chromium cjk-font
+# The full suite, lint first.
+test: lint chromium cjk-font
 	$(BIN)/python -m pytest
+
+# The tests not marked `integration` (no Dagster runs, kam subprocesses, browser or webserver),
+# spread over the machine's cores (pytest-xdist).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration" -n auto
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The report's browser test renders it in Debian's headless Chromium; installed when missing
 # and allowed (root, as on CI), otherwise the test says what to install.

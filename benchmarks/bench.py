@@ -84,8 +84,9 @@ print(len(result.fillna(0)))
 def measure(cmd: list[str], env: dict | None = None) -> dict:
     """Run `cmd` as a child; return wall seconds, peak RSS in MiB and its output."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     # wait4 gives this child's own resource usage (ru_maxrss in KiB on Linux).
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -108,47 +109,98 @@ def stage_times(path: Path) -> dict[str, float]:
 def bench_size(lines: int, work: Path) -> dict:
     accounts = max(5, round(lines / LINES_PER_ACCOUNT))
     data = work / f"data_{lines}"
-    gen = measure(kam("generate", "--out", str(data), "--accounts", str(accounts), "--days", "730",
-                      "--end", END.isoformat()))
+    gen = measure(
+        kam("generate", "--out", str(data), "--accounts", str(accounts), "--days", "730", "--end", END.isoformat())
+    )
     order_lines = sum(1 for f in data.glob("orders*.csv") for _ in f.open()) - len(list(data.glob("orders*.csv")))
     results = {"order_lines": order_lines, "accounts": accounts, "generate": gen}
     script = work / "baseline.sql"
     script.write_text(BASELINE_SQL.format(data=data, as_of=AS_OF))
-    results["duckdb_baseline"] = measure([PYTHON, "-c", textwrap.dedent(f"""
+    results["duckdb_baseline"] = measure(
+        [
+            PYTHON,
+            "-c",
+            textwrap.dedent(f"""
         import duckdb
-        con = duckdb.connect(r"{work / 'baseline.duckdb'}")
+        con = duckdb.connect(r"{work / "baseline.duckdb"}")
         for statement in open(r"{script}").read().split(";"):
             if statement.strip():
                 con.execute(statement).fetchall()
-    """)])
+    """),
+        ]
+    )
     (work / "baseline.duckdb").unlink(missing_ok=True)
     results["pandas_baseline"] = measure([PYTHON, "-c", PANDAS_SCRIPT, str(data), AS_OF.isoformat()])
 
     db = work / f"kam_{lines}.duckdb"
     timings = work / "timings.json"
-    results["kam_full"] = measure(kam("run", "--data", str(data), "--db", str(db), "--as-of", AS_OF.isoformat(),
-                                      "--quiet", "--timings", str(timings)))
+    results["kam_full"] = measure(
+        kam(
+            "run",
+            "--data",
+            str(data),
+            "--db",
+            str(db),
+            "--as-of",
+            AS_OF.isoformat(),
+            "--quiet",
+            "--timings",
+            str(timings),
+        )
+    )
     results["kam_full"]["stages"] = stage_times(timings)
 
     next_day = AS_OF + dt.timedelta(days=1)
     # The next day's drop: the last daily file's lines again, as new orders dated AS_OF.
     template = sorted(data.glob("orders_*.csv"))[-1]
-    subprocess.run([PYTHON, "-c", textwrap.dedent(f"""
+    subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            textwrap.dedent(f"""
         import polars as pl
         frame = pl.read_csv(r"{template}", infer_schema=False)
         frame = frame.with_columns(("N" + pl.col("order_id")).alias("order_id"),
                                    pl.lit("{AS_OF.isoformat()}").alias("order_date"))
-        frame.write_csv(r"{data / f'orders_{AS_OF.isoformat()}.csv'}")
-    """)], check=True)
-    results["kam_incremental"] = measure(kam("run", "--data", str(data), "--db", str(db), "--as-of",
-                                             next_day.isoformat(), "--quiet", "--timings", str(timings)))
+        frame.write_csv(r"{data / f"orders_{AS_OF.isoformat()}.csv"}")
+    """),
+        ],
+        check=True,
+    )
+    results["kam_incremental"] = measure(
+        kam(
+            "run",
+            "--data",
+            str(data),
+            "--db",
+            str(db),
+            "--as-of",
+            next_day.isoformat(),
+            "--quiet",
+            "--timings",
+            str(timings),
+        )
+    )
     results["kam_incremental"]["stages"] = stage_times(timings)
 
     backfill_db = work / f"kam_{lines}_backfill.duckdb"
     shutil.copy(work / f"kam_{lines}.work.duckdb", backfill_db.with_name(f"kam_{lines}_backfill.work.duckdb"))
-    results["kam_backfill_30"] = measure(kam("run", "--data", str(data), "--db", str(backfill_db), "--from",
-                                             (next_day - dt.timedelta(days=29)).isoformat(), "--to",
-                                             next_day.isoformat(), "--quiet", "--timings", str(timings)))
+    results["kam_backfill_30"] = measure(
+        kam(
+            "run",
+            "--data",
+            str(data),
+            "--db",
+            str(backfill_db),
+            "--from",
+            (next_day - dt.timedelta(days=29)).isoformat(),
+            "--to",
+            next_day.isoformat(),
+            "--quiet",
+            "--timings",
+            str(timings),
+        )
+    )
     results["kam_backfill_30"]["stages"] = stage_times(timings)
     shutil.rmtree(data)
     for f in work.glob(f"kam_{lines}*"):
@@ -172,20 +224,30 @@ def report(sizes: dict[int, dict], tiny_run: dict) -> str:
         "| order lines | step | wall s | peak RSS MiB | ratio |",
         "|---|---|---|---|---|",
     ]
-    for n, r in sizes.items():
+    for r in sizes.values():
         base = r["duckdb_baseline"]["wall_s"]
         full = r["kam_full"]["wall_s"]
         rows = [
             ("DuckDB-only baseline", r["duckdb_baseline"], "1.00x baseline"),
             ("pandas script", r["pandas_baseline"], f"{r['pandas_baseline']['wall_s'] / base:.2f}x baseline"),
-            ("kam run (full)", r["kam_full"], f"{full / base:.2f}x baseline (target <= 1.5x), "
-                                              f"{full / r['pandas_baseline']['wall_s']:.2f}x pandas (target < 1x), "
-                                              "RSS target <= 2048 MiB at 10M"),
-            ("kam run (+1 daily file)", r["kam_incremental"],
-             f"{r['kam_incremental']['wall_s'] / full:.0%} of full (target <= 15 %)"),
-            ("kam run (30-date backfill)", r["kam_backfill_30"],
-             f"{r['kam_backfill_30']['wall_s'] / full:.2f}x the full run, "
-             f"{r['kam_backfill_30']['wall_s'] / r['kam_incremental']['wall_s']:.2f}x a one-date run (target <= 5x)"),
+            (
+                "kam run (full)",
+                r["kam_full"],
+                f"{full / base:.2f}x baseline (target <= 1.5x), "
+                f"{full / r['pandas_baseline']['wall_s']:.2f}x pandas (target < 1x), "
+                "RSS target <= 2048 MiB at 10M",
+            ),
+            (
+                "kam run (+1 daily file)",
+                r["kam_incremental"],
+                f"{r['kam_incremental']['wall_s'] / full:.0%} of full (target <= 15 %)",
+            ),
+            (
+                "kam run (30-date backfill)",
+                r["kam_backfill_30"],
+                f"{r['kam_backfill_30']['wall_s'] / full:.2f}x the full run, "
+                f"{r['kam_backfill_30']['wall_s'] / r['kam_incremental']['wall_s']:.2f}x a one-date run (target <= 5x)",
+            ),
         ]
         for label, m, ratio in rows:
             lines.append(f"| {r['order_lines']:,} | {label} | {m['wall_s']:.1f} | {m['rss_mib']:.0f} | {ratio} |")
@@ -193,10 +255,14 @@ def report(sizes: dict[int, dict], tiny_run: dict) -> str:
             stages = r[step].get("stages", {})
             if stages:
                 top = sorted(stages.items(), key=lambda kv: -kv[1])[:6]
-                lines.append(f"| {r['order_lines']:,} | stages of the {label} | " +
-                             ", ".join(f"{k} {v:.1f}" for k, v in top) + " | | |")
-    lines.append(f"| tiny (5 accounts) | kam run | {tiny_run['wall_s']:.1f} | {tiny_run['rss_mib']:.0f} | "
-                 "target <= 5 s |")
+                lines.append(
+                    f"| {r['order_lines']:,} | stages of the {label} | "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in top)
+                    + " | | |"
+                )
+    lines.append(
+        f"| tiny (5 accounts) | kam run | {tiny_run['wall_s']:.1f} | {tiny_run['rss_mib']:.0f} | target <= 5 s |"
+    )
     return "\n".join(lines)
 
 

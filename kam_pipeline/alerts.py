@@ -73,6 +73,7 @@ class AlertSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
         """Read the KAM_ALERT_* and KAM_SMTP_* variables from `env` (e.g. os.environ)."""
+
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
             return value or None

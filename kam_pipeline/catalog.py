@@ -45,8 +45,6 @@ _COMMON = {
     "complaint_rate": "Complaints per 100 orders",
     "avg_resolution_hours": "Mean hours to resolve complaints, an open one counting its age at D (book level: weighted by complaints)",
     "sla_breach_rate": "Share of complaints past their severity's SLA (book level: weighted by complaints)",
-    "revenue_prev": "Signed net revenue in the previous window P (currency)",
-    "churned_accounts": "Accounts flagged is_churned",
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
 }
 

@@ -39,10 +39,17 @@ GX_MARTS = ("account_indicators", "account_scores", "manager_scores", "team_scor
 def staging_check_specs(key: dg.AssetKey, source: str) -> list[dg.AssetCheckSpec]:
     """Return the check specs of a staging asset."""
     return [
-        dg.AssetCheckSpec("satisfies_contract", asset=key, blocking=True,
-                          description=f"Every staged {source} row passes the pandera contract model."),
-        dg.AssetCheckSpec("quarantine_share", asset=key,
-                          description=f"At most {QUARANTINE_WARN_SHARE:.0%} of delivered {source} rows are quarantined."),
+        dg.AssetCheckSpec(
+            "satisfies_contract",
+            asset=key,
+            blocking=True,
+            description=f"Every staged {source} row passes the pandera contract model.",
+        ),
+        dg.AssetCheckSpec(
+            "quarantine_share",
+            asset=key,
+            description=f"At most {QUARANTINE_WARN_SHARE:.0%} of delivered {source} rows are quarantined.",
+        ),
     ]
 
 
@@ -52,14 +59,27 @@ def mart_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     specs = []
     if table in GX_MARTS:
         specs += [
-            dg.AssetCheckSpec("gx_snapshot_valid", asset=key, blocking=True,
-                              description=f"great-expectations suite on the snapshot of marts.{table}: keys, ranges."),
-            dg.AssetCheckSpec("gx_row_count_stable", asset=key,
-                              description=f"Row count within {ROW_COUNT_BAND:.0%} of the previous snapshot."),
+            dg.AssetCheckSpec(
+                "gx_snapshot_valid",
+                asset=key,
+                blocking=True,
+                description=f"great-expectations suite on the snapshot of marts.{table}: keys, ranges.",
+            ),
+            dg.AssetCheckSpec(
+                "gx_row_count_stable",
+                asset=key,
+                description=f"Row count within {ROW_COUNT_BAND:.0%} of the previous snapshot.",
+            ),
         ]
     if table == "indicator_weights":
-        specs.append(dg.AssetCheckSpec("gx_weights_sum_to_one", asset=key, blocking=True,
-                                       description="Every profile's final weights are non-negative and sum to 1."))
+        specs.append(
+            dg.AssetCheckSpec(
+                "gx_weights_sum_to_one",
+                asset=key,
+                blocking=True,
+                description="Every profile's final weights are non-negative and sum to 1.",
+            )
+        )
     return specs
 
 
@@ -78,8 +98,12 @@ def contract_failures(source: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def contract_check_result(
-    source: str, frame: pl.DataFrame, key: dg.AssetKey | None = None, rows: int | None = None,
-    failures: pl.DataFrame | None = None, validated: int | None = None,
+    source: str,
+    frame: pl.DataFrame,
+    key: dg.AssetKey | None = None,
+    rows: int | None = None,
+    failures: pl.DataFrame | None = None,
+    validated: int | None = None,
 ) -> dg.AssetCheckResult:
     """The satisfies_contract result of a staged frame (or of precomputed failures over `rows` rows)."""
     if failures is None:
@@ -145,9 +169,9 @@ def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.
     ]
     parts, checked = [], 0
     for file_name in pending:
-        reader = conn.sql(
-            f"select * from staging.{source} where _source_file = ?", params=[file_name]
-        ).to_arrow_reader(CHECK_BATCH_ROWS)
+        reader = conn.sql(f"select * from staging.{source} where _source_file = ?", params=[file_name]).to_arrow_reader(
+            CHECK_BATCH_ROWS
+        )
         rows, file_parts = 0, []
         for batch in reader:
             frame = pl.from_arrow(batch)

@@ -7,9 +7,9 @@ failed asset) ends with one line `kam: error: <reason>` and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
-import datetime as dt
 import sys
 import textwrap
 import time
@@ -19,7 +19,6 @@ from pathlib import Path
 from kam_pipeline.ingest.mapping import MappingError, load_for
 from kam_pipeline.scoring.model import ModelError, load_model
 from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings
-
 
 # The earliest as-of date `kam run` accepts: anything before is a typo, not history.
 EARLIEST_AS_OF = dt.date(1900, 1, 1)
@@ -68,14 +67,21 @@ def _examples(*lines: str) -> str:
 
 
 def _command(sub, name: str, summary: str, description: str, *examples: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=summary, description=textwrap.fill(description, 79),
-                          epilog=_examples(*examples), formatter_class=_HelpFormatter)
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, 79),
+        epilog=_examples(*examples),
+        formatter_class=_HelpFormatter,
+    )
 
 
 # Shared help texts: the file types every source may be delivered as, and the env-backed defaults.
 _FORMATS = "csv, parquet, xlsx, xls"
-_DATA_HELP = (f"input folder: one or more files per source ({_FORMATS}), e.g. orders.csv "
-              f"(default: {DEFAULT_DATA_DIR}; KAM_DATA_DIR overrides)")
+_DATA_HELP = (
+    f"input folder: one or more files per source ({_FORMATS}), e.g. orders.csv "
+    f"(default: {DEFAULT_DATA_DIR}; KAM_DATA_DIR overrides)"
+)
 _DB_HELP = f"published DuckDB file (default: {DEFAULT_DB_PATH}; KAM_DB_PATH overrides)"
 _MODEL_HELP = "scoring model YAML (default: the shipped kam_pipeline/models/default.yaml; KAM_MODEL overrides)"
 
@@ -83,17 +89,22 @@ _MODEL_HELP = "scoring model YAML (default: the shipped kam_pipeline/models/defa
 def _parser() -> argparse.ArgumentParser:
     env = Settings.from_env()
     parser = argparse.ArgumentParser(
-        prog="kam", formatter_class=_HelpFormatter,
+        prog="kam",
+        formatter_class=_HelpFormatter,
         description=textwrap.fill(
             "Key-account performance evaluation pipeline: score accounts, managers and teams as of a date "
-            "from delivered files into a DuckDB file. `kam COMMAND --help` describes each command.", 79),
+            "from delivered files into a DuckDB file. `kam COMMAND --help` describes each command.",
+            79,
+        ),
         epilog=_examples("kam demo", "kam run --data data/in --db data/kam.duckdb --as-of 2026-06-30"),
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = _command(
-        sub, "run", "materialize every asset for one as-of date",
+        sub,
+        "run",
+        "materialize every asset for one as-of date",
         "Ingest the files of --data, compute indicators and scores as of D (dates YYYY-MM-DD, from 1900-01-01 "
         f"to today) and publish the snapshot into --db. Input files: {_FORMATS}, named <source>[_anything].<ext>.",
         "kam run --data data/in --db data/kam.duckdb --as-of 2026-06-30",
@@ -102,20 +113,40 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data", metavar="DIR", type=Path, default=env.data_dir, help=_DATA_HELP)
     run.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
     run.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="as-of date D (default: today)")
-    run.add_argument("--from", dest="date_from", type=_date, default=None, metavar="YYYY-MM-DD",
-                     help="backfill: first as-of date of a range scored in one run (with --to)")
-    run.add_argument("--to", dest="date_to", type=_date, default=None, metavar="YYYY-MM-DD",
-                     help="backfill: last as-of date (with --from)")
-    run.add_argument("--timings", metavar="FILE", type=Path, default=None,
-                     help="write the seconds of every step to this JSON file")
+    run.add_argument(
+        "--from",
+        dest="date_from",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="backfill: first as-of date of a range scored in one run (with --to)",
+    )
+    run.add_argument(
+        "--to",
+        dest="date_to",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="backfill: last as-of date (with --from)",
+    )
+    run.add_argument(
+        "--timings", metavar="FILE", type=Path, default=None, help="write the seconds of every step to this JSON file"
+    )
     run.add_argument("--model", metavar="FILE", type=Path, default=env.model_path, help=_MODEL_HELP)
-    run.add_argument("--sources", metavar="FILE", type=Path, default=env.sources_path,
-                     help="mapping of your own column names and values to the input contract (KAM_SOURCES; "
-                          "default: sources.yaml in the data folder, if there is one)")
+    run.add_argument(
+        "--sources",
+        metavar="FILE",
+        type=Path,
+        default=env.sources_path,
+        help="mapping of your own column names and values to the input contract (KAM_SOURCES; "
+        "default: sources.yaml in the data folder, if there is one)",
+    )
     run.add_argument("--quiet", action="store_true", help="print only errors (default: print a summary)")
 
     gen = _command(
-        sub, "generate", "write a deterministic synthetic data set",
+        sub,
+        "generate",
+        "write a deterministic synthetic data set",
         "Write one CSV file per source into --out: the same flags give byte-identical files.",
         "kam generate --out data/sample --accounts 100 --days 365 --end 2026-06-29",
     )
@@ -123,67 +154,103 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--accounts", metavar="N", type=_positive, default=60, help="number of accounts")
     gen.add_argument("--days", metavar="N", type=_positive, default=730, help="days of history ending at --end")
     gen.add_argument("--seed", metavar="N", type=int, default=7, help="random seed")
-    gen.add_argument("--end", type=_date, default=None, metavar="YYYY-MM-DD",
-                     help="last date with data (default: yesterday)")
+    gen.add_argument(
+        "--end", type=_date, default=None, metavar="YYYY-MM-DD", help="last date with data (default: yesterday)"
+    )
 
     demo = _command(
-        sub, "demo", "generate the sample data set and run the pipeline on it",
+        sub,
+        "demo",
+        "generate the sample data set and run the pipeline on it",
         "Generate a sample data set ending yesterday into --out and score it as of today into --db.",
         "kam demo --accounts 120",
     )
-    demo.add_argument("--out", metavar="DIR", type=Path, default=Path(DEFAULT_DATA_DIR),
-                      help="folder of the generated files")
+    demo.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path(DEFAULT_DATA_DIR), help="folder of the generated files"
+    )
     demo.add_argument("--db", metavar="FILE", type=Path, default=Path(DEFAULT_DB_PATH), help="published DuckDB file")
     demo.add_argument("--accounts", metavar="N", type=_positive, default=60, help="number of accounts")
 
     report = _command(
-        sub, "report", "write the evaluation report of a snapshot as one self-contained HTML file",
+        sub,
+        "report",
+        "write the evaluation report of a snapshot as one self-contained HTML file",
         "Write the evaluation report of one stored snapshot (dates YYYY-MM-DD) as one HTML file.",
         "kam report --db data/kam.duckdb --as-of 2026-06-30 --lang zh --out report.html",
     )
     report.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
-    report.add_argument("--out", metavar="FILE", type=Path, default=None,
-                        help="HTML file (default: <db dir>/reports/kam_report_<as-of>_<lang>.html)")
-    report.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
-                        help="snapshot date (default: the latest stored)")
+    report.add_argument(
+        "--out",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="HTML file (default: <db dir>/reports/kam_report_<as-of>_<lang>.html)",
+    )
+    report.add_argument(
+        "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="snapshot date (default: the latest stored)"
+    )
     report.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the report")
-    report.add_argument("--model", metavar="FILE", type=Path, default=env.model_path,
-                        help="scoring model YAML: labels, targets and alert rules "
-                             "(default: the shipped model; KAM_MODEL overrides)")
+    report.add_argument(
+        "--model",
+        metavar="FILE",
+        type=Path,
+        default=env.model_path,
+        help="scoring model YAML: labels, targets and alert rules (default: the shipped model; KAM_MODEL overrides)",
+    )
 
     docs = _command(
-        sub, "docs", "write the Markdown data dictionary of the marts from a published database",
+        sub,
+        "docs",
+        "write the Markdown data dictionary of the marts from a published database",
         "Write the data dictionary of the marts tables from the column comments of a published database.",
         "kam docs --fresh --out docs/data_dictionary.md",
     )
     docs.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
     docs.add_argument("--out", metavar="FILE", type=Path, default=Path("docs/data_dictionary.md"), help="Markdown file")
-    docs.add_argument("--fresh", action="store_true",
-                      help="document a fresh run on generated data instead of --db (default: read --db)")
+    docs.add_argument(
+        "--fresh",
+        action="store_true",
+        help="document a fresh run on generated data instead of --db (default: read --db)",
+    )
 
     export = _command(
-        sub, "export", "write the marts as Parquet: <out>/<table>/as_of_date=<D>/data.parquet",
+        sub,
+        "export",
+        "write the marts as Parquet: <out>/<table>/as_of_date=<D>/data.parquet",
         "Copy the snapshots of every marts table into a Parquet tree: <out>/<table>/as_of_date=<D>/data.parquet.",
         "kam export --db data/kam.duckdb --out exports/ --as-of 2026-06-30",
     )
     export.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
     export.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder (required)")
-    export.add_argument("--as-of", type=_date, default=None, metavar="YYYY-MM-DD",
-                        help="only this snapshot (default: every snapshot)")
+    export.add_argument(
+        "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="only this snapshot (default: every snapshot)"
+    )
 
     check = _command(
-        sub, "check-model", "validate a scoring model file without touching data",
+        sub,
+        "check-model",
+        "validate a scoring model file without touching data",
         "Validate a scoring model YAML: names every unknown indicator and every inconsistent AHP matrix.",
         "kam check-model my_model.yaml",
     )
-    check.add_argument("model", type=Path, nargs="?", default=None,
-                       help="scoring model YAML (default: the shipped kam_pipeline/models/default.yaml)")
+    check.add_argument(
+        "model",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="scoring model YAML (default: the shipped kam_pipeline/models/default.yaml)",
+    )
     return parser
 
 
 def run_pipeline(
-    data: Path, db: Path, as_of: dt.date, model: Path | None, until: dt.date | None = None,
-    timings: Path | None = None, sources: Path | None = None,
+    data: Path,
+    db: Path,
+    as_of: dt.date,
+    model: Path | None,
+    until: dt.date | None = None,
+    timings: Path | None = None,
+    sources: Path | None = None,
 ) -> None:
     """Materialize every asset and check for `as_of` (or the range as_of..until) through the Dagster
     definitions; raise CliError on failure (ModelError, MappingError for a broken model or mapping)."""
@@ -209,12 +276,16 @@ def run_pipeline(
     resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model, sources_path=sources))
     instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
-    partition = {"partition_key": as_of.isoformat()} if until is None else {
-        "tags": {
-            "dagster/asset_partition_range_start": as_of.isoformat(),
-            "dagster/asset_partition_range_end": until.isoformat(),
+    partition = (
+        {"partition_key": as_of.isoformat()}
+        if until is None
+        else {
+            "tags": {
+                "dagster/asset_partition_range_start": as_of.isoformat(),
+                "dagster/asset_partition_range_end": until.isoformat(),
+            }
         }
-    }
+    )
     result = dg.materialize(
         assets,
         **partition,
@@ -237,8 +308,10 @@ def _check_as_of(date: dt.date) -> None:
     """Raise CliError for an as-of date no data set can have: after today, or before 1900."""
     today = dt.date.today()
     if date > today:
-        raise CliError(f"as-of date {date} is in the future (today is {today}): "
-                       "a snapshot scores what was delivered before its date")
+        raise CliError(
+            f"as-of date {date} is in the future (today is {today}): "
+            "a snapshot scores what was delivered before its date"
+        )
     if date < EARLIEST_AS_OF:
         raise CliError(f"as-of date {date} is before {EARLIEST_AS_OF}: not a date this pipeline scores")
 
@@ -312,9 +385,7 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
             s: scalar(conn, f"select count(*) from staging.{s}")
             for s in sorted({row[0] for row in log if row[2] != "ignored"})
         }
-        quarantined = {
-            s: scalar(conn, f"select count(*) from quarantine.{s}") for s in staged
-        }
+        quarantined = {s: scalar(conn, f"select count(*) from quarantine.{s}") for s in staged}
         top = conn.execute(
             "select rank, account_id, account_name, segment, round(score, 1), grade, is_key_account "
             "from marts.account_scores where as_of_date = ? and score is not null order by rank limit 5",
@@ -340,10 +411,7 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
             print(f"  ignored file: {name}{owner}: {reason}")
     if total:
         revenue, retention, nrr = total
-        print(
-            f"  portfolio: revenue {float(revenue or 0):,.0f}, logo retention "
-            f"{_pct(retention)}, NRR {_pct(nrr)}"
-        )
+        print(f"  portfolio: revenue {float(revenue or 0):,.0f}, logo retention {_pct(retention)}, NRR {_pct(nrr)}")
     print("  grades: " + ", ".join(f"{g} {n}" for g, n in grades))
     print("  top accounts:")
     for rank, aid, name, seg, score, grade, key in top:
@@ -365,8 +433,7 @@ def _run(args: argparse.Namespace) -> None:
         raise CliError("give either --as-of or --from/--to")
     as_of = args.date_from or args.as_of or dt.date.today()
     started = time.perf_counter()
-    run_pipeline(args.data, args.db, as_of, args.model, until=args.date_to, timings=args.timings,
-                 sources=args.sources)
+    run_pipeline(args.data, args.db, as_of, args.model, until=args.date_to, timings=args.timings, sources=args.sources)
     if not args.quiet:
         _print_summary(args.db, args.date_to or as_of, time.perf_counter() - started)
 
@@ -375,7 +442,9 @@ def _generate(args: argparse.Namespace) -> None:
     from kam_pipeline.generate import generate_dataset
 
     counts = generate_dataset(args.out, accounts=args.accounts, days=args.days, seed=args.seed, end=args.end)
-    print(f"kam: wrote {sum(counts.values()):,} rows to {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(
+        f"kam: wrote {sum(counts.values()):,} rows to {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    )
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -384,7 +453,9 @@ def _demo(args: argparse.Namespace) -> None:
     as_of = dt.date.today()
     started = time.perf_counter()
     counts = generate_dataset(args.out, accounts=args.accounts, end=as_of - dt.timedelta(days=1))
-    print(f"kam: generated {counts.get('orders', 0):,} order lines for {counts.get('accounts', 0)} accounts in {args.out}")
+    print(
+        f"kam: generated {counts.get('orders', 0):,} order lines for {counts.get('accounts', 0)} accounts in {args.out}"
+    )
     run_pipeline(args.out, args.db, as_of, None)
     _print_summary(args.db, as_of, time.perf_counter() - started)
 
@@ -436,8 +507,10 @@ def _export(args: argparse.Namespace) -> None:
 
 def _check_model(args: argparse.Namespace) -> None:
     model = load_model(args.model)
-    print(f"kam: {model.path}: valid ({len(model.indicators)} indicators in {len(model.groups)} groups, "
-          f"profiles: {', '.join(p.name for p in model.profiles)})")
+    print(
+        f"kam: {model.path}: valid ({len(model.indicators)} indicators in {len(model.groups)} groups, "
+        f"profiles: {', '.join(p.name for p in model.profiles)})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,8 +519,15 @@ def main(argv: list[str] | None = None) -> int:
     # a user of the command line can do nothing about them, and they would break the one-line errors.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "generate": _generate, "demo": _demo, "check-model": _check_model, "report": _report,
-                "docs": _docs, "export": _export}
+    handlers = {
+        "run": _run,
+        "generate": _generate,
+        "demo": _demo,
+        "check-model": _check_model,
+        "report": _report,
+        "docs": _docs,
+        "export": _export,
+    }
     try:
         handlers[args.command](args)
     except ModelError as exc:
@@ -463,8 +543,10 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("KAM_DEBUG"):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"kam: error: internal error {type(exc).__name__}: {first} (KAM_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"kam: error: internal error {type(exc).__name__}: {first} (KAM_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 70
     return 0
 

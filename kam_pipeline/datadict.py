@@ -55,11 +55,17 @@ def data_dictionary(db_path: Path) -> str:
     if not schema:
         raise ValueError(f"{db_path}: no marts tables (run the pipeline first)")
     lines = [HEADER, "| table | what it holds | columns |", "|---|---|---|"]
-    lines += [f"| [`marts.{t}`](#marts{t}) | {_cell(c)} | {len(cols)} |"
-              for t, (c, cols) in schema.items()]
+    lines += [f"| [`marts.{t}`](#marts{t}) | {_cell(c)} | {len(cols)} |" for t, (c, cols) in schema.items()]
     for table, (comment, cols) in schema.items():
-        lines += ["", f"## marts.{table}", "", _cell(comment) or "(no description)", "",
-                  "| column | type | description |", "|---|---|---|"]
+        lines += [
+            "",
+            f"## marts.{table}",
+            "",
+            _cell(comment) or "(no description)",
+            "",
+            "| column | type | description |",
+            "|---|---|---|",
+        ]
         lines += [f"| `{name}` | {data_type} | {_cell(text)} |" for name, data_type, text in cols]
     return "\n".join(lines) + "\n"
 

@@ -24,16 +24,22 @@ def export_marts(db_path: Path, out_dir: Path, as_of: dt.date | None = None) -> 
     """Write every marts table's snapshots (or only `as_of`) as Parquet; return files written per table."""
     written: dict[str, int] = {}
     with duckdb.connect(str(db_path), read_only=True) as conn:
-        names = [r[0] for r in conn.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts' and not temporary order by 1"
-        ).fetchall()]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' and not temporary order by 1"
+            ).fetchall()
+        ]
         for table in names:
             if not _IDENTIFIER.match(table):
                 continue  # only our own snake_case tables; anything else is not ours to quote
-            dates = [r[0] for r in conn.execute(
-                f'select distinct as_of_date from marts."{table}" where ? is null or as_of_date = ? order by 1',
-                [as_of, as_of],
-            ).fetchall()]
+            dates = [
+                r[0]
+                for r in conn.execute(
+                    f'select distinct as_of_date from marts."{table}" where ? is null or as_of_date = ? order by 1',
+                    [as_of, as_of],
+                ).fetchall()
+            ]
             for date in dates:
                 frame = conn.sql(
                     f'select * exclude (as_of_date) from marts."{table}" where as_of_date = ?', params=[date]

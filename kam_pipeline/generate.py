@@ -100,28 +100,132 @@ _REVIEWERS = (
 _CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 _CN_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红建文辉国"
 _EN_FIRST = (
-    "James", "Mary", "Robert", "Linda", "Michael", "Sarah", "David", "Laura", "Daniel", "Emma",
-    "Thomas", "Olivia", "Mark", "Sophie", "Paul", "Anna", "Peter", "Julia", "Andrew", "Claire",
-    "Lukas", "Marie", "Jonas", "Elena", "Kenji", "Yuki", "Rahul", "Priya", "Carlos", "Lucia",
+    "James",
+    "Mary",
+    "Robert",
+    "Linda",
+    "Michael",
+    "Sarah",
+    "David",
+    "Laura",
+    "Daniel",
+    "Emma",
+    "Thomas",
+    "Olivia",
+    "Mark",
+    "Sophie",
+    "Paul",
+    "Anna",
+    "Peter",
+    "Julia",
+    "Andrew",
+    "Claire",
+    "Lukas",
+    "Marie",
+    "Jonas",
+    "Elena",
+    "Kenji",
+    "Yuki",
+    "Rahul",
+    "Priya",
+    "Carlos",
+    "Lucia",
 )
 _EN_LAST = (
-    "Smith", "Johnson", "Brown", "Miller", "Davis", "Wilson", "Taylor", "Anderson", "Thomas", "Moore",
-    "Martin", "Clark", "Lewis", "Walker", "Hall", "Young", "Müller", "Schmidt", "Weber", "Fischer",
-    "Rossi", "Bianchi", "Dubois", "Laurent", "Tanaka", "Sato", "Sharma", "Patel", "Garcia", "Lopez",
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Taylor",
+    "Anderson",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "Müller",
+    "Schmidt",
+    "Weber",
+    "Fischer",
+    "Rossi",
+    "Bianchi",
+    "Dubois",
+    "Laurent",
+    "Tanaka",
+    "Sato",
+    "Sharma",
+    "Patel",
+    "Garcia",
+    "Lopez",
 )
 _CN_PLACES = (
-    "华东", "华北", "华南", "西南", "上海", "北京", "深圳", "广州", "杭州", "苏州", "成都", "武汉",
-    "天津", "南京", "重庆", "青岛", "宁波", "厦门", "西安", "长沙",
+    "华东",
+    "华北",
+    "华南",
+    "西南",
+    "上海",
+    "北京",
+    "深圳",
+    "广州",
+    "杭州",
+    "苏州",
+    "成都",
+    "武汉",
+    "天津",
+    "南京",
+    "重庆",
+    "青岛",
+    "宁波",
+    "厦门",
+    "西安",
+    "长沙",
 )
 _CN_CORES = (
-    "精密", "恒通", "瑞丰", "鼎盛", "华信", "永兴", "中科", "远航", "新材", "宏达", "博远", "天成",
-    "金桥", "安泰", "长城", "海川", "东方", "联创", "卓越", "万达",
+    "精密",
+    "恒通",
+    "瑞丰",
+    "鼎盛",
+    "华信",
+    "永兴",
+    "中科",
+    "远航",
+    "新材",
+    "宏达",
+    "博远",
+    "天成",
+    "金桥",
+    "安泰",
+    "长城",
+    "海川",
+    "东方",
+    "联创",
+    "卓越",
+    "万达",
 )
 _CN_TRADES = ("制造", "商贸", "医药", "能源", "物流", "科技")  # INDUSTRIES order
 _CN_FORMS = ("有限公司", "股份有限公司")
 _EN_PREFIXES = (
-    "Northwind", "Bluepeak", "Silverline", "Crestview", "Ironbridge", "Summit", "Harbor", "Evergreen",
-    "Pioneer", "Atlas", "Keystone", "Redwood", "Meridian", "Orion", "Vantage", "Granite",
+    "Northwind",
+    "Bluepeak",
+    "Silverline",
+    "Crestview",
+    "Ironbridge",
+    "Summit",
+    "Harbor",
+    "Evergreen",
+    "Pioneer",
+    "Atlas",
+    "Keystone",
+    "Redwood",
+    "Meridian",
+    "Orion",
+    "Vantage",
+    "Granite",
 )
 _EN_TRADES = (  # INDUSTRIES order
     ("Precision", "Industrial", "Machining", "Components"),
@@ -252,9 +356,7 @@ def generate_dataset(
     return {source: counts[source] for source in SOURCES}
 
 
-def account_profiles(
-    accounts: int = 60, days: int = 730, seed: int = 7, end: date | None = None
-) -> pl.DataFrame:
+def account_profiles(accounts: int = 60, days: int = 730, seed: int = 7, end: date | None = None) -> pl.DataFrame:
     """Return the hidden profile behind `generate_dataset` with the same arguments.
 
     One row per account: account_id, trajectory, health (higher = better),
@@ -395,8 +497,7 @@ def _person_names(rng: np.random.Generator, n: int) -> list[str]:
     en = rng.choice(en_space, size=n - n_cn, replace=n - n_cn > en_space)
     g = len(_CN_GIVEN)
     cn_names = [
-        _CN_SURNAMES[k // (g * g)] + _CN_GIVEN[(k // g) % g] + (_CN_GIVEN[k % g] if k % 3 else "")
-        for k in cn.tolist()
+        _CN_SURNAMES[k // (g * g)] + _CN_GIVEN[(k // g) % g] + (_CN_GIVEN[k % g] if k % 3 else "") for k in cn.tolist()
     ]
     en_names = [f"{_EN_FIRST[k // len(_EN_LAST)]} {_EN_LAST[k % len(_EN_LAST)]}" for k in en.tolist()]
     out = np.empty(n, dtype=object)
@@ -422,8 +523,15 @@ def _company_names(rng: np.random.Generator, industry: np.ndarray, segment: np.n
             else f"{_EN_PREFIXES[x]} {_EN_TRADES[i][t]} {_EN_FORMS[e]}"
         )
         for zh, p, c, f, x, t, e, i in zip(
-            chinese.tolist(), place.tolist(), core.tolist(), cn_form.tolist(), prefix.tolist(),
-            trade.tolist(), en_form.tolist(), industry.tolist(), strict=True,
+            chinese.tolist(),
+            place.tolist(),
+            core.tolist(),
+            cn_form.tolist(),
+            prefix.tolist(),
+            trade.tolist(),
+            en_form.tolist(),
+            industry.tolist(),
+            strict=True,
         )
     ]
     return _dedupe(names)
@@ -715,9 +823,7 @@ def _make_surveys(rng: np.random.Generator, a: _Accounts) -> pl.DataFrame:
     return pl.DataFrame(frame)
 
 
-def _make_complaints(
-    rng: np.random.Generator, a: _Accounts, order_account: np.ndarray, cal: _Calendar
-) -> pl.DataFrame:
+def _make_complaints(rng: np.random.Generator, a: _Accounts, order_account: np.ndarray, cal: _Calendar) -> pl.DataFrame:
     orders = np.bincount(order_account, minlength=a.account_id.size)
     per_account = rng.poisson(orders * 0.03 * np.exp(0.75 * a.service_problem))
     account = np.repeat(np.arange(per_account.size), per_account)
@@ -726,9 +832,7 @@ def _make_complaints(
     opened = day * _SECONDS_PER_DAY + 8 * 3600 + rng.integers(0, 10 * 3600, n)
     severity = _choice(rng, n, _SEVERITY_SHARE)
     hours = np.exp(
-        np.log(np.array(_SEVERITY_MEDIAN_HOURS)[severity])
-        + 0.3 * a.service_problem[account]
-        + rng.normal(0, 0.8, n)
+        np.log(np.array(_SEVERITY_MEDIAN_HOURS)[severity]) + 0.3 * a.service_problem[account] + rng.normal(0, 0.8, n)
     )
     resolved = opened + np.maximum(900, np.rint(hours * 3600)).astype(np.int64)
     still_open = (resolved > (cal.end + 1) * _SECONDS_PER_DAY - 1) | (rng.random(n) < 0.01)
@@ -751,9 +855,7 @@ def _make_complaints(
 # ---------------------------------------------------------------- wallet and market
 
 
-def _make_wallet(
-    rng: np.random.Generator, a: _Accounts, lines: dict[str, np.ndarray], cal: _Calendar
-) -> pl.DataFrame:
+def _make_wallet(rng: np.random.Generator, a: _Accounts, lines: dict[str, np.ndarray], cal: _Calendar) -> pl.DataFrame:
     """One row per account and calendar year: the account's whole spend in our categories."""
     years = cal.years
     n, n_years = a.account_id.size, years.size

@@ -30,6 +30,7 @@ def with_partitions(
 ) -> list[dg.AssetsDefinition]:
     """Return `assets` with every partitioned asset (and its checks) on `partitions_def` instead;
     keys, dependencies and everything else stay as they are."""
+
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         return spec if spec.partitions_def is None else spec.replace_attributes(partitions_def=partitions_def)
 

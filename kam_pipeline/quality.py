@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+
 def preload() -> None:
     """Start importing great-expectations in a background thread (it takes seconds).
 
@@ -71,7 +72,8 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
     for key in keys:
         suite.append(gxe.ExpectColumnValuesToNotBeNull(column=key))
         suite.append(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["as_of_date", key]) if dates
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["as_of_date", key])
+            if dates
             else gxe.ExpectColumnValuesToBeUnique(column=key)
         )
     if table in ("account_scores", "manager_scores", "team_scores"):
@@ -87,7 +89,8 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
             # Every date has its 'all' row.
             gxe.ExpectColumnDistinctValuesToContainSet(
                 column="as_of_date", value_set=dates, row_condition=Column("segment") == "all"
-            ) if dates
+            )
+            if dates
             else gxe.ExpectColumnDistinctValuesToContainSet(column="segment", value_set=["all"])
         )
         for col in ("logo_retention", "churn_rate"):
@@ -132,7 +135,9 @@ def _validate(frame, name: str, expectations: list) -> SuiteOutcome:
     import great_expectations as gx
 
     batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations), result_format="SUMMARY")
+    result = batch.validate(
+        gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations), result_format="SUMMARY"
+    )
     failures = [
         {
             "expectation": r.expectation_config.type,
@@ -215,10 +220,14 @@ def _validate_row_counts(conn: duckdb.DuckDBPyConnection, table: str, dates: lis
         params=[dates, ROW_COUNT_BAND, ROW_COUNT_BAND, dates],
     ).df()
     pair = {"ignore_row_if": "either_value_is_missing", "or_equal": True}
-    return _validate(frame, f"{table}_row_counts", [
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rows", column_B="low", **pair),
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="rows", **pair),
-    ])
+    return _validate(
+        frame,
+        f"{table}_row_counts",
+        [
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rows", column_B="low", **pair),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="rows", **pair),
+        ],
+    )
 
 
 def validate_weights(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.date]) -> SuiteOutcome:
@@ -227,7 +236,10 @@ def validate_weights(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.d
 
     dates = _several(as_of)
     frame = _snapshot_frame(
-        conn, "indicator_weights", "subject, profile, sum(weight) as weight_sum, min(weight) as min_weight", as_of,
+        conn,
+        "indicator_weights",
+        "subject, profile, sum(weight) as weight_sum, min(weight) as min_weight",
+        as_of,
         group=True,
     )
     return _validate(
@@ -235,7 +247,8 @@ def validate_weights(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.d
         "indicator_weights",
         [
             # Weights exist on the date (on every date of a list).
-            gxe.ExpectColumnDistinctValuesToContainSet(column="as_of_date", value_set=dates) if dates
+            gxe.ExpectColumnDistinctValuesToContainSet(column="as_of_date", value_set=dates)
+            if dates
             else gxe.ExpectTableRowCountToBeBetween(min_value=1),
             gxe.ExpectColumnValuesToBeBetween(column="weight_sum", min_value=1 - 1e-9, max_value=1 + 1e-9),
             gxe.ExpectColumnValuesToBeBetween(column="min_weight", min_value=0),

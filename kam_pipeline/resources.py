@@ -14,7 +14,6 @@ from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_mo
 from kam_pipeline.settings import Settings
 from kam_pipeline.warehouse import work_path_for
 
-
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
 _MODELS: dict[tuple[str, int, int], ScoringModel] = {}
 

@@ -139,13 +139,15 @@ def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict
 def _comments(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str | None, str | None]:
     """The comments of `marts.<table>` (key None) and of each of its columns (by name): one catalog
     query tells both which columns exist and which comments to set."""
-    return dict(conn.execute(
-        "select null, comment from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'marts' and table_name = ? "
-        "union all select column_name, comment from duckdb_columns() where database_name = current_database() "
-        "and schema_name = 'marts' and table_name = ?",
-        [table, table],
-    ).fetchall())
+    return dict(
+        conn.execute(
+            "select null, comment from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'marts' and table_name = ? "
+            "union all select column_name, comment from duckdb_columns() where database_name = current_database() "
+            "and schema_name = 'marts' and table_name = ?",
+            [table, table],
+        ).fetchall()
+    )
 
 
 def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str, stored: dict[str | None, str | None]) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from kam_pipeline.definitions import all_assets
@@ -42,3 +44,21 @@ def pipeline_db(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) 
         result = run_pipeline(generated_data, db, as_of)
         assert result.success
     return db
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a new DuckDB file (`kam.duckdb` in the test's folder), closed after the test."""
+    connection = duckdb.connect(str(tmp_path / "kam.duckdb"))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty data folder."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

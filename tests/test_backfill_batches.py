@@ -48,16 +48,24 @@ def test_more_memory_means_fewer_batches(monkeypatch):
 
 def _run(data: Path, db: Path, dates: list[dt.date]) -> None:
     first, last = dates[0].isoformat(), dates[-1].isoformat()
-    partition = {"partition_key": first} if first == last else {
-        "tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    }
+    partition = (
+        {"partition_key": first}
+        if first == last
+        else {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
+    )
     # Everything up to the published snapshot: the report renders one date and is not compared.
-    selection = [a for a in all_assets if isinstance(a, dg.AssetsDefinition)
-                 and all(k.path[-1] != "evaluation_report" for k in a.keys)]
-    result = dg.materialize(selection, resources=build_resources(Settings(data_dir=data, db_path=db, model_path=None)), **partition)
+    selection = [
+        a
+        for a in all_assets
+        if isinstance(a, dg.AssetsDefinition) and all(k.path[-1] != "evaluation_report" for k in a.keys)
+    ]
+    result = dg.materialize(
+        selection, resources=build_resources(Settings(data_dir=data, db_path=db, model_path=None)), **partition
+    )
     assert result.success
 
 
+@pytest.mark.integration
 def test_a_backfill_in_batches_equals_one_run_per_date(monkeypatch, generated_data, tmp_path):
     monkeypatch.setattr(marts, "RANGE_ROWS_PER_GIB", 60)  # 24 accounts, 1 GiB: two dates per batch
     assert [len(b) for b in date_batches(_accounts(24, "1GB"), DATES)] == [2, 2, 1]
@@ -78,8 +86,13 @@ def test_a_backfill_in_batches_equals_one_run_per_date(monkeypatch, generated_da
 def _marts(db: Path) -> dict[str, list[tuple]]:
     """Every row of every mart of a run's working database, as_of_date first, in a fixed order."""
     with duckdb.connect(str(db.with_name(f"{db.stem}.work.duckdb")), read_only=True) as conn:
-        tables = [t for t, in conn.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
-        ).fetchall()]
-        return {t: conn.execute(f"select as_of_date, * exclude (as_of_date) from marts.{t} order by all").fetchall()
-                for t in tables}
+        tables = [
+            t
+            for (t,) in conn.execute(
+                "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
+            ).fetchall()
+        ]
+        return {
+            t: conn.execute(f"select as_of_date, * exclude (as_of_date) from marts.{t} order by all").fetchall()
+            for t in tables
+        }

@@ -86,23 +86,34 @@ def test_sqlalchemy_reads_every_mart_read_only(engine, pipeline_db):
     import sqlalchemy as sa
 
     with duckdb.connect(str(pipeline_db), read_only=True) as conn:
-        expected = {t: conn.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in
-                    [r[0] for r in conn.execute(
-                        "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]}
+        expected = {
+            t: conn.execute(f"select count(*) from marts.{t}").fetchone()[0]
+            for t in [
+                r[0]
+                for r in conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+            ]
+        }
     with engine.connect() as conn:
         assert set(sa.inspect(conn).get_table_names(schema="marts")) == set(expected)
         for table, rows in expected.items():
             assert conn.execute(sa.text(f"select count(*) from marts.{table}")).scalar() == rows
         # Bound parameters, the way BI tools filter.
-        scores = conn.execute(
-            sa.text("select score from marts.account_scores where as_of_date = :d and score is not null"),
-            {"d": AS_OF},
-        ).scalars().all()
+        scores = (
+            conn.execute(
+                sa.text("select score from marts.account_scores where as_of_date = :d and score is not null"),
+                {"d": AS_OF},
+            )
+            .scalars()
+            .all()
+        )
         assert scores and all(0 <= s <= 100 for s in scores)
         # What a BI tool shows next to a column: its comment.
-        comment = conn.execute(sa.text(
-            "select comment from duckdb_columns() where schema_name = 'marts' "
-            "and table_name = 'account_scores' and column_name = 'completeness'")).scalar()
+        comment = conn.execute(
+            sa.text(
+                "select comment from duckdb_columns() where schema_name = 'marts' "
+                "and table_name = 'account_scores' and column_name = 'completeness'"
+            )
+        ).scalar()
         assert "0-1" in comment
         with pytest.raises(sa.exc.DBAPIError):
             conn.execute(sa.text("drop table marts.account_scores"))
@@ -111,10 +122,15 @@ def test_sqlalchemy_reads_every_mart_read_only(engine, pipeline_db):
 def test_sqlalchemy_core_queries_compile_for_duckdb(engine):
     import sqlalchemy as sa
 
-    scores = sa.table("account_scores", sa.column("as_of_date"), sa.column("segment"), sa.column("score"),
-                      schema="marts")
-    query = (sa.select(scores.c.segment, sa.func.avg(scores.c.score).label("avg_score"))
-             .where(scores.c.as_of_date == AS_OF).group_by(scores.c.segment).order_by(scores.c.segment))
+    scores = sa.table(
+        "account_scores", sa.column("as_of_date"), sa.column("segment"), sa.column("score"), schema="marts"
+    )
+    query = (
+        sa.select(scores.c.segment, sa.func.avg(scores.c.score).label("avg_score"))
+        .where(scores.c.as_of_date == AS_OF)
+        .group_by(scores.c.segment)
+        .order_by(scores.c.segment)
+    )
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
     assert rows and all(0 <= avg <= 100 for _, avg in rows if avg is not None)
@@ -146,9 +162,17 @@ def test_the_duckdb_cli_opens_the_published_file_read_only(pipeline_db):
     cli = str(Path(sys.executable).with_name("duckdb"))
     assert _cli_version(cli) >= (1, 5)
     out = subprocess.run(
-        [cli, "-readonly", "-csv", str(pipeline_db), "-c",
-         "set enable_external_access = false; select count(*) from marts.account_scores"],
-        capture_output=True, text=True, timeout=60,
+        [
+            cli,
+            "-readonly",
+            "-csv",
+            str(pipeline_db),
+            "-c",
+            "set enable_external_access = false; select count(*) from marts.account_scores",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) > 0
@@ -175,7 +199,8 @@ def test_the_data_dictionary_lists_every_table_and_column(pipeline_db):
     text = data_dictionary(pipeline_db)
     with duckdb.connect(str(pipeline_db), read_only=True) as conn:
         columns = conn.execute(
-            "select table_name, column_name from duckdb_columns() where schema_name = 'marts'").fetchall()
+            "select table_name, column_name from duckdb_columns() where schema_name = 'marts'"
+        ).fetchall()
     for table, column in columns:
         assert f"## marts.{table}\n" in text
         assert f"| `{column}` |" in text
@@ -191,21 +216,24 @@ def test_kam_export_writes_one_parquet_file_per_table_and_snapshot(pipeline_db, 
     out = tmp_path / "exports"
     assert main(["export", "--db", str(pipeline_db), "--out", str(out)]) == 0
     with duckdb.connect(str(pipeline_db), read_only=True) as conn:
-        snapshots = conn.execute(
-            "select distinct as_of_date from marts.account_scores order by 1").fetchall()
+        snapshots = conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()
         assert len(snapshots) == 2
-        for table in [r[0] for r in conn.execute(
-                "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]:
+        for table in [
+            r[0] for r in conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+        ]:
             dates = [r[0] for r in conn.execute(f"select distinct as_of_date from marts.{table}").fetchall()]
             for date in dates:
                 assert (out / table / f"as_of_date={date}" / "data.parquet").is_file()
             pattern = (out / table / "*" / "data.parquet").as_posix()
-            exported = conn.execute(
-                "select as_of_date, count(*) from read_parquet(?, hive_partitioning = true) group by 1 order by 1",
-                [pattern],
-            ).fetchall() if dates else []
-            stored = conn.execute(
-                f"select as_of_date, count(*) from marts.{table} group by 1 order by 1").fetchall()
+            exported = (
+                conn.execute(
+                    "select as_of_date, count(*) from read_parquet(?, hive_partitioning = true) group by 1 order by 1",
+                    [pattern],
+                ).fetchall()
+                if dates
+                else []
+            )
+            stored = conn.execute(f"select as_of_date, count(*) from marts.{table} group by 1 order by 1").fetchall()
             assert [(str(d), n) for d, n in exported] == [(str(d), n) for d, n in stored], table
     assert not list(out.rglob("*.tmp"))
 
@@ -216,11 +244,12 @@ def test_kam_export_of_one_snapshot_keeps_values_and_types(pipeline_db, tmp_path
     assert [p.name for p in (out / "account_scores").iterdir()] == [f"as_of_date={AS_OF}"]
     with duckdb.connect(str(pipeline_db), read_only=True) as conn:
         original = conn.execute(
-            "select * exclude (as_of_date) from marts.account_scores where as_of_date = ? order by account_id",
-            [AS_OF]).fetchall()
+            "select * exclude (as_of_date) from marts.account_scores where as_of_date = ? order by account_id", [AS_OF]
+        ).fetchall()
         exported = conn.execute(
             "select * from read_parquet(?, hive_partitioning = false) order by account_id",
-            [(out / "account_scores" / f"as_of_date={AS_OF}" / "data.parquet").as_posix()]).fetchall()
+            [(out / "account_scores" / f"as_of_date={AS_OF}" / "data.parquet").as_posix()],
+        ).fetchall()
     assert exported == original
     # Exporting again replaces the file with the same content.
     first = (out / "account_scores" / f"as_of_date={AS_OF}" / "data.parquet").read_bytes()
@@ -256,9 +285,11 @@ def test_the_parquet_export_is_in_the_daily_job_only_when_configured(configured,
     env = {k: v for k, v in os.environ.items() if k != "KAM_PARQUET_DIR"}
     if configured:
         env["KAM_PARQUET_DIR"] = str(tmp_path)
-    code = ("from kam_pipeline.definitions import defs; "
-            "print('parquet_export' in {k.to_user_string() for k in defs.resolve_job_def('kam_daily').asset_layer"
-            ".executable_asset_keys})")
+    code = (
+        "from kam_pipeline.definitions import defs; "
+        "print('parquet_export' in {k.to_user_string() for k in defs.resolve_job_def('kam_daily').asset_layer"
+        ".executable_asset_keys})"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(configured)

@@ -49,9 +49,7 @@ profiles:
 
 
 def kam(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*KAM, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
-    )
+    return subprocess.run([*KAM, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 def test_run_succeeds_and_prints_a_summary(generated_data, tmp_path):
@@ -68,8 +66,13 @@ def test_run_succeeds_and_prints_a_summary(generated_data, tmp_path):
 
 def test_environment_variables_give_the_same_settings(generated_data, tmp_path):
     db = tmp_path / "env.duckdb"
-    proc = kam("run", "--as-of", AS_OF.isoformat(), "--quiet",
-               env={"KAM_DATA_DIR": str(generated_data), "KAM_DB_PATH": str(db)})
+    proc = kam(
+        "run",
+        "--as-of",
+        AS_OF.isoformat(),
+        "--quiet",
+        env={"KAM_DATA_DIR": str(generated_data), "KAM_DB_PATH": str(db)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     assert db.exists()
@@ -79,8 +82,9 @@ def test_inconsistent_ahp_model_fails_before_touching_data(generated_data, tmp_p
     model = tmp_path / "broken.yaml"
     model.write_text(INCONSISTENT_6X6, encoding="utf-8")
     db = tmp_path / "kam.duckdb"
-    proc = kam("run", "--data", str(generated_data), "--db", str(db), "--as-of", AS_OF.isoformat(),
-               "--model", str(model))
+    proc = kam(
+        "run", "--data", str(generated_data), "--db", str(db), "--as-of", AS_OF.isoformat(), "--model", str(model)
+    )
     assert proc.returncode != 0
     line = proc.stderr.strip()
     assert len(line.splitlines()) == 1
@@ -146,8 +150,20 @@ def test_a_backfill_range_scores_every_date_in_one_run(generated_data, tmp_path)
     db = tmp_path / "kam.duckdb"
     timings = tmp_path / "timings.json"
     first = AS_OF - dt.timedelta(days=2)
-    proc = kam("run", "--data", str(generated_data), "--db", str(db), "--from", first.isoformat(),
-               "--to", AS_OF.isoformat(), "--quiet", "--timings", str(timings))
+    proc = kam(
+        "run",
+        "--data",
+        str(generated_data),
+        "--db",
+        str(db),
+        "--from",
+        first.isoformat(),
+        "--to",
+        AS_OF.isoformat(),
+        "--quiet",
+        "--timings",
+        str(timings),
+    )
     assert proc.returncode == 0, proc.stderr
     with duckdb.connect(str(db), read_only=True) as conn:
         rows = conn.execute(
@@ -175,11 +191,17 @@ def _env_without(*names: str, **extra: str) -> dict[str, str]:
 
 def test_an_as_of_date_before_2000_scores_old_data(tmp_path):
     data, db = tmp_path / "data", tmp_path / "kam.duckdb"
-    assert kam("generate", "--out", str(data), "--end", "1998-12-30", "--days", "400", "--accounts", "12").returncode == 0
+    assert (
+        kam("generate", "--out", str(data), "--end", "1998-12-30", "--days", "400", "--accounts", "12").returncode == 0
+    )
     # No KAM_PARTITION_START: the run's partitions start where it needs them.
-    proc = subprocess.run([*KAM, "run", "--data", str(data), "--db", str(db), "--as-of", "1998-12-31"],
-                          capture_output=True, text=True, timeout=300,
-                          env=_env_without("KAM_PARTITION_START", "DAGSTER_HOME"))
+    proc = subprocess.run(
+        [*KAM, "run", "--data", str(data), "--db", str(db), "--as-of", "1998-12-31"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env_without("KAM_PARTITION_START", "DAGSTER_HOME"),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "scored as of 1998-12-31" in proc.stdout
     accounts = len((data / "accounts.csv").read_text(encoding="utf-8").strip().splitlines()) - 1
@@ -229,8 +251,15 @@ def test_every_subcommand_help_has_defaults_and_an_example():
         assert "default" in text and "example:" in text, command
         assert f"kam {command} " in text.split("example:")[1], command  # the example runs this command
     run = kam("run", "--help").stdout
-    for fact in ("YYYY-MM-DD", "csv, parquet, xlsx, xls", "default: data/demo", "KAM_DATA_DIR", "KAM_DB_PATH",
-                 "KAM_MODEL", "(default: today)"):
+    for fact in (
+        "YYYY-MM-DD",
+        "csv, parquet, xlsx, xls",
+        "default: data/demo",
+        "KAM_DATA_DIR",
+        "KAM_DB_PATH",
+        "KAM_MODEL",
+        "(default: today)",
+    ):
         assert fact in " ".join(run.split()), fact
     # Defaults the formatter adds come from the parser itself.
     assert "(default: 730)" in " ".join(kam("generate", "--help").stdout.split())
@@ -245,8 +274,17 @@ def test_a_run_is_recorded_in_dagster_home(generated_data, tmp_path):
     home.mkdir()
     # As `make demo` prepares .dagster_home.
     shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    proc = kam("run", "--data", str(generated_data), "--db", str(tmp_path / "kam.duckdb"), "--as-of",
-               AS_OF.isoformat(), "--quiet", env={"DAGSTER_HOME": str(home)})
+    proc = kam(
+        "run",
+        "--data",
+        str(generated_data),
+        "--db",
+        str(tmp_path / "kam.duckdb"),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--quiet",
+        env={"DAGSTER_HOME": str(home)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     specs = list(defs.resolve_all_asset_specs())
@@ -262,8 +300,16 @@ def test_a_run_is_recorded_in_dagster_home(generated_data, tmp_path):
 
 
 def test_dagster_home_that_is_no_folder_is_one_line(generated_data, tmp_path):
-    proc = kam("run", "--data", str(generated_data), "--db", str(tmp_path / "kam.duckdb"), "--as-of",
-               AS_OF.isoformat(), env={"DAGSTER_HOME": str(tmp_path / "nowhere")})
+    proc = kam(
+        "run",
+        "--data",
+        str(generated_data),
+        "--db",
+        str(tmp_path / "kam.duckdb"),
+        "--as-of",
+        AS_OF.isoformat(),
+        env={"DAGSTER_HOME": str(tmp_path / "nowhere")},
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f'kam: error: $DAGSTER_HOME "{tmp_path / "nowhere"}" is not a directory or does not exist'
@@ -275,8 +321,9 @@ def test_make_demo_and_make_ui_share_a_project_local_instance():
 
     repo = Path(__file__).resolve().parents[1]
     # Dry run (-n); the virtualenv stamp is taken as up to date (-o).
-    proc = subprocess.run(["make", "-n", "-o", ".venv/.installed", "demo", "ui"], cwd=repo,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "demo", "ui"], cwd=repo, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     home = f"DAGSTER_HOME={repo / '.dagster_home'}"

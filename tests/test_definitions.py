@@ -21,8 +21,16 @@ def test_assets_are_grouped_by_layer():
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
     for source in SOURCES:
         assert specs[f"staging/{source}"].group_name == "staging"
-    for table in ("account_indicators", "account_scores", "score_contributions", "portfolio_kpis",
-                  "manager_scores", "team_scores", "indicator_weights", "weight_consistency"):
+    for table in (
+        "account_indicators",
+        "account_scores",
+        "score_contributions",
+        "portfolio_kpis",
+        "manager_scores",
+        "team_scores",
+        "indicator_weights",
+        "weight_consistency",
+    ):
         assert specs[f"marts/{table}"].group_name == "marts"
         assert specs[f"marts/{table}"].partitions_def is not None
     assert specs["published_snapshot"].group_name == "publish"
@@ -63,8 +71,9 @@ def test_contract_check_fails_on_a_bad_frame():
 
     from kam_pipeline.checks import contract_check_result, quarantine_check_result
 
-    bad = pl.DataFrame({"manager_id": ["M1", None], "manager_name": ["a", "b"], "team_id": ["T", "T"],
-                        "team_name": ["t", "t"]})
+    bad = pl.DataFrame(
+        {"manager_id": ["M1", None], "manager_name": ["a", "b"], "team_id": ["T", "T"], "team_name": ["t", "t"]}
+    )
     assert contract_check_result("managers", bad).passed is False
     assert contract_check_result("managers", bad.drop_nulls()).passed is True
     assert quarantine_check_result(staged=90, quarantined=10).passed is False

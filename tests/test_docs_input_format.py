@@ -36,8 +36,14 @@ def test_every_source_has_a_section_with_its_key_and_requirement():
 
 
 def test_every_column_is_documented_with_a_type_matching_the_contract():
-    words = {"VARCHAR": "text", "DATE": "date", "TIMESTAMP": "timestamp", "BIGINT": "whole number",
-             "DOUBLE": "number", "DECIMAL(18,4)": "amount"}
+    words = {
+        "VARCHAR": "text",
+        "DATE": "date",
+        "TIMESTAMP": "timestamp",
+        "BIGINT": "whole number",
+        "DOUBLE": "number",
+        "DECIMAL(18,4)": "amount",
+    }
     for name, (_, body) in _sections().items():
         rows = {}
         for line in body.splitlines():

@@ -31,7 +31,7 @@ def test_ahp_figures_recompute_from_the_stored_matrices(db):
         [AS_OF],
     ).fetchall()
     assert len(rows) == 3
-    for subject, profile, name, n, items, matrix, weights, lambda_max, ci, cr in rows:
+    for subject, profile, _name, n, items, matrix, weights, lambda_max, ci, cr in rows:
         a = np.array(json.loads(matrix), dtype=float)
         values, vectors = np.linalg.eig(a)
         k = int(np.argmax(values.real))
@@ -43,11 +43,13 @@ def test_ahp_figures_recompute_from_the_stored_matrices(db):
         assert cr == pytest.approx(((lam - n) / (n - 1)) / SAATY_RI[n], abs=1e-9)
         assert json.loads(weights) == pytest.approx(list(w), abs=1e-9)
         # the group weights used for scoring are that eigenvector
-        stored = dict(db.execute(
-            'select "group", any_value(group_weight) from marts.indicator_weights '
-            "where as_of_date = ? and subject = ? and profile = ? group by 1",
-            [AS_OF, subject, profile],
-        ).fetchall())
+        stored = dict(
+            db.execute(
+                'select "group", any_value(group_weight) from marts.indicator_weights '
+                "where as_of_date = ? and subject = ? and profile = ? group by 1",
+                [AS_OF, subject, profile],
+            ).fetchall()
+        )
         assert [stored[item] for item in json.loads(items)] == pytest.approx(list(w), abs=1e-9), (subject, profile)
 
 
@@ -73,33 +75,47 @@ def test_entropy_and_combined_weights_recompute_from_the_normalised_values(db):
         [AS_OF],
     ).fetchall()
     assert groups
-    peer_groups = dict(db.execute(
-        "select distinct profile, peer_group from marts.account_scores where as_of_date = ?", [AS_OF]).fetchall())
+    peer_groups = dict(
+        db.execute(
+            "select distinct profile, peer_group from marts.account_scores where as_of_date = ?", [AS_OF]
+        ).fetchall()
+    )
     assert set(peer_groups.values()) == {"default", "portfolio"}  # the generated data has both cases
     specs = {i.id: i for i in load_model().indicators}
     for profile, group, indicators in groups:
         if peer_groups[profile] == profile:
             # Compared among its own accounts: the stored normalised values are the entropy's input.
-            accounts = [r[0] for r in db.execute(
-                "select distinct account_id from marts.score_contributions where as_of_date = ? and profile = ? "
-                "order by 1", [AS_OF, profile]).fetchall()]
+            accounts = [
+                r[0]
+                for r in db.execute(
+                    "select distinct account_id from marts.score_contributions where as_of_date = ? and profile = ? "
+                    "order by 1",
+                    [AS_OF, profile],
+                ).fetchall()
+            ]
             cells = {
-                (a, i): v for a, i, v in db.execute(
+                (a, i): v
+                for a, i, v in db.execute(
                     "select account_id, indicator, case when imputed or value is null then null else normalized end "
-                    "from marts.score_contributions where as_of_date = ? and profile = ? and \"group\" = ?",
+                    'from marts.score_contributions where as_of_date = ? and profile = ? and "group" = ?',
                     [AS_OF, profile, group],
                 ).fetchall()
             }
-            matrix = np.array([[np.nan if cells[(a, i)] is None else cells[(a, i)] for i in indicators]
-                               for a in accounts], dtype=float)
+            matrix = np.array(
+                [[np.nan if cells[(a, i)] is None else cells[(a, i)] for i in indicators] for a in accounts],
+                dtype=float,
+            )
         else:
             # Compared with the portfolio (fewer than min_peers accounts): every scored account's raw
             # values, normalised together by each indicator's method, are the entropy's input.
             assert peer_groups[profile] == "portfolio"
             raw = {
-                (a, i): v for a, i, v in db.execute(
+                (a, i): v
+                for a, i, v in db.execute(
                     "select account_id, indicator, value from marts.score_contributions "
-                    "where as_of_date = ? and \"group\" = ?", [AS_OF, group]).fetchall()
+                    'where as_of_date = ? and "group" = ?',
+                    [AS_OF, group],
+                ).fetchall()
             }
             accounts = sorted({a for a, _ in raw})
             columns = []
@@ -144,8 +160,8 @@ def test_account_kpi_attainment_recomputes_from_indicators(db):
         [AS_OF],
     ).fetchall()
     assert len(rows) == 24 * 4
-    for account, kpi, value, target, attainment, met, *indicator_values in rows:
-        raw = dict(zip(targets, indicator_values))[kpi]
+    for _account, kpi, value, target, attainment, met, *indicator_values in rows:
+        raw = dict(zip(targets, indicator_values, strict=True))[kpi]
         assert target == targets[kpi]
         if raw is None:
             assert value is None and attainment is None and met is None

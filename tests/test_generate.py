@@ -235,11 +235,15 @@ def test_names_include_chinese_text(frames: dict[str, pl.DataFrame]) -> None:
 
 
 def test_order_lines_are_numbered_one_to_k(frames: dict[str, pl.DataFrame]) -> None:
-    per_order = frames["orders"].group_by("order_id").agg(
-        n=pl.len(),
-        low=pl.col("line_no").min(),
-        high=pl.col("line_no").max(),
-        dates=pl.col("order_date").n_unique(),
+    per_order = (
+        frames["orders"]
+        .group_by("order_id")
+        .agg(
+            n=pl.len(),
+            low=pl.col("line_no").min(),
+            high=pl.col("line_no").max(),
+            dates=pl.col("order_date").n_unique(),
+        )
     )
     assert (per_order["low"] == 1).all() and (per_order["high"] == per_order["n"]).all()
     assert per_order["n"].is_between(1, 5).all() and per_order["n"].max() == 5
@@ -316,13 +320,17 @@ def test_wallet_and_market_cover_every_year_and_exceed_our_revenue(frames: dict[
 
 
 def test_each_account_assessment_has_two_or_three_assessors(frames: dict[str, pl.DataFrame]) -> None:
-    sessions = frames["assessments"].group_by("account_id", "assessed_on").agg(
-        assessors=pl.col("assessor").n_unique(), rows=pl.len()
+    sessions = (
+        frames["assessments"]
+        .group_by("account_id", "assessed_on")
+        .agg(assessors=pl.col("assessor").n_unique(), rows=pl.len())
     )
     assert sessions["assessors"].is_between(2, 3).all()
     assert (sessions["rows"] == sessions["assessors"] * len(ASSESSMENT_DIMENSIONS)).all()
-    per_year = frames["assessments"].group_by("account_id", year=pl.col("assessed_on").dt.year()).agg(
-        sessions=pl.col("assessed_on").n_unique()
+    per_year = (
+        frames["assessments"]
+        .group_by("account_id", year=pl.col("assessed_on").dt.year())
+        .agg(sessions=pl.col("assessed_on").n_unique())
     )
     assert per_year["sessions"].is_between(1, 2).all()
 

@@ -208,11 +208,7 @@ def _make_nasty(data_dir: Path) -> None:
 
     # Wallet: one account loses its 2026 row (proration must scale 2025 up), one loses all rows (NULL).
     header, rows = _read_rows(data_dir / "wallet.csv")
-    rows = [
-        r
-        for r in rows
-        if not (r["account_id"] == "A0001" and r["year"] == "2026") and r["account_id"] != "A0002"
-    ]
+    rows = [r for r in rows if not (r["account_id"] == "A0001" and r["year"] == "2026") and r["account_id"] != "A0002"]
     _write_csv(data_dir / "wallet.csv", header, [[r[c] for c in header] for r in rows])
 
     # Market: (technology, east) loses 2024, so its 2025-vs-2024 growth is NULL.
@@ -775,7 +771,7 @@ MANAGER_COLUMNS = [
 def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cursor = conn.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @pytest.fixture(scope="module")
@@ -808,7 +804,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ranges = {}
         for dates, window in RANGES:
             params = {**sql_params(model, dates[-1], list(dates)), "window_days": window}
-            rows = _fetch(conn, read_sql("marts/account_indicators"), bind(read_sql("marts/account_indicators"), params))
+            rows = _fetch(
+                conn, read_sql("marts/account_indicators"), bind(read_sql("marts/account_indicators"), params)
+            )
             ranges[dates, window] = rows
     finally:
         conn.close()
@@ -893,7 +891,7 @@ def test_edge_cases_are_exercised(world):
     """Guards the test itself: the nasty rows really hit the situations they were written for."""
     raw = world["raw"]
     snapshots = {as_of: expected_account_indicators(raw, as_of, window) for as_of, window in CASES}
-    for (as_of, window), rows in zip(CASES, snapshots.values()):
+    for (as_of, window), rows in zip(CASES, snapshots.values(), strict=True):
         new = rows[NEW_ACCOUNT]
         assert new["revenue"] == 0 and new["order_count"] == 0 and new["recency_days"] is None
         assert new["share_of_wallet"] is None and new["market_growth_gap"] is None and new["is_churned"] == 0

@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from test_ingest_support import (  # noqa: F401  (fixtures)
-    conn,
+
+from kam_pipeline.ingest.contract import SOURCES
+from test_ingest_support import (
     count,
     csv_text,
-    data_dir,
     ingest,
     reasons,
     row,
@@ -23,8 +23,6 @@ from test_ingest_support import (  # noqa: F401  (fixtures)
     write_reference_data,
     write_source,
 )
-
-from kam_pipeline.ingest.contract import SOURCES
 
 CHINESE_MANAGERS = [
     row("managers", manager_name="王伟", team_name="华东大客户部"),
@@ -81,30 +79,54 @@ def test_parquet_loads_like_csv(conn, data_dir):
             "note": ["extra", None],
         }
     ).write_parquet(data_dir / "orders_2024-01.parquet")
-    pl.DataFrame({"complaint_id": ["C1"], "account_id": ["A1"],
-                  "opened_at": [dt.datetime(2024, 3, 1, 10, 0)], "resolved_at": [None],
-                  "severity": ["low"], "category": ["billing"]},
-                 schema_overrides={"resolved_at": pl.Datetime("us")}).write_parquet(data_dir / "complaints.parquet")
+    pl.DataFrame(
+        {
+            "complaint_id": ["C1"],
+            "account_id": ["A1"],
+            "opened_at": [dt.datetime(2024, 3, 1, 10, 0)],
+            "resolved_at": [None],
+            "severity": ["low"],
+            "category": ["billing"],
+        },
+        schema_overrides={"resolved_at": pl.Datetime("us")},
+    ).write_parquet(data_dir / "complaints.parquet")
 
     reports = ingest(conn, data_dir)
 
     assert [(f.file, f.status, f.rows_read) for f in reports["orders"].files] == [
-        ("orders_2024-01.parquet", "loaded", 2)]
-    assert staged(conn, "orders", "order_id, line_no, order_date, product_category, quantity, "
-                                  "cast(net_amount as double), cast(cost_amount as double), status") == [
+        ("orders_2024-01.parquet", "loaded", 2)
+    ]
+    assert staged(
+        conn,
+        "orders",
+        "order_id, line_no, order_date, product_category, quantity, "
+        "cast(net_amount as double), cast(cost_amount as double), status",
+    ) == [
         ("O1", 1, dt.date(2024, 1, 5), "widgets", 2.0, 100.5, 60.0, "completed"),
         ("O2", 2, dt.date(2024, 1, 6), "机械", 0.5, -20.0, None, "returned"),
     ]
     assert rows_of(conn, "select _extra from raw.orders order by _row_number") == [
-        ('{"note":"extra"}',), ('{"note":null}',)]
+        ('{"note":"extra"}',),
+        ('{"note":null}',),
+    ]
     assert staged(conn, "complaints", "complaint_id, opened_at, resolved_at") == [
-        ("C1", dt.datetime(2024, 3, 1, 10, 0), None)]
+        ("C1", dt.datetime(2024, 3, 1, 10, 0), None)
+    ]
 
 
 def test_header_with_spaces_and_capitals_is_recognised(conn, data_dir):
     write_reference_data(data_dir)
-    header = [" Order_ID ", "LINE_NO", "Account Id", "order_date\t", "Product_Category", "quantity",
-              "Net_Amount", "cost_amount", "STATUS"]
+    header = [
+        " Order_ID ",
+        "LINE_NO",
+        "Account Id",
+        "order_date\t",
+        "Product_Category",
+        "quantity",
+        "Net_Amount",
+        "cost_amount",
+        "STATUS",
+    ]
     text = csv_text("orders", [row("orders")]).splitlines()
     write(data_dir, "orders.csv", ",".join(header) + "\n" + text[1] + "\n")
 
@@ -116,15 +138,30 @@ def test_header_with_spaces_and_capitals_is_recognised(conn, data_dir):
 
 def test_unknown_columns_are_kept_in_raw_extra_and_absent_from_staging(conn, data_dir):
     write_reference_data(data_dir)
-    header = ["order_id", "sales_rep", "line_no", "account_id", "order_date", "product_category", "quantity",
-              "net_amount", "cost_amount", "status", "_row_number", "备注"]
-    write(data_dir, "orders.csv", csv_text(
-        "orders", [{**row("orders"), "sales_rep": "Zhang", "_row_number": "99", "备注": "加急"}], header))
+    header = [
+        "order_id",
+        "sales_rep",
+        "line_no",
+        "account_id",
+        "order_date",
+        "product_category",
+        "quantity",
+        "net_amount",
+        "cost_amount",
+        "status",
+        "_row_number",
+        "备注",
+    ]
+    write(
+        data_dir,
+        "orders.csv",
+        csv_text("orders", [{**row("orders"), "sales_rep": "Zhang", "_row_number": "99", "备注": "加急"}], header),
+    )
 
     report = ingest(conn, data_dir)["orders"]
 
     assert report.staged_rows == 1
-    (extra, row_number), = rows_of(conn, "select _extra, _row_number from raw.orders")
+    ((extra, row_number),) = rows_of(conn, "select _extra, _row_number from raw.orders")
     assert json.loads(extra) == {"sales_rep": "Zhang", "_row_number": "99", "备注": "加急"}
     assert row_number == 1
     staging_columns = [r[0] for r in rows_of(conn, "describe staging.orders")]
@@ -136,18 +173,23 @@ def test_absent_optional_columns_take_their_defaults(conn, data_dir):
     header = ["order_id", "account_id", "order_date", "product_category", "quantity", "net_amount", "status"]
     write(data_dir, "orders.csv", csv_text("orders", [row("orders"), row("orders", order_id="O2")], header))
     write(data_dir, "orders_lines.csv", csv_text("orders", [row("orders", order_id="O3", line_no="")]))
-    write(data_dir, "surveys.csv", csv_text("surveys", [row("surveys")], ["response_id", "account_id",
-                                                                        "responded_on", "overall"]))
+    write(
+        data_dir,
+        "surveys.csv",
+        csv_text("surveys", [row("surveys")], ["response_id", "account_id", "responded_on", "overall"]),
+    )
 
     reports = ingest(conn, data_dir)
 
-    assert staged(conn, "orders", "order_id, line_no, cost_amount") == [("O1", 1, None), ("O2", 1, None),
-                                                                      ("O3", 1, 60)]
+    assert staged(conn, "orders", "order_id, line_no, cost_amount") == [("O1", 1, None), ("O2", 1, None), ("O3", 1, 60)]
     assert staged(conn, "surveys", "overall, product_quality, recommend") == [(4.0, None, None)]
     assert reports["orders"].quarantined_rows == reports["surveys"].quarantined_rows == 0
     # The raw layer shows what was delivered: no line_no at all, not the default.
     assert rows_of(conn, "select line_no from raw.orders order by _source_file, _row_number") == [
-        (None,), (None,), (None,)]
+        (None,),
+        (None,),
+        (None,),
+    ]
 
 
 GARBAGE = bytes(range(256)) * 8
@@ -157,13 +199,21 @@ GARBAGE = bytes(range(256)) * 8
     ("name", "content", "reason"),
     [
         ("orders_garbage.csv", GARBAGE, "not valid UTF-8 or GB18030 text"),
-        ("orders_semicolon.csv", csv_text("orders", [row("orders", order_id="X")]).replace(",", ";"),
-         "missing required column(s): order_id, account_id, order_date, product_category, quantity, "
-         "net_amount, status"),
-        ("orders_short.csv", csv_text("orders", [row("orders", order_id="X")],
-                                      ["order_id", "line_no", "account_id", "order_date", "product_category",
-                                       "net_amount"]),
-         "missing required column(s): quantity, status"),
+        (
+            "orders_semicolon.csv",
+            csv_text("orders", [row("orders", order_id="X")]).replace(",", ";"),
+            "missing required column(s): order_id, account_id, order_date, product_category, quantity, "
+            "net_amount, status",
+        ),
+        (
+            "orders_short.csv",
+            csv_text(
+                "orders",
+                [row("orders", order_id="X")],
+                ["order_id", "line_no", "account_id", "order_date", "product_category", "net_amount"],
+            ),
+            "missing required column(s): quantity, status",
+        ),
         ("orders_twice.csv", "order_id,Order_ID\nX,Y\n", "column(s) named twice in the header: order_id"),
         ("orders_fake.parquet", csv_text("orders", [row("orders", order_id="X")]), "not a readable Parquet file"),
         ("orders_quote.csv", 'order_id,line_no\n"X,1\n', "could not parse"),
@@ -183,7 +233,8 @@ def test_unreadable_file_is_reported_and_the_others_still_load(conn, data_dir, n
     assert outcomes[name].reason.startswith(reason)
     assert [f.file for f in report.unreadable] == [name]
     assert rows_of(conn, "select status, reason from raw.ingest_log where file_name = ?", [name]) == [
-        ("failed", outcomes[name].reason)]
+        ("failed", outcomes[name].reason)
+    ]
     assert (report.staged_rows, report.quarantined_rows) == (1, 0)
     assert rows_of(conn, "select count(*) from raw.orders where _source_file = ?", [name]) == [(0,)]
 
@@ -192,8 +243,13 @@ def test_unreadable_file_is_reported_and_the_others_still_load(conn, data_dir, n
     assert [(f.status, f.reason) for f in again.unreadable] == [("failed", outcomes[name].reason)]
 
 
-@pytest.mark.parametrize(("content", "description"), [(b"", "empty"), (b"order_id,line_no,account_id,order_date,"
-                                                       b"product_category,quantity,net_amount,status\n", "header")])
+@pytest.mark.parametrize(
+    ("content", "description"),
+    [
+        (b"", "empty"),
+        (b"order_id,line_no,account_id,order_date,product_category,quantity,net_amount,status\n", "header"),
+    ],
+)
 def test_empty_and_header_only_files_load_no_rows(conn, data_dir, content, description):
     write_reference_data(data_dir)
     write(data_dir, "orders.csv", content)
@@ -226,17 +282,22 @@ def test_row_wider_than_the_header_is_quarantined_not_the_file(conn, data_dir):
     report = ingest(conn, data_dir, "managers", "accounts")["accounts"]
 
     assert [(f.file, f.status, f.rows_read) for f in report.files] == [
-        ("accounts.csv", "loaded", 2), ("accounts_new.csv", "loaded", 2)]
-    assert reasons(conn, "accounts") == [(
-        "accounts_new.csv",
-        2,
-        "*: row has more fields than the header (value '2020-01-01'); "
-        "since: not a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D) (value 'M1'); "
-        "manager_id: unknown manager_id (not in managers) (value 'east')",
-        3,
-    )]
+        ("accounts.csv", "loaded", 2),
+        ("accounts_new.csv", "loaded", 2),
+    ]
+    assert reasons(conn, "accounts") == [
+        (
+            "accounts_new.csv",
+            2,
+            "*: row has more fields than the header (value '2020-01-01'); "
+            "since: not a date (year first: YYYY-MM-DD, YYYY/M/D or YYYY.M.D) (value 'M1'); "
+            "manager_id: unknown manager_id (not in managers) (value 'east')",
+            3,
+        )
+    ]
     assert rows_of(conn, "select account_name, segment, _extra from quarantine.accounts") == [
-        ("Acme", " Inc.", '{"_surplus_fields":"2020-01-01"}')]
+        ("Acme", " Inc.", '{"_surplus_fields":"2020-01-01"}')
+    ]
     assert staged(conn, "accounts", "account_id") == [("A1",), ("A2",), ("A3",)]
 
 
@@ -245,26 +306,41 @@ def test_quarantine_keeps_delivered_text_verbatim_and_injection_text_is_only_dat
     bobby = 'Robert"); DELETE FROM raw.ingest_log;--'
     chinese = '华东 "大客户", 有限公司'
     write_reference_data(data_dir)
-    write_source(data_dir, "accounts", [
-        row("accounts", account_id="A3", account_name=bobby, manager_id="M9"),
-        row("accounts", account_id="A4", account_name=chinese, since="2020-02-30"),
-    ], name="accounts_new.csv")
-    write_source(data_dir, "orders", [
-        row("orders"),
-        row("orders", order_id=injection, product_category=bobby, quantity=" -1 ", status=" Shipped "),
-        row("orders", order_id="O3", account_id=injection, product_category=chinese),
-    ])
+    write_source(
+        data_dir,
+        "accounts",
+        [
+            row("accounts", account_id="A3", account_name=bobby, manager_id="M9"),
+            row("accounts", account_id="A4", account_name=chinese, since="2020-02-30"),
+        ],
+        name="accounts_new.csv",
+    )
+    write_source(
+        data_dir,
+        "orders",
+        [
+            row("orders"),
+            row("orders", order_id=injection, product_category=bobby, quantity=" -1 ", status=" Shipped "),
+            row("orders", order_id="O3", account_id=injection, product_category=chinese),
+        ],
+    )
 
     ingest(conn, data_dir)
     ingest(conn, data_dir)  # a second run reads its own quarantine back without harm
 
-    assert rows_of(conn, "select account_name, manager_id, since, _source_file, _row_number "
-                         "from quarantine.accounts order by _row_number") == [
+    assert rows_of(
+        conn,
+        "select account_name, manager_id, since, _source_file, _row_number "
+        "from quarantine.accounts order by _row_number",
+    ) == [
         (bobby, "M9", "2020-01-01", "accounts_new.csv", 1),
         (chinese, "M1", "2020-02-30", "accounts_new.csv", 2),
     ]
-    assert rows_of(conn, "select order_id, account_id, product_category, quantity, status, _source_file, "
-                         "_row_number from quarantine.orders order by _row_number") == [
+    assert rows_of(
+        conn,
+        "select order_id, account_id, product_category, quantity, status, _source_file, "
+        "_row_number from quarantine.orders order by _row_number",
+    ) == [
         (injection, "A1", bobby, " -1 ", " Shipped ", "orders.csv", 2),
         ("O3", injection, chinese, "2", "completed", "orders.csv", 3),
     ]
@@ -294,8 +370,14 @@ def test_symlink_pointing_outside_the_folder_is_ignored(conn, data_dir, tmp_path
 
 def test_file_names_select_the_source(conn, data_dir):
     write_reference_data(data_dir)
-    for name in ("orders.csv", "Orders_2024-02.CSV", "orders_x.parquet.bak", "old_orders.csv", "orders.txt",
-                 "ordersx.csv"):
+    for name in (
+        "orders.csv",
+        "Orders_2024-02.CSV",
+        "orders_x.parquet.bak",
+        "old_orders.csv",
+        "orders.txt",
+        "ordersx.csv",
+    ):
         write(data_dir, name, csv_text("orders", [row("orders", order_id=name)]))
 
     report = ingest(conn, data_dir)["orders"]

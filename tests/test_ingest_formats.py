@@ -6,9 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from test_ingest_support import (  # noqa: F401  (fixtures)
-    conn,
-    data_dir,
+
+from test_ingest_support import (
     ingest,
     reasons,
     row,
@@ -89,10 +88,14 @@ def test_whole_numbers_and_quantities_take_separators_too(conn, data_dir):
 
 def test_spreadsheet_timestamps_load(conn, data_dir):
     write_reference_data(data_dir)
-    write_source(data_dir, "complaints", [
-        row("complaints", complaint_id=f"C{i}", opened_at=text, resolved_at="2026/8/1 8:00")
-        for i, (text, _) in enumerate(TIMESTAMPS, start=1)
-    ])
+    write_source(
+        data_dir,
+        "complaints",
+        [
+            row("complaints", complaint_id=f"C{i}", opened_at=text, resolved_at="2026/8/1 8:00")
+            for i, (text, _) in enumerate(TIMESTAMPS, start=1)
+        ],
+    )
     ingest(conn, data_dir, "managers", "accounts", "complaints")
     assert reasons(conn, "complaints") == []
     got = rows_of(conn, "select opened_at, resolved_at from staging.complaints order by _row_number")
@@ -115,13 +118,17 @@ def test_spreadsheet_timestamps_load(conn, data_dir):
         ({"net_amount": "--$5"}, "net_amount: not a number (value '--$5')"),
         ({"net_amount": "$ 5"}, "net_amount: not a number (value '$ 5')"),
         ({"net_amount": "5$"}, "net_amount: not a number (value '5$')"),
-        ({"net_amount": "¥999,999,999,999,999"},
-         "net_amount: amount out of range (magnitude must be below 1e+14) (value '¥999,999,999,999,999')"),
+        (
+            {"net_amount": "¥999,999,999,999,999"},
+            "net_amount: amount out of range (magnitude must be below 1e+14) (value '¥999,999,999,999,999')",
+        ),
         ({"line_no": "1,5"}, "line_no: not a whole number (value '1,5')"),
         # Whole, but beyond a 64-bit integer: quarantined, not a failed cast that stops the file.
         ({"line_no": "1e20"}, "line_no: not a whole number (value '1e20')"),
-        ({"line_no": "100,000,000,000,000,000,000"},
-         "line_no: not a whole number (value '100,000,000,000,000,000,000')"),
+        (
+            {"line_no": "100,000,000,000,000,000,000"},
+            "line_no: not a whole number (value '100,000,000,000,000,000,000')",
+        ),
     ],
 )
 def test_ambiguous_forms_stay_quarantined_with_their_reason(conn, data_dir, cells, reason):
@@ -143,11 +150,16 @@ def test_ambiguous_timestamps_stay_quarantined(conn, data_dir, text):
 @pytest.mark.parametrize("blank", [" ", "\t", "\u00a0", "\u3000", "\u2003", "\u202f"])
 def test_any_white_space_around_a_spreadsheet_value_is_trimmed(conn, data_dir, blank):
     write_reference_data(data_dir)
-    write_source(data_dir, "orders", [
-        _order(1, order_date=f"{blank}2025/1/31", net_amount=f"¥1,200{blank}", line_no=f"{blank}1,001{blank}"),
-        _order(2, order_date=f"2025-01-31{blank}", net_amount=f"{blank}7.5", quantity=f"{blank}"),
-    ])
+    write_source(
+        data_dir,
+        "orders",
+        [
+            _order(1, order_date=f"{blank}2025/1/31", net_amount=f"¥1,200{blank}", line_no=f"{blank}1,001{blank}"),
+            _order(2, order_date=f"2025-01-31{blank}", net_amount=f"{blank}7.5", quantity=f"{blank}"),
+        ],
+    )
     ingest(conn, data_dir, "managers", "accounts", "orders")
     assert rows_of(conn, "select order_date, net_amount, line_no from staging.orders order by _row_number") == [
-        (dt.date(2025, 1, 31), Decimal("1200"), 1001)]
+        (dt.date(2025, 1, 31), Decimal("1200"), 1001)
+    ]
     assert [r[1:3] for r in reasons(conn, "orders")] == [(2, "quantity: not_nullable")]

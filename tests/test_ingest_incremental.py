@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 
 import duckdb
-from test_ingest_support import (  # noqa: F401  (fixtures)
+
+from test_ingest_support import (
     DEPENDENCY_ORDER,
     T1,
     T2,
-    conn,
     count,
-    data_dir,
     ingest,
     reasons,
     row,
@@ -26,13 +25,18 @@ from test_ingest_support import (  # noqa: F401  (fixtures)
 def _two_order_files(data_dir):
     write_reference_data(data_dir)
     write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2")], name="orders_a.csv")
-    write_source(data_dir, "orders", [row("orders", order_id="O3"), row("orders", order_id="O4", quantity="-1")],
-                 name="orders_b.csv")
+    write_source(
+        data_dir,
+        "orders",
+        [row("orders", order_id="O3"), row("orders", order_id="O4", quantity="-1")],
+        name="orders_b.csv",
+    )
 
 
 def _ingested_at(conn, source="orders"):
-    return rows_of(conn, f"select _source_file, _row_number, _ingested_at from raw.{source} "
-                         "order by _source_file, _row_number")
+    return rows_of(
+        conn, f"select _source_file, _row_number, _ingested_at from raw.{source} order by _source_file, _row_number"
+    )
 
 
 def _everything(conn) -> dict[str, list[tuple]]:
@@ -47,8 +51,7 @@ def test_unchanged_file_is_not_read_again(conn, data_dir):
 
     report = ingest(conn, data_dir, now=T2)["orders"]
 
-    assert [(f.file, f.status) for f in report.files] == [("orders_a.csv", "unchanged"),
-                                                          ("orders_b.csv", "unchanged")]
+    assert [(f.file, f.status) for f in report.files] == [("orders_a.csv", "unchanged"), ("orders_b.csv", "unchanged")]
     assert {at for _, _, at in _ingested_at(conn)} == {T1}
     assert rows_of(conn, "select * from raw.ingest_log order by all") == log_before
     assert (report.staged_rows, report.quarantined_rows) == (3, 1)
@@ -66,27 +69,35 @@ def test_touching_a_file_without_changing_it_is_unchanged(conn, data_dir):
     assert [f.status for f in report.files] == ["unchanged", "unchanged"]
     assert {at for _, _, at in _ingested_at(conn)} == {T1}
     assert rows_of(conn, "select modified_ns, ingested_at from raw.ingest_log where file_name = 'orders_a.csv'") == [
-        (stat.st_mtime_ns + 5_000_000_000, T1)]
+        (stat.st_mtime_ns + 5_000_000_000, T1)
+    ]
 
 
 def test_corrected_redelivery_replaces_exactly_that_files_rows(conn, data_dir):
     _two_order_files(data_dir)
     ingest(conn, data_dir, now=T1)
-    assert reasons(conn, "orders") == [
-        ("orders_b.csv", 2, "quantity: greater_than_or_equal_to(0) (value '-1.0')", 1)]
+    assert reasons(conn, "orders") == [("orders_b.csv", 2, "quantity: greater_than_or_equal_to(0) (value '-1.0')", 1)]
 
     write_source(data_dir, "orders", [row("orders", order_id="O4", quantity="1")], name="orders_b.csv")
     report = ingest(conn, data_dir, now=T2)["orders"]
 
     assert [(f.file, f.status, f.rows_read) for f in report.files] == [
-        ("orders_a.csv", "unchanged", 0), ("orders_b.csv", "loaded", 1)]
+        ("orders_a.csv", "unchanged", 0),
+        ("orders_b.csv", "loaded", 1),
+    ]
     assert _ingested_at(conn) == [("orders_a.csv", 1, T1), ("orders_a.csv", 2, T1), ("orders_b.csv", 1, T2)]
     assert staged(conn, "orders", "order_id, quantity, _source_file") == [
-        ("O1", 2.0, "orders_a.csv"), ("O2", 2.0, "orders_a.csv"), ("O4", 1.0, "orders_b.csv")]
+        ("O1", 2.0, "orders_a.csv"),
+        ("O2", 2.0, "orders_a.csv"),
+        ("O4", 1.0, "orders_b.csv"),
+    ]
     assert count(conn, "quarantine.orders") == 0
     assert count(conn, "quarantine.rule_violations where source = 'orders'") == 0
-    assert rows_of(conn, "select rows_read, rows_valid, rows_quarantined, status, ingested_at from raw.ingest_log "
-                         "where file_name = 'orders_b.csv'") == [(1, 1, 0, "loaded", T2)]
+    assert rows_of(
+        conn,
+        "select rows_read, rows_valid, rows_quarantined, status, ingested_at from raw.ingest_log "
+        "where file_name = 'orders_b.csv'",
+    ) == [(1, 1, 0, "loaded", T2)]
 
 
 def test_redelivery_that_resolves_a_duplicate_conflict(conn, data_dir):
@@ -146,7 +157,10 @@ def test_same_call_twice_gives_identical_contents(conn, data_dir):
     for source in DEPENDENCY_ORDER:
         a, b = first_reports[source], second_reports[source]
         assert (a.staged_rows, a.quarantined_rows, a.duplicates_collapsed) == (
-            b.staged_rows, b.quarantined_rows, b.duplicates_collapsed), source
+            b.staged_rows,
+            b.quarantined_rows,
+            b.duplicates_collapsed,
+        ), source
     assert first_reports["orders"].duplicates_collapsed == 1
 
 
@@ -168,8 +182,9 @@ def _contract(conn, data_dir):
     from kam_pipeline.checks import staging_check_results
 
     contract, _ = staging_check_results(conn, "orders", dg.AssetKey(["staging", "orders"]))
-    return contract.passed, {k: v.value for k, v in contract.metadata.items()
-                             if k in ("rows_checked", "rows_validated_this_run")}
+    return contract.passed, {
+        k: v.value for k, v in contract.metadata.items() if k in ("rows_checked", "rows_validated_this_run")
+    }
 
 
 def test_pandera_contract_check_validates_each_file_once(conn, data_dir):
@@ -195,14 +210,24 @@ def test_staging_is_a_view_of_delivered_rows_minus_rejected_and_repeated_ones(co
     write_reference_data(data_dir)
     write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2")], name="orders_a.csv")
     # O1 again, identical (collapsed), O2 with other content (both copies rejected), an unknown account.
-    write_source(data_dir, "orders", [row("orders"), row("orders", order_id="O2", quantity="7"),
-                                      row("orders", order_id="O3", account_id="A404")], name="orders_b.csv")
+    write_source(
+        data_dir,
+        "orders",
+        [row("orders"), row("orders", order_id="O2", quantity="7"), row("orders", order_id="O3", account_id="A404")],
+        name="orders_b.csv",
+    )
     report = ingest(conn, data_dir, now=T1)["orders"]
 
-    assert rows_of(conn, "select table_type from information_schema.tables "
-                         "where table_schema = 'staging' and table_name = 'orders'") == [("VIEW",)]
+    assert rows_of(
+        conn,
+        "select table_type from information_schema.tables where table_schema = 'staging' and table_name = 'orders'",
+    ) == [("VIEW",)]
     assert staged(conn, "orders", "order_id, _source_file, _row_number") == [("O1", "orders_a.csv", 1)]
     assert (report.staged_rows, report.duplicates_collapsed) == (1, 1)
     assert count(conn, "staging.orders_typed") == 5
     assert rows_of(conn, "select _source_file, _row_number from staging.orders_excluded order by all") == [
-        ("orders_a.csv", 2), ("orders_b.csv", 1), ("orders_b.csv", 2), ("orders_b.csv", 3)]
+        ("orders_a.csv", 2),
+        ("orders_b.csv", 1),
+        ("orders_b.csv", 2),
+        ("orders_b.csv", 3),
+    ]

@@ -1,6 +1,7 @@
 """Shared helpers for the ingestion tests: contract-shaped CSV rows, a real DuckDB file, queries.
 
-Kept in a `test_ingest_*` module so the ingestion tests own it; it holds no tests itself.
+Kept in a `test_ingest_*` module so the ingestion tests own it; it holds no tests itself. Its
+fixtures (`conn`, `data_dir`) are in conftest.py, so that tests request them without importing them.
 """
 
 from __future__ import annotations
@@ -8,19 +9,27 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import SourceReport, ingest_source
 
 # The order in which sources must be ingested: referenced sources first.
-DEPENDENCY_ORDER = ("managers", "accounts", "orders", "surveys", "complaints", "wallet", "market",
-                    "assessments", "feedback", "invoices")
+DEPENDENCY_ORDER = (
+    "managers",
+    "accounts",
+    "orders",
+    "surveys",
+    "complaints",
+    "wallet",
+    "market",
+    "assessments",
+    "feedback",
+    "invoices",
+)
 
 T1 = dt.datetime(2026, 1, 1, 8, 0, 0)
 T2 = dt.datetime(2026, 1, 2, 8, 0, 0)
@@ -28,24 +37,69 @@ T2 = dt.datetime(2026, 1, 2, 8, 0, 0)
 # One valid row per source; tests change single cells of it.
 VALID: dict[str, dict[str, str]] = {
     "managers": {"manager_id": "M1", "manager_name": "Wang Wei", "team_id": "T1", "team_name": "East"},
-    "accounts": {"account_id": "A1", "account_name": "Acme", "segment": "strategic", "industry": "retail",
-                 "region": "east", "manager_id": "M1", "since": "2020-01-01"},
-    "orders": {"order_id": "O1", "line_no": "1", "account_id": "A1", "order_date": "2024-01-05",
-               "product_category": "widgets", "quantity": "2", "net_amount": "100.50", "cost_amount": "60",
-               "status": "completed"},
-    "surveys": {"response_id": "S1", "account_id": "A1", "responded_on": "2024-02-01", "overall": "4",
-                "product_quality": "4", "service_quality": "5", "price_value": "3", "responsiveness": "4",
-                "recommend": "9"},
-    "complaints": {"complaint_id": "C1", "account_id": "A1", "opened_at": "2024-03-01T10:00:00",
-                   "resolved_at": "2024-03-02T09:00:00", "severity": "high", "category": "delivery"},
+    "accounts": {
+        "account_id": "A1",
+        "account_name": "Acme",
+        "segment": "strategic",
+        "industry": "retail",
+        "region": "east",
+        "manager_id": "M1",
+        "since": "2020-01-01",
+    },
+    "orders": {
+        "order_id": "O1",
+        "line_no": "1",
+        "account_id": "A1",
+        "order_date": "2024-01-05",
+        "product_category": "widgets",
+        "quantity": "2",
+        "net_amount": "100.50",
+        "cost_amount": "60",
+        "status": "completed",
+    },
+    "surveys": {
+        "response_id": "S1",
+        "account_id": "A1",
+        "responded_on": "2024-02-01",
+        "overall": "4",
+        "product_quality": "4",
+        "service_quality": "5",
+        "price_value": "3",
+        "responsiveness": "4",
+        "recommend": "9",
+    },
+    "complaints": {
+        "complaint_id": "C1",
+        "account_id": "A1",
+        "opened_at": "2024-03-01T10:00:00",
+        "resolved_at": "2024-03-02T09:00:00",
+        "severity": "high",
+        "category": "delivery",
+    },
     "wallet": {"account_id": "A1", "year": "2024", "wallet_amount": "5000"},
     "market": {"industry": "retail", "region": "east", "year": "2024", "market_size": "1000000"},
-    "assessments": {"account_id": "A1", "assessed_on": "2024-01-10", "assessor": "expert1",
-                    "dimension": "strategy", "score": "4"},
-    "feedback": {"manager_id": "M1", "reviewed_on": "2024-01-10", "reviewer_role": "peer",
-                 "competency": "communication", "score": "4"},
-    "invoices": {"invoice_id": "I1", "account_id": "A1", "issued_on": "2024-01-10", "due_on": "2024-02-10",
-                 "paid_on": "", "amount": "500"},
+    "assessments": {
+        "account_id": "A1",
+        "assessed_on": "2024-01-10",
+        "assessor": "expert1",
+        "dimension": "strategy",
+        "score": "4",
+    },
+    "feedback": {
+        "manager_id": "M1",
+        "reviewed_on": "2024-01-10",
+        "reviewer_role": "peer",
+        "competency": "communication",
+        "score": "4",
+    },
+    "invoices": {
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "issued_on": "2024-01-10",
+        "due_on": "2024-02-10",
+        "paid_on": "",
+        "amount": "500",
+    },
 }
 
 # Cells that give a second valid row of each source a key of its own.
@@ -100,8 +154,9 @@ def write_reference_data(data_dir: Path) -> None:
     write_source(data_dir, "accounts", [row("accounts"), row("accounts", account_id="A2", manager_id="M2")])
 
 
-def ingest(conn: duckdb.DuckDBPyConnection, data_dir: Path, *sources: str,
-           now: dt.datetime = T1) -> dict[str, SourceReport]:
+def ingest(
+    conn: duckdb.DuckDBPyConnection, data_dir: Path, *sources: str, now: dt.datetime = T1
+) -> dict[str, SourceReport]:
     """Ingest `sources` (default: all, in dependency order); return their reports by name."""
     order = [s for s in DEPENDENCY_ORDER if not sources or s in sources]
     return {s: ingest_source(conn, data_dir, s, now=now) for s in order}
@@ -129,26 +184,3 @@ def reasons(conn: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, int
 def staged(conn: duckdb.DuckDBPyConnection, source: str, columns: str = "*") -> list[tuple]:
     """Return the rows of staging.<source> in file order."""
     return rows_of(conn, f"select {columns} from staging.{source} order by _source_file, _row_number")
-
-
-def db_path(tmp_path: Path, name: str = "kam.duckdb") -> Path:
-    """Return the path of a DuckDB file for a test."""
-    return tmp_path / name
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to a new DuckDB file, closed after the test."""
-    connection = duckdb.connect(str(db_path(tmp_path)))
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """An empty data folder."""
-    path = tmp_path / "data"
-    path.mkdir()
-    return path

@@ -44,9 +44,9 @@ def expected_rows(entities: list[dict], level: str, targets_of: dict[str, dict[s
 
 def same(actual: list[tuple], expected: list[tuple]) -> None:
     assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
+    for got, want in zip(actual, expected, strict=True):
         assert got[:4] == want[:4]
-        for a, b in zip(got[4:], want[4:]):
+        for a, b in zip(got[4:], want[4:], strict=True):
             if isinstance(b, float) and math.isnan(b):
                 assert a is not None and math.isnan(a)
             else:
@@ -100,9 +100,15 @@ def test_random_books_match_the_row_by_row_rules():
 
 
 def test_no_entities_or_no_kpis_give_an_empty_frame_with_the_schema():
-    empty = kpi_rows(pl.DataFrame({"entity_id": [], "targets_key": [], "csat": []},
-                                  schema={"entity_id": pl.String, "targets_key": pl.String, "csat": pl.Float64}),
-                     "team", {"": {"csat": 80.0}}, CAP)
+    empty = kpi_rows(
+        pl.DataFrame(
+            {"entity_id": [], "targets_key": [], "csat": []},
+            schema={"entity_id": pl.String, "targets_key": pl.String, "csat": pl.Float64},
+        ),
+        "team",
+        {"": {"csat": 80.0}},
+        CAP,
+    )
     assert empty.height == 0 and empty.columns[-2:] == ["attainment", "met"]
     none = kpi_rows(pl.DataFrame({"entity_id": ["T1"], "targets_key": [""]}), "team", {"": {"csat": 80.0}}, CAP)
     assert none.height == 0 and none.schema == empty.schema

@@ -181,10 +181,19 @@ def test_unknown_indicator(tmp_path):
     [
         ("grade", lambda d: d.update(grade=d.pop("grades"))),
         ("evaluation.window", lambda d: d["evaluation"].update(window=30)),
-        ("groups.financial.indicators.revenue.directon", lambda d: d["groups"]["financial"]["indicators"]["revenue"].update(directon="higher")),
+        (
+            "groups.financial.indicators.revenue.directon",
+            lambda d: d["groups"]["financial"]["indicators"]["revenue"].update(directon="higher"),
+        ),
         ("groups.customer.lable", lambda d: d["groups"]["customer"].update(lable={"en": "x"})),
-        ("profiles.default.indicator_weights.financial.apha", lambda d: d["profiles"]["default"]["indicator_weights"]["financial"].update(apha=0.3)),
-        ("profiles.default.indicator_weights.financial.subjective.expert", lambda d: d["profiles"]["default"]["indicator_weights"]["financial"]["subjective"].update(expert={})),
+        (
+            "profiles.default.indicator_weights.financial.apha",
+            lambda d: d["profiles"]["default"]["indicator_weights"]["financial"].update(apha=0.3),
+        ),
+        (
+            "profiles.default.indicator_weights.financial.subjective.expert",
+            lambda d: d["profiles"]["default"]["indicator_weights"]["financial"]["subjective"].update(expert={}),
+        ),
         ("profiles.multinational.segment", lambda d: d["profiles"]["multinational"].update(segment=["x"])),
         ("key_accounts.rules.0.min_revnue", lambda d: d["key_accounts"]["rules"][0].update(min_revnue=1)),
     ],
@@ -296,7 +305,9 @@ def test_ahp_matrix_of_the_wrong_size(tmp_path):
 
 
 def test_ahp_matrix_with_a_short_row(tmp_path):
-    doc = _group_matrix(default_document(), [[1, 2, 3, 4], ["1/2", 1, 2], ["1/3", "1/2", 1, 2], ["1/4", "1/3", "1/2", 1]])
+    doc = _group_matrix(
+        default_document(), [[1, 2, 3, 4], ["1/2", 1, 2], ["1/3", "1/2", 1, 2], ["1/4", "1/3", "1/2", 1]]
+    )
     assert one_problem(tmp_path, doc, "profiles.default.group_weights.matrix").startswith("must be 4×4")
 
 
@@ -311,13 +322,17 @@ def test_ahp_matrix_not_reciprocal_names_the_cell(tmp_path):
 
 
 def test_ahp_matrix_with_a_zero_entry(tmp_path):
-    doc = _group_matrix(default_document(), [[1, 2, 3, 4], ["1/2", 1, 2, 3], ["1/3", "1/2", 1, 2], [0, "1/3", "1/2", 1]])
+    doc = _group_matrix(
+        default_document(), [[1, 2, 3, 4], ["1/2", 1, 2, 3], ["1/3", "1/2", 1, 2], [0, "1/3", "1/2", 1]]
+    )
     message = one_problem(tmp_path, doc, "profiles.default.group_weights.matrix")
     assert "(row 4 'learning_growth', col 1 'financial') is 0" in message and "must be positive" in message
 
 
 def test_ahp_matrix_with_text_that_is_not_a_number(tmp_path):
-    doc = _group_matrix(default_document(), [[1, 2, 3, 4], ["1/2", 1, 2, 3], ["1/3", "1/2", 1, 2], ["1/0", "1/3", "1/2", 1]])
+    doc = _group_matrix(
+        default_document(), [[1, 2, 3, 4], ["1/2", 1, 2, 3], ["1/3", "1/2", 1, 2], ["1/0", "1/3", "1/2", 1]]
+    )
     message = one_problem(tmp_path, doc, "profiles.default.group_weights.matrix.3.0")
     assert "number" in message and "'1/0'" in message
 
@@ -478,8 +493,12 @@ def test_manager_scorecard_of_the_default_model():
     managers = model.manager_model()
     assert managers.groups == ["financial", "customer", "internal_process", "learning_growth", "kpi"]
     assert "kpi_attainment" in [i.id for i in managers.indicators]
-    assert model.kpi_targets(None) == {"revenue_growth": 0.2, "csat": 90, "active_month_ratio": 0.8,
-                                       "share_of_wallet": 0.3}
+    assert model.kpi_targets(None) == {
+        "revenue_growth": 0.2,
+        "csat": 90,
+        "active_month_ratio": 0.8,
+        "share_of_wallet": 0.3,
+    }
 
 
 def test_a_model_without_managers_uses_the_shipped_scorecard(tmp_path):
@@ -496,12 +515,15 @@ def test_manager_scorecard_unknown_book_indicator(tmp_path):
 
 def test_manager_scorecard_inconsistent_ahp_is_refused_under_managers(tmp_path):
     doc = default_document()
-    doc["managers"]["groups"] = {f"g{k}": {"indicators": {i: {}}} for k, i in enumerate(
-        ["revenue_growth", "nrr", "csat", "feedback_score", "logo_retention", "kpi_attainment"])}
+    doc["managers"]["groups"] = {
+        f"g{k}": {"indicators": {i: {}}}
+        for k, i in enumerate(["revenue_growth", "nrr", "csat", "feedback_score", "logo_retention", "kpi_attainment"])
+    }
     doc["managers"]["group_weights"] = {"method": "ahp", "matrix": WANG_CHIN}
     doc["managers"]["indicator_weights"] = {
-        f"g{k}": {"method": "fixed", "weights": {i: 1}} for k, i in enumerate(
-            ["revenue_growth", "nrr", "csat", "feedback_score", "logo_retention", "kpi_attainment"])}
+        f"g{k}": {"method": "fixed", "weights": {i: 1}}
+        for k, i in enumerate(["revenue_growth", "nrr", "csat", "feedback_score", "logo_retention", "kpi_attainment"])
+    }
     message = one_problem(tmp_path, doc, "managers.group_weights.matrix")
     assert "CR = 0.229" in message
 

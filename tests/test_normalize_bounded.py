@@ -24,8 +24,7 @@ def test_bounded_against_hand_computed_values():
     # NPS on -100..100: 20 -> (20 + 100) / 200 = 0.6, -100 -> 0, 0 -> 0.5
     np.testing.assert_allclose(bounded([20, -100, 0], "higher", [-100, 100]), [0.6, 0.0, 0.5], rtol=0, atol=1e-15)
     # SLA breach rate on 0-1, lower is better: 0.1 -> 0.9; 1.5 clipped to 1 -> 0
-    np.testing.assert_allclose(bounded([0.1, 0.0, 1.5, NAN], "lower", (0, 1)), [0.9, 1.0, 0.0, NAN], rtol=0,
-                               atol=1e-15)
+    np.testing.assert_allclose(bounded([0.1, 0.0, 1.5, NAN], "lower", (0, 1)), [0.9, 1.0, 0.0, NAN], rtol=0, atol=1e-15)
     # revenue retention on 0..2: keeping the revenue (1.0) is the midpoint
     assert bounded([1.0], "higher", (0, 2))[0] == 0.5
     # dispatch by name with the bounds option
@@ -63,15 +62,24 @@ def _csat(document: dict, **spec) -> None:
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
-        (lambda d: _csat(d, bounds=[100, 0]), "groups.customer.indicators.csat.bounds: lo must be below hi, got [100, 0]"),
+        (
+            lambda d: _csat(d, bounds=[100, 0]),
+            "groups.customer.indicators.csat.bounds: lo must be below hi, got [100, 0]",
+        ),
         (lambda d: _csat(d, bounds=[50, 50]), "groups.customer.indicators.csat.bounds: lo must be below hi"),
         (lambda d: _csat(d, bounds=[0, 50, 100]), "groups.customer.indicators.csat.bounds: must be two numbers"),
-        (lambda d: d["groups"]["customer"]["indicators"]["csat"].pop("bounds"),
-         "groups.customer.indicators.csat.bounds: required for normalization 'bounded'"),
-        (lambda d: _csat(d, normalization="minmax"),
-         "groups.customer.indicators.csat.bounds: only used by normalization 'bounded'"),
-        (lambda d: d["managers"]["groups"]["kpi"]["indicators"]["kpi_attainment"].update(bounds=[1, 0]),
-         "managers.groups.kpi.indicators.kpi_attainment.bounds: lo must be below hi, got [1, 0]"),
+        (
+            lambda d: d["groups"]["customer"]["indicators"]["csat"].pop("bounds"),
+            "groups.customer.indicators.csat.bounds: required for normalization 'bounded'",
+        ),
+        (
+            lambda d: _csat(d, normalization="minmax"),
+            "groups.customer.indicators.csat.bounds: only used by normalization 'bounded'",
+        ),
+        (
+            lambda d: d["managers"]["groups"]["kpi"]["indicators"]["kpi_attainment"].update(bounds=[1, 0]),
+            "managers.groups.kpi.indicators.kpi_attainment.bounds: lo must be below hi, got [1, 0]",
+        ),
     ],
 )
 def test_a_broken_bounds_fails_with_its_path(tmp_path, edit, problem):
@@ -84,20 +92,39 @@ def test_a_broken_bounds_fails_with_its_path(tmp_path, edit, problem):
 def test_an_infinite_bound_is_refused(tmp_path):
     path = tmp_path / "model.yaml"
     text = default_model_path().read_text(encoding="utf-8")
-    path.write_text(text.replace("bounds: [0, 100], label: {en: Satisfaction", "bounds: [0, .inf], label: {en: Satisfaction",
-                                 1), encoding="utf-8")
+    path.write_text(
+        text.replace("bounds: [0, 100], label: {en: Satisfaction", "bounds: [0, .inf], label: {en: Satisfaction", 1),
+        encoding="utf-8",
+    )
     assert ".inf" in path.read_text(encoding="utf-8")
-    with pytest.raises(ModelError, match=r"groups\.customer\.indicators\.csat\.bounds\.1: Input should be a finite number"):
+    with pytest.raises(
+        ModelError, match=r"groups\.customer\.indicators\.csat\.bounds\.1: Input should be a finite number"
+    ):
         load_model(path)
 
 
+@pytest.mark.integration
 def test_kam_run_refuses_a_broken_bounds_before_reading_any_data(tmp_path):
     path = _model_with(tmp_path, lambda d: _csat(d, bounds=[100, 0]))
     db = tmp_path / "kam.duckdb"
     done = subprocess.run(
-        [sys.executable, "-m", "kam_pipeline.cli", "run", "--model", str(path), "--data", str(tmp_path / "no_such_folder"),
-         "--db", str(db), "--as-of", "2026-07-01"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "kam_pipeline.cli",
+            "run",
+            "--model",
+            str(path),
+            "--data",
+            str(tmp_path / "no_such_folder"),
+            "--db",
+            str(db),
+            "--as-of",
+            "2026-07-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 2
     assert f"{path}: groups.customer.indicators.csat.bounds: lo must be below hi" in done.stderr
@@ -108,17 +135,31 @@ def test_the_shipped_model_bounds_every_indicator_on_a_known_scale():
     model = load_model()
     bounds = {i.id: tuple(i.spec.bounds) for i in model.indicators if i.spec.normalization == "bounded"}
     assert bounds == {
-        "revenue_retention": (0, 2), "csat": (0, 100), "nps": (-100, 100), "share_of_wallet": (0, 1),
-        "active_month_ratio": (0, 1), "sla_breach_rate": (0, 1), "overdue_ratio": (0, 1),
-        "strategic_importance": (0, 100), "cooperation_willingness": (0, 100), "innovation_cooperation": (0, 100),
+        "revenue_retention": (0, 2),
+        "csat": (0, 100),
+        "nps": (-100, 100),
+        "share_of_wallet": (0, 1),
+        "active_month_ratio": (0, 1),
+        "sla_breach_rate": (0, 1),
+        "overdue_ratio": (0, 1),
+        "strategic_importance": (0, 100),
+        "cooperation_willingness": (0, 100),
+        "innovation_cooperation": (0, 100),
         "industry_position": (0, 100),
     }
     # revenue_retention is capped in SQL at retention_cap: the scale ends there.
     assert bounds["revenue_retention"][1] == model.spec.evaluation.retention_cap
-    managers = {i.id: tuple(i.spec.bounds) for i in model.manager_model().indicators
-                if i.spec.normalization == "bounded"}
+    managers = {
+        i.id: tuple(i.spec.bounds) for i in model.manager_model().indicators if i.spec.normalization == "bounded"
+    }
     assert managers == {
-        "nrr": (0, 2), "account_score": (0, 100), "csat": (0, 100), "logo_retention": (0, 1),
-        "share_of_wallet": (0, 1), "sla_breach_rate": (0, 1), "feedback_score": (0, 100), "kpi_attainment": (0, 1),
+        "nrr": (0, 2),
+        "account_score": (0, 100),
+        "csat": (0, 100),
+        "logo_retention": (0, 1),
+        "share_of_wallet": (0, 1),
+        "sla_breach_rate": (0, 1),
+        "feedback_score": (0, 100),
+        "kpi_attainment": (0, 1),
     }
     assert model.spec.evaluation.min_peers == 10

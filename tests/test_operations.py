@@ -62,6 +62,7 @@ def test_definitions_wire_the_sensors():
     assert failure.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+@pytest.mark.integration
 def test_the_schedule_hour_comes_from_kam_schedule_hour():
     code = "from kam_pipeline.definitions import defs; print(defs.resolve_schedule_def('kam_daily_schedule').cron_schedule)"
     env = {**os.environ, "KAM_SCHEDULE_HOUR": "4"}
@@ -95,13 +96,19 @@ def locked_db(tmp_path):
     """A DuckDB file held open for writing by another process until the test ends."""
     path = tmp_path / "kam.work.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import duckdb, sys
             conn = duckdb.connect({str(path)!r})
             print("locked", flush=True)
             sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -128,6 +135,7 @@ def test_other_io_errors_are_not_retried(tmp_path):
     assert not isinstance(raised.value, dg.RetryRequested)
 
 
+@pytest.mark.integration
 def test_a_step_meeting_a_lock_is_retried_by_dagster_then_fails(locked_db, monkeypatch):
     monkeypatch.setattr(warehouse, "LOCK_RETRIES", 2)
     monkeypatch.setattr(warehouse, "LOCK_RETRY_SECONDS", 0.1)
@@ -143,6 +151,7 @@ def test_a_step_meeting_a_lock_is_retried_by_dagster_then_fails(locked_db, monke
     assert not result.success
 
 
+@pytest.mark.integration
 def test_a_validation_failure_is_not_retried(tmp_path):
     @dg.asset
     def validating() -> None:

@@ -9,7 +9,6 @@ import duckdb
 import pytest
 
 from conftest import AS_OF, run_pipeline
-from kam_pipeline.catalog import column_comment
 from kam_pipeline.ingest.contract import SOURCES
 
 pytestmark = pytest.mark.integration
@@ -18,27 +17,97 @@ MARTS = {
     "account_indicators": ["as_of_date", "account_id", "revenue", "revenue_growth", "csat", "nps", "is_churned"],
     "account_assessments": ["as_of_date", "account_id", "dimension", "score"],
     "account_scores": [
-        "as_of_date", "account_id", "segment", "manager_id", "team_id", "score", "financial_score",
-        "customer_score", "internal_process_score", "learning_growth_score", "rank", "segment_rank",
-        "grade", "score_change", "completeness", "is_key_account", "key_account_rule",
+        "as_of_date",
+        "account_id",
+        "segment",
+        "manager_id",
+        "team_id",
+        "score",
+        "financial_score",
+        "customer_score",
+        "internal_process_score",
+        "learning_growth_score",
+        "rank",
+        "segment_rank",
+        "grade",
+        "score_change",
+        "completeness",
+        "is_key_account",
+        "key_account_rule",
     ],
-    "indicator_weights": ["as_of_date", "profile", "indicator", "group", "method", "weight",
-                          "subjective_weight", "objective_weight"],
-    "score_contributions": ["as_of_date", "account_id", "indicator", "group", "value", "normalized",
-                            "weight", "contribution"],
-    "weight_consistency": ["as_of_date", "profile", "matrix_name", "n", "matrix", "lambda_max", "ci", "cr",
-                           "accepted"],
-    "manager_scores": ["as_of_date", "manager_id", "score", "feedback_score", "account_count", "revenue",
-                       "rank", "grade", "kpi_attainment", "kpis_met", "financial_score", "customer_score",
-                       "internal_process_score", "learning_growth_score", "kpi_score", "nrr", "account_score"],
-    "team_scores": ["as_of_date", "team_id", "score", "feedback_score", "account_count", "revenue", "rank",
-                    "grade", "kpi_attainment"],
-    "manager_score_contributions": ["as_of_date", "manager_id", "indicator", "value", "normalized", "weight",
-                                    "contribution"],
+    "indicator_weights": [
+        "as_of_date",
+        "profile",
+        "indicator",
+        "group",
+        "method",
+        "weight",
+        "subjective_weight",
+        "objective_weight",
+    ],
+    "score_contributions": [
+        "as_of_date",
+        "account_id",
+        "indicator",
+        "group",
+        "value",
+        "normalized",
+        "weight",
+        "contribution",
+    ],
+    "weight_consistency": ["as_of_date", "profile", "matrix_name", "n", "matrix", "lambda_max", "ci", "cr", "accepted"],
+    "manager_scores": [
+        "as_of_date",
+        "manager_id",
+        "score",
+        "feedback_score",
+        "account_count",
+        "revenue",
+        "rank",
+        "grade",
+        "kpi_attainment",
+        "kpis_met",
+        "financial_score",
+        "customer_score",
+        "internal_process_score",
+        "learning_growth_score",
+        "kpi_score",
+        "nrr",
+        "account_score",
+    ],
+    "team_scores": [
+        "as_of_date",
+        "team_id",
+        "score",
+        "feedback_score",
+        "account_count",
+        "revenue",
+        "rank",
+        "grade",
+        "kpi_attainment",
+    ],
+    "manager_score_contributions": [
+        "as_of_date",
+        "manager_id",
+        "indicator",
+        "value",
+        "normalized",
+        "weight",
+        "contribution",
+    ],
     "kpi_attainment": ["as_of_date", "level", "entity_id", "kpi", "value", "target", "attainment", "met"],
     "book_indicators": ["as_of_date", "level", "entity_id", "revenue", "nrr", "account_score", "feedback_score"],
-    "portfolio_kpis": ["as_of_date", "segment", "logo_retention", "churn_rate", "nrr", "grr", "revenue",
-                       "revenue_growth", "market_share"],
+    "portfolio_kpis": [
+        "as_of_date",
+        "segment",
+        "logo_retention",
+        "churn_rate",
+        "nrr",
+        "grr",
+        "revenue",
+        "revenue_growth",
+        "market_share",
+    ],
 }
 
 
@@ -49,10 +118,13 @@ def db(pipeline_db):
 
 
 def _columns(db, table):
-    return [r[0] for r in db.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
-        [table],
-    ).fetchall()]
+    return [
+        r[0]
+        for r in db.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
+            [table],
+        ).fetchall()
+    ]
 
 
 def test_every_contract_table_exists_with_its_columns(db):
@@ -62,8 +134,7 @@ def test_every_contract_table_exists_with_its_columns(db):
 
 
 def test_two_snapshots_are_kept(db):
-    dates = [r[0] for r in db.execute(
-        "select distinct as_of_date from marts.account_scores order by 1").fetchall()]
+    dates = [r[0] for r in db.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()]
     assert dates == [AS_OF - dt.timedelta(days=7), AS_OF]
 
 
@@ -106,8 +177,11 @@ def test_profile_weights_sum_to_one(db):
         "select subject, profile, sum(weight) from marts.indicator_weights where as_of_date = ? group by all",
         [AS_OF],
     ).fetchall()
-    assert {(s, p) for s, p, _ in sums} == {("account", "default"), ("account", "multinational"),
-                                           ("manager", "default")}
+    assert {(s, p) for s, p, _ in sums} == {
+        ("account", "default"),
+        ("account", "multinational"),
+        ("manager", "default"),
+    }
     for _, _, total in sums:
         assert total == pytest.approx(1.0, abs=1e-9)
 
@@ -118,7 +192,7 @@ def test_scores_grades_and_ranks_are_consistent(db):
         [AS_OF],
     ).fetchall()
     bands = [("A", 80), ("B", 65), ("C", 50), ("D", 0)]
-    for score, grade, rank, completeness in rows:
+    for score, grade, _rank, completeness in rows:
         assert 0 <= completeness <= 1
         if completeness < 0.6:
             assert grade == "insufficient_data"
@@ -212,8 +286,9 @@ def test_manager_scores_are_explained_and_teams_aggregate_managers(db):
 
 
 def test_portfolio_has_segments_and_total(db):
-    segments = {r[0] for r in db.execute(
-        "select segment from marts.portfolio_kpis where as_of_date = ?", [AS_OF]).fetchall()}
+    segments = {
+        r[0] for r in db.execute("select segment from marts.portfolio_kpis where as_of_date = ?", [AS_OF]).fetchall()
+    }
     account_segments = {r[0] for r in db.execute("select distinct segment from staging.accounts").fetchall()}
     assert segments == account_segments | {"all"}
     total, by_segment = db.execute(
@@ -229,7 +304,10 @@ def test_ahp_consistency_is_recorded(db):
         "select profile, matrix_name, n, cr, accepted from marts.weight_consistency where as_of_date = ?", [AS_OF]
     ).fetchall()
     assert sorted((p, m, n) for p, m, n, *_ in rows) == [
-        ("default", "groups", 4), ("default", "groups", 5), ("multinational", "groups", 4)]
+        ("default", "groups", 4),
+        ("default", "groups", 5),
+        ("multinational", "groups", 4),
+    ]
     assert all(0 <= cr <= 0.1 and ok for *_, cr, ok in rows)
 
 
@@ -273,8 +351,7 @@ def test_a_new_daily_file_is_picked_up(generated_data, tmp_path):
     next_day = AS_OF + dt.timedelta(days=1)
     assert run_pipeline(data, db, next_day).success
     with duckdb.connect(str(db), read_only=True) as conn:
-        statuses = dict(conn.execute(
-            "select file_name, status from raw.ingest_log where source = 'orders'").fetchall())
+        statuses = dict(conn.execute("select file_name, status from raw.ingest_log where source = 'orders'").fetchall())
         new_row = conn.execute("select count(*) from staging.orders where order_id = 'NEW-1'").fetchall()[0][0]
         last = conn.execute(
             "select last_order_date from marts.account_indicators where as_of_date = ? and account_id = 'A0001'",

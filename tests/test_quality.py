@@ -75,13 +75,14 @@ def test_row_count_band_against_previous_snapshot(conn):
     assert validate_row_count(conn, "portfolio_kpis", dt.date(2026, 2, 1)).success  # no previous snapshot
 
 
-
 E = dt.date(2026, 3, 2)
 
 
 def _scores(conn, rows):
-    conn.execute("create or replace table marts.account_scores (as_of_date date, account_id varchar, score double, "
-                 "completeness double, grade varchar)")
+    conn.execute(
+        "create or replace table marts.account_scores (as_of_date date, account_id varchar, score double, "
+        "completeness double, grade varchar)"
+    )
     conn.executemany("insert into marts.account_scores values (?, ?, ?, 0.9, 'C')", rows)
 
 
@@ -92,32 +93,41 @@ def test_one_run_over_several_dates_keeps_keys_per_date(conn):
     _scores(conn, [(D, "A1", 50.0), (E, "A1", 55.0), (E, "A1", 60.0), (E, "A2", 160.0)])
     outcome = validate_snapshot(conn, "account_scores", [D, E])
     failed = {(f["expectation"], f["column"]): f["unexpected"] for f in outcome.failures}
-    assert failed == {("expect_compound_columns_to_be_unique", "(table)"): 2,
-                      ("expect_column_values_to_be_between", "score"): 1}
+    assert failed == {
+        ("expect_compound_columns_to_be_unique", "(table)"): 2,
+        ("expect_column_values_to_be_between", "score"): 1,
+    }
     assert outcome.rows == 4
 
 
 def test_every_date_needs_its_all_row_and_its_weights(conn):
-    conn.execute("create table marts.portfolio_kpis as select * from (values (date '2026-03-01', 'all', 0.9, 0.1), "
-                 "(date '2026-03-02', 'enterprise', 0.9, 0.1)) as t(as_of_date, segment, logo_retention, churn_rate)")
+    conn.execute(
+        "create table marts.portfolio_kpis as select * from (values (date '2026-03-01', 'all', 0.9, 0.1), "
+        "(date '2026-03-02', 'enterprise', 0.9, 0.1)) as t(as_of_date, segment, logo_retention, churn_rate)"
+    )
     assert validate_snapshot(conn, "portfolio_kpis", D).success
     assert not validate_snapshot(conn, "portfolio_kpis", E).success
     assert not validate_snapshot(conn, "portfolio_kpis", [D, E]).success
     conn.execute("insert into marts.portfolio_kpis values (date '2026-03-02', 'all', 0.8, 0.2)")
     assert validate_snapshot(conn, "portfolio_kpis", [D, E]).success
-    conn.execute("create table marts.indicator_weights as select * from (values "
-                 "(date '2026-03-01', 'account', 'default', 'a', 1.0)) as t(as_of_date, subject, profile, indicator, weight)")
+    conn.execute(
+        "create table marts.indicator_weights as select * from (values "
+        "(date '2026-03-01', 'account', 'default', 'a', 1.0)) as t(as_of_date, subject, profile, indicator, weight)"
+    )
     assert not validate_weights(conn, [D, E]).success  # no weights at all on E
     conn.execute("insert into marts.indicator_weights values (date '2026-03-02', 'account', 'default', 'a', 1.0)")
     assert validate_weights(conn, [D, E]).success
 
 
-@pytest.mark.parametrize(("counts", "expected"), [
-    ({dt.date(2026, 2, 1): 10, D: 6, E: 4}, [True, True]),   # 6 and 4 are within 50 % of 10 and of 6
-    ({dt.date(2026, 2, 1): 10, D: 4, E: 4}, [False, True]),  # 4 after 10 is not
-    ({dt.date(2026, 2, 1): 10, E: 10}, [False, True]),       # D has no rows; E compares with 2026-02-01
-    ({D: 100, E: 160}, [True, False]),                       # the first snapshot has nothing to compare with
-])
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ({dt.date(2026, 2, 1): 10, D: 6, E: 4}, [True, True]),  # 6 and 4 are within 50 % of 10 and of 6
+        ({dt.date(2026, 2, 1): 10, D: 4, E: 4}, [False, True]),  # 4 after 10 is not
+        ({dt.date(2026, 2, 1): 10, E: 10}, [False, True]),  # D has no rows; E compares with 2026-02-01
+        ({D: 100, E: 160}, [True, False]),  # the first snapshot has nothing to compare with
+    ],
+)
 def test_row_counts_of_several_dates_match_one_date_at_a_time(conn, counts, expected):
     conn.execute("create table marts.portfolio_kpis (as_of_date date, n integer)")
     for day, n in counts.items():
@@ -132,10 +142,14 @@ def test_a_failing_date_is_named_and_the_others_pass(conn):
     _scores(conn, [(D, "A1", 50.0), (E, "A1", 150.0)])
     key = dg.AssetKey(["marts", "account_scores"])
     per_date = checks.mart_check_results(conn, key, [D, E])
-    assert {day: [r.passed for r in results] for day, results in per_date.items()} == {D: [True, True], E: [False, True]}
+    assert {day: [r.passed for r in results] for day, results in per_date.items()} == {
+        D: [True, True],
+        E: [False, True],
+    }
     merged = {r.check_name: r for r in checks.merge_check_results(per_date)}
     assert not merged["gx_snapshot_valid"].passed and merged["gx_row_count_stable"].passed
     assert merged["gx_snapshot_valid"].metadata["failed_dates"].value == E.isoformat()
+
 
 @pytest.mark.integration
 def test_a_failed_blocking_check_stops_the_publish(generated_data, tmp_path, monkeypatch):
@@ -146,8 +160,9 @@ def test_a_failed_blocking_check_stops_the_publish(generated_data, tmp_path, mon
     def failing(conn, table, as_of):
         outcome = validate_snapshot(conn, table, as_of)
         if table == "account_scores":
-            return SuiteOutcome(False, outcome.rows, [{"expectation": "forced", "column": "score",
-                                                      "unexpected": 1, "sample": "x"}])
+            return SuiteOutcome(
+                False, outcome.rows, [{"expectation": "forced", "column": "score", "unexpected": 1, "sample": "x"}]
+            )
         return outcome
 
     monkeypatch.setattr(checks, "validate_snapshot", failing)
@@ -156,9 +171,7 @@ def test_a_failed_blocking_check_stops_the_publish(generated_data, tmp_path, mon
         e.step_key == "published_snapshot" and e.is_step_success for e in result.all_events
     )
     assert db.read_bytes() == published  # the previous snapshot is still what BI sees
-    evaluations = [
-        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
+    evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed = [ev for ev in evaluations if not ev.passed]
     assert [(ev.asset_key.to_user_string(), ev.check_name) for ev in failed] == [
         ("marts/account_scores", "gx_snapshot_valid")

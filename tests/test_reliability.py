@@ -54,7 +54,10 @@ POLLER = textwrap.dedent(
 def kam_run(data: Path, db: Path, as_of: dt.date, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [*KAM, "run", "--data", str(data), "--db", str(db), "--as-of", as_of.isoformat(), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
     )
 
 
@@ -63,8 +66,9 @@ def test_a_reader_polling_during_runs_never_fails(generated_data, tmp_path):
     first = AS_OF - dt.timedelta(days=2)
     assert run_pipeline(generated_data, db, first).success
     stop, out = tmp_path / "stop", tmp_path / "poll.txt"
-    poller = subprocess.Popen([sys.executable, "-c", POLLER, str(db), str(stop), str(out)],
-                              stderr=subprocess.PIPE, text=True)
+    poller = subprocess.Popen(
+        [sys.executable, "-c", POLLER, str(db), str(stop), str(out)], stderr=subprocess.PIPE, text=True
+    )
     try:
         for as_of in (AS_OF - dt.timedelta(days=1), AS_OF):
             proc = kam_run(generated_data, db, as_of)
@@ -93,8 +97,9 @@ def test_sigkill_leaves_the_last_snapshot_and_the_next_run_recovers(generated_da
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     with duckdb.connect(str(db), read_only=True) as conn:
-        dates = [r[0] for r in conn.execute(
-            "select distinct as_of_date from marts.account_scores order by 1").fetchall()]
+        dates = [
+            r[0] for r in conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()
+        ]
         counts = conn.execute("select count(*) from marts.account_scores group by as_of_date").fetchall()
     assert dates in ([first], [first, AS_OF]) if not finished else dates == [first, AS_OF]
     assert all(n == ACCOUNTS for (n,) in counts)
@@ -102,16 +107,21 @@ def test_sigkill_leaves_the_last_snapshot_and_the_next_run_recovers(generated_da
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     with duckdb.connect(str(db), read_only=True) as conn:
-        dates = [r[0] for r in conn.execute(
-            "select distinct as_of_date from marts.account_scores order by 1").fetchall()]
+        dates = [
+            r[0] for r in conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()
+        ]
     assert dates == [first, AS_OF]
     assert not list(tmp_path.glob(".kam.duckdb.*.tmp"))
 
 
 def _marts(db: Path) -> dict[str, list]:
     with duckdb.connect(str(db), read_only=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1").fetchall()]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
         return {t: conn.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
 
 

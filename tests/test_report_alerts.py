@@ -10,9 +10,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from sql_fixtures import assert_rows
 from kam_pipeline.sql_files import read_sql
 from kam_pipeline.warehouse import write_snapshot
+from sql_fixtures import assert_rows
 
 D = date(2025, 3, 1)
 PREV = date(2025, 2, 1)
@@ -59,7 +59,9 @@ def _score(conn, as_of, account_id, score, grade, key, churned=0, recency=10):
 
 
 def _contribution(conn, as_of, account_id, indicator, value, points):
-    conn.execute("insert into marts.score_contributions values (?, ?, ?, ?, ?)", [as_of, account_id, indicator, value, points])
+    conn.execute(
+        "insert into marts.score_contributions values (?, ?, ?, ?, ?)", [as_of, account_id, indicator, value, points]
+    )
 
 
 @pytest.fixture()
@@ -107,7 +109,9 @@ def conn(tmp_path):
     conn.close()
 
 
-def _alert(account_id, rule, previous_score, score, previous_grade, grade, key, reason, driver=(None, None, None, None)):
+def _alert(
+    account_id, rule, previous_score, score, previous_grade, grade, key, reason, driver=(None, None, None, None)
+):
     indicator, change, before, after = driver
     return {
         "as_of_date": D,
@@ -136,7 +140,8 @@ def _alerts(conn, **overrides):
     params = {**PARAMS, **overrides}
     write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"), params, params["as_of_dates"])
     result = conn.execute(
-        "select * from marts.score_alerts where list_contains(?::date[], as_of_date) order by all", [params["as_of_dates"]]
+        "select * from marts.score_alerts where list_contains(?::date[], as_of_date) order by all",
+        [params["as_of_dates"]],
     )
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
@@ -148,16 +153,52 @@ OVERDUE = ("overdue_ratio", -2.0, 0.1, 0.3)
 
 def test_key_account_rules_against_the_previous_snapshot(conn):
     expected = [
-        _alert("a1", "score_drop", 70.0, 55.0, "B", "C", True,
-               "score fell 15.0 points (70.0 -> 55.0); largest fall: csat (-12.0 points)", CSAT),
-        _alert("a1", "grade_drop", 70.0, 55.0, "B", "C", True,
-               "grade fell from B to C; largest fall: csat (-12.0 points)", CSAT),
+        _alert(
+            "a1",
+            "score_drop",
+            70.0,
+            55.0,
+            "B",
+            "C",
+            True,
+            "score fell 15.0 points (70.0 -> 55.0); largest fall: csat (-12.0 points)",
+            CSAT,
+        ),
+        _alert(
+            "a1",
+            "grade_drop",
+            70.0,
+            55.0,
+            "B",
+            "C",
+            True,
+            "grade fell from B to C; largest fall: csat (-12.0 points)",
+            CSAT,
+        ),
         _alert("a2", "grade_drop", 70.0, 61.0, "B", "C", True, "grade fell from B to C"),
         _alert("a3", "became_churned", 52.0, 51.0, "C", "C", True, "newly churned: no completed order for 190 days"),
-        _alert("a5", "score_drop", 60.0, 40.0, "C", "D", False,
-               "score fell 20.0 points (60.0 -> 40.0); largest fall: overdue_ratio (-2.0 points)", OVERDUE),
-        _alert("a5", "grade_drop", 60.0, 40.0, "C", "D", False,
-               "grade fell from C to D; largest fall: overdue_ratio (-2.0 points)", OVERDUE),
+        _alert(
+            "a5",
+            "score_drop",
+            60.0,
+            40.0,
+            "C",
+            "D",
+            False,
+            "score fell 20.0 points (60.0 -> 40.0); largest fall: overdue_ratio (-2.0 points)",
+            OVERDUE,
+        ),
+        _alert(
+            "a5",
+            "grade_drop",
+            60.0,
+            40.0,
+            "C",
+            "D",
+            False,
+            "grade fell from C to D; largest fall: overdue_ratio (-2.0 points)",
+            OVERDUE,
+        ),
     ]
     assert_rows(_alerts(conn), expected, key=("account_id", "rule"))
 
@@ -165,8 +206,14 @@ def test_key_account_rules_against_the_previous_snapshot(conn):
 def test_every_account_when_not_limited_to_key_accounts(conn):
     rows = _alerts(conn, alert_key_accounts_only=False)
     assert {(r["account_id"], r["rule"]) for r in rows} == {
-        ("a1", "score_drop"), ("a1", "grade_drop"), ("a2", "grade_drop"), ("a3", "became_churned"),
-        ("a4", "score_drop"), ("a4", "grade_drop"), ("a5", "score_drop"), ("a5", "grade_drop"),
+        ("a1", "score_drop"),
+        ("a1", "grade_drop"),
+        ("a2", "grade_drop"),
+        ("a3", "became_churned"),
+        ("a4", "score_drop"),
+        ("a4", "grade_drop"),
+        ("a5", "score_drop"),
+        ("a5", "grade_drop"),
     }
 
 
@@ -174,7 +221,9 @@ def test_rules_can_be_switched_off_and_the_threshold_moved(conn):
     rows = _alerts(conn, alert_grade_drop=False, alert_became_churned=False, alert_score_drop_points=9.5)
     # a7 fell exactly 10 points: now more than 9.5
     assert sorted((r["account_id"], r["rule"]) for r in rows) == [
-        ("a1", "score_drop"), ("a5", "score_drop"), ("a7", "score_drop")
+        ("a1", "score_drop"),
+        ("a5", "score_drop"),
+        ("a7", "score_drop"),
     ]
 
 
@@ -189,7 +238,6 @@ def test_rerunning_a_date_replaces_its_alerts(conn):
     assert conn.execute("select count(*) from marts.score_alerts").fetchall() == [(len(first),)]
 
 
-
 def test_a_range_of_dates_in_one_query_equals_one_query_per_date(conn):
     # LATER against D: a1 falls again (55 -> 10, C -> D); 2025-03-15 has no stored snapshot, so no alerts,
     # and it does not stand between D and LATER either.
@@ -202,6 +250,7 @@ def test_a_range_of_dates_in_one_query_equals_one_query_per_date(conn):
     drivers = {(r["as_of_date"], r["account_id"]): r["driver_indicator"] for r in ranged}
     # At LATER a1's revenue went missing (-12 points) and csat fell (-7): the larger worsening drives.
     assert drivers[(LATER, "a1")] == "revenue" and drivers[(D, "a5")] == "overdue_ratio"
+
 
 def test_alerts_are_published_and_the_report_follows_the_publish():
     from kam_pipeline.definitions import defs

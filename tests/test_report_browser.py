@@ -26,16 +26,26 @@ WIDTH, HEIGHT = 1280, 9000
 def _chromium_binary() -> str:
     found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
     if found is None:
-        pytest.fail("chromium is not installed: `make test` installs Debian's chromium package as root; "
-                    "otherwise apt-get install chromium")
+        pytest.fail(
+            "chromium is not installed: `make test` installs Debian's chromium package as root; "
+            "otherwise apt-get install chromium"
+        )
     return found
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--hide-scrollbars", "--force-device-scale-factor=1",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
     ]
     done = subprocess.run([_chromium_binary(), *flags, *args], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -51,7 +61,7 @@ def _near(image: np.ndarray, rgb: list[int], tolerance: int) -> np.ndarray:
 
 
 def _pixels_near(image: np.ndarray, hex_color: str, tolerance: int = 8) -> int:
-    return int(_near(image, [int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], tolerance).sum())
+    return int(_near(image, [int(hex_color[i : i + 2], 16) for i in (1, 3, 5)], tolerance).sum())
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -102,9 +112,11 @@ def _font_stack(html: str) -> str:
 
 def _glyph_page(text: str, fonts: str) -> str:
     # One line of large text, in the report's own font stack, nothing else on the page.
-    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><style>body {{ margin: 0; background: #fff; '
-            f'font-family: {fonts}; }} p {{ margin: 8px; font-size: 64px; line-height: 1; color: #000; white-space: nowrap; }}'
-            f'</style></head><body><p>{escape(text)}</p></body></html>')
+    return (
+        f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><style>body {{ margin: 0; background: #fff; '
+        f"font-family: {fonts}; }} p {{ margin: 8px; font-size: 64px; line-height: 1; color: #000; white-space: nowrap; }}"
+        f"</style></head><body><p>{escape(text)}</p></body></html>"
+    )
 
 
 def _shoot(html: str, tmp_path: Path, name: str) -> np.ndarray:

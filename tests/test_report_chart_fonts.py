@@ -22,8 +22,10 @@ LABEL = "关键客户绩效评估：财务、客户、内部流程、学习与�
 def _cjk_family() -> str:
     found = [f for f in charts.font_family() if f in charts.CJK_FONTS]
     if not found:
-        pytest.fail("matplotlib finds no CJK font of charts.CJK_FONTS: `make test` installs Debian's fonts-noto-cjk "
-                    "as root; otherwise apt-get install fonts-noto-cjk")
+        pytest.fail(
+            "matplotlib finds no CJK font of charts.CJK_FONTS: `make test` installs Debian's fonts-noto-cjk "
+            "as root; otherwise apt-get install fonts-noto-cjk"
+        )
     return found[0]
 
 
@@ -54,8 +56,9 @@ def test_a_chinese_label_draws_without_missing_glyphs():
 def test_the_chart_svg_names_the_cjk_font_for_the_browser():
     family = _cjk_family()
     points = pl.DataFrame({"account_id": ["A1"], "group": ["financial"], "points": [40.0]})
-    svg = charts.breakdown_chart(points, [("A1", "1. A1 华南鼎盛能源有限公司")], [("financial", "财务")],
-                                 "各维度得分构成（分）", "分")
+    svg = charts.breakdown_chart(
+        points, [("A1", "1. A1 华南鼎盛能源有限公司")], [("financial", "财务")], "各维度得分构成（分）", "分"
+    )
     assert "华南鼎盛能源有限公司" in svg and f"'{family}'" in svg
 
 
@@ -63,8 +66,9 @@ def test_a_font_cache_older_than_the_cjk_font_is_rescanned(monkeypatch):
     # As on a machine where matplotlib cached its font list before `make test` installed the CJK font.
     family = _cjk_family()
     manager = font_manager.fontManager
-    monkeypatch.setattr(manager, "ttflist", [f for f in manager.ttflist if "CJK" not in f.name and f.name not in
-                                             charts.CJK_FONTS])
+    monkeypatch.setattr(
+        manager, "ttflist", [f for f in manager.ttflist if "CJK" not in f.name and f.name not in charts.CJK_FONTS]
+    )
     charts.font_family.cache_clear()
     try:
         assert family in charts.font_family()

@@ -19,8 +19,12 @@ from kam_pipeline.report.i18n import LANGS, STRINGS, t
 pytestmark = pytest.mark.integration
 
 SECTIONS = {
-    "purpose": "sec_purpose", "method": "sec_method", "results": "sec_results", "quality": "sec_quality",
-    "alerts": "sec_alerts", "conclusions": "sec_conclusions",
+    "purpose": "sec_purpose",
+    "method": "sec_method",
+    "results": "sec_results",
+    "quality": "sec_quality",
+    "alerts": "sec_alerts",
+    "conclusions": "sec_conclusions",
 }
 
 
@@ -141,21 +145,48 @@ def test_self_contained_no_script_no_external_resource(reports):
 
 def test_the_chinese_report_has_no_english_headings(reports):
     text = _outline(reports["zh"]).plain
-    for key in ("sec_purpose", "sec_method", "sec_results", "sec_quality", "sec_alerts", "sec_conclusions",
-                "hierarchy", "consistency", "managers", "teams", "portfolio", "drops_heading", "targets_heading",
-                "risks_heading", "actions_heading"):
+    for key in (
+        "sec_purpose",
+        "sec_method",
+        "sec_results",
+        "sec_quality",
+        "sec_alerts",
+        "sec_conclusions",
+        "hierarchy",
+        "consistency",
+        "managers",
+        "teams",
+        "portfolio",
+        "drops_heading",
+        "targets_heading",
+        "risks_heading",
+        "actions_heading",
+    ):
         assert t("en", key) not in text, key
         assert t("zh", key) in text, key
     header = _outline(reports["zh"]).tables["ranking"][0]
-    assert header[:8] == [t("zh", k) for k in ("col_rank", "col_account", "col_segment", "col_score", "col_change",
-                                               "col_grade", "col_key", "col_completeness")]
+    assert header[:8] == [
+        t("zh", k)
+        for k in (
+            "col_rank",
+            "col_account",
+            "col_segment",
+            "col_score",
+            "col_change",
+            "col_grade",
+            "col_key",
+            "col_completeness",
+        )
+    ]
     assert header[8:] == ["财务", "客户", "内部流程", "学习与成长"]  # group labels from the model
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_numbers_match_the_database(reports, db, lang):
     outline = _outline(reports[lang])
-    scored, avg = _rows(db, "select count(score), avg(score) from marts.account_scores where as_of_date = ?", [AS_OF])[0]
+    scored, avg = _rows(db, "select count(score), avg(score) from marts.account_scores where as_of_date = ?", [AS_OF])[
+        0
+    ]
     key = _rows(db, "select count(*) from marts.account_scores where as_of_date = ? and is_key_account", [AS_OF])[0][0]
     cards = outline.plain
     assert f"{scored} {t(lang, 'card_accounts', n=scored)}" in cards
@@ -163,28 +194,36 @@ def test_numbers_match_the_database(reports, db, lang):
     assert f"{avg:.1f} {t(lang, 'card_avg_score')}" in cards
 
     ranking = outline.tables["ranking"]
-    top = _rows(db, "select rank, account_id, account_name, score, grade from marts.account_scores "
-                    "where as_of_date = ? and score is not null order by rank, account_id limit 3", [AS_OF])
+    top = _rows(
+        db,
+        "select rank, account_id, account_name, score, grade from marts.account_scores "
+        "where as_of_date = ? and score is not null order by rank, account_id limit 3",
+        [AS_OF],
+    )
     for row, (rank, account_id, name, score, _grade) in zip(ranking[1:4], top, strict=True):
         assert row[0] == str(rank)
         assert row[1] == f"{account_id} {name}"
         assert row[3] == f"{score:.1f}"
 
-    revenue, nrr, grr = _rows(db, "select revenue, nrr, grr from marts.portfolio_kpis where as_of_date = ? "
-                                  "and segment = 'all'", [AS_OF])[0]
+    revenue, nrr, grr = _rows(
+        db, "select revenue, nrr, grr from marts.portfolio_kpis where as_of_date = ? and segment = 'all'", [AS_OF]
+    )[0]
     total = outline.tables["portfolio"][-1]
     assert total[0] == t(lang, "segment_all")
     assert total[2] == f"{float(revenue):,.0f}"
     assert total[6] == f"{100 * nrr:.1f} %"
     assert total[7] == f"{100 * grr:.1f} %"
 
-    managers = _rows(db, "select manager_id, score from marts.manager_scores where as_of_date = ? order by rank, manager_id",
-                     [AS_OF])
+    managers = _rows(
+        db, "select manager_id, score from marts.manager_scores where as_of_date = ? order by rank, manager_id", [AS_OF]
+    )
     league = outline.tables["managers"][1:]
     assert len(league) == len(managers)
     assert league[0][1].startswith(managers[0][0]) and league[0][2] == f"{managers[0][1]:.1f}"
 
-    crs = sorted(f"{cr:.4f}" for (cr,) in _rows(db, "select cr from marts.weight_consistency where as_of_date = ?", [AS_OF]))
+    crs = sorted(
+        f"{cr:.4f}" for (cr,) in _rows(db, "select cr from marts.weight_consistency where as_of_date = ?", [AS_OF])
+    )
     assert sorted(row[7] for row in outline.tables["consistency"][1:]) == crs
 
     # every profile's weight table, header rows dropped
@@ -202,17 +241,26 @@ def test_numbers_match_the_database(reports, db, lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_generated_sentences_in_both_languages(reports, db, lang):
     text = _outline(reports[lang]).plain
-    scored, avg = _rows(db, "select count(score), avg(score) from marts.account_scores where as_of_date = ?", [AS_OF])[0]
+    scored, avg = _rows(db, "select count(score), avg(score) from marts.account_scores where as_of_date = ?", [AS_OF])[
+        0
+    ]
     if lang == "en":
         assert f"{scored} accounts were scored as of {AS_OF}; the average score is {avg:.1f}" in text
     else:
         assert f"截至 {AS_OF} 共有 {scored} 个客户参与评分，平均得分 {avg:.1f}" in text
-    drop = _rows(db, "select account_id, account_name, score, score_change from marts.account_scores "
-                     "where as_of_date = ? and score_change <= -1 order by score_change, account_id limit 1", [AS_OF])
+    drop = _rows(
+        db,
+        "select account_id, account_name, score, score_change from marts.account_scores "
+        "where as_of_date = ? and score_change <= -1 order by score_change, account_id limit 1",
+        [AS_OF],
+    )
     if drop:
         account_id, name, score, change = drop[0]
-        expected = (f"{account_id} {name} fell {-change:.1f} points to {score:.1f}" if lang == "en"
-                    else f"{account_id} {name} 下降 {-change:.1f} 分至 {score:.1f}")
+        expected = (
+            f"{account_id} {name} fell {-change:.1f} points to {score:.1f}"
+            if lang == "en"
+            else f"{account_id} {name} 下降 {-change:.1f} 分至 {score:.1f}"
+        )
         assert expected in text
         assert t(lang, "suggested_action", action="").strip() in text
     else:
@@ -226,9 +274,23 @@ def test_generated_sentences_in_both_languages(reports, db, lang):
 def test_report_command_writes_the_requested_snapshot_and_language(pipeline_db, tmp_path):
     out = tmp_path / "report.html"
     done = subprocess.run(
-        [sys.executable, "-m", "kam_pipeline.cli", "report", "--db", str(pipeline_db), "--out", str(out),
-         "--as-of", str(AS_OF), "--lang", "zh"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "kam_pipeline.cli",
+            "report",
+            "--db",
+            str(pipeline_db),
+            "--out",
+            str(out),
+            "--as-of",
+            str(AS_OF),
+            "--lang",
+            "zh",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout
@@ -238,9 +300,21 @@ def test_report_command_writes_the_requested_snapshot_and_language(pipeline_db, 
 
 def test_report_command_fails_with_one_line_for_an_unknown_date(pipeline_db, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "kam_pipeline.cli", "report", "--db", str(pipeline_db), "--out",
-         str(tmp_path / "r.html"), "--as-of", "1999-01-01"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "kam_pipeline.cli",
+            "report",
+            "--db",
+            str(pipeline_db),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--as-of",
+            "1999-01-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1
     assert done.stderr.strip().startswith("kam: error: no snapshot for 1999-01-01")
@@ -265,8 +339,12 @@ def _first_snapshot(db_path):
 def test_a_long_league_table_shows_the_best_and_the_worst_with_a_note(pipeline_db, db, tmp_path, monkeypatch, lang):
     from kam_pipeline.report import render
 
-    managers = _rows(db, "select manager_id from marts.manager_scores where as_of_date = ? and rank is not null "
-                         "order by rank, manager_id", [AS_OF])
+    managers = _rows(
+        db,
+        "select manager_id from marts.manager_scores where as_of_date = ? and rank is not null "
+        "order by rank, manager_id",
+        [AS_OF],
+    )
     total = _rows(db, "select count(*) from marts.manager_scores where as_of_date = ?", [AS_OF])[0][0]
     assert len(managers) > 3  # the fixture's book must be longer than the patched limit
     monkeypatch.setattr(render, "LEAGUE_TOP", 2)

@@ -122,7 +122,8 @@ def test_every_english_count_of_one_takes_the_singular():
     # Fill every placeholder with 1: no English string may then say "1 accounts", "1 days", ...
     plural_after_one = re.compile(
         r"\b1 (accounts|files|rows|days|managers|teams|targets|points|alerts|snapshots|key accounts|input files|"
-        r"delivered rows)\b|(?<![–-])\b1 (\w+ )?(are|were|have|miss)\b")
+        r"delivered rows)\b|(?<![–-])\b1 (\w+ )?(are|were|have|miss)\b"
+    )
     for key, texts in STRINGS.items():
         fields = {f for _, f, _, _ in __import__("string").Formatter().parse(texts["en"]) if f}
         text = t("en", key, **dict.fromkeys(fields, 1))
@@ -130,11 +131,17 @@ def test_every_english_count_of_one_takes_the_singular():
     # ... and more than one takes the plural
     assert t("en", "quality_text", quarantined="2", files=3) == (
         "2 delivered rows are quarantined (kept aside with the rule broken, never scored); "
-        "3 input files could not be read.")
+        "3 input files could not be read."
+    )
     assert t("en", "quality_text", quarantined="1", files=1) == (
-        "1 delivered row is quarantined (kept aside with the rule broken, never scored); 1 input file could not be read.")
-    assert t("en", "targets_summary", below=1, key=1, targets="x") == "1 of 1 key account misses at least one target (x)."
-    assert t("en", "targets_summary", below=2, key=24, targets="x") == "2 of 24 key accounts miss at least one target (x)."
+        "1 delivered row is quarantined (kept aside with the rule broken, never scored); 1 input file could not be read."
+    )
+    assert (
+        t("en", "targets_summary", below=1, key=1, targets="x") == "1 of 1 key account misses at least one target (x)."
+    )
+    assert (
+        t("en", "targets_summary", below=2, key=24, targets="x") == "2 of 24 key accounts miss at least one target (x)."
+    )
     # "1.0 points": a decimal number keeps the plural
     assert t("en", "driver_text", indicator="i", before="a", after="b", points="-1.0").endswith("(-1.0 points)")
     assert t("en", "driver_text", indicator="i", before="a", after="b", points="-1").endswith("(-1 point)")
@@ -142,19 +149,23 @@ def test_every_english_count_of_one_takes_the_singular():
 
 def test_chinese_counts_use_a_measure_word_and_no_plural():
     assert t("zh", "quality_text", quarantined="1", files=1) == (
-        "共有 1 行输入数据被隔离（连同其违反的规则单独保存，不参与评分）；1 个输入文件无法读取。")
+        "共有 1 行输入数据被隔离（连同其违反的规则单独保存，不参与评分）；1 个输入文件无法读取。"
+    )
     assert t("zh", "scope_managers_value", managers=2, teams=1) == "1 个团队共 2 名客户经理"
     assert t("zh", "card_accounts", n=1) == t("zh", "card_accounts", n=8) == "参评客户"
     for key, texts in STRINGS.items():
         # no English plural choice may be left in a Chinese string
         assert "|" not in texts["zh"].replace("{n:参评客户|参评客户}", "").replace("{n:关键客户|关键客户}", "").replace(
-            "{n:预警|预警}", ""), key
+            "{n:预警|预警}", ""
+        ), key
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_small_book_counts_read_correctly(small_db, lang):
-    teams, managers = _one(small_db, f"select count(distinct team_id), count(*) from marts.manager_scores "
-                                     f"where as_of_date = '{SMALL_AS_OF}'")
+    teams, managers = _one(
+        small_db,
+        f"select count(distinct team_id), count(*) from marts.manager_scores where as_of_date = '{SMALL_AS_OF}'",
+    )
     assert teams == 1 and managers >= 2  # the fixture's shape
     page = _report(small_db, SMALL_AS_OF, lang)
     expected = f"{managers} managers in 1 team" if lang == "en" else f"1 个团队共 {managers} 名客户经理"
@@ -238,8 +249,10 @@ def test_a_split_perspective_chart_keeps_rank_order_and_labels_the_gap(pipeline_
     assert len(gap) == 1  # in the chart, between the two parts
     ys = {rank: y for y, s in page.chart_texts["breakdown"] if (m := re.match(r"(\d+)\. ", s)) for rank in [int(m[1])]}
     assert ys[BREAKDOWN_TOP] < gap[0] < ys[scored - BREAKDOWN_BOTTOM + 1]
-    assert t(lang, "breakdown_split", top=BREAKDOWN_TOP, bottom=BREAKDOWN_BOTTOM, n=scored, first=first,
-             last=last) in page.plain  # and in the caption
+    assert (
+        t(lang, "breakdown_split", top=BREAKDOWN_TOP, bottom=BREAKDOWN_BOTTOM, n=scored, first=first, last=last)
+        in page.plain
+    )  # and in the caption
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -249,8 +262,15 @@ def test_a_split_ranking_table_has_a_gap_row_and_says_where_the_rest_is(pipeline
     scored = _one(pipeline_db, f"select count(score) from marts.account_scores where as_of_date = '{AS_OF}'")[0]
     assert scored > TABLE_TOP + TABLE_BOTTOM
     page = _report(pipeline_db, AS_OF, lang)
-    note = t(lang, "ranking_table_note", top=TABLE_TOP, bottom=TABLE_BOTTOM, n=scored, first=TABLE_TOP + 1,
-             last=scored - TABLE_BOTTOM)
+    note = t(
+        lang,
+        "ranking_table_note",
+        top=TABLE_TOP,
+        bottom=TABLE_BOTTOM,
+        n=scored,
+        first=TABLE_TOP + 1,
+        last=scored - TABLE_BOTTOM,
+    )
     assert note in page.plain and "marts.account_scores" in note
     assert t(lang, "breakdown_gap", first=TABLE_TOP + 1, last=scored - TABLE_BOTTOM) in page.cells
 
@@ -259,8 +279,9 @@ def test_a_split_ranking_table_has_a_gap_row_and_says_where_the_rest_is(pipeline
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_a_shortened_list_of_key_accounts_below_target_says_how_many_are_not_shown(small_db, tmp_path, monkeypatch,
-                                                                                    lang):
+def test_a_shortened_list_of_key_accounts_below_target_says_how_many_are_not_shown(
+    small_db, tmp_path, monkeypatch, lang
+):
     result = build_report(small_db, tmp_path / f"full_{lang}.html", SMALL_AS_OF, lang)
     found = findings.analyse(result.data, load_model())
     below = found.key_below_target
@@ -279,13 +300,15 @@ def test_a_shortened_list_of_key_accounts_below_target_says_how_many_are_not_sho
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_a_shortened_list_of_score_drops_says_how_many_are_not_shown(pipeline_db, tmp_path, monkeypatch, lang):
-    falls = _one(pipeline_db, f"select count(*) from marts.account_scores where as_of_date = '{AS_OF}' "
-                              "and score_change <= -1")[0]
+    falls = _one(
+        pipeline_db, f"select count(*) from marts.account_scores where as_of_date = '{AS_OF}' and score_change <= -1"
+    )[0]
     assert falls >= 2
     monkeypatch.setattr(findings, "TOP_DROPS", 1)
     page = _page(build_report(pipeline_db, tmp_path / f"drops_{lang}.html", AS_OF, lang).path)
-    assert t(lang, "drops_more", total=falls, shown=1, rest=falls - 1, previous=AS_OF - dt.timedelta(days=7)) \
-        in page.plain
+    assert (
+        t(lang, "drops_more", total=falls, shown=1, rest=falls - 1, previous=AS_OF - dt.timedelta(days=7)) in page.plain
+    )
 
 
 # ---------------------------------------------------------------- the Chinese report is Chinese
@@ -302,7 +325,9 @@ def _data_names(db: Path, as_of: dt.date) -> set[str]:
             "select segment from marts.account_scores where as_of_date = $d union "
             "select profile from marts.account_scores where as_of_date = $d union "
             "select manager_name from marts.manager_scores where as_of_date = $d union "
-            "select team_name from marts.team_scores where as_of_date = $d", {"d": as_of}).fetchall()
+            "select team_name from marts.team_scores where as_of_date = $d",
+            {"d": as_of},
+        ).fetchall()
     return {r[0] for r in rows if r[0]}
 
 
@@ -340,8 +365,16 @@ def test_the_chinese_report_has_no_english_prose(small_db, pipeline_db, which):
 
 def test_the_english_words_check_finds_an_english_subtitle():
     assert english_words(["评估日期：2026-07-01 · Balanced scorecard for key accounts (default)"], set()) == [
-        "Balanced", "scorecard", "for", "key", "accounts", "default"]
-    assert english_words(["完整名单见 marts.account_scores（level 为 'account'）", "λmax", "CR", "KPI达成"], set()) == []
+        "Balanced",
+        "scorecard",
+        "for",
+        "key",
+        "accounts",
+        "default",
+    ]
+    assert (
+        english_words(["完整名单见 marts.account_scores（level 为 'account'）", "λmax", "CR", "KPI达成"], set()) == []
+    )
 
 
 # ---------------------------------------------------------------- suggested actions read unambiguously

@@ -17,9 +17,6 @@ surrounding white space (it would be trimmed), and no row is empty in every colu
 empty line is no record). Nothing else of `rules_sql.py` is reproduced here.
 """
 
-# The shared fixtures `conn` and `data_dir` are imported and then named as test parameters.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -33,18 +30,16 @@ import pandera.errors
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from test_ingest_support import (  # noqa: F401  (fixtures)
-    conn,
-    csv_text,
-    data_dir,
-    row,
-    rows_of,
-    write,
-)
 
 from kam_pipeline.ingest.contract import AMOUNT, SOURCES
 from kam_pipeline.ingest.load import ingest_source
 from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS
+from test_ingest_support import (
+    csv_text,
+    row,
+    rows_of,
+    write,
+)
 
 ROWS = 300
 MANAGERS = 10
@@ -68,8 +63,28 @@ def text_cell(value: str) -> Cell:
     return value, value
 
 
-FREE_TEXT = ("widgets", "delivery", "strategy", "expert 1", "communication", "retail", "east", "NA", "N/A", "null",
-             "None", "a, b", 'say "hi"', "华东", "Zürich", "line one\nline two", "x" * 120, "0", "-1", "2024-01-01")
+FREE_TEXT = (
+    "widgets",
+    "delivery",
+    "strategy",
+    "expert 1",
+    "communication",
+    "retail",
+    "east",
+    "NA",
+    "N/A",
+    "null",
+    "None",
+    "a, b",
+    'say "hi"',
+    "华东",
+    "Zürich",
+    "line one\nline two",
+    "x" * 120,
+    "0",
+    "-1",
+    "2024-01-01",
+)
 
 
 def free_text(rng: random.Random, p_null: float = 0.04) -> Cell:
@@ -93,9 +108,11 @@ def any_case(rng: random.Random, word: str) -> str:
 
 def category(rng: random.Random, vocabulary: tuple[str, ...], outside: tuple[str, ...]) -> Cell:
     """A category typed lower-case (as the contract stores it), delivered in any case."""
+
     def make() -> Cell:
         word = rng.choice(vocabulary) if rng.random() < 0.7 else rng.choice(outside)
         return word, any_case(rng, word)
+
     return null_or(rng, 0.05, make)
 
 
@@ -106,31 +123,77 @@ def float_text(rng: random.Random, x: float) -> str:
     return repr(x)
 
 
-def bounded_float(rng: random.Random, lo: float | None, hi: float | None, p_null: float = 0.05,
-                  magnitude: float = 1e6) -> Cell:
+def bounded_float(
+    rng: random.Random, lo: float | None, hi: float | None, p_null: float = 0.05, magnitude: float = 1e6
+) -> Cell:
     """A float around the limits [lo, hi] (either may be open): at, just inside, just outside, far away."""
+
     def make() -> Cell:
-        inside = [round(rng.uniform(lo if lo is not None else -magnitude, hi if hi is not None else magnitude), 2),
-                  rng.uniform(lo if lo is not None else -magnitude, hi if hi is not None else magnitude)]
+        inside = [
+            round(rng.uniform(lo if lo is not None else -magnitude, hi if hi is not None else magnitude), 2),
+            rng.uniform(lo if lo is not None else -magnitude, hi if hi is not None else magnitude),
+        ]
         if lo is not None and hi is not None:
             inside.append(float(rng.randint(int(lo), int(hi))))
-        edges: list[float] = [0.0, -0.0, 1.0, -1.0, -1e-9, 1e-9, -5e-324, 5e-324, rng.uniform(-magnitude, magnitude),
-                              round(rng.uniform(-100, 100), 4), float(rng.randint(-3, 12))]
+        edges: list[float] = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            -1e-9,
+            1e-9,
+            -5e-324,
+            5e-324,
+            rng.uniform(-magnitude, magnitude),
+            round(rng.uniform(-100, 100), 4),
+            float(rng.randint(-3, 12)),
+        ]
         for limit in (lo, hi):
             if limit is not None:
-                edges += [limit, limit, math.nextafter(limit, math.inf), math.nextafter(limit, -math.inf),
-                          limit + 1e-7, limit - 1e-7, limit + 0.5, limit - 0.5, limit + 1, limit - 1]
+                edges += [
+                    limit,
+                    limit,
+                    math.nextafter(limit, math.inf),
+                    math.nextafter(limit, -math.inf),
+                    limit + 1e-7,
+                    limit - 1e-7,
+                    limit + 0.5,
+                    limit - 0.5,
+                    limit + 1,
+                    limit - 1,
+                ]
         x = float(rng.choice(inside if rng.random() < 0.6 else edges))
         return x, float_text(rng, x)
+
     return null_or(rng, p_null, make)
 
 
 def year(rng: random.Random) -> Cell:
     def make() -> Cell:
-        y = rng.choice([1899, 1900, 1901, 2199, 2200, 2201, 0, -1, -1900, 2024, 2025, 10**12, -(10**15), 2**62,
-                        rng.randint(1850, 2250), rng.randint(1900, 2200), rng.randint(1990, 2030)])
+        y = rng.choice(
+            [
+                1899,
+                1900,
+                1901,
+                2199,
+                2200,
+                2201,
+                0,
+                -1,
+                -1900,
+                2024,
+                2025,
+                10**12,
+                -(10**15),
+                2**62,
+                rng.randint(1850, 2250),
+                rng.randint(1900, 2200),
+                rng.randint(1990, 2030),
+            ]
+        )
         # A float export writes "2024.0".
         return y, f"{y}.0" if abs(y) < 2**53 and rng.random() < 0.15 else str(y)
+
     return null_or(rng, 0.05, make)
 
 
@@ -208,14 +271,17 @@ def orders(rng: random.Random, i: int) -> dict[str, Cell]:
         "quantity": bounded_float(rng, 0, None),
         "net_amount": bounded_float(rng, None, None, magnitude=1e12),
         "cost_amount": bounded_float(rng, 0, None, p_null=0.15, magnitude=1e12),
-        "status": category(rng, ("completed", "cancelled", "returned"),
-                           ("shipped", "complete", "cancelled.", "return", "pending")),
+        "status": category(
+            rng, ("completed", "cancelled", "returned"), ("shipped", "complete", "cancelled.", "return", "pending")
+        ),
     }
 
 
 def surveys(rng: random.Random, i: int) -> dict[str, Cell]:
-    scores = {c: bounded_float(rng, 1, 5, p_null=0.2)
-              for c in ("overall", "product_quality", "service_quality", "price_value", "responsiveness")}
+    scores = {
+        c: bounded_float(rng, 1, 5, p_null=0.2)
+        for c in ("overall", "product_quality", "service_quality", "price_value", "responsiveness")
+    }
     return {
         "response_id": ident(rng, f"S{i}"),
         "account_id": account(rng),
@@ -225,9 +291,18 @@ def surveys(rng: random.Random, i: int) -> dict[str, Cell]:
     }
 
 
-TIMESTAMP_STEPS = (-dt.timedelta(days=3), -dt.timedelta(hours=1), -dt.timedelta(seconds=1),
-                   -dt.timedelta(microseconds=1), dt.timedelta(0), dt.timedelta(0), dt.timedelta(microseconds=1),
-                   dt.timedelta(seconds=1), dt.timedelta(hours=5), dt.timedelta(days=40))
+TIMESTAMP_STEPS = (
+    -dt.timedelta(days=3),
+    -dt.timedelta(hours=1),
+    -dt.timedelta(seconds=1),
+    -dt.timedelta(microseconds=1),
+    dt.timedelta(0),
+    dt.timedelta(0),
+    dt.timedelta(microseconds=1),
+    dt.timedelta(seconds=1),
+    dt.timedelta(hours=5),
+    dt.timedelta(days=40),
+)
 
 
 def complaints(rng: random.Random, i: int) -> dict[str, Cell]:
@@ -246,13 +321,20 @@ def complaints(rng: random.Random, i: int) -> dict[str, Cell]:
 
 def wallet(rng: random.Random, i: int) -> dict[str, Cell]:
     # One account per row keeps (account_id, year) unique: no cross-row rule comes into play.
-    return {"account_id": ident(rng, f"A{i}"), "year": year(rng),
-            "wallet_amount": bounded_float(rng, 0, None, magnitude=1e9)}
+    return {
+        "account_id": ident(rng, f"A{i}"),
+        "year": year(rng),
+        "wallet_amount": bounded_float(rng, 0, None, magnitude=1e9),
+    }
 
 
 def market(rng: random.Random, i: int) -> dict[str, Cell]:
-    return {"industry": ident(rng, f"industry {i}"), "region": free_text(rng), "year": year(rng),
-            "market_size": bounded_float(rng, 0, None, magnitude=1e12)}
+    return {
+        "industry": ident(rng, f"industry {i}"),
+        "region": free_text(rng),
+        "year": year(rng),
+        "market_size": bounded_float(rng, 0, None, magnitude=1e12),
+    }
 
 
 def assessments(rng: random.Random, i: int) -> dict[str, Cell]:
@@ -269,8 +351,11 @@ def feedback(rng: random.Random, i: int) -> dict[str, Cell]:
     return {
         "manager_id": ident(rng, f"M{rng.randrange(MANAGERS)}"),
         "reviewed_on": date_cell(rng, None if rng.random() < 0.04 else a_date(rng)),
-        "reviewer_role": category(rng, ("self", "supervisor", "peer", "subordinate", "customer"),
-                                  ("boss", "peers", "client", "manager", "self-review")),
+        "reviewer_role": category(
+            rng,
+            ("self", "supervisor", "peer", "subordinate", "customer"),
+            ("boss", "peers", "client", "manager", "self-review"),
+        ),
         "competency": free_text(rng),
         "score": bounded_float(rng, 1, 5),
     }
@@ -295,8 +380,14 @@ def invoices(rng: random.Random, i: int) -> dict[str, Cell]:
 
 
 GENERATORS: dict[str, Gen] = {
-    "orders": orders, "surveys": surveys, "complaints": complaints, "wallet": wallet, "market": market,
-    "assessments": assessments, "feedback": feedback, "invoices": invoices,
+    "orders": orders,
+    "surveys": surveys,
+    "complaints": complaints,
+    "wallet": wallet,
+    "market": market,
+    "assessments": assessments,
+    "feedback": feedback,
+    "invoices": invoices,
 }
 
 
@@ -350,8 +441,13 @@ def ingest_rows(conn: duckdb.DuckDBPyConnection, data_dir, source: str, rows: li
 
 
 def sql_failures(conn: duckdb.DuckDBPyConnection, source: str) -> list[tuple[int, str, str]]:
-    return sorted(rows_of(conn, "select _row_number, \"column\", rule from quarantine.rule_violations "
-                                "where source = ? and stage = 'row'", [source]))
+    return sorted(
+        rows_of(
+            conn,
+            "select _row_number, \"column\", rule from quarantine.rule_violations where source = ? and stage = 'row'",
+            [source],
+        )
+    )
 
 
 def explain(source: str, rows: list[dict[str, Cell]], rows_concerned: set[int]) -> str:
@@ -370,26 +466,40 @@ def every_rule(source: str) -> set[tuple[str, str]]:
     schema = MODELS[source].to_schema()
     spec = SOURCES[source]
     rules = {(name, check.error) for name, column in schema.columns.items() for check in column.checks}
-    rules |= {(name, "not_nullable") for name, column in schema.columns.items()
-              if not column.nullable and spec.column(name).default is None}
+    rules |= {
+        (name, "not_nullable")
+        for name, column in schema.columns.items()
+        if not column.nullable and spec.column(name).default is None
+    }
     rules |= {(ROW_CHECK_COLUMNS[check.name], check.name) for check in schema.checks}
     return rules
 
 
 def limits(source: str) -> list[tuple[str, float]]:
     """(column, limit) of every ge/le check of the model."""
-    return [(name, check.statistics.get("min_value", check.statistics.get("max_value")))
-            for name, column in MODELS[source].to_schema().columns.items() for check in column.checks
-            if check.name in ("greater_than_or_equal_to", "less_than_or_equal_to")]
+    return [
+        (name, check.statistics.get("min_value", check.statistics.get("max_value")))
+        for name, column in MODELS[source].to_schema().columns.items()
+        for check in column.checks
+        if check.name in ("greater_than_or_equal_to", "less_than_or_equal_to")
+    ]
 
 
-def assert_staged_values_are_the_typed_values(conn: duckdb.DuckDBPyConnection, source: str, frame: pl.DataFrame,
-                                              passing: set[int]) -> None:
+def assert_staged_values_are_the_typed_values(
+    conn: duckdb.DuckDBPyConnection, source: str, frame: pl.DataFrame, passing: set[int]
+) -> None:
     """The staged rows hold the typed values pandera accepted (amounts rounded to DECIMAL(18,4))."""
-    staged = (conn.sql(f"select * exclude (_source_file) from staging.{source} order by _row_number").pl()
-              .with_columns(pl.col(pl.Decimal).cast(pl.Float64)))
-    typed = (frame.with_row_index("_row_number", offset=1).with_columns(pl.col("_row_number").cast(pl.Int64))
-             .filter(pl.col("_row_number").is_in(sorted(passing))).select(staged.columns))
+    staged = (
+        conn.sql(f"select * exclude (_source_file) from staging.{source} order by _row_number")
+        .pl()
+        .with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+    )
+    typed = (
+        frame.with_row_index("_row_number", offset=1)
+        .with_columns(pl.col("_row_number").cast(pl.Int64))
+        .filter(pl.col("_row_number").is_in(sorted(passing)))
+        .select(staged.columns)
+    )
     amounts = [c.name for c in SOURCES[source].columns if c.sql_type == AMOUNT]
     assert_frame_equal(staged.drop(amounts), typed.drop(amounts), check_exact=True)
     assert_frame_equal(staged.select(amounts), typed.select(amounts), rel_tol=1e-15, abs_tol=5.01e-5)
@@ -398,8 +508,9 @@ def assert_staged_values_are_the_typed_values(conn: duckdb.DuckDBPyConnection, s
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("source", list(GENERATORS))
 def test_sql_row_rules_agree_with_pandera(conn, data_dir, source, seed):
-    assert set(GENERATORS) == {s for s, m in MODELS.items() if m.to_schema().checks or any(
-        c.checks for c in m.to_schema().columns.values())}, "a source with pandera checks has no generator here"
+    assert set(GENERATORS) == {
+        s for s, m in MODELS.items() if m.to_schema().checks or any(c.checks for c in m.to_schema().columns.values())
+    }, "a source with pandera checks has no generator here"
     rows = generate(source, seed)
     assert all(list(r) == SOURCES[source].column_names for r in rows), "generator and contract columns differ"
 
@@ -420,8 +531,9 @@ def test_sql_row_rules_agree_with_pandera(conn, data_dir, source, seed):
         )
 
     # The set-up brings no cross-row rule into play, so staging is exactly what pandera accepts.
-    assert rows_of(conn, "select count(*) from quarantine.rule_violations where source = ? and stage <> 'row'",
-                   [source]) == [(0,)]
+    assert rows_of(
+        conn, "select count(*) from quarantine.rule_violations where source = ? and stage <> 'row'", [source]
+    ) == [(0,)]
     failing = {n for n, _, _ in expected}
     passing = set(range(1, ROWS + 1)) - failing
     staged = {n for (n,) in rows_of(conn, f"select _row_number from staging.{source}")}
@@ -445,21 +557,39 @@ def test_non_finite_floats_are_not_numbers_to_sql_while_pandera_accepts_some(con
     column with only a lower bound (a NaN is null to pandera, and polars orders it above every
     number). The staged table never holds such a value, so satisfies_contract cannot notice.
     """
+
     def order(i: int, **floats: float) -> dict[str, Cell]:
         cells = {c: (v, v) for c, v in row("orders", order_id=f"O{i}").items()}
-        typed = {"line_no": 1, "order_date": dt.date(2024, 1, 5), "quantity": 2.0, "net_amount": 100.5,
-                 "cost_amount": 60.0}
+        typed = {
+            "line_no": 1,
+            "order_date": dt.date(2024, 1, 5),
+            "quantity": 2.0,
+            "net_amount": 100.5,
+            "cost_amount": 60.0,
+        }
         cells.update({c: (v, cells[c][1]) for c, v in typed.items()})
         cells.update({c: (x, repr(x)) for c, x in floats.items()})
         return cells
 
-    rows = [order(0), order(1, cost_amount=math.nan), order(2, net_amount=math.inf), order(3, quantity=math.inf),
-            order(4, quantity=-math.inf), order(5, quantity=math.nan)]
+    rows = [
+        order(0),
+        order(1, cost_amount=math.nan),
+        order(2, net_amount=math.inf),
+        order(3, quantity=math.inf),
+        order(4, quantity=-math.inf),
+        order(5, quantity=math.nan),
+    ]
     ingest_rows(conn, data_dir, "orders", rows)
 
     assert sql_failures(conn, "orders") == [
-        (2, "cost_amount", "not a number"), (3, "net_amount", "not a number"), (4, "quantity", "not a number"),
-        (5, "quantity", "not a number"), (6, "quantity", "not a number")]
+        (2, "cost_amount", "not a number"),
+        (3, "net_amount", "not a number"),
+        (4, "quantity", "not a number"),
+        (5, "quantity", "not a number"),
+        (6, "quantity", "not a number"),
+    ]
     # Rows 2 to 4 pass pandera.
     assert pandera_failures("orders", typed_frame("orders", rows)) == [
-        (5, "quantity", "greater_than_or_equal_to(0)"), (6, "quantity", "not_nullable")]
+        (5, "quantity", "greater_than_or_equal_to(0)"),
+        (6, "quantity", "not_nullable"),
+    ]

@@ -57,8 +57,13 @@ def test_first_look_at_the_folder_runs_every_source_for_today(folder):
     assert request.partition_key == today
     assert request.run_key.startswith(f"{today}:")
     assert request.tags["kam/changed_sources"] == "accounts,managers,orders"
-    assert {"staging/accounts", "staging/managers", "staging/orders", "marts/account_scores",
-            "published_snapshot"} <= _keys(request)
+    assert {
+        "staging/accounts",
+        "staging/managers",
+        "staging/orders",
+        "marts/account_scores",
+        "published_snapshot",
+    } <= _keys(request)
     assert set(json.loads(result.cursor)) == {"accounts.csv", "managers.csv", "orders.csv"}
 
 
@@ -141,13 +146,17 @@ def broken_asset() -> None:
 def failure_context():
     """A real failed run in a test instance and the run-failure context the daemon would build."""
     with dg.instance_for_test() as instance:
-        result = dg.materialize([broken_asset], instance=instance, raise_on_error=False,
-                                tags={"dagster/partition": "2026-07-01"})
+        result = dg.materialize(
+            [broken_asset], instance=instance, raise_on_error=False, tags={"dagster/partition": "2026-07-01"}
+        )
         assert not result.success
         run = instance.get_run_by_id(result.run_id)
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
         yield dg.build_run_status_sensor_context(
-            sensor_name="kam_run_failure_alert", dagster_event=failure, dagster_instance=instance, dagster_run=run,
+            sensor_name="kam_run_failure_alert",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=run,
         ).for_run_failure()
 
 
@@ -213,6 +222,7 @@ def clean_env(monkeypatch):
     return monkeypatch
 
 
+@pytest.mark.integration
 def test_failure_is_logged_and_nothing_is_sent_without_settings(failure_context, clean_env, capfd):
     capfd.readouterr()
     run_failure_alert(failure_context)
@@ -222,6 +232,7 @@ def test_failure_is_logged_and_nothing_is_sent_without_settings(failure_context,
     assert "alert webhook" not in logged and "alert email" not in logged
 
 
+@pytest.mark.integration
 def test_failure_is_posted_to_the_webhook_as_json(failure_context, clean_env, webhook, capfd):
     url, received = webhook
     clean_env.setenv("KAM_ALERT_WEBHOOK", url)
@@ -241,10 +252,16 @@ def test_failure_is_posted_to_the_webhook_as_json(failure_context, clean_env, we
     assert "alert webhook: sent (HTTP 204)" in capfd.readouterr().err
 
 
+@pytest.mark.integration
 def test_failure_is_emailed_when_smtp_is_configured(failure_context, clean_env, smtp):
     port, messages = smtp
-    for name, value in {"KAM_SMTP_HOST": "127.0.0.1", "KAM_SMTP_PORT": str(port), "KAM_SMTP_STARTTLS": "false",
-                        "KAM_SMTP_FROM": "kam@example.com", "KAM_SMTP_TO": "ops@example.com, kam@example.com"}.items():
+    for name, value in {
+        "KAM_SMTP_HOST": "127.0.0.1",
+        "KAM_SMTP_PORT": str(port),
+        "KAM_SMTP_STARTTLS": "false",
+        "KAM_SMTP_FROM": "kam@example.com",
+        "KAM_SMTP_TO": "ops@example.com, kam@example.com",
+    }.items():
         clean_env.setenv(name, value)
     run_failure_alert(failure_context)
     [message] = messages
@@ -253,6 +270,7 @@ def test_failure_is_emailed_when_smtp_is_configured(failure_context, clean_env, 
     assert "required column 'order_id' missing" in message
 
 
+@pytest.mark.integration
 def test_an_unreachable_webhook_is_logged_not_raised(failure_context, clean_env, webhook, capfd):
     url, _ = webhook
     # Port 1 on loopback: nothing listens there, the connection is refused at once.

@@ -50,20 +50,39 @@ def _write(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def _orders(account: str, months: list[dt.date], amount: float, start: int) -> list[list]:
-    return [[f"{account}-{start + k}", 1, account, m.isoformat(), "cat_a" if k % 2 else "cat_b", 1, amount,
-             round(amount * 0.7, 2), "completed"] for k, m in enumerate(months)]
+    return [
+        [
+            f"{account}-{start + k}",
+            1,
+            account,
+            m.isoformat(),
+            "cat_a" if k % 2 else "cat_b",
+            1,
+            amount,
+            round(amount * 0.7, 2),
+            "completed",
+        ]
+        for k, m in enumerate(months)
+    ]
 
 
 def build_folder(root: Path) -> Path:
     """Write the hand-made data folder and return it."""
     root.mkdir(parents=True, exist_ok=True)
-    accounts = [[a, f"Account {a}", seg, "machinery", "east", mgr, "2020-01-01"]
-                for a, (seg, mgr, *_rest) in ACCOUNTS.items()]
+    accounts = [
+        [a, f"Account {a}", seg, "machinery", "east", mgr, "2020-01-01"] for a, (seg, mgr, *_rest) in ACCOUNTS.items()
+    ]
     accounts.append(["A8", "Account A8 (churned)", "domestic", "machinery", "east", "M3", "2020-01-01"])
-    _write(root / "accounts.csv", ["account_id", "account_name", "segment", "industry", "region", "manager_id", "since"],
-           accounts)
-    _write(root / "managers.csv", ["manager_id", "manager_name", "team_id", "team_name"],
-           [[m, f"Manager {m}", team, f"Team {team}"] for m, (team, _) in MANAGERS.items()])
+    _write(
+        root / "accounts.csv",
+        ["account_id", "account_name", "segment", "industry", "region", "manager_id", "since"],
+        accounts,
+    )
+    _write(
+        root / "managers.csv",
+        ["manager_id", "manager_name", "team_id", "team_name"],
+        [[m, f"Manager {m}", team, f"Team {team}"] for m, (team, _) in MANAGERS.items()],
+    )
     orders, surveys, wallet = [], [], []
     for a, (_seg, _mgr, p_amount, c_amount, p_months, c_months, answers, wallet_multiple) in ACCOUNTS.items():
         orders += _orders(a, P_MONTHS[:p_months], p_amount, 0)
@@ -74,19 +93,52 @@ def build_folder(root: Path) -> Path:
             wallet.append([a, year, c_amount * c_months * wallet_multiple])
     # A8 bought every month of P up to 2025-04-04, then never again: churned, no order in C.
     orders += _orders("A8", [*P_MONTHS[:9], CHURNED_LAST_ORDER], 9_000, 0)
-    _write(root / "orders.csv", ["order_id", "line_no", "account_id", "order_date", "product_category", "quantity",
-                                 "net_amount", "cost_amount", "status"], orders)
-    _write(root / "surveys.csv", ["response_id", "account_id", "responded_on", "overall", "product_quality",
-                                  "service_quality", "price_value", "responsiveness", "recommend"], surveys)
+    _write(
+        root / "orders.csv",
+        [
+            "order_id",
+            "line_no",
+            "account_id",
+            "order_date",
+            "product_category",
+            "quantity",
+            "net_amount",
+            "cost_amount",
+            "status",
+        ],
+        orders,
+    )
+    _write(
+        root / "surveys.csv",
+        [
+            "response_id",
+            "account_id",
+            "responded_on",
+            "overall",
+            "product_quality",
+            "service_quality",
+            "price_value",
+            "responsiveness",
+            "recommend",
+        ],
+        surveys,
+    )
     _write(root / "wallet.csv", ["account_id", "year", "wallet_amount"], wallet)
-    _write(root / "complaints.csv", ["complaint_id", "account_id", "opened_at", "resolved_at", "severity", "category"], [
-        # resolved after 120 h (high: SLA 72 h, a breach)
-        ["K1", "A3", "2026-03-01 00:00:00", "2026-03-06 00:00:00", "high", "delivery"],
-        # high severity, open for 161 days at D
-        ["K2", "A4", OPEN_COMPLAINT_OPENED.isoformat(sep=" "), "", "high", "quality"],
-    ])
-    feedback = [[m, "2026-02-01", role, "overall", score] for m, (_, score) in MANAGERS.items()
-                for role in ("supervisor", "peer", "self")]
+    _write(
+        root / "complaints.csv",
+        ["complaint_id", "account_id", "opened_at", "resolved_at", "severity", "category"],
+        [
+            # resolved after 120 h (high: SLA 72 h, a breach)
+            ["K1", "A3", "2026-03-01 00:00:00", "2026-03-06 00:00:00", "high", "delivery"],
+            # high severity, open for 161 days at D
+            ["K2", "A4", OPEN_COMPLAINT_OPENED.isoformat(sep=" "), "", "high", "quality"],
+        ],
+    )
+    feedback = [
+        [m, "2026-02-01", role, "overall", score]
+        for m, (_, score) in MANAGERS.items()
+        for role in ("supervisor", "peer", "self")
+    ]
     _write(root / "feedback.csv", ["manager_id", "reviewed_on", "reviewer_role", "competency", "score"], feedback)
     return root
 
@@ -120,8 +172,12 @@ def _scores(db) -> dict[str, dict]:
 
 
 def _contributions(db, account: str) -> dict[str, dict]:
-    return {r["indicator"]: r for r in _rows(
-        db, "select * from marts.score_contributions where as_of_date = ? and account_id = ?", [D, account])}
+    return {
+        r["indicator"]: r
+        for r in _rows(
+            db, "select * from marts.score_contributions where as_of_date = ? and account_id = ?", [D, account]
+        )
+    }
 
 
 def test_a_one_account_profile_is_compared_with_the_portfolio(db):
@@ -129,7 +185,9 @@ def test_a_one_account_profile_is_compared_with_the_portfolio(db):
     assert len(scores) == 8 and all(r["score"] is not None for r in scores.values())
     # Every profile is smaller than min_peers (10): both are compared with all 8 scored accounts.
     assert {(r["profile"], r["peer_group"], r["peer_count"]) for r in scores.values()} == {
-        ("multinational", "portfolio", 8), ("default", "portfolio", 8)}
+        ("multinational", "portfolio", 8),
+        ("default", "portfolio", 8),
+    }
     a1 = _contributions(db, "A1")
     normalized = {i: r["normalized"] for i, r in a1.items() if r["value"] is not None}
     # Alone in its profile it used to get 0.5 on every indicator; now it is judged against the portfolio:
@@ -146,8 +204,12 @@ def test_a_one_account_profile_is_compared_with_the_portfolio(db):
 
 
 def test_profiles_compared_with_the_portfolio_share_its_objective_weights(db):
-    rows = _rows(db, "select profile, indicator, objective_weight from marts.indicator_weights "
-                     "where as_of_date = ? and subject = 'account'", [D])
+    rows = _rows(
+        db,
+        "select profile, indicator, objective_weight from marts.indicator_weights "
+        "where as_of_date = ? and subject = 'account'",
+        [D],
+    )
     by_profile: dict[str, dict] = {}
     for r in rows:
         by_profile.setdefault(r["profile"], {})[r["indicator"]] = r["objective_weight"]
@@ -171,8 +233,12 @@ def test_a_weak_manager_is_not_perfect_for_being_the_best_of_three(db):
         assert managers[other]["feedback_score"] < m1["feedback_score"]
     # but min-max among three peers no longer makes it perfect.
     assert m1["score"] < 80 and m1["grade"] != "A"
-    contributions = {r["indicator"]: r for r in _rows(
-        db, "select * from marts.manager_score_contributions where as_of_date = ? and manager_id = 'M1'", [D])}
+    contributions = {
+        r["indicator"]: r
+        for r in _rows(
+            db, "select * from marts.manager_score_contributions where as_of_date = ? and manager_id = 'M1'", [D]
+        )
+    }
     assert contributions["kpi_attainment"]["normalized"] == pytest.approx(m1["kpi_attainment"])
     assert contributions["feedback_score"]["normalized"] == pytest.approx(0.75)  # 4 of 1-5 -> 75 of 100
     assert contributions["revenue_growth"]["normalized"] == pytest.approx(1.0)  # relative: the best of three
@@ -183,9 +249,15 @@ def test_a_weak_manager_is_not_perfect_for_being_the_best_of_three(db):
 
 
 def test_an_open_complaint_counts_with_its_age_and_is_never_the_best_case(db):
-    indicators = {r["account_id"]: r for r in _rows(
-        db, "select account_id, complaint_count, open_complaints, avg_resolution_hours, sla_breach_rate "
-            "from marts.account_indicators where as_of_date = ?", [D])}
+    indicators = {
+        r["account_id"]: r
+        for r in _rows(
+            db,
+            "select account_id, complaint_count, open_complaints, avg_resolution_hours, sla_breach_rate "
+            "from marts.account_indicators where as_of_date = ?",
+            [D],
+        )
+    }
     assert indicators["A4"]["open_complaints"] == 1
     assert indicators["A4"]["avg_resolution_hours"] == pytest.approx(161 * 24)  # its age at D 00:00
     assert indicators["A4"]["sla_breach_rate"] == pytest.approx(1.0)  # open past the 72 h of 'high'
@@ -197,8 +269,9 @@ def test_an_open_complaint_counts_with_its_age_and_is_never_the_best_case(db):
     assert a4["normalized"] == pytest.approx(0.0) and a3["normalized"] == pytest.approx(1.0)
     assert a5["normalized"] == pytest.approx(1.0) and a5["imputed"]
     # The manager's book: hours weighted by all complaints, open ones included.
-    m2 = _rows(db, "select avg_resolution_hours from marts.manager_scores where as_of_date = ? "
-                   "and manager_id = 'M2'", [D])[0]
+    m2 = _rows(
+        db, "select avg_resolution_hours from marts.manager_scores where as_of_date = ? and manager_id = 'M2'", [D]
+    )[0]
     assert m2["avg_resolution_hours"] == pytest.approx((120 + 161 * 24) / 2)
 
 
@@ -243,14 +316,21 @@ def test_min_peers_is_read_from_the_model(tmp_path):
     path = tmp_path / "kam.duckdb"
     assert run_pipeline(build_folder(tmp_path / "data"), path, D, model=model).success
     with duckdb.connect(str(path), read_only=True) as conn:
-        groups = set(conn.execute(
-            "select profile, peer_group, peer_count from marts.account_scores where as_of_date = ?", [D]).fetchall())
+        groups = set(
+            conn.execute(
+                "select profile, peer_group, peer_count from marts.account_scores where as_of_date = ?", [D]
+            ).fetchall()
+        )
         assert groups == {("default", "default", 7), ("multinational", "portfolio", 8)}
         # The default profile's relative indicators are normalised among its own 7: A3 has their largest
         # revenue (A1, larger still, is not among them).
-        revenue = dict(conn.execute(
-            "select account_id, normalized from marts.score_contributions where as_of_date = ? "
-            "and indicator = 'revenue'", [D]).fetchall())
+        revenue = dict(
+            conn.execute(
+                "select account_id, normalized from marts.score_contributions where as_of_date = ? "
+                "and indicator = 'revenue'",
+                [D],
+            ).fetchall()
+        )
         assert revenue["A3"] == pytest.approx(1.0) and revenue["A1"] == pytest.approx(1.0)
     report = build_report(path, tmp_path / "report.html", lang="en", as_of=D, model=model)
     html = unescape(Path(report.path).read_text(encoding="utf-8"))
@@ -268,16 +348,23 @@ def test_the_peer_sentence_counts_scored_accounts_and_skips_snapshots_without_pe
 
     model = load_model()
     # 11 accounts of a profile compared with the portfolio, 2 of them without a score (no evidence).
-    scores = pl.DataFrame({
-        "profile": ["small"] * 11, "peer_group": ["portfolio"] * 11, "peer_count": [40] * 11,
-        "score": [50.0] * 9 + [None, None],
-    })
-    managers = pl.DataFrame({"peer_group": [None, None], "peer_count": [None, None], "score": [1.0, 2.0]},
-                            schema={"peer_group": pl.String, "peer_count": pl.Int64, "score": pl.Float64})
+    scores = pl.DataFrame(
+        {
+            "profile": ["small"] * 11,
+            "peer_group": ["portfolio"] * 11,
+            "peer_count": [40] * 11,
+            "score": [50.0] * 9 + [None, None],
+        }
+    )
+    managers = pl.DataFrame(
+        {"peer_group": [None, None], "peer_count": [None, None], "score": [1.0, 2.0]},
+        schema={"peer_group": pl.String, "peer_count": pl.Int64, "score": pl.Float64},
+    )
     sentences = peer_group_sentences(SimpleNamespace(scores=scores, managers=managers), model, "en")
     assert len(sentences) == 1  # managers of an older snapshot (NULL peer columns): no sentence, no error
     assert "(9 scored, fewer than 10)" in sentences[0] and "(40 in the group)" in sentences[0]
     # A snapshot written before peer groups existed: the columns are there (added later) but NULL.
-    old = scores.with_columns(pl.lit(None, dtype=pl.String).alias("peer_group"),
-                              pl.lit(None, dtype=pl.Int64).alias("peer_count"))
+    old = scores.with_columns(
+        pl.lit(None, dtype=pl.String).alias("peer_group"), pl.lit(None, dtype=pl.Int64).alias("peer_count")
+    )
     assert peer_group_sentences(SimpleNamespace(scores=old, managers=managers), model, "zh") == []

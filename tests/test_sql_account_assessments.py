@@ -26,27 +26,35 @@ def _rating(account_id, day, assessor, dimension, score):
 def test_latest_date_in_window_per_dimension(tmp_path):
     conn = make_db(tmp_path)
     insert_staging(conn, "managers", [{"manager_id": "m1", "manager_name": "Ann", "team_id": "t1", "team_name": "T"}])
-    insert_staging(conn, "accounts", [
-        _account("acc_a", date(2020, 1, 1)),
-        _account("acc_b", date(2025, 3, 1)),  # since = D: in the snapshot
-        _account("acc_f", date(2025, 3, 2)),  # since after D: left out
-    ])
-    insert_staging(conn, "assessments", [
-        # credit_risk of acc_a: two dates in C, the later one (two assessors) wins
-        _rating("acc_a", date(2024, 5, 1), "x", "credit_risk", 2),
-        _rating("acc_a", date(2024, 11, 1), "x", "credit_risk", 4),
-        _rating("acc_a", date(2024, 11, 1), "y", "credit_risk", 5),
-        _rating("acc_a", date(2025, 3, 1), "z", "credit_risk", 1),  # on D: excluded
-        # strategic_importance: D - W is in C, the day before is not
-        _rating("acc_a", date(2024, 3, 1), "x", "strategic_importance", 3),
-        _rating("acc_a", date(2024, 2, 29), "y", "strategic_importance", 5),
-        # innovation: only on D -> no row
-        _rating("acc_a", date(2025, 3, 1), "x", "innovation", 5),
-        # one assessor twice on the same day: both ratings averaged and counted
-        _rating("acc_b", date(2024, 12, 1), "x", "credit_risk", 1),
-        _rating("acc_b", date(2024, 12, 1), "x", "credit_risk", 2),
-        _rating("acc_f", date(2024, 12, 1), "x", "credit_risk", 5),
-    ])
+    insert_staging(
+        conn,
+        "accounts",
+        [
+            _account("acc_a", date(2020, 1, 1)),
+            _account("acc_b", date(2025, 3, 1)),  # since = D: in the snapshot
+            _account("acc_f", date(2025, 3, 2)),  # since after D: left out
+        ],
+    )
+    insert_staging(
+        conn,
+        "assessments",
+        [
+            # credit_risk of acc_a: two dates in C, the later one (two assessors) wins
+            _rating("acc_a", date(2024, 5, 1), "x", "credit_risk", 2),
+            _rating("acc_a", date(2024, 11, 1), "x", "credit_risk", 4),
+            _rating("acc_a", date(2024, 11, 1), "y", "credit_risk", 5),
+            _rating("acc_a", date(2025, 3, 1), "z", "credit_risk", 1),  # on D: excluded
+            # strategic_importance: D - W is in C, the day before is not
+            _rating("acc_a", date(2024, 3, 1), "x", "strategic_importance", 3),
+            _rating("acc_a", date(2024, 2, 29), "y", "strategic_importance", 5),
+            # innovation: only on D -> no row
+            _rating("acc_a", date(2025, 3, 1), "x", "innovation", 5),
+            # one assessor twice on the same day: both ratings averaged and counted
+            _rating("acc_b", date(2024, 12, 1), "x", "credit_risk", 1),
+            _rating("acc_b", date(2024, 12, 1), "x", "credit_risk", 2),
+            _rating("acc_f", date(2024, 12, 1), "x", "credit_risk", 5),
+        ],
+    )
 
     expected = [
         {

@@ -30,31 +30,43 @@ def _review(manager_id, day, role, score):
 
 def test_manager_rollup_and_feedback(tmp_path):
     conn = make_db(tmp_path)
-    insert_staging(conn, "managers", [
-        {"manager_id": "m1", "manager_name": "Ann", "team_id": "t1", "team_name": "North"},
-        {"manager_id": "m2", "manager_name": "Bob", "team_id": "t1", "team_name": "North"},
-        {"manager_id": "m3", "manager_name": "Cy", "team_id": "t2", "team_name": "South"},
-    ])
+    insert_staging(
+        conn,
+        "managers",
+        [
+            {"manager_id": "m1", "manager_name": "Ann", "team_id": "t1", "team_name": "North"},
+            {"manager_id": "m2", "manager_name": "Bob", "team_id": "t1", "team_name": "North"},
+            {"manager_id": "m3", "manager_name": "Cy", "team_id": "t2", "team_name": "South"},
+        ],
+    )
     create_mart_like(conn, "account_indicators")
-    insert_rows(conn, "marts.account_indicators", [
-        _indicators("a1", "m1", 100, 200, 0),
-        _indicators("a2", "m1", 0, 50, 1),
-        _indicators("a3", "m1", 30, 0, 0),
-        _indicators("b1", "m2", 500, 400, 0),
-        _indicators("x1", "m9", 777, 1, 0),  # manager unknown: no row
-        _indicators("c1", "m3", 999, 1, 1, as_of=date(2025, 2, 1)),  # older snapshot: ignored
-    ])
-    insert_staging(conn, "feedback", [
-        _review("m1", date(2024, 3, 1), "supervisor", 5),  # D - W: in C
-        _review("m1", date(2024, 9, 1), "supervisor", 3),
-        _review("m1", date(2024, 6, 1), "peer", 2),
-        _review("m1", date(2024, 7, 1), "peer", 2),
-        _review("m1", date(2025, 2, 28), "peer", 5),  # D - 1: in C
-        _review("m1", date(2024, 10, 1), "self", 5),
-        _review("m1", date(2025, 3, 1), "customer", 1),  # on D: excluded
-        _review("m1", date(2024, 2, 29), "subordinate", 1),  # before C: excluded
-        _review("m3", date(2024, 12, 1), "peer", 4),
-    ])
+    insert_rows(
+        conn,
+        "marts.account_indicators",
+        [
+            _indicators("a1", "m1", 100, 200, 0),
+            _indicators("a2", "m1", 0, 50, 1),
+            _indicators("a3", "m1", 30, 0, 0),
+            _indicators("b1", "m2", 500, 400, 0),
+            _indicators("x1", "m9", 777, 1, 0),  # manager unknown: no row
+            _indicators("c1", "m3", 999, 1, 1, as_of=date(2025, 2, 1)),  # older snapshot: ignored
+        ],
+    )
+    insert_staging(
+        conn,
+        "feedback",
+        [
+            _review("m1", date(2024, 3, 1), "supervisor", 5),  # D - W: in C
+            _review("m1", date(2024, 9, 1), "supervisor", 3),
+            _review("m1", date(2024, 6, 1), "peer", 2),
+            _review("m1", date(2024, 7, 1), "peer", 2),
+            _review("m1", date(2025, 2, 28), "peer", 5),  # D - 1: in C
+            _review("m1", date(2024, 10, 1), "self", 5),
+            _review("m1", date(2025, 3, 1), "customer", 1),  # on D: excluded
+            _review("m1", date(2024, 2, 29), "subordinate", 1),  # before C: excluded
+            _review("m3", date(2024, 12, 1), "peer", 4),
+        ],
+    )
 
     expected = [
         {

@@ -36,23 +36,31 @@ def _indicators(account_id, segment, industry, region, revenue, revenue_prev, is
 def test_segments_and_total(tmp_path):
     conn = make_db(tmp_path)
     create_mart_like(conn, "account_indicators")
-    insert_rows(conn, "marts.account_indicators", [
-        _indicators("a1", "enterprise", "retail", "north", 100, 200, 0),
-        _indicators("a2", "enterprise", "retail", "north", 300, 100, 0),
-        _indicators("a3", "enterprise", "retail", "south", 0, 50, 1),  # lost
-        _indicators("a4", "enterprise", "retail", "south", 40, 0, 0),  # new: outside the retention base
-        _indicators("b1", "mid", "retail", "north", 0, 0, 0),
-        _indicators("b2", "mid", "energy", "west", 80, 0, 0),
-        _indicators("s1", "small", "energy", "east", 10, 20, 0),  # no market data
-        _indicators("a1", "enterprise", "retail", "north", 99999, 1, 1, as_of=date(2025, 2, 1)),  # older snapshot
-    ])
-    insert_staging(conn, "market", [
-        {"industry": "retail", "region": "north", "year": 2023, "market_size": 9000.0},
-        {"industry": "retail", "region": "north", "year": 2024, "market_size": 10000.0},
-        {"industry": "retail", "region": "south", "year": 2024, "market_size": 5000.0},
-        {"industry": "energy", "region": "west", "year": 2024, "market_size": 2000.0},
-        {"industry": "energy", "region": "west", "year": 2025, "market_size": 99999.0},  # not market_year
-    ])
+    insert_rows(
+        conn,
+        "marts.account_indicators",
+        [
+            _indicators("a1", "enterprise", "retail", "north", 100, 200, 0),
+            _indicators("a2", "enterprise", "retail", "north", 300, 100, 0),
+            _indicators("a3", "enterprise", "retail", "south", 0, 50, 1),  # lost
+            _indicators("a4", "enterprise", "retail", "south", 40, 0, 0),  # new: outside the retention base
+            _indicators("b1", "mid", "retail", "north", 0, 0, 0),
+            _indicators("b2", "mid", "energy", "west", 80, 0, 0),
+            _indicators("s1", "small", "energy", "east", 10, 20, 0),  # no market data
+            _indicators("a1", "enterprise", "retail", "north", 99999, 1, 1, as_of=date(2025, 2, 1)),  # older snapshot
+        ],
+    )
+    insert_staging(
+        conn,
+        "market",
+        [
+            {"industry": "retail", "region": "north", "year": 2023, "market_size": 9000.0},
+            {"industry": "retail", "region": "north", "year": 2024, "market_size": 10000.0},
+            {"industry": "retail", "region": "south", "year": 2024, "market_size": 5000.0},
+            {"industry": "energy", "region": "west", "year": 2024, "market_size": 2000.0},
+            {"industry": "energy", "region": "west", "year": 2025, "market_size": 99999.0},  # not market_year
+        ],
+    )
 
     expected = [
         {
@@ -132,10 +140,14 @@ def test_market_year_follows_the_window(tmp_path):
     create_mart_like(conn, "account_indicators")
     as_of = date(2025, 9, 15)  # C = [2024-09-15, 2025-09-15): 108 days of 2024, 257 of 2025 -> 2025
     insert_rows(conn, "marts.account_indicators", [_indicators("a1", "mid", "retail", "north", 50, 0, 0, as_of)])
-    insert_staging(conn, "market", [
-        {"industry": "retail", "region": "north", "year": 2024, "market_size": 1000.0},
-        {"industry": "retail", "region": "north", "year": 2025, "market_size": 500.0},
-    ])
+    insert_staging(
+        conn,
+        "market",
+        [
+            {"industry": "retail", "region": "north", "year": 2024, "market_size": 1000.0},
+            {"industry": "retail", "region": "north", "year": 2025, "market_size": 500.0},
+        ],
+    )
     rows = {r["segment"]: r for r in run_mart(conn, "portfolio_kpis", as_of=as_of)}
     assert rows["mid"]["market_size"] == 500
     assert rows["all"]["market_share"] == 50 / 500
@@ -144,23 +156,25 @@ def test_market_year_follows_the_window(tmp_path):
 def test_empty_snapshot_still_has_the_total_row(tmp_path):
     conn = make_db(tmp_path)
     create_mart_like(conn, "account_indicators")
-    expected = [{
-        "as_of_date": AS_OF,
-        "segment": "all",
-        "account_count": 0,
-        "active_accounts": 0,
-        "revenue": 0,
-        "revenue_prev": 0,
-        "revenue_growth": None,
-        "retained_accounts": 0,
-        "logo_retention": None,
-        "churn_rate": None,
-        "nrr": None,
-        "grr": None,
-        "churned_accounts": 0,
-        "market_size": None,
-        "market_share": None,
-    }]
+    expected = [
+        {
+            "as_of_date": AS_OF,
+            "segment": "all",
+            "account_count": 0,
+            "active_accounts": 0,
+            "revenue": 0,
+            "revenue_prev": 0,
+            "revenue_growth": None,
+            "retained_accounts": 0,
+            "logo_retention": None,
+            "churn_rate": None,
+            "nrr": None,
+            "grr": None,
+            "churned_accounts": 0,
+            "market_size": None,
+            "market_share": None,
+        }
+    ]
     assert_rows(run_mart(conn, "portfolio_kpis"), expected, key=("segment",))
 
 
@@ -168,23 +182,52 @@ def test_chained_after_account_indicators(tmp_path):
     """Staging -> account_indicators (as the pipeline writes it) -> portfolio_kpis."""
     conn = make_db(tmp_path)
     insert_staging(conn, "managers", [{"manager_id": "m1", "manager_name": "Ann", "team_id": "t1", "team_name": "T"}])
-    insert_staging(conn, "accounts", [
-        {"account_id": "a", "account_name": "A", "segment": "mid", "industry": "retail", "region": "north",
-         "manager_id": "m1", "since": date(2020, 1, 1)},
-        {"account_id": "b", "account_name": "B", "segment": "mid", "industry": "retail", "region": "north",
-         "manager_id": "m1", "since": date(2020, 1, 1)},
-    ])
+    insert_staging(
+        conn,
+        "accounts",
+        [
+            {
+                "account_id": "a",
+                "account_name": "A",
+                "segment": "mid",
+                "industry": "retail",
+                "region": "north",
+                "manager_id": "m1",
+                "since": date(2020, 1, 1),
+            },
+            {
+                "account_id": "b",
+                "account_name": "B",
+                "segment": "mid",
+                "industry": "retail",
+                "region": "north",
+                "manager_id": "m1",
+                "since": date(2020, 1, 1),
+            },
+        ],
+    )
 
     def line(order_id, account_id, day, net, status="completed"):
-        return {"order_id": order_id, "account_id": account_id, "order_date": day, "product_category": "w",
-                "quantity": 1.0, "net_amount": net, "status": status}
+        return {
+            "order_id": order_id,
+            "account_id": account_id,
+            "order_date": day,
+            "product_category": "w",
+            "quantity": 1.0,
+            "net_amount": net,
+            "status": status,
+        }
 
-    insert_staging(conn, "orders", [
-        line("o1", "a", date(2024, 2, 29), 100),  # P
-        line("o2", "a", date(2024, 3, 1), 150),  # C
-        line("o3", "a", date(2024, 4, 1), 30, "returned"),  # C, -30
-        line("o4", "b", date(2023, 6, 1), 40),  # P, nothing in C
-    ])
+    insert_staging(
+        conn,
+        "orders",
+        [
+            line("o1", "a", date(2024, 2, 29), 100),  # P
+            line("o2", "a", date(2024, 3, 1), 150),  # C
+            line("o3", "a", date(2024, 4, 1), 30, "returned"),  # C, -30
+            line("o4", "b", date(2023, 6, 1), 40),  # P, nothing in C
+        ],
+    )
     materialize_mart(conn, "account_indicators")
     rows = {r["segment"]: r for r in run_mart(conn, "portfolio_kpis")}
     assert set(rows) == {"mid", "all"}

@@ -111,7 +111,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     srv = Server(port, process, log)
@@ -135,8 +139,13 @@ def _assets(server: Server) -> dict[str, dict]:
 
 def test_graphql_lists_the_assets_with_their_checks_pool_and_freshness(server):
     assets = _assets(server)
-    assert {"staging/accounts", "staging/orders", "marts/account_scores", "marts/portfolio_kpis",
-            "published_snapshot"} <= assets.keys()
+    assert {
+        "staging/accounts",
+        "staging/orders",
+        "marts/account_scores",
+        "marts/portfolio_kpis",
+        "published_snapshot",
+    } <= assets.keys()
     writers = [k for k in assets if k.startswith(("staging/", "marts/")) or k == "published_snapshot"]
     for key in writers:
         assert assets[key]["pools"] == ["kam_duckdb_writer"], key
@@ -162,8 +171,12 @@ def test_graphql_lists_the_schedule_and_the_sensors(server):
     )["repositoryOrError"]
     assert data["__typename"] == "Repository"
     assert data["schedules"] == [
-        {"name": "kam_daily_schedule", "cronSchedule": "0 6 * * *", "executionTimezone": "UTC",
-         "pipelineName": "kam_daily"}
+        {
+            "name": "kam_daily_schedule",
+            "cronSchedule": "0 6 * * *",
+            "executionTimezone": "UTC",
+            "pipelineName": "kam_daily",
+        }
     ]
     sensors = {s["name"]: s for s in data["sensors"]}
     assert sensors["kam_data_folder_sensor"]["sensorType"] == "STANDARD"
@@ -201,14 +214,16 @@ def test_a_partition_launched_through_graphql_succeeds_and_publishes(server):
     assert status == "SUCCESS", _run_errors(server, run_id) or server.log.read_text()[-3000:]
 
     run = server.graphql(
-        'query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }', {"id": run_id}
+        "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }", {"id": run_id}
     )["runOrError"]
     assert {"key": "dagster/partition", "value": AS_OF.isoformat()} in run["tags"]
     # The run's steps took their turns in the pool with its default limit of 1.
     pool = server.graphql('{ instance { concurrencyLimit(concurrencyKey: "kam_duckdb_writer") { slotCount } } }')
     assert pool["instance"]["concurrencyLimit"]["slotCount"] == 1
     checks = _assets(server)["marts/account_scores"]["assetChecksOrError"]["checks"]
-    assert {c["name"]: c["executionForLatestMaterialization"]["status"] for c in checks}["gx_snapshot_valid"] == "SUCCEEDED"
+    assert {c["name"]: c["executionForLatestMaterialization"]["status"] for c in checks}[
+        "gx_snapshot_valid"
+    ] == "SUCCEEDED"
     with duckdb.connect(str(server.db_path), read_only=True) as conn:
         scored = conn.execute("select count(*) from marts.account_scores where as_of_date = ?", [AS_OF]).fetchone()
         accounts = conn.execute("select count(*) from staging.accounts where since < ?", [AS_OF]).fetchone()

@@ -68,7 +68,16 @@ WANG_CHIN = np.array(
 
 def test_random_index_is_saatys_table():
     assert RANDOM_INDEX == {
-        1: 0.0, 2: 0.0, 3: 0.58, 4: 0.90, 5: 1.12, 6: 1.24, 7: 1.32, 8: 1.41, 9: 1.45, 10: 1.49,
+        1: 0.0,
+        2: 0.0,
+        3: 0.58,
+        4: 0.90,
+        5: 1.12,
+        6: 1.24,
+        7: 1.32,
+        8: 1.41,
+        9: 1.45,
+        10: 1.49,
     }
 
 
@@ -90,9 +99,7 @@ def test_car_example_criteria():
 
 def test_wang_chin_inconsistent_matrix_is_computed_but_not_accepted():
     result = ahp_weights(WANG_CHIN)
-    np.testing.assert_allclose(
-        result.weights, [0.3208, 0.1395, 0.0348, 0.1285, 0.2374, 0.1391], atol=1e-4
-    )
+    np.testing.assert_allclose(result.weights, [0.3208, 0.1395, 0.0348, 0.1285, 0.2374, 0.1391], atol=1e-4)
     assert result.cr == pytest.approx(0.229, abs=1e-3)
     assert result.ci == pytest.approx(result.cr * 1.24)
     assert result.accepted is False

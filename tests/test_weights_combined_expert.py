@@ -75,9 +75,7 @@ def test_game_theory_solution_satisfies_its_defining_condition():
 
 
 def test_game_theory_with_identical_inputs_returns_them():
-    np.testing.assert_allclose(
-        combine_weights([0.2, 0.3, 0.5], [2, 3, 5], method="game_theory"), [0.2, 0.3, 0.5]
-    )
+    np.testing.assert_allclose(combine_weights([0.2, 0.3, 0.5], [2, 3, 5], method="game_theory"), [0.2, 0.3, 0.5])
 
 
 def test_game_theory_symmetric_inputs_get_equal_coefficients():

@@ -1,6 +1,5 @@
 """One asset per input source: delivered files -> raw, staging and quarantine."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -15,10 +14,14 @@ from kam_pipeline.warehouse import open_connection
 
 def _metadata(report: SourceReport, ignored: list[FileOutcome]) -> dict[str, object]:
     loaded = [f for f in report.files if f.status == "loaded"]
-    table = "| file | status | rows | valid | quarantined | reason |\n|---|---|---|---|---|---|\n" + "".join(
-        f"| {f.file} | {f.status} | {f.rows_read} | {f.rows_valid} | {f.rows_quarantined} | {f.reason or ''} |\n"
-        for f in report.files
-    ) + "".join(f"| {f.file} | ignored | | | | {f.reason} |\n" for f in ignored)
+    table = (
+        "| file | status | rows | valid | quarantined | reason |\n|---|---|---|---|---|---|\n"
+        + "".join(
+            f"| {f.file} | {f.status} | {f.rows_read} | {f.rows_valid} | {f.rows_quarantined} | {f.reason or ''} |\n"
+            for f in report.files
+        )
+        + "".join(f"| {f.file} | ignored | | | | {f.reason} |\n" for f in ignored)
+    )
     return {
         "dagster/row_count": report.staged_rows,
         "quarantined_rows": report.quarantined_rows,

@@ -1,6 +1,5 @@
 """Insight for people: score alerts (in the published snapshot) and the daily evaluation report (after it)."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -52,7 +51,8 @@ def alert_params(model: ScoringModel, as_of_dates: list[dt.date]) -> dict[str, o
     **_PARTITIONED,
     check_specs=[
         dg.AssetCheckSpec(
-            "no_score_alerts", asset=SCORE_ALERTS,
+            "no_score_alerts",
+            asset=SCORE_ALERTS,
             description="Warns when the model's alert rules fire for any account on the as-of date.",
         )
     ],
@@ -65,11 +65,13 @@ def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: Du
         # One query per batch of dates, like the other marts.
         for batch in date_batches(conn, dates):
             write_sql_snapshot(conn, "score_alerts", alert_params(model, batch))
-        counts = dict.fromkeys(dates, 0) | dict(conn.execute(
-            "select as_of_date, count(*) from marts.score_alerts where list_contains(?::date[], as_of_date) "
-            "group by as_of_date",
-            [dates],
-        ).fetchall())
+        counts = dict.fromkeys(dates, 0) | dict(
+            conn.execute(
+                "select as_of_date, count(*) from marts.score_alerts where list_contains(?::date[], as_of_date) "
+                "group by as_of_date",
+                [dates],
+            ).fetchall()
+        )
         latest = dates[-1]
         alerts = conn.sql(
             "select account_id, account_name, rule, previous_score, score, reason from marts.score_alerts "
@@ -80,15 +82,24 @@ def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: Du
     table = dg.MetadataValue.md(alerts_markdown(alerts))
     total = sum(counts.values())
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": counts[latest], "as_of_date": latest.isoformat(), "alerts": table,
-                  **{f"alerts_{rule}": n for rule, n in by_rule.items()}},
+        metadata={
+            "dagster/row_count": counts[latest],
+            "as_of_date": latest.isoformat(),
+            "alerts": table,
+            **{f"alerts_{rule}": n for rule, n in by_rule.items()},
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="no_score_alerts",
                 passed=total == 0,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"alerts": counts[latest], "accounts": alerts.get_column("account_id").n_unique(),
-                          "as_of_date": latest.isoformat(), "alerts_in_run": total, "list": table},
+                metadata={
+                    "alerts": counts[latest],
+                    "accounts": alerts.get_column("account_id").n_unique(),
+                    "as_of_date": latest.isoformat(),
+                    "alerts_in_run": total,
+                    "list": table,
+                },
             )
         ],
     )
@@ -115,7 +126,11 @@ def evaluation_report(context: dg.AssetExecutionContext, kam: KamResource) -> dg
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(reports["en"].path.resolve())),
-            **{f"path_{lang}": dg.MetadataValue.path(str(r.path.resolve())) for lang, r in reports.items() if lang != "en"},
+            **{
+                f"path_{lang}": dg.MetadataValue.path(str(r.path.resolve()))
+                for lang, r in reports.items()
+                if lang != "en"
+            },
             "top_accounts": dg.MetadataValue.md(accounts_markdown(scores, 10, top=True)),
             "bottom_accounts": dg.MetadataValue.md(accounts_markdown(scores, 10, top=False)),
             "grade_distribution": dg.MetadataValue.md(grade_distribution_markdown(scores)),

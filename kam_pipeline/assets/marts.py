@@ -1,6 +1,5 @@
 """Per-as-of-date marts: indicators, scores, roll-ups, and the published snapshot."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -8,13 +7,14 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.checks import mart_check_results, mart_check_specs, merge_check_results
+from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.partitions import as_of_partitions
 from kam_pipeline.resources import KamResource
-from kam_pipeline.scoring.model import REVIEWER_ROLES, ScoringModel
+from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.sql_files import mart_files, tables_read, takes_date_range
+from kam_pipeline.summary import top_accounts_markdown
 from kam_pipeline.warehouse import open_connection, publish, scalar, write_sql_snapshot
 
 _PARTITIONED = {
@@ -42,7 +42,6 @@ def sql_params(model: ScoringModel, as_of: dt.date, as_of_dates: list[dt.date] |
         "retention_cap": ev.retention_cap,
         **{f"sla_{sev}_hours": float(hours) for sev, hours in ev.sla_hours.items()},
         "grade_names": [b.grade for b in model.spec.grades],
-        "grade_mins": [float(b.min) for b in model.spec.grades],
         "role_names": list(roles),
         "role_weights": [float(w) for w in roles.values()],
     }
@@ -68,7 +67,7 @@ def date_batches(conn: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[
     accounts = scalar(conn, "select count(*) from staging.accounts") or 1
     most = max(1, int(RANGE_ROWS_PER_GIB * _gib(scalar(conn, "select current_setting('memory_limit')")) // accounts))
     size = -(-len(dates) // -(-len(dates) // most))  # as even as the fewest batches allow
-    return [dates[i:i + size] for i in range(0, len(dates), size)]
+    return [dates[i : i + size] for i in range(0, len(dates), size)]
 
 
 def _gib(setting: str) -> float:
@@ -79,8 +78,11 @@ def _gib(setting: str) -> float:
 
 def sql_deps(table: str) -> list[dg.AssetKey]:
     """The assets `sql/marts/<table>.sql` reads: every staging or marts table it names, as parsed."""
-    return [dg.AssetKey([schema, name]) for schema, name in sorted(tables_read(f"marts/{table}"))
-            if schema in ("staging", "marts")]
+    return [
+        dg.AssetKey([schema, name])
+        for schema, name in sorted(tables_read(f"marts/{table}"))
+        if schema in ("staging", "marts")
+    ]
 
 
 def _sql_asset(table: str, description: str) -> dg.AssetsDefinition:
@@ -149,14 +151,14 @@ _SCORING_INPUTS = [_mart("account_indicators"), _mart("account_assessments")]
             # Entropy and CRITIC weights come from the day's indicator values.
             deps=_SCORING_INPUTS,
             description="Final, subjective and objective weights per profile (account rows; the manager "
-                        "rows are written by the people_scores step from book_indicators).",
+            "rows are written by the people_scores step from book_indicators).",
             kinds={"duckdb"},
         ),
         dg.AssetSpec(
             _mart("weight_consistency"),
             deps=_SCORING_INPUTS,
             description="AHP matrices with lambda_max, CI, CR and verdict (account rows; the manager rows "
-                        "are written by the people_scores step).",
+            "are written by the people_scores step).",
             kinds={"duckdb"},
         ),
     ],
@@ -183,8 +185,7 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
             "dagster/row_count": result.counts["account_scores"],
             "top_accounts": dg.MetadataValue.md(top_accounts_markdown(scores, 10)),
             "grade_distribution": dg.MetadataValue.md(
-                "| grade | accounts |\n|---|---|\n"
-                + "".join(f"| {g} | {n} |\n" for g, n in grades.iter_rows())
+                "| grade | accounts |\n|---|---|\n" + "".join(f"| {g} | {n} |\n" for g, n in grades.iter_rows())
             ),
             "key_accounts": int(scores.get_column("is_key_account").sum()),
         },
@@ -205,14 +206,30 @@ book_indicators = _sql_asset(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(_mart("manager_scores"), deps=[_mart("book_indicators")], kinds={"duckdb"},
-                     description="Manager balanced scorecard: score, perspective sub-scores, KPI attainment, rank, grade."),
-        dg.AssetSpec(_mart("team_scores"), deps=[_mart("book_indicators")], kinds={"duckdb"},
-                     description="Team scores: book-revenue-weighted means of their managers' scores."),
-        dg.AssetSpec(_mart("manager_score_contributions"), deps=[_mart("book_indicators")], kinds={"duckdb"},
-                     description="Value, normalised value, weight and points of every indicator of every manager score."),
-        dg.AssetSpec(_mart("kpi_attainment"), deps=[_mart("book_indicators"), _mart("account_scores")],
-                     kinds={"duckdb"}, description="Every KPI against its target per account, manager and team."),
+        dg.AssetSpec(
+            _mart("manager_scores"),
+            deps=[_mart("book_indicators")],
+            kinds={"duckdb"},
+            description="Manager balanced scorecard: score, perspective sub-scores, KPI attainment, rank, grade.",
+        ),
+        dg.AssetSpec(
+            _mart("team_scores"),
+            deps=[_mart("book_indicators")],
+            kinds={"duckdb"},
+            description="Team scores: book-revenue-weighted means of their managers' scores.",
+        ),
+        dg.AssetSpec(
+            _mart("manager_score_contributions"),
+            deps=[_mart("book_indicators")],
+            kinds={"duckdb"},
+            description="Value, normalised value, weight and points of every indicator of every manager score.",
+        ),
+        dg.AssetSpec(
+            _mart("kpi_attainment"),
+            deps=[_mart("book_indicators"), _mart("account_scores")],
+            kinds={"duckdb"},
+            description="Every KPI against its target per account, manager and team.",
+        ),
     ],
     group_name="marts",
     check_specs=[*mart_check_specs(_mart("manager_scores")), *mart_check_specs(_mart("team_scores"))],

@@ -77,12 +77,14 @@ class SourceReport:
 def _catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """`schema.name` -> table type ('BASE TABLE' or 'VIEW') of every table and view, plus
     `schema` -> 'SCHEMA': one catalog query, so a run on an existing database issues no DDL."""
-    return dict(conn.execute(
-        "select table_schema || '.' || table_name, table_type from information_schema.tables "
-        "where table_catalog = current_database() "
-        "union all select schema_name, 'SCHEMA' from information_schema.schemata "
-        "where catalog_name = current_database()"
-    ).fetchall())
+    return dict(
+        conn.execute(
+            "select table_schema || '.' || table_name, table_type from information_schema.tables "
+            "where table_catalog = current_database() "
+            "union all select schema_name, 'SCHEMA' from information_schema.schemata "
+            "where catalog_name = current_database()"
+        ).fetchall()
+    )
 
 
 _LAYER_TABLES = ("raw.ingest_log", "raw.staging_state", "raw.file_mapping", "quarantine.rule_violations")
@@ -167,12 +169,8 @@ def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source, catalog
 
 def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str, catalog: dict[str, str]) -> None:
     """Create staging.<source>_typed, staging.<source>_excluded and the staging.<source> view."""
-    legacy = [
-        name for name in (source, f"{source}_delivered") if catalog.get(f"staging.{name}") == "BASE TABLE"
-    ]
-    if not legacy and all(
-        f"staging.{name}" in catalog for name in (source, f"{source}_typed", f"{source}_excluded")
-    ):
+    legacy = [name for name in (source, f"{source}_delivered") if catalog.get(f"staging.{name}") == "BASE TABLE"]
+    if not legacy and all(f"staging.{name}" in catalog for name in (source, f"{source}_typed", f"{source}_excluded")):
         return
     if legacy:
         # A database from before staging became a view of typed rows: the source's files
@@ -206,9 +204,7 @@ def _ensure_staging(conn: duckdb.DuckDBPyConnection, source: str, catalog: dict[
 def _forget_file(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -> None:
     for table in (f"raw.{source}", f"staging.{source}_typed"):
         conn.execute(f"delete from {table} where _source_file = ?", [file_name])
-    conn.execute(
-        "delete from quarantine.rule_violations where source = ? and _source_file = ?", [source, file_name]
-    )
+    conn.execute("delete from quarantine.rule_violations where source = ? and _source_file = ?", [source, file_name])
     conn.execute("delete from raw.file_mapping where source = ? and file_name = ?", [source, file_name])
 
 
@@ -221,7 +217,11 @@ class FastPathFailed(Exception):
 
 
 def _load_file(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str,
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    delivered: DeliveredFile,
+    now: dt.datetime,
+    reader: str,
     mapping: SourceMapping,
 ) -> FileOutcome:
     """Load one file into raw, then type and validate it in DuckDB; return its outcome.
@@ -266,14 +266,18 @@ def _names(header: list[str], spec: Source, streamed: bool, mapping: SourceMappi
 
 
 def _remember_headers(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, mapping: SourceMapping,
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    delivered: DeliveredFile,
+    mapping: SourceMapping,
     renames: dict[str, str],
 ) -> None:
     """Record the mapping a file is loaded with, and the headers it mapped (for quarantine reasons)."""
     if not mapping.digest:
         return
     headers = {
-        name: cell.lstrip("\ufeff").strip() for cell, name in renames.items()
+        name: cell.lstrip("\ufeff").strip()
+        for cell, name in renames.items()
         if mapping.contract_name(cell) and mapping.contract_name(cell) != _unmapped_name(cell)
     }
     conn.execute(
@@ -301,11 +305,9 @@ def _raw_from_duckdb(
     _remember_headers(conn, spec, delivered, mapping, renames)
     positions = {name: f"c{i}" for i, name in enumerate(renames.values(), start=1)}
     columns = "{" + ", ".join(f"{lit(p)}: 'VARCHAR'" for p in positions.values()) + "}"
-    delivered_cols = ", ".join(
-        f"{positions[c] if c in positions else 'null'} as {ident(c)}" for c in spec.column_names
-    )
+    delivered_cols = ", ".join(f"{positions[c] if c in positions else 'null'} as {ident(c)}" for c in spec.column_names)
     extras = [n for n in positions if n not in spec.column_names]
-    extra = (f"json_object({', '.join(f'{lit(n)}, {positions[n]}' for n in extras)})" if extras else "null")
+    extra = f"json_object({', '.join(f'{lit(n)}, {positions[n]}' for n in extras)})" if extras else "null"
     not_blank = " or ".join(f"{p} is not null" for p in positions.values())
     # Quoted fields may span lines; strict mode makes a row wider than the header an error
     # (the polars reader then quarantines it), null padding fills a short row's last cells.
@@ -316,9 +318,9 @@ def _raw_from_duckdb(
     try:
         return conn.execute(
             f"""
-            insert into raw.{spec.name} ({', '.join(ident(c) for c in spec.column_names)}, _extra,
+            insert into raw.{spec.name} ({", ".join(ident(c) for c in spec.column_names)}, _extra,
                                          _source_file, _row_number, _ingested_at)
-            select {', '.join(ident(c) for c in spec.column_names)}, _extra, $file, _row_number, $now
+            select {", ".join(ident(c) for c in spec.column_names)}, _extra, $file, _row_number, $now
             from (
                 select {delivered_cols}, {extra} as _extra, {not_blank} as _has_value,
                        row_number() over () as _row_number
@@ -333,8 +335,12 @@ def _raw_from_duckdb(
 
 
 def _raw_from_polars(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime,
-    mapping: SourceMapping, stream: bool,
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    delivered: DeliveredFile,
+    now: dt.datetime,
+    mapping: SourceMapping,
+    stream: bool,
 ) -> int | None:
     """Insert the file's rows into raw.<source> with the polars readers; return the rows read (None: no columns)."""
     streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
@@ -372,10 +378,7 @@ def _insert_raw_batch(
     if frame.height == 0:
         return 0
     raw = frame.select(
-        *[
-            (pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c)
-            for c in spec.column_names
-        ],
+        *[(pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c) for c in spec.column_names],
         pl.col("_extra"),
         pl.lit(delivered.name).alias("_source_file"),
         pl.col(ROW),
@@ -586,7 +589,11 @@ _NEXT_READER = {"duckdb": "stream", "stream": "whole"}
 
 
 def _load_with_fallback(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, reader: str,
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    delivered: DeliveredFile,
+    now: dt.datetime,
+    reader: str,
     mapping: SourceMapping,
 ) -> FileOutcome:
     """Load the file inside the open transaction, restarting it with the next reader when one gives up."""
@@ -612,7 +619,10 @@ def _first_reader(delivered: DeliveredFile, inner_blank: bool) -> str:
 
 
 def ingest_source(
-    conn: duckdb.DuckDBPyConnection, data_dir: Path, source: str, now: dt.datetime | None = None,
+    conn: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    source: str,
+    now: dt.datetime | None = None,
     mapping: SourceMapping | None = None,
 ) -> SourceReport:
     """Bring `source` up to date with the files in `data_dir`; return what happened per file.
@@ -636,9 +646,9 @@ def ingest_source(
             [source],
         ).fetchall()
     }
-    loaded_with = dict(conn.execute(
-        "select file_name, mapping from raw.file_mapping where source = ?", [source]
-    ).fetchall())
+    loaded_with = dict(
+        conn.execute("select file_name, mapping from raw.file_mapping where source = ?", [source]).fetchall()
+    )
     found = discover(data_dir, source)
     for name in sorted(set(known) - {f.name for f in found}):
         conn.execute("begin transaction")
@@ -768,7 +778,9 @@ NO_SOURCE = "(none)"
 
 
 def record_ignored(
-    conn: duckdb.DuckDBPyConnection, data_dir: Path, now: dt.datetime | None = None,
+    conn: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    now: dt.datetime | None = None,
     mapping_file: Path | None = None,
 ) -> list[tuple[str, FileOutcome]]:
     """List the files of `data_dir` that no source reads in raw.ingest_log (status `ignored`);
@@ -784,8 +796,13 @@ def record_ignored(
     files = ignored_files(data_dir, mapping_file)
     listed = pl.DataFrame(
         [(f.source or NO_SOURCE, f.name, f.size, f.mtime_ns, f.reason) for f in files],
-        schema={"source": pl.String, "file_name": pl.String, "size_bytes": pl.Int64, "modified_ns": pl.Int64,
-                "reason": pl.String},
+        schema={
+            "source": pl.String,
+            "file_name": pl.String,
+            "size_bytes": pl.Int64,
+            "modified_ns": pl.Int64,
+            "reason": pl.String,
+        },
         orient="row",
     )
     conn.register("ignored_frame", listed)
@@ -840,5 +857,7 @@ def _input_signature(conn: duckdb.DuckDBPyConnection, spec: Source, mapping: Sou
     ).fetchall()
     # Without a mapping the digest is left out, so a source that has none keeps the signature it
     # had before mappings existed (only SIGNATURE_VERSION decides whether an upgrade rebuilds it).
-    state = (SIGNATURE_VERSION, own, ref_state, mapping.digest) if mapping.digest else (SIGNATURE_VERSION, own, ref_state)
+    state = (
+        (SIGNATURE_VERSION, own, ref_state, mapping.digest) if mapping.digest else (SIGNATURE_VERSION, own, ref_state)
+    )
     return hashlib.sha256(repr(state).encode()).hexdigest()

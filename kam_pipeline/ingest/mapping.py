@@ -69,8 +69,10 @@ class SourceMapping:
         """A short hash of what the mapping does; '' for a source without one (files load as before)."""
         if not self.columns and not self.values:
             return ""
-        canonical = json.dumps([sorted(self.columns.items()), sorted((c, sorted(v.items())) for c, v in
-                                                                      self.values.items())], ensure_ascii=False)
+        canonical = json.dumps(
+            [sorted(self.columns.items()), sorted((c, sorted(v.items())) for c, v in self.values.items())],
+            ensure_ascii=False,
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -157,8 +159,9 @@ def _source_mapping(source: object, body: object, problems: list[str]) -> Source
         return None
     for key in body:
         if key not in ("columns", "values"):
-            problems.append(f"{source}.{_show(key)}: unknown key ({_hint(str(key), ['columns', 'values'])}"
-                            "allowed: columns, values)")
+            problems.append(
+                f"{source}.{_show(key)}: unknown key ({_hint(str(key), ['columns', 'values'])}allowed: columns, values)"
+            )
     columns, headers = _columns(source, body.get("columns"), problems)
     values = _values(source, body.get("values"), problems)
     return SourceMapping(source, columns, headers, values)
@@ -186,8 +189,10 @@ def _columns(source: str, body: object, problems: list[str]) -> tuple[dict[str, 
         written = header.strip()
         target = target.strip()
         if target not in spec.column_names:
-            problems.append(f"{where}.{written}: unknown contract column '{_show(target)}' "
-                            f"({_hint(target, spec.column_names)}columns of {source}: {', '.join(spec.column_names)})")
+            problems.append(
+                f"{where}.{written}: unknown contract column '{_show(target)}' "
+                f"({_hint(target, spec.column_names)}columns of {source}: {', '.join(spec.column_names)})"
+            )
             continue
         key = header_key(written)
         if key in columns:
@@ -195,8 +200,10 @@ def _columns(source: str, body: object, problems: list[str]) -> tuple[dict[str, 
             problems.append(f"{where}.{written}: the same header as '{other}' (headers match ignoring case)")
             continue
         if target in headers:
-            problems.append(f"{where}.{written}: '{headers[target]}' is already mapped to '{target}' "
-                            "(one header per contract column)")
+            problems.append(
+                f"{where}.{written}: '{headers[target]}' is already mapped to '{target}' "
+                "(one header per contract column)"
+            )
             continue
         columns[key] = target
         headers[target] = written
@@ -216,14 +223,18 @@ def _values(source: str, body: object, problems: list[str]) -> dict[str, dict[st
     values: dict[str, dict[str, str]] = {}
     for column, pairs in body.items():
         if not isinstance(column, str) or column not in spec.column_names:
-            problems.append(f"{where}.{_show(column)}: unknown contract column '{_show(column)}' "
-                            f"({_hint(str(column), spec.column_names)}columns of {source}: "
-                            f"{', '.join(spec.column_names)})")
+            problems.append(
+                f"{where}.{_show(column)}: unknown contract column '{_show(column)}' "
+                f"({_hint(str(column), spec.column_names)}columns of {source}: "
+                f"{', '.join(spec.column_names)})"
+            )
             continue
         col = spec.column(column)
         if col.sql_type != "VARCHAR":
-            problems.append(f"{where}.{column}: not a text column (value maps apply to the text columns of "
-                            f"{source}: {', '.join(text_columns)})")
+            problems.append(
+                f"{where}.{column}: not a text column (value maps apply to the text columns of "
+                f"{source}: {', '.join(text_columns)})"
+            )
             continue
         if not isinstance(pairs, dict):
             problems.append(f"{where}.{column}: must be a mapping of delivered value -> contract value")
@@ -241,12 +252,16 @@ def _values(source: str, body: object, problems: list[str]) -> dict[str, dict[st
             key = value.strip().lower() if col.choices else value.strip()
             target = target.strip().lower() if col.choices else target.strip()
             if col.choices and target not in col.choices:
-                problems.append(f"{where}.{column}.{value.strip()}: '{target}' is not a value of {column} "
-                                f"({_hint(target, list(col.choices))}values: {', '.join(col.choices)})")
+                problems.append(
+                    f"{where}.{column}.{value.strip()}: '{target}' is not a value of {column} "
+                    f"({_hint(target, list(col.choices))}values: {', '.join(col.choices)})"
+                )
                 continue
             if key in mapped and mapped[key] != target:
-                problems.append(f"{where}.{column}.{value.strip()}: mapped twice, to '{mapped[key]}' and "
-                                f"'{target}'{' (values match ignoring case)' if col.choices else ''}")
+                problems.append(
+                    f"{where}.{column}.{value.strip()}: mapped twice, to '{mapped[key]}' and "
+                    f"'{target}'{' (values match ignoring case)' if col.choices else ''}"
+                )
                 continue
             mapped[key] = target
         values[column] = mapped
@@ -264,7 +279,9 @@ class _TextLoader(yaml.BaseLoader):
                 continue  # PyYAML names an unhashable key itself
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}",
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
                     key_node.start_mark,
                 )
             seen.add(key)

@@ -133,8 +133,9 @@ def ignored_files(data_dir: Path, mapping_file: Path | None = None) -> list[Igno
                 # `orders_.csv`, `orders-2024.csv`, `orders.2024.csv`: a source's name, wrongly joined;
                 # listed as that source's, so a required source whose only file is one names it.
                 owner = near
-                reason = (f"not a file name of source '{near}' (name it {near}.{extension} or "
-                          f"{near}_<anything>.{extension})")
+                reason = (
+                    f"not a file name of source '{near}' (name it {near}.{extension} or {near}_<anything>.{extension})"
+                )
             else:
                 reason = f"no source named '{stem}' (sources: {', '.join(sorted(SOURCES))})"
         elif not path.resolve().is_relative_to(root):
@@ -167,7 +168,7 @@ def scan_file(path: Path) -> tuple[str, bool]:
             hits = [i for i in (text.find(b"\n\n"), text.find(b"\n\r\n")) if i >= 0]
             if hits:
                 blank_seen = True
-                inner_blank = bool(text[min(hits):].strip(b"\r\n"))
+                inner_blank = bool(text[min(hits) :].strip(b"\r\n"))
             tail = text[-2:]
     return digest.hexdigest(), inner_blank
 
@@ -258,15 +259,18 @@ def read_excel(path: Path, source: str | None = None) -> pl.DataFrame:
         # column is null for text, so only real date cells lose their midnight.
         dates = (
             workbook.load_sheet(sheet, header_row=None, use_columns=midnight, dtypes="datetime").to_polars()
-            if midnight else pl.DataFrame()
+            if midnight
+            else pl.DataFrame()
         )
     except UnreadableFile:
         raise
     except Exception as exc:  # calamine raises its own errors for a broken or encrypted file
         raise UnreadableFile(f"not a readable Excel file: {_first_line(exc)}") from exc
     cells = cells.with_columns(
-        pl.when(dates[d].is_not_null() & cells[c].str.contains(_MIDNIGHT)).then(cells[c].str.slice(0, 10))
-        .otherwise(cells[c]).alias(c)
+        pl.when(dates[d].is_not_null() & cells[c].str.contains(_MIDNIGHT))
+        .then(cells[c].str.slice(0, 10))
+        .otherwise(cells[c])
+        .alias(c)
         for c, d in zip([cells.columns[i] for i in midnight], dates.columns, strict=True)
     )
     return _first_row_as_header(cells)
@@ -277,8 +281,11 @@ def _first_row_as_header(cells: pl.DataFrame) -> pl.DataFrame:
     delivered = [cell or "" for cell in cells.row(0)]
     rows = cells.slice(1)
     # A column with neither a header nor any value is only the sheet's formatting reaching further.
-    keep = [i for i, (c, name) in enumerate(zip(rows.columns, delivered, strict=True))
-            if name.strip() or rows[c].is_not_null().any()]
+    keep = [
+        i
+        for i, (c, name) in enumerate(zip(rows.columns, delivered, strict=True))
+        if name.strip() or rows[c].is_not_null().any()
+    ]
     kept = [rows.columns[i] for i in keep]
     header = polars_names([delivered[i] for i in keep])
     return rows.select(kept).rename(dict(zip(kept, header, strict=True)))

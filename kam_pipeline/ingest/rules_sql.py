@@ -26,16 +26,41 @@ A sources.yaml value map translates a text column's values after trimming (`_tex
 from __future__ import annotations
 
 from kam_pipeline.ingest.contract import AMOUNT, AMOUNT_LIMIT, SOURCES, Column
-from kam_pipeline.ingest.schemas import MODELS, SQL_ROW_CHECKS, ROW_CHECK_COLUMNS
+from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS, SQL_ROW_CHECKS
 
 # Unicode White_Space (what polars' and Python's strip remove), as a SQL literal.
-_WHITESPACE = "'" + "".join(
-    chr(c) for c in (9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
-                     0x202F, 0x205F, 0x3000)
-) + "'"
+_WHITESPACE = (
+    "'"
+    + "".join(
+        chr(c)
+        for c in (
+            9,
+            10,
+            11,
+            12,
+            13,
+            32,
+            0x85,
+            0xA0,
+            0x1680,
+            *range(0x2000, 0x200B),
+            0x2028,
+            0x2029,
+            0x202F,
+            0x205F,
+            0x3000,
+        )
+    )
+    + "'"
+)
 _TIMESTAMP_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
-    "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
 )
 _OFFSET_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z")
 # Year-first dates with `/` or `.` (as spreadsheets write them), tried only for a cell that failed
@@ -43,10 +68,15 @@ _OFFSET_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H
 # forms of their own; the year must have four digits (`%Y` alone would read `07/03/25` as year 7).
 _SLASH_DATE = r"^\d{4}(/\d{1,2}/|\.\d{1,2}\.)\d{1,2}"
 _DATE_FORMATS = ("%Y/%m/%d", "%Y.%m.%d")
-_SLASH_TIMESTAMP_FORMATS = tuple(
-    f"{date}{sep}{time}" for date in _DATE_FORMATS for sep in (" ", "T")
-    for time in ("%H:%M:%S", "%H:%M:%S.%f", "%H:%M")
-) + _DATE_FORMATS
+_SLASH_TIMESTAMP_FORMATS = (
+    tuple(
+        f"{date}{sep}{time}"
+        for date in _DATE_FORMATS
+        for sep in (" ", "T")
+        for time in ("%H:%M:%S", "%H:%M:%S.%f", "%H:%M")
+    )
+    + _DATE_FORMATS
+)
 # A number as spreadsheets and ERP exports write it: comma thousands separators in groups of three,
 # a dot decimal, a leading currency sign with the minus before or after it (`-$3,000.50`, `¥-1,200`).
 # `1,2345` and `1.234,56` do not match: a comma is only ever a thousands separator.
@@ -117,8 +147,10 @@ def _parse(col: Column, text: str) -> str:
     number = _number(text)
     if col.sql_type in ("BIGINT", "INTEGER"):
         # Digits exactly (beyond 2**53), or a whole number such as "2.0" that a float export writes.
-        return (f"case when isfinite({number}) and {number} = floor({number}) "
-                f"then coalesce(try_cast({text} as bigint), try_cast({number} as bigint)) end")
+        return (
+            f"case when isfinite({number}) and {number} = floor({number}) "
+            f"then coalesce(try_cast({text} as bigint), try_cast({number} as bigint)) end"
+        )
     if col.sql_type == AMOUNT:
         return f"case when isfinite({number}) and abs({number}) < {AMOUNT_LIMIT:.0e} then {number} end"
     return f"case when isfinite({number}) then {number} end"
@@ -130,8 +162,10 @@ def _number(text: str) -> str:
 
 def _spreadsheet_number(text: str) -> str:
     """The sign, digits and decimal of a number with thousands separators or a currency sign; else null."""
-    return (f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) "
-            f"then regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g') end")
+    return (
+        f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) "
+        f"then regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g') end"
+    )
 
 
 def _retry_text(col: Column) -> str:
@@ -161,15 +195,18 @@ def _parse_again(col: Column, text: str) -> str:
         if col.sql_type == "TIMESTAMP":
             # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
             offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
-            iso = (f"coalesce({iso}, "
-                   f"timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}])))")
+            iso = (
+                f"coalesce({iso}, timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}])))"
+            )
         formats = _SLASH_TIMESTAMP_FORMATS
         slashed = f"try_strptime({text}, [{', '.join(lit(f) for f in formats)}])"
         slashed = f"cast({slashed} as date)" if col.sql_type == "DATE" else slashed
         return f"case when regexp_matches({text}, {lit(_SLASH_DATE)}) then {slashed} else {iso} end"
     spreadsheet = f"regexp_replace({text}, {lit(f'[,{_CURRENCY}]')}, '', 'g')"
-    return (f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) then {_parse(col, spreadsheet)} "
-            f"else {_parse(col, text)} end")
+    return (
+        f"case when regexp_full_match({text}, {lit(_LENIENT_NUMBER)}) then {_parse(col, spreadsheet)} "
+        f"else {_parse(col, text)} end"
+    )
 
 
 def _typed(col: Column, values: dict[str, str] | None = None) -> str:
@@ -240,8 +277,12 @@ def _violations(source: str) -> list[tuple[str, str]]:
         if col.sql_type != "VARCHAR":
             text = _clean(col)
             unparsed = _failure(col.name, _cast_rule(col, text), ident(col.name))
-            cases.append((f"{y} is null", f"case when {y} is null then case when {text} is not null "
-                                          f"then {unparsed} else {empty} end end"))
+            cases.append(
+                (
+                    f"{y} is null",
+                    f"case when {y} is null then case when {text} is not null then {unparsed} else {empty} end end",
+                )
+            )
         elif not col.nullable:
             cases.append((f"{y} is null", f"case when {y} is null then {empty} end"))
         for check in schema.columns[col.name].checks:
@@ -253,12 +294,21 @@ def _violations(source: str) -> list[tuple[str, str]]:
                 # so rows within rounding distance of a limit are judged on their text.
                 exact = f"({_typed(col)})"
                 suspect = " or ".join(fails(v, check.statistics) for v in (y, f"({y} + 0.0001)", f"({y} - 0.0001)"))
-                cases.append((suspect, f"case when {fails(exact, check.statistics)} "
-                                       f"then {_failure(col.name, lit(check.error), _as_text(col, exact))} end"))
+                cases.append(
+                    (
+                        suspect,
+                        f"case when {fails(exact, check.statistics)} "
+                        f"then {_failure(col.name, lit(check.error), _as_text(col, exact))} end",
+                    )
+                )
                 continue
-            cases.append((fails(y, check.statistics),
-                          f"case when {fails(y, check.statistics)} "
-                          f"then {_failure(col.name, lit(check.error), _as_text(col, y))} end"))
+            cases.append(
+                (
+                    fails(y, check.statistics),
+                    f"case when {fails(y, check.statistics)} "
+                    f"then {_failure(col.name, lit(check.error), _as_text(col, y))} end",
+                )
+            )
     for check in schema.checks:
         named = spec.column(ROW_CHECK_COLUMNS[check.name])
         fails = SQL_ROW_CHECKS[check.name].format(**{c.name: ident(f"y_{c.name}") for c in spec.columns})

@@ -15,7 +15,6 @@ import polars as pl
 
 from kam_pipeline.ingest.contract import COMPLAINT_SEVERITIES, ORDER_STATUSES, REVIEWER_ROLES
 
-
 RESOLVED_AFTER_OPENED = "resolved_at must not be before opened_at"
 DUE_AFTER_ISSUE = "due_on must not be before issued_on"
 

@@ -26,8 +26,16 @@ SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 GROUP_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"]
 # Fonts with Chinese glyphs, in order of preference: Debian's fonts-noto-cjk (installed by `make test`),
 # Adobe's name for the same design, then what Windows, macOS and other Linux systems ship.
-CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
-             "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei"]
+CJK_FONTS = [
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+]
 LATIN_FONTS = ["Segoe UI", "Helvetica Neue", "Arial"]
 _TEXT = "#333333"
 
@@ -86,7 +94,7 @@ def _svg(fig: Figure, name: str, title: str) -> str:
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
         fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.05)
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     return text.replace(
         "<svg ", f'<svg class="chart-svg" data-chart="{name}" role="img" aria-label="{escape(title)}" ', 1
@@ -114,8 +122,13 @@ def ranking_chart(scores: pl.DataFrame, title: str, key_note: str, n: int = 15) 
         fig = _figure(7.2, 0.32 * max(top.height, 3) + 0.9)
         ax = fig.subplots()
         values = top.get_column("score").to_list()
-        bars = ax.barh(range(top.height), values, color=[grade_color(g) for g in top.get_column("grade")],
-                       height=0.7, edgecolor="white")
+        bars = ax.barh(
+            range(top.height),
+            values,
+            color=[grade_color(g) for g in top.get_column("grade")],
+            height=0.7,
+            edgecolor="white",
+        )
         ax.set_yticks(range(top.height), names)
         ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], padding=3, fontsize=8, color=_TEXT)
         ax.set_xlim(0, 105)
@@ -132,20 +145,27 @@ def grade_donut(counts: Sequence[tuple[str, int]], names: dict[str, str], title:
         ax = fig.subplots()
         values = [n for _, n in counts]
         wedges, _texts = ax.pie(
-            values, colors=[grade_color(g, i) for i, (g, _) in enumerate(counts)], startangle=90, counterclock=False,
+            values,
+            colors=[grade_color(g, i) for i, (g, _) in enumerate(counts)],
+            startangle=90,
+            counterclock=False,
             wedgeprops={"width": 0.38, "edgecolor": "white"},
         )
         ax.text(0, 0.08, f"{sum(values)}", ha="center", va="center", fontsize=18, color=_TEXT)
         ax.text(0, -0.2, total_label, ha="center", va="center", fontsize=8, color="#666666")
-        ax.legend(wedges, [f"{names.get(g, g)}: {n}" for g, n in counts], loc="center left",
-                  bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.legend(
+            wedges,
+            [f"{names.get(g, g)}: {n}" for g, n in counts],
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            frameon=False,
+        )
         ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
         ax.set_aspect("equal")
         return _svg(fig, "grades", title)
 
 
-def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], title: str, axis: str,
-                name: str) -> str:
+def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], title: str, axis: str, name: str) -> str:
     """Score lines over the stored snapshots, one per account of `accounts` ((id, label) pairs)."""
     with mpl.rc_context(_style()), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
@@ -153,11 +173,20 @@ def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], titl
         ax = fig.subplots()
         dates: set[dt.date] = set()
         for i, (account_id, label) in enumerate(accounts):
-            series = history.filter((pl.col("account_id") == account_id) & pl.col("score").is_not_null()).sort("as_of_date")
+            series = history.filter((pl.col("account_id") == account_id) & pl.col("score").is_not_null()).sort(
+                "as_of_date"
+            )
             xs = series.get_column("as_of_date").to_list()
             dates.update(xs)
-            ax.plot(xs, series.get_column("score").to_list(), marker="o", markersize=4, linewidth=1.8,
-                    color=SERIES_COLORS[i % len(SERIES_COLORS)], label=_short(label, 28))
+            ax.plot(
+                xs,
+                series.get_column("score").to_list(),
+                marker="o",
+                markersize=4,
+                linewidth=1.8,
+                color=SERIES_COLORS[i % len(SERIES_COLORS)],
+                label=_short(label, 28),
+            )
         ticks = sorted(dates)
         ax.set_xticks(ticks, [d.isoformat() for d in ticks], rotation=30, ha="right")
         ax.set_ylim(0, 100)
@@ -168,8 +197,14 @@ def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], titl
         return _svg(fig, name, title)
 
 
-def breakdown_chart(points: pl.DataFrame, accounts: Sequence[tuple[str, str]], groups: Sequence[tuple[str, str]],
-                    title: str, axis: str, gap: tuple[int, str] | None = None) -> str:
+def breakdown_chart(
+    points: pl.DataFrame,
+    accounts: Sequence[tuple[str, str]],
+    groups: Sequence[tuple[str, str]],
+    title: str,
+    axis: str,
+    gap: tuple[int, str] | None = None,
+) -> str:
     """Stacked bars: the points each group (perspective) adds to an account's score.
 
     `points` has account_id, group, points; `groups` is (group id, label) in model order;
@@ -189,8 +224,16 @@ def breakdown_chart(points: pl.DataFrame, accounts: Sequence[tuple[str, str]], g
         lookup = {(r["account_id"], r["group"]): r["points"] for r in points.iter_rows(named=True)}
         for i, (group, label) in enumerate(groups):
             widths = [float(lookup.get((a, group)) or 0.0) for a in ids]
-            ax.barh(range(len(ids)), widths, left=left, color=GROUP_COLORS[i % len(GROUP_COLORS)], label=label,
-                    height=0.7, edgecolor="white", linewidth=0.5)
+            ax.barh(
+                range(len(ids)),
+                widths,
+                left=left,
+                color=GROUP_COLORS[i % len(GROUP_COLORS)],
+                label=label,
+                height=0.7,
+                edgecolor="white",
+                linewidth=0.5,
+            )
             left = [x + w for x, w in zip(left, widths, strict=True)]
         for y, total in enumerate(left):
             if ids[y] is not None:
@@ -203,7 +246,12 @@ def breakdown_chart(points: pl.DataFrame, accounts: Sequence[tuple[str, str]], g
         ax.set_yticks(range(len(ids)), labels)
         ax.set_xlim(0, 105)
         ax.set_xlabel(axis)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(ids) > 6 else -0.3), ncol=len(groups),
-                  frameon=False, fontsize=8)
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18 if len(ids) > 6 else -0.3),
+            ncol=len(groups),
+            frameon=False,
+            fontsize=8,
+        )
         ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
         return _svg(fig, "breakdown", title)

@@ -88,15 +88,14 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
     with duckdb.connect(str(db_path), read_only=True) as conn:
         if not _exists(conn, "marts", "account_scores"):
             raise ReportError(f"{db_path} has no marts.account_scores: run `kam run` first")
-        snapshots = [r[0] for r in conn.execute(
-            "select distinct as_of_date from marts.account_scores order by 1").fetchall()]
+        snapshots = [
+            r[0] for r in conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()
+        ]
         if not snapshots:
             raise ReportError(f"{db_path} holds no scored snapshot yet")
         as_of = as_of or snapshots[-1]
         if as_of not in snapshots:
-            raise ReportError(
-                f"no snapshot for {as_of} in {db_path} (stored: {', '.join(str(d) for d in snapshots)})"
-            )
+            raise ReportError(f"no snapshot for {as_of} in {db_path} (stored: {', '.join(str(d) for d in snapshots)})")
         earlier = [d for d in snapshots if d < as_of]
         previous = earlier[-1] if earlier else None
         return ReportData(
@@ -130,9 +129,13 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
 
 def _quarantine_by_source(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Rows held in each quarantine.<source> table (the current input, not one snapshot)."""
-    tables = [r[0] for r in conn.execute(
-        "select table_name from information_schema.tables where table_schema = 'quarantine' "
-        "and table_name <> 'rule_violations' order by table_name").fetchall()]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'quarantine' "
+            "and table_name <> 'rule_violations' order by table_name"
+        ).fetchall()
+    ]
     rows = [(t, conn.execute(f'select count(*) from quarantine."{t}"').fetchall()[0][0]) for t in tables]
     return pl.DataFrame(rows, schema={"source": pl.String, "rows": pl.Int64}, orient="row").sort(
         ["rows", "source"], descending=[True, False]

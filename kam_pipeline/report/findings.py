@@ -139,8 +139,9 @@ def action_for(indicator: str | None, model: ScoringModel) -> str:
     return ACTION_BY_GROUP.get(group or "", "relationship_review")
 
 
-def contribution_drivers(current: pl.DataFrame, previous: pl.DataFrame,
-                         directions: dict[str, str] | None = None) -> pl.DataFrame:
+def contribution_drivers(
+    current: pl.DataFrame, previous: pl.DataFrame, directions: dict[str, str] | None = None
+) -> pl.DataFrame:
     """Per account, the indicator whose contribution fell most: account_id, indicator, before, after, points, worsened.
 
     An indicator present on one side only counts 0 points on the other; accounts whose
@@ -149,8 +150,14 @@ def contribution_drivers(current: pl.DataFrame, previous: pl.DataFrame,
     lost ground against the other accounts; `worsened` says which kind the driver is.
     """
     schema = {"account_id": pl.String, "indicator": pl.String, "value": pl.Float64, "contribution": pl.Float64}
-    out_schema = {"account_id": pl.String, "indicator": pl.String, "before": pl.Float64, "after": pl.Float64,
-                  "points": pl.Float64, "worsened": pl.Boolean}
+    out_schema = {
+        "account_id": pl.String,
+        "indicator": pl.String,
+        "before": pl.Float64,
+        "after": pl.Float64,
+        "points": pl.Float64,
+        "worsened": pl.Boolean,
+    }
     if current.is_empty() or previous.is_empty():
         return pl.DataFrame(schema=out_schema)
     cur = current.select(list(schema)).cast(schema)
@@ -159,8 +166,10 @@ def contribution_drivers(current: pl.DataFrame, previous: pl.DataFrame,
     joined = cur.join(prev, on=["account_id", "indicator"], how="full", coalesce=True, suffix="_prev")
     change = pl.col("value") - pl.col("value_prev")
     worsened = (
-        pl.when(pl.col("value").is_null() & pl.col("value_prev").is_not_null()).then(True)
-        .when(pl.col("indicator").is_in(lower)).then(change > 0)
+        pl.when(pl.col("value").is_null() & pl.col("value_prev").is_not_null())
+        .then(True)
+        .when(pl.col("indicator").is_in(lower))
+        .then(change > 0)
         .otherwise(change < 0)
         .fill_null(False)
     )
@@ -172,8 +181,14 @@ def contribution_drivers(current: pl.DataFrame, previous: pl.DataFrame,
         ranked.sort(["account_id", "worsened", "points", "indicator"], descending=[False, True, False, False])
         .group_by("account_id", maintain_order=True)
         .first()
-        .select("account_id", "indicator", pl.col("value_prev").alias("before"), pl.col("value").alias("after"),
-                "points", "worsened")
+        .select(
+            "account_id",
+            "indicator",
+            pl.col("value_prev").alias("before"),
+            pl.col("value").alias("after"),
+            "points",
+            "worsened",
+        )
     )
 
 
@@ -221,8 +236,10 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
 
 def _drops(data: ReportData, model: ScoringModel, findings: Findings) -> None:
     directions = {i.id: i.direction for i in model.indicators}
-    drivers = {r["account_id"]: r for r in contribution_drivers(
-        data.contributions, data.previous_contributions, directions).iter_rows(named=True)}
+    drivers = {
+        r["account_id"]: r
+        for r in contribution_drivers(data.contributions, data.previous_contributions, directions).iter_rows(named=True)
+    }
     falling = data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
     findings.drop_count = falling.height
     falling = falling.sort(["score_change", "account_id"]).head(TOP_DROPS)
@@ -230,14 +247,22 @@ def _drops(data: ReportData, model: ScoringModel, findings: Findings) -> None:
         driver = drivers.get(row["account_id"])
         indicator = driver["indicator"] if driver else None
         action = action_for(indicator, model)
-        findings.drops.append(Drop(
-            account_id=row["account_id"], account_name=row["account_name"],
-            is_key_account=bool(row["is_key_account"]), score=row["score"], change=row["score_change"],
-            grade=row["grade"], driver=indicator,
-            driver_before=driver["before"] if driver else None, driver_after=driver["after"] if driver else None,
-            driver_points=driver["points"] if driver else None,
-            driver_worsened=bool(driver["worsened"]) if driver else False, action=action,
-        ))
+        findings.drops.append(
+            Drop(
+                account_id=row["account_id"],
+                account_name=row["account_name"],
+                is_key_account=bool(row["is_key_account"]),
+                score=row["score"],
+                change=row["score_change"],
+                grade=row["grade"],
+                driver=indicator,
+                driver_before=driver["before"] if driver else None,
+                driver_after=driver["after"] if driver else None,
+                driver_points=driver["points"] if driver else None,
+                driver_worsened=bool(driver["worsened"]) if driver else False,
+                action=action,
+            )
+        )
         findings.suggest(action, row["account_id"], row["account_name"], "drop", indicator)
 
 
@@ -261,11 +286,19 @@ def _targets(scores: pl.DataFrame, indicators: dict[str, dict], model: ScoringMo
         # The largest relative shortfall comes first: it names the cause and the action.
         misses.sort(key=lambda m: -abs(m.target - m.value) / abs(m.target) if m.target else 0.0)
         group, group_score = _weakest_group(row, model)
-        candidates.append(BelowTarget(
-            account_id=row["account_id"], account_name=row["account_name"], score=row["score"], grade=row["grade"],
-            misses=misses, evaluated=evaluated, weakest_group=group, weakest_score=group_score,
-            action=action_for(misses[0].indicator, model),
-        ))
+        candidates.append(
+            BelowTarget(
+                account_id=row["account_id"],
+                account_name=row["account_name"],
+                score=row["score"],
+                grade=row["grade"],
+                misses=misses,
+                evaluated=evaluated,
+                weakest_group=group,
+                weakest_score=group_score,
+                action=action_for(misses[0].indicator, model),
+            )
+        )
     findings.key_below_target = len(candidates)
     candidates.sort(key=lambda b: (-len(b.misses), b.score if b.score is not None else -1.0, b.account_id))
     findings.below_target = candidates[:TOP_BELOW_TARGET]
@@ -303,11 +336,19 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
                 weakest, _ = _weakest_group(row, model)
                 action = ACTION_BY_GROUP.get(weakest or "", "relationship_review")
                 cause, indicator = ("grade", None) if "grade" in kinds else ("drop", None)
-        findings.risks.append(Risk(
-            account_id=row["account_id"], account_name=row["account_name"], churned=churned, score=row["score"],
-            grade=row["grade"], recency_days=None if missing(recency) else int(recency),
-            last_order=values.get("last_order_date"), reasons=reasons, action=action,
-        ))
+        findings.risks.append(
+            Risk(
+                account_id=row["account_id"],
+                account_name=row["account_name"],
+                churned=churned,
+                score=row["score"],
+                grade=row["grade"],
+                recency_days=None if missing(recency) else int(recency),
+                last_order=values.get("last_order_date"),
+                reasons=reasons,
+                action=action,
+            )
+        )
         findings.suggest(action, row["account_id"], row["account_name"], cause, indicator)
     # Churned accounts first: they need the most urgent action.
     findings.risks.sort(key=lambda r: (not r.churned, r.score if r.score is not None else -1.0, r.account_id))

@@ -48,7 +48,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "共 {total} 个，其中 {scored} 个已评分；关键客户 {key} 个",
     },
     "scope_managers": {"en": "Managers and teams", "zh": "客户经理与团队"},
-    "scope_managers_value": {"en": "{managers:# manager|# managers} in {teams:# team|# teams}", "zh": "{teams} 个团队共 {managers} 名客户经理"},
+    "scope_managers_value": {
+        "en": "{managers:# manager|# managers} in {teams:# team|# teams}",
+        "zh": "{teams} 个团队共 {managers} 名客户经理",
+    },
     "scope_completeness": {"en": "Data completeness", "zh": "数据完整度"},
     "scope_completeness_value": {
         "en": "mean {mean} of the scoring weight backed by data; {insufficient:# account|# accounts} with insufficient data",
@@ -56,7 +59,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "scope_snapshots": {"en": "Stored snapshots", "zh": "历史快照"},
     "scope_snapshots_value": {"en": "{n}: {first} to {last}", "zh": "{n} 个：{first} 至 {last}"},
-    "scope_snapshots_single": {"en": "1: {first} (the first stored snapshot)", "zh": "1 个：{first}（第一个存储的快照）"},
+    "scope_snapshots_single": {
+        "en": "1: {first} (the first stored snapshot)",
+        "zh": "1 个：{first}（第一个存储的快照）",
+    },
     # 2. method
     "sec_method": {"en": "2. Method", "zh": "二、评估方法"},
     "method_text": {
@@ -69,8 +75,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "因此每个得分都可以分解为各指标的分值。缺失数据不按零处理：有数据的指标权重按比例重新分配，"
         "完整度表示有真实数据支撑的权重比例。维度之间采用{group_methods}赋权，维度内指标采用{methods}赋权。",
     },
-    "grade_bands": {"en": "Grade bands: {bands}; below {min_completeness} completeness: insufficient data.",
-                    "zh": "等级划分：{bands}；完整度低于 {min_completeness}：数据不足。"},
+    "grade_bands": {
+        "en": "Grade bands: {bands}; below {min_completeness} completeness: insufficient data.",
+        "zh": "等级划分：{bands}；完整度低于 {min_completeness}：数据不足。",
+    },
     # peer groups (report/peers.py): whom the relative scores were compared with
     "peers_profile": {
         "en": "Profile “{profile}”: scores are relative to the profile's own scored accounts ({count} in the group).",
@@ -107,7 +115,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "col_objective": {"en": "Objective", "zh": "客观权重"},
     "col_weight": {"en": "Final weight", "zh": "最终权重"},
     "col_profile": {"en": "Profile", "zh": "评分方案"},
-    "profile_weights": {"en": "Profile “{profile}” (segments: {segments})", "zh": "评分方案“{profile}”（客户分类：{segments}）"},
+    "profile_weights": {
+        "en": "Profile “{profile}” (segments: {segments})",
+        "zh": "评分方案“{profile}”（客户分类：{segments}）",
+    },
     "manager_weights": {"en": "Account manager scorecard ({methods})", "zh": "客户经理评分卡（{methods}）"},
     "manager_scorecard": {"en": "managers", "zh": "客户经理"},
     "all_other_segments": {"en": "all others", "zh": "其他全部"},
@@ -134,8 +145,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "chart_trend_top": {"en": "Score trend of the top accounts", "zh": "领先客户得分趋势"},
     "chart_trend_risk": {"en": "Score trend of the at-risk accounts", "zh": "风险客户得分趋势"},
     "chart_breakdown": {"en": "Score by perspective (points)", "zh": "各维度得分构成（分）"},
-    "breakdown_all": {"en": "{n:The only scored account|All # scored accounts}, in rank order.",
-                      "zh": "全部 {n} 个已评分客户，按排名排列。"},
+    "breakdown_all": {
+        "en": "{n:The only scored account|All # scored accounts}, in rank order.",
+        "zh": "全部 {n} 个已评分客户，按排名排列。",
+    },
     "breakdown_split": {
         "en": "The top {top} and the bottom {bottom} of {n:# scored account|# scored accounts}, in rank order; "
         "ranks {first}–{last} are not shown (every account's score by perspective is in marts.account_scores).",
@@ -157,10 +170,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "(every account is in marts.account_scores).",
         "zh": "{n} 个已评分客户中的前 {top} 名与后 {bottom} 名；第 {first}–{last} 名未显示（完整名单见 marts.account_scores）。",
     },
-    "ranking_table_all": {"en": "{n:The only scored account.|All # scored accounts, in rank order.}",
-                          "zh": "全部 {n} 个已评分客户，按排名排列。"},
-    "league_table_note": {"en": "The {top} best and the {bottom} worst scores of {n}; every row is in marts.{table}.",
-                          "zh": "共 {n} 名中得分最高的 {top} 名与最低的 {bottom} 名；完整名单见 marts.{table}。"},
+    "ranking_table_all": {
+        "en": "{n:The only scored account.|All # scored accounts, in rank order.}",
+        "zh": "全部 {n} 个已评分客户，按排名排列。",
+    },
+    "league_table_note": {
+        "en": "The {top} best and the {bottom} worst scores of {n}; every row is in marts.{table}.",
+        "zh": "共 {n} 名中得分最高的 {top} 名与最低的 {bottom} 名；完整名单见 marts.{table}。",
+    },
     "col_rank": {"en": "Rank", "zh": "排名"},
     "col_account": {"en": "Account", "zh": "客户"},
     "col_segment": {"en": "Segment", "zh": "客户分类"},
@@ -222,7 +239,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "missing_indicators": {"en": "Indicators most often missing", "zh": "最常缺失的指标"},
     "col_missing": {"en": "Accounts without a value", "zh": "缺失客户数"},
     "col_share": {"en": "Share", "zh": "占比"},
-    "no_missing": {"en": "Every scored indicator has a value for every account.", "zh": "所有参评客户的所有指标均有数据。"},
+    "no_missing": {
+        "en": "Every scored indicator has a value for every account.",
+        "zh": "所有参评客户的所有指标均有数据。",
+    },
     # 5. alerts
     "sec_alerts": {"en": "5. Score alerts", "zh": "五、评分预警"},
     "alerts_rule_text": {
@@ -231,15 +251,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "规则（评分模型）：得分下降超过 {points} 分，等级下降（{grade_drop}），新增流失（{churned}）；{scope}。",
     },
     "alerts_compared": {"en": "Compared with the snapshot of {previous}.", "zh": "对比快照：{previous}。"},
-    "alerts_first": {"en": "This is the first stored snapshot; no comparison yet.",
-                     "zh": "这是第一个存储的快照，暂无可对比的快照。"},
+    "alerts_first": {
+        "en": "This is the first stored snapshot; no comparison yet.",
+        "zh": "这是第一个存储的快照，暂无可对比的快照。",
+    },
     "alerts_scope_key": {"en": "key accounts only", "zh": "仅限关键客户"},
     "alerts_scope_all": {"en": "all accounts", "zh": "全部客户"},
     "on": {"en": "on", "zh": "启用"},
     "off": {"en": "off", "zh": "停用"},
     "no_alerts": {"en": "No alert on this date.", "zh": "本日无预警。"},
-    "no_previous": {"en": "No earlier snapshot: alerts start with the second run.",
-                    "zh": "没有更早的快照：从第二次运行开始产生预警。"},
+    "no_previous": {
+        "en": "No earlier snapshot: alerts start with the second run.",
+        "zh": "没有更早的快照：从第二次运行开始产生预警。",
+    },
     "col_what": {"en": "What happened", "zh": "情况"},
     "col_driver": {"en": "Largest fall", "zh": "主要下降指标"},
     "rule_score_drop": {"en": "score drop", "zh": "得分下降"},
@@ -248,8 +272,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "alert_score_drop": {"en": "score {previous} → {score} ({change})", "zh": "得分 {previous} → {score}（{change}）"},
     "alert_grade_drop": {"en": "grade {previous} → {grade}", "zh": "等级 {previous} → {grade}"},
     "alert_became_churned": {"en": "no completed order for {days:# day|# days}", "zh": "已 {days} 天没有完成的订单"},
-    "driver_text": {"en": "{indicator}: {before} → {after} ({points:# point|# points})",
-                    "zh": "{indicator}：{before} → {after}（{points} 分）"},
+    "driver_text": {
+        "en": "{indicator}: {before} → {after} ({points:# point|# points})",
+        "zh": "{indicator}：{before} → {after}（{points} 分）",
+    },
     # 6. conclusions
     "sec_conclusions": {"en": "6. Conclusions and suggestions", "zh": "六、结论与建议"},
     "overview_sentence": {
@@ -282,9 +308,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "{account} fell {points:# point|# points} to {score} ({grade}).",
         "zh": "{account} 下降 {points} 分至 {score}（{grade}）。",
     },
-    "no_previous_drops": {"en": "No earlier snapshot: score changes appear from the second run on.",
-                          "zh": "没有更早的快照：从第二次运行起显示得分变化。"},
-    "no_drops": {"en": "No account lost a point or more since {previous}.", "zh": "自 {previous} 以来没有客户下降 1 分或以上。"},
+    "no_previous_drops": {
+        "en": "No earlier snapshot: score changes appear from the second run on.",
+        "zh": "没有更早的快照：从第二次运行起显示得分变化。",
+    },
+    "no_drops": {
+        "en": "No account lost a point or more since {previous}.",
+        "zh": "自 {previous} 以来没有客户下降 1 分或以上。",
+    },
     "targets_heading": {"en": "Key accounts below target and why", "zh": "未达标的关键客户及原因"},
     "targets_summary": {
         "en": "{below} of {key:# key account|# key accounts} {below:misses|miss} at least one target ({targets}).",
@@ -294,7 +325,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "{account} (score {score}, {grade}) misses {missed} of {evaluated:# target|# targets}: {items}.{weakest}",
         "zh": "{account}（得分 {score}，{grade}）{evaluated} 项目标中 {missed} 项未达标：{items}。{weakest}",
     },
-    "target_weakest": {"en": " Weakest perspective: {group} ({group_score}).", "zh": "最弱维度：{group}（{group_score}）。"},
+    "target_weakest": {
+        "en": " Weakest perspective: {group} ({group_score}).",
+        "zh": "最弱维度：{group}（{group_score}）。",
+    },
     "targets_more": {
         "en": "{shown:The account|The # accounts} with the most missed targets {shown:is|are} listed; "
         "{rest:the other # is|the other # are} not shown (every account's targets, met or missed, are in "
@@ -316,8 +350,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "{account} has churned: no completed order for {days:# day|# days} (last order {last}).",
         "zh": "{account} 已流失：已 {days} 天没有完成的订单（最近订单 {last}）。",
     },
-    "risk_churned_no_order": {"en": "{account} has churned: no completed order on record.",
-                              "zh": "{account} 已流失：没有已完成订单的记录。"},
+    "risk_churned_no_order": {
+        "en": "{account} has churned: no completed order on record.",
+        "zh": "{account} 已流失：没有已完成订单的记录。",
+    },
     "risk_at_risk": {"en": "{account} is at risk: {reasons}.", "zh": "{account} 存在风险：{reasons}。"},
     "risk_reason_alert": {"en": "{rule} alert", "zh": "{rule}预警"},
     "risk_reason_grade": {"en": "grade {grade} (score {score})", "zh": "等级 {grade}（得分 {score}）"},
@@ -431,9 +467,20 @@ INDICATOR_LABELS: dict[str, dict[str, str]] = {
 
 # How an indicator's raw value is printed: share (0-1 -> %), money, int, or plain number.
 PERCENT = {
-    "revenue_growth", "gross_margin", "revenue_retention", "share_of_wallet", "active_month_ratio",
-    "sla_breach_rate", "overdue_ratio", "market_growth_gap", "nrr", "grr", "logo_retention", "churn_rate",
-    "market_share", "kpi_attainment",
+    "revenue_growth",
+    "gross_margin",
+    "revenue_retention",
+    "share_of_wallet",
+    "active_month_ratio",
+    "sla_breach_rate",
+    "overdue_ratio",
+    "market_growth_gap",
+    "nrr",
+    "grr",
+    "logo_retention",
+    "churn_rate",
+    "market_share",
+    "kpi_attainment",
 }
 MONEY = {"revenue", "revenue_prev", "avg_order_value"}
 INTEGER = {"recency_days", "order_count", "product_breadth", "complaint_count"}
@@ -502,6 +549,7 @@ def indicator_value(indicator: str, value: Any, lang: str = "en") -> str:
 def join(lang: str, items: list[str]) -> str:
     """Join items with the language's list separator."""
     return t(lang, "list_sep").join(items)
+
 
 # Weight method names as `indicator_weights.method` spells them (e.g. combined(expert+entropy,linear,alpha=0.5)).
 METHOD_NAMES: dict[str, dict[str, str]] = {

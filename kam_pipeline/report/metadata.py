@@ -28,9 +28,11 @@ def accounts_markdown(scores: pl.DataFrame, n: int, top: bool = True) -> str:
 
 def grade_distribution_markdown(scores: pl.DataFrame) -> str:
     """Accounts per grade (all and key accounts) as a Markdown table."""
-    counts = scores.group_by("grade").agg(
-        pl.len().alias("accounts"), pl.col("is_key_account").sum().alias("key")
-    ).sort("grade")
+    counts = (
+        scores.group_by("grade")
+        .agg(pl.len().alias("accounts"), pl.col("is_key_account").sum().alias("key"))
+        .sort("grade")
+    )
     return "| grade | accounts | key accounts |\n|---|---|---|\n" + "".join(
         f"| {g} | {n} | {k} |\n" for g, n, k in counts.iter_rows()
     )
@@ -47,25 +49,25 @@ def score_change_markdown(scores: pl.DataFrame, previous: dt.date | None) -> str
     down = changed.filter(pl.col("score_change") <= -0.05).height
     rise = changed.sort(["score_change", "account_id"], descending=[True, False]).row(0, named=True)
     fall = changed.sort(["score_change", "account_id"]).row(0, named=True)
-    return "\n".join([
-        f"Since {previous}:",
-        "",
-        "| | accounts |",
-        "|---|---|",
-        f"| up | {up} |",
-        f"| down | {down} |",
-        f"| unchanged (±0.05) | {changed.height - up - down} |",
-        f"| mean change | {changed.get_column('score_change').mean():+.2f} |",
-        f"| largest rise | {_cell(rise['account_id'])} {rise['score_change']:+.1f} |",
-        f"| largest fall | {_cell(fall['account_id'])} {fall['score_change']:+.1f} |",
-    ])
+    return "\n".join(
+        [
+            f"Since {previous}:",
+            "",
+            "| | accounts |",
+            "|---|---|",
+            f"| up | {up} |",
+            f"| down | {down} |",
+            f"| unchanged (±0.05) | {changed.height - up - down} |",
+            f"| mean change | {changed.get_column('score_change').mean():+.2f} |",
+            f"| largest rise | {_cell(rise['account_id'])} {rise['score_change']:+.1f} |",
+            f"| largest fall | {_cell(fall['account_id'])} {fall['score_change']:+.1f} |",
+        ]
+    )
 
 
 def quarantine_markdown(by_source: pl.DataFrame) -> str:
     """Quarantined rows per source as a Markdown table."""
-    return "| source | quarantined rows |\n|---|---|\n" + "".join(
-        f"| {s} | {n} |\n" for s, n in by_source.iter_rows()
-    )
+    return "| source | quarantined rows |\n|---|---|\n" + "".join(f"| {s} | {n} |\n" for s, n in by_source.iter_rows())
 
 
 def alerts_markdown(alerts: pl.DataFrame) -> str:
@@ -74,5 +76,7 @@ def alerts_markdown(alerts: pl.DataFrame) -> str:
         return "No alert."
     lines = ["| account | rule | reason |", "|---|---|---|"]
     for r in alerts.iter_rows(named=True):
-        lines.append(f"| {_cell(r['account_id'])} {_cell(r['account_name'] or '')} | {r['rule']} | {_cell(r['reason'])} |")
+        lines.append(
+            f"| {_cell(r['account_id'])} {_cell(r['account_name'] or '')} | {r['rule']} | {_cell(r['reason'])} |"
+        )
     return "\n".join(lines)

@@ -88,19 +88,33 @@ def overview(data: ReportData, findings: Findings, labels: Labels) -> list[str]:
     key_revenue = data.scores.filter(pl.col("is_key_account")).get_column("revenue").fill_null(0).sum()
     total_revenue = revenue.filter(revenue > 0).sum()
     grades = grade_counts(data)
-    sentences = [t(
-        lang, "overview_sentence", n=scored.height, as_of=data.as_of, avg=number(avg, 1, lang), change=change,
-        key=findings.key_accounts, key_share=percent(key_revenue / total_revenue if total_revenue else None, 0, lang),
-        grades=join(lang, [f"{labels.grade(g)} {n}" for g, n in grades]),
-    )]
+    sentences = [
+        t(
+            lang,
+            "overview_sentence",
+            n=scored.height,
+            as_of=data.as_of,
+            avg=number(avg, 1, lang),
+            change=change,
+            key=findings.key_accounts,
+            key_share=percent(key_revenue / total_revenue if total_revenue else None, 0, lang),
+            grades=join(lang, [f"{labels.grade(g)} {n}" for g, n in grades]),
+        )
+    ]
     total = data.portfolio.filter(pl.col("segment") == "all") if "segment" in data.portfolio.columns else data.portfolio
     if total.height:
         row = total.row(0, named=True)
-        sentences.append(t(
-            lang, "portfolio_sentence", revenue=money(row["revenue"], lang),
-            growth=signed_percent(row.get("revenue_growth"), lang), retention=percent(row.get("logo_retention"), 1, lang),
-            nrr=percent(row.get("nrr"), 1, lang), grr=percent(row.get("grr"), 1, lang),
-        ))
+        sentences.append(
+            t(
+                lang,
+                "portfolio_sentence",
+                revenue=money(row["revenue"], lang),
+                growth=signed_percent(row.get("revenue_growth"), lang),
+                retention=percent(row.get("logo_retention"), 1, lang),
+                nrr=percent(row.get("nrr"), 1, lang),
+                grr=percent(row.get("grr"), 1, lang),
+            )
+        )
     return sentences
 
 
@@ -120,13 +134,17 @@ def drop_sentence(drop: Drop, labels: Labels) -> str:
     """One score drop and its driver."""
     lang = labels.lang
     common = {
-        "account": account(drop.account_id, drop.account_name), "points": number(-drop.change, 1, lang),
-        "score": number(drop.score, 1, lang), "grade": labels.grade(drop.grade),
+        "account": account(drop.account_id, drop.account_name),
+        "points": number(-drop.change, 1, lang),
+        "score": number(drop.score, 1, lang),
+        "grade": labels.grade(drop.grade),
     }
     if drop.driver is None:
         return t(lang, "drop_sentence_no_driver", **common)
     return t(
-        lang, "drop_sentence" if drop.driver_worsened else "drop_sentence_relative", **common,
+        lang,
+        "drop_sentence" if drop.driver_worsened else "drop_sentence_relative",
+        **common,
         indicator=labels.indicator(drop.driver),
         before=value_text(drop.driver, drop.driver_before, lang),
         after=value_text(drop.driver, drop.driver_after, lang),
@@ -143,16 +161,35 @@ def target_sentence(item: BelowTarget, labels: Labels) -> str:
     """One key account below target, with the targets it misses and its weakest perspective."""
     lang = labels.lang
     items = [
-        t(lang, "target_item", indicator=labels.indicator(m.indicator), value=indicator_value(m.indicator, m.value, lang),
-          target=indicator_value(m.indicator, m.target, lang))
+        t(
+            lang,
+            "target_item",
+            indicator=labels.indicator(m.indicator),
+            value=indicator_value(m.indicator, m.value, lang),
+            target=indicator_value(m.indicator, m.target, lang),
+        )
         for m in item.misses
     ]
     # Without any perspective score there is no weakest one to name (rather than "n/a (n/a)").
-    weakest = "" if item.weakest_group is None else t(
-        lang, "target_weakest", group=labels.group(item.weakest_group), group_score=number(item.weakest_score, 1, lang))
+    weakest = (
+        ""
+        if item.weakest_group is None
+        else t(
+            lang,
+            "target_weakest",
+            group=labels.group(item.weakest_group),
+            group_score=number(item.weakest_score, 1, lang),
+        )
+    )
     return t(
-        lang, "target_sentence", account=account(item.account_id, item.account_name), score=number(item.score, 1, lang),
-        grade=labels.grade(item.grade), missed=len(item.misses), evaluated=item.evaluated, items=join(lang, items),
+        lang,
+        "target_sentence",
+        account=account(item.account_id, item.account_name),
+        score=number(item.score, 1, lang),
+        grade=labels.grade(item.grade),
+        missed=len(item.misses),
+        evaluated=item.evaluated,
+        items=join(lang, items),
         weakest=weakest,
     )
 
@@ -161,11 +198,14 @@ def targets_text(targets: dict[str, float], labels: Labels) -> str:
     """`Revenue growth ≥ 20.0 %, ...` for the model's targets."""
     from kam_pipeline.scoring.model import ACCOUNT_INDICATORS
 
-    return join(labels.lang, [
-        f"{labels.indicator(k)} {'≤' if ACCOUNT_INDICATORS.get(k) == 'lower' else '≥'} "
-        f"{indicator_value(k, v, labels.lang)}"
-        for k, v in targets.items()
-    ])
+    return join(
+        labels.lang,
+        [
+            f"{labels.indicator(k)} {'≤' if ACCOUNT_INDICATORS.get(k) == 'lower' else '≥'} "
+            f"{indicator_value(k, v, labels.lang)}"
+            for k, v in targets.items()
+        ],
+    )
 
 
 def risk_sentence(risk: Risk, labels: Labels) -> str:
@@ -181,7 +221,9 @@ def risk_sentence(risk: Risk, labels: Labels) -> str:
         if kind == "alert":
             reasons.append(t(lang, "risk_reason_alert", rule=labels.rule(str(detail))))
         elif kind == "grade":
-            reasons.append(t(lang, "risk_reason_grade", grade=labels.grade(risk.grade), score=number(risk.score, 1, lang)))
+            reasons.append(
+                t(lang, "risk_reason_grade", grade=labels.grade(risk.grade), score=number(risk.score, 1, lang))
+            )
         elif kind == "recency":
             reasons.append(t(lang, "risk_reason_recency", days=detail))
     return t(lang, "risk_at_risk", account=who, reasons=join(lang, reasons))
@@ -204,7 +246,9 @@ def cause_text(cause: str, indicator: str | None, labels: Labels) -> str:
 def people_sentence(data: ReportData, labels: Labels) -> str | None:
     """Best and lowest manager, best team; None without manager scores."""
     lang = labels.lang
-    managers = data.managers.filter(pl.col("score").is_not_null()) if "score" in data.managers.columns else data.managers
+    managers = (
+        data.managers.filter(pl.col("score").is_not_null()) if "score" in data.managers.columns else data.managers
+    )
     teams = data.teams.filter(pl.col("score").is_not_null()) if "score" in data.teams.columns else data.teams
     if managers.is_empty() or teams.is_empty():
         return None
@@ -212,12 +256,16 @@ def people_sentence(data: ReportData, labels: Labels) -> str | None:
     best, worst = managers.row(0, named=True), managers.row(-1, named=True)
     team = teams.sort(["score", "team_id"], descending=[True, False]).row(0, named=True)
     return t(
-        lang, "people_sentence",
-        best=f"{best['manager_id']} {best.get('manager_name') or ''}".strip(), best_score=number(best["score"], 1, lang),
+        lang,
+        "people_sentence",
+        best=f"{best['manager_id']} {best.get('manager_name') or ''}".strip(),
+        best_score=number(best["score"], 1, lang),
         best_grade=labels.grade(best.get("grade")),
         worst=f"{worst['manager_id']} {worst.get('manager_name') or ''}".strip(),
-        worst_score=number(worst["score"], 1, lang), worst_grade=labels.grade(worst.get("grade")),
-        team=f"{team['team_id']} {team.get('team_name') or ''}".strip(), team_score=number(team["score"], 1, lang),
+        worst_score=number(worst["score"], 1, lang),
+        worst_grade=labels.grade(worst.get("grade")),
+        team=f"{team['team_id']} {team.get('team_name') or ''}".strip(),
+        team_score=number(team["score"], 1, lang),
     )
 
 
@@ -227,5 +275,10 @@ def quality_sentence(data: ReportData, labels: Labels) -> str | None:
         return None
     top = data.missing_indicators.row(0, named=True)
     insufficient = data.scores.filter(pl.col("grade") == "insufficient_data").height
-    return t(labels.lang, "quality_sentence", insufficient=insufficient, indicator=labels.indicator(top["indicator"]),
-             missing=top["accounts"])
+    return t(
+        labels.lang,
+        "quality_sentence",
+        insufficient=insufficient,
+        indicator=labels.indicator(top["indicator"]),
+        missing=top["accounts"],
+    )

@@ -17,8 +17,12 @@ def _groups(frame: pl.DataFrame, by: list[str]) -> list[dict]:
     recorded = frame.filter(pl.col("peer_group").is_not_null() & pl.col("peer_count").is_not_null())
     if not recorded.height:
         return []
-    return (recorded.group_by([*by, "peer_group", "peer_count"])
-            .agg(pl.col("score").is_not_null().sum().alias("own")).sort(by).to_dicts())
+    return (
+        recorded.group_by([*by, "peer_group", "peer_count"])
+        .agg(pl.col("score").is_not_null().sum().alias("own"))
+        .sort(by)
+        .to_dicts()
+    )
 
 
 def peer_group_sentences(data: ReportData, model: ScoringModel, lang: str) -> list[str]:
@@ -31,8 +35,14 @@ def peer_group_sentences(data: ReportData, model: ScoringModel, lang: str) -> li
     sentences = []
     for row in _groups(data.scores, ["profile"]):
         if row["peer_group"] == "portfolio":
-            text = t(lang, "peers_portfolio", profile=row["profile"], own=row["own"], count=row["peer_count"],
-                     min_peers=min_peers)
+            text = t(
+                lang,
+                "peers_portfolio",
+                profile=row["profile"],
+                own=row["own"],
+                count=row["peer_count"],
+                min_peers=min_peers,
+            )
         else:
             text = t(lang, "peers_profile", profile=row["profile"], count=row["peer_count"])
         if row["peer_count"] < min_peers:

@@ -135,24 +135,42 @@ def _scope(data: ReportData, labels: Labels) -> list[tuple[str, str]]:
     if data.window_days:
         start = data.as_of - dt.timedelta(days=data.window_days)
         end = data.as_of - dt.timedelta(days=1)
-        rows.append((t(lang, "scope_window"), t(lang, "scope_window_value", days=data.window_days, start=start, end=end)))
+        rows.append(
+            (t(lang, "scope_window"), t(lang, "scope_window_value", days=data.window_days, start=start, end=end))
+        )
     scores = data.scores
-    rows.append((t(lang, "scope_accounts"), t(
-        lang, "scope_accounts_value", scored=scores.filter(pl.col("score").is_not_null()).height, total=scores.height,
-        key=int(scores.get_column("is_key_account").sum()),
-    )))
+    rows.append(
+        (
+            t(lang, "scope_accounts"),
+            t(
+                lang,
+                "scope_accounts_value",
+                scored=scores.filter(pl.col("score").is_not_null()).height,
+                total=scores.height,
+                key=int(scores.get_column("is_key_account").sum()),
+            ),
+        )
+    )
     managers = data.managers.height
     teams = data.teams.height
     rows.append((t(lang, "scope_managers"), t(lang, "scope_managers_value", managers=managers, teams=teams)))
-    rows.append((t(lang, "scope_completeness"), t(
-        lang, "scope_completeness_value", mean=percent(scores.get_column("completeness").mean(), 1, lang),
-        insufficient=scores.filter(pl.col("grade") == "insufficient_data").height,
-    )))
+    rows.append(
+        (
+            t(lang, "scope_completeness"),
+            t(
+                lang,
+                "scope_completeness_value",
+                mean=percent(scores.get_column("completeness").mean(), 1, lang),
+                insufficient=scores.filter(pl.col("grade") == "insufficient_data").height,
+            ),
+        )
+    )
     if len(data.snapshots) == 1:
         snapshots = t(lang, "scope_snapshots_single", first=data.snapshots[0])
     else:
-        snapshots = t(lang, "scope_snapshots_value", n=len(data.snapshots), first=data.snapshots[0],
-                      last=data.snapshots[-1])
+        snapshots = t(
+            lang, "scope_snapshots_value", n=len(data.snapshots), first=data.snapshots[0], last=data.snapshots[-1]
+        )
     rows.append((t(lang, "scope_snapshots"), snapshots))
     return rows
 
@@ -174,8 +192,12 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
     methods = sorted(set(accounts.get_column("method").to_list())) if accounts.height else []
     bands = join(lang, [f"{b.grade} ≥ {b.min:g}" for b in sorted(model.spec.grades, key=lambda b: -b.min)])
     text = [
-        t(lang, "method_text", group_methods=join(lang, [method_name(m, lang) for m in group_methods]),
-          methods=join(lang, [method_name(m, lang) for m in methods])),
+        t(
+            lang,
+            "method_text",
+            group_methods=join(lang, [method_name(m, lang) for m in group_methods]),
+            methods=join(lang, [method_name(m, lang) for m in methods]),
+        ),
         t(lang, "grade_bands", bands=bands, min_completeness=percent(model.spec.evaluation.min_completeness, 0, lang)),
         *peer_group_sentences(data, model, lang),
     ]
@@ -192,48 +214,87 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
             segments = join(lang, list(spec.segments)) if spec and spec.segments else t(lang, "all_other_segments")
             title = t(lang, "profile_weights", profile=profile, segments=segments)
         else:
-            title = t(lang, "manager_weights", methods=join(lang, sorted(
-                {method_name(m, lang) for m in part.get_column("method").to_list()})))
+            title = t(
+                lang,
+                "manager_weights",
+                methods=join(lang, sorted({method_name(m, lang) for m in part.get_column("method").to_list()})),
+            )
         rows, classes, last_group = [], [], None
         for r in part.iter_rows(named=True):
             first = r["group"] != last_group
             last_group = r["group"]
-            rows.append([
-                f"{names.group(r['group'])} ({percent(r['group_weight'], 1, lang)})" if first else "",
-                names.indicator(r["indicator"]),
-                t(lang, f"direction_{directions.get(r['indicator'], 'higher')}"),
-                percent(r.get("subjective_weight"), 1, lang),
-                percent(r.get("objective_weight"), 1, lang),
-                percent(r["weight"], 1, lang),
-            ])
+            rows.append(
+                [
+                    f"{names.group(r['group'])} ({percent(r['group_weight'], 1, lang)})" if first else "",
+                    names.indicator(r["indicator"]),
+                    t(lang, f"direction_{directions.get(r['indicator'], 'higher')}"),
+                    percent(r.get("subjective_weight"), 1, lang),
+                    percent(r.get("objective_weight"), 1, lang),
+                    percent(r["weight"], 1, lang),
+                ]
+            )
             classes.append("group-start" if first else "")
-        tables.append(Table(
-            title=title,
-            headers=[t(lang, k) for k in ("col_group", "col_indicator", "col_direction", "col_subjective",
-                                          "col_objective", "col_weight")],
-            rows=rows, numeric={3, 4, 5}, row_classes=classes,
-        ))
+        tables.append(
+            Table(
+                title=title,
+                headers=[
+                    t(lang, k)
+                    for k in (
+                        "col_group",
+                        "col_indicator",
+                        "col_direction",
+                        "col_subjective",
+                        "col_objective",
+                        "col_weight",
+                    )
+                ],
+                rows=rows,
+                numeric={3, 4, 5},
+                row_classes=classes,
+            )
+        )
     consistency_rows = []
     for r in data.consistency.iter_rows(named=True):
         subject = r.get("subject") or "account"
         names = Labels(lang, _subject_model(model, subject))
         name = r["matrix_name"]
-        where = (t(lang, "matrix_groups") if name == "groups"
-                 else t(lang, "matrix_indicators", group=names.group(name.split(":", 1)[-1])))
+        where = (
+            t(lang, "matrix_groups")
+            if name == "groups"
+            else t(lang, "matrix_indicators", group=names.group(name.split(":", 1)[-1]))
+        )
         items = json.loads(r["items"]) if r.get("items") else []
         weights_list = json.loads(r["weights"]) if r.get("weights") else []
         item_names = [names.group(i) if name == "groups" else names.indicator(i) for i in items]
-        consistency_rows.append([
-            r["profile"] if subject == "account" else t(lang, "manager_scorecard"), where, str(r["n"]),
-            join(lang, [f"{n} {percent(w, 1, lang)}" for n, w in zip(item_names, weights_list, strict=False)]),
-            number(r["lambda_max"], 4, lang), number(r["ci"], 4, lang), number(r["random_index"], 2, lang),
-            number(r["cr"], 4, lang), t(lang, "accepted" if r["accepted"] else "rejected"),
-        ])
+        consistency_rows.append(
+            [
+                r["profile"] if subject == "account" else t(lang, "manager_scorecard"),
+                where,
+                str(r["n"]),
+                join(lang, [f"{n} {percent(w, 1, lang)}" for n, w in zip(item_names, weights_list, strict=False)]),
+                number(r["lambda_max"], 4, lang),
+                number(r["ci"], 4, lang),
+                number(r["random_index"], 2, lang),
+                number(r["cr"], 4, lang),
+                t(lang, "accepted" if r["accepted"] else "rejected"),
+            ]
+        )
     consistency = Table(
-        title=t(lang, "consistency"), note=t(lang, "consistency_note"),
-        headers=[t(lang, "col_profile"), t(lang, "col_matrix"), "n", t(lang, "col_weights"), "λmax", "CI", "RI", "CR",
-                 t(lang, "col_verdict")],
-        rows=consistency_rows, numeric={2, 4, 5, 6, 7},
+        title=t(lang, "consistency"),
+        note=t(lang, "consistency_note"),
+        headers=[
+            t(lang, "col_profile"),
+            t(lang, "col_matrix"),
+            "n",
+            t(lang, "col_weights"),
+            "λmax",
+            "CI",
+            "RI",
+            "CR",
+            t(lang, "col_verdict"),
+        ],
+        rows=consistency_rows,
+        numeric={2, 4, 5, 6, 7},
     )
     return {"text": text, "tables": tables, "consistency": consistency}
 
@@ -242,7 +303,8 @@ def _at_risk_accounts(data: ReportData, n: int) -> list[str]:
     """Accounts to watch: alerts first, then the largest score falls, then the lowest scores."""
     alerted = (
         data.alerts.sort(["score_change", "account_id"], nulls_last=True).get_column("account_id")
-        if data.alerts is not None else pl.Series(dtype=pl.String)
+        if data.alerts is not None
+        else pl.Series(dtype=pl.String)
     )
     falling = data.scores.filter(pl.col("score_change") < 0).sort(["score_change", "account_id"])
     lowest = data.scores.filter(pl.col("score").is_not_null()).sort(["score", "account_id"])
@@ -266,15 +328,21 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
         title = t(lang, "chart_ranking_all" if n_rank == scored.height else "chart_ranking", n=n_rank)
         out["charts"].append(charts.ranking_chart(scores, title, t(lang, "key_marker"), n_rank))
     if counts:
-        out["charts"].append(charts.grade_donut(counts, {g: labels.grade(g) for g, _ in counts}, t(lang, "chart_grades"),
-                                                t(lang, "axis_accounts")))
+        out["charts"].append(
+            charts.grade_donut(
+                counts, {g: labels.grade(g) for g, _ in counts}, t(lang, "chart_grades"), t(lang, "axis_accounts")
+            )
+        )
     ranked_ids = scored.sort(["rank", "account_id"]).get_column("account_id")
     top = ranked_ids.head(TREND_ACCOUNTS).to_list()
     risky = _at_risk_accounts(data, TREND_ACCOUNTS)
     # In rank order: the whole book when it is small, else the best and the worst with a gap between.
     split = scored.height > BREAKDOWN_TOP + BREAKDOWN_BOTTOM
-    breakdown_ids = (ranked_ids.head(BREAKDOWN_TOP).to_list() + ranked_ids.tail(BREAKDOWN_BOTTOM).to_list()
-                     if split else ranked_ids.to_list())
+    breakdown_ids = (
+        ranked_ids.head(BREAKDOWN_TOP).to_list() + ranked_ids.tail(BREAKDOWN_BOTTOM).to_list()
+        if split
+        else ranked_ids.to_list()
+    )
     # Display names of the few accounts the charts show, not of the whole book.
     shown = scores.filter(pl.col("account_id").is_in([*top, *risky, *breakdown_ids]))
     names = {a: account(a, n) for a, n in shown.select("account_id", "account_name").iter_rows()}
@@ -283,11 +351,25 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
     out["trends"] = []
     if len(data.snapshots) >= 2:
         if top:
-            out["trends"].append(charts.trend_chart(data.history, [(a, names[a]) for a in top],
-                                                    t(lang, "chart_trend_top"), t(lang, "axis_score"), "trend-top"))
+            out["trends"].append(
+                charts.trend_chart(
+                    data.history,
+                    [(a, names[a]) for a in top],
+                    t(lang, "chart_trend_top"),
+                    t(lang, "axis_score"),
+                    "trend-top",
+                )
+            )
         if risky:
-            out["trends"].append(charts.trend_chart(data.history, [(a, names[a]) for a in risky],
-                                                    t(lang, "chart_trend_risk"), t(lang, "axis_score"), "trend-risk"))
+            out["trends"].append(
+                charts.trend_chart(
+                    data.history,
+                    [(a, names[a]) for a in risky],
+                    t(lang, "chart_trend_risk"),
+                    t(lang, "axis_score"),
+                    "trend-risk",
+                )
+            )
     if breakdown_ids and not data.contributions.is_empty():
         points = (
             data.contributions.filter(pl.col("account_id").is_in(breakdown_ids))
@@ -298,13 +380,24 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
         if split:
             first, last = BREAKDOWN_TOP + 1, scored.height - BREAKDOWN_BOTTOM
             gap = (BREAKDOWN_TOP, t(lang, "breakdown_gap", first=first, last=last))
-            note = t(lang, "breakdown_split", top=BREAKDOWN_TOP, bottom=BREAKDOWN_BOTTOM, n=scored.height,
-                     first=first, last=last)
+            note = t(
+                lang,
+                "breakdown_split",
+                top=BREAKDOWN_TOP,
+                bottom=BREAKDOWN_BOTTOM,
+                n=scored.height,
+                first=first,
+                last=last,
+            )
         else:
             note = t(lang, "breakdown_all", n=scored.height)
         out["breakdown"] = charts.breakdown_chart(
-            points, [(a, f"{ranks[a]}. {names[a]}") for a in breakdown_ids],
-            [(g, labels.group(g)) for g in model.groups], t(lang, "chart_breakdown"), t(lang, "axis_points"), gap,
+            points,
+            [(a, f"{ranks[a]}. {names[a]}") for a in breakdown_ids],
+            [(g, labels.group(g)) for g in model.groups],
+            t(lang, "chart_breakdown"),
+            t(lang, "axis_points"),
+            gap,
         )
         out["breakdown_note"] = note
     else:
@@ -324,26 +417,58 @@ def _ranking_table(scored: pl.DataFrame, model: ScoringModel, labels: Labels) ->
     rows, classes = [], []
     for r in rows_frame.iter_rows(named=True):
         if split and len(rows) == TABLE_TOP:
-            rows.append(_gap_row(8 + len(groups), t(lang, "breakdown_gap", first=TABLE_TOP + 1,
-                                                     last=ordered.height - TABLE_BOTTOM)))
+            rows.append(
+                _gap_row(
+                    8 + len(groups), t(lang, "breakdown_gap", first=TABLE_TOP + 1, last=ordered.height - TABLE_BOTTOM)
+                )
+            )
             classes.append("gap")
         classes.append("")
-        rows.append([
-            str(r["rank"]), account(r["account_id"], r["account_name"]), r["segment"], number(r["score"], 1, lang),
-            signed(r.get("score_change"), 1, lang), labels.grade(r["grade"]),
-            t(lang, "yes") if r["is_key_account"] else "", percent(r["completeness"], 0, lang),
-            *[number(r.get(f"{g}_score"), 1, lang) for g in groups],
-        ])
+        rows.append(
+            [
+                str(r["rank"]),
+                account(r["account_id"], r["account_name"]),
+                r["segment"],
+                number(r["score"], 1, lang),
+                signed(r.get("score_change"), 1, lang),
+                labels.grade(r["grade"]),
+                t(lang, "yes") if r["is_key_account"] else "",
+                percent(r["completeness"], 0, lang),
+                *[number(r.get(f"{g}_score"), 1, lang) for g in groups],
+            ]
+        )
     if split:
-        note = t(lang, "ranking_table_note", top=TABLE_TOP, bottom=TABLE_BOTTOM, n=ordered.height,
-                 first=TABLE_TOP + 1, last=ordered.height - TABLE_BOTTOM)
+        note = t(
+            lang,
+            "ranking_table_note",
+            top=TABLE_TOP,
+            bottom=TABLE_BOTTOM,
+            n=ordered.height,
+            first=TABLE_TOP + 1,
+            last=ordered.height - TABLE_BOTTOM,
+        )
     else:
         note = t(lang, "ranking_table_all", n=ordered.height)
     return Table(
-        title=t(lang, "ranking_table"), note=note, row_classes=classes,
-        headers=[t(lang, k) for k in ("col_rank", "col_account", "col_segment", "col_score", "col_change", "col_grade",
-                                      "col_key", "col_completeness")] + [labels.group(g) for g in groups],
-        rows=rows, numeric={0, 3, 4, 7, *range(8, 8 + len(groups))},
+        title=t(lang, "ranking_table"),
+        note=note,
+        row_classes=classes,
+        headers=[
+            t(lang, k)
+            for k in (
+                "col_rank",
+                "col_account",
+                "col_segment",
+                "col_score",
+                "col_change",
+                "col_grade",
+                "col_key",
+                "col_completeness",
+            )
+        ]
+        + [labels.group(g) for g in groups],
+        rows=rows,
+        numeric={0, 3, 4, 7, *range(8, 8 + len(groups))},
     )
 
 
@@ -387,32 +512,63 @@ def _league_tables(data: ReportData, model: ScoringModel, labels: Labels) -> tup
         width = 10 + (2 if has_kpis else 0)
         for r in frame.iter_rows(named=True):
             if len(rows) == gap_at:
-                rows.append(_gap_row(width, t(lang, "breakdown_gap", first=LEAGUE_TOP + 1, last=ranked.height - bottom)))
+                rows.append(
+                    _gap_row(width, t(lang, "breakdown_gap", first=LEAGUE_TOP + 1, last=ranked.height - bottom))
+                )
                 classes.append("gap")
             classes.append("")
-            rows.append([
-                str(r.get("rank") if r.get("rank") is not None else ""),
-                f"{r[id_col]} {r.get(name_col) or ''}".strip(), number(r.get("score"), 1, lang),
-                labels.grade(r.get("grade")), str(r.get("account_count") or 0), money(r.get("revenue"), lang),
-                signed_percent(r.get("revenue_growth"), lang), percent(r.get("nrr"), 1, lang),
-                percent(r.get("logo_retention"), 1, lang), number(r.get("feedback_score"), 1, lang),
-                *kpi_cells(level, r[id_col]),
-            ])
-        headers = [t(lang, k) for k in ("col_rank", "col_manager" if level == "manager" else "col_team", "col_score",
-                                        "col_grade", "col_accounts", "col_revenue", "col_revenue_growth", "col_nrr",
-                                        "col_logo_retention", "col_feedback")]
+            rows.append(
+                [
+                    str(r.get("rank") if r.get("rank") is not None else ""),
+                    f"{r[id_col]} {r.get(name_col) or ''}".strip(),
+                    number(r.get("score"), 1, lang),
+                    labels.grade(r.get("grade")),
+                    str(r.get("account_count") or 0),
+                    money(r.get("revenue"), lang),
+                    signed_percent(r.get("revenue_growth"), lang),
+                    percent(r.get("nrr"), 1, lang),
+                    percent(r.get("logo_retention"), 1, lang),
+                    number(r.get("feedback_score"), 1, lang),
+                    *kpi_cells(level, r[id_col]),
+                ]
+            )
+        headers = [
+            t(lang, k)
+            for k in (
+                "col_rank",
+                "col_manager" if level == "manager" else "col_team",
+                "col_score",
+                "col_grade",
+                "col_accounts",
+                "col_revenue",
+                "col_revenue_growth",
+                "col_nrr",
+                "col_logo_retention",
+                "col_feedback",
+            )
+        ]
         if has_kpis:
             headers += [t(lang, "col_kpi"), t(lang, "col_kpis_met")]
-        return Table(title=title, headers=headers, rows=rows, numeric=set(range(2, len(headers))) - {3} | {0},
-                     note=note, row_classes=classes)
+        return Table(
+            title=title,
+            headers=headers,
+            rows=rows,
+            numeric=set(range(2, len(headers))) - {3} | {0},
+            note=note,
+            row_classes=classes,
+        )
 
     managers = table(data.managers, "manager", "manager_id", "manager_name", t(lang, "managers"))
     teams = table(data.teams, "team", "team_id", "team_name", t(lang, "teams"))
     if has_kpis:
         targets = kpis.filter(pl.col("level") == "manager").select("kpi", "target").unique(maintain_order=True)
-        note = t(lang, "kpi_note", targets=join(lang, [
-            f"{labels.indicator(k)} {indicator_value(k, v, lang)}" for k, v in targets.iter_rows()
-        ]))
+        note = t(
+            lang,
+            "kpi_note",
+            targets=join(
+                lang, [f"{labels.indicator(k)} {indicator_value(k, v, lang)}" for k, v in targets.iter_rows()]
+            ),
+        )
     else:
         note = t(lang, "kpi_missing")
     return managers, teams, note
@@ -424,17 +580,38 @@ def _portfolio_table(data: ReportData, labels: Labels) -> Table:
     if frame.is_empty():
         return Table(title=t(lang, "portfolio"), headers=[], rows=[])
     frame = frame.with_columns((pl.col("segment") == "all").alias("_total")).sort(["_total", "segment"])
-    rows = [[
-        labels.segment(r["segment"]), str(r["account_count"]), money(r["revenue"], lang),
-        signed_percent(r.get("revenue_growth"), lang), percent(r.get("logo_retention"), 1, lang),
-        percent(r.get("churn_rate"), 1, lang), percent(r.get("nrr"), 1, lang), percent(r.get("grr"), 1, lang),
-        percent(r.get("market_share"), 2, lang),
-    ] for r in frame.iter_rows(named=True)]
+    rows = [
+        [
+            labels.segment(r["segment"]),
+            str(r["account_count"]),
+            money(r["revenue"], lang),
+            signed_percent(r.get("revenue_growth"), lang),
+            percent(r.get("logo_retention"), 1, lang),
+            percent(r.get("churn_rate"), 1, lang),
+            percent(r.get("nrr"), 1, lang),
+            percent(r.get("grr"), 1, lang),
+            percent(r.get("market_share"), 2, lang),
+        ]
+        for r in frame.iter_rows(named=True)
+    ]
     return Table(
         title=t(lang, "portfolio"),
-        headers=[t(lang, k) for k in ("col_segment", "col_accounts", "col_revenue", "col_revenue_growth",
-                                      "col_logo_retention", "col_churn_rate", "col_nrr", "col_grr", "col_market_share")],
-        rows=rows, numeric=set(range(1, 9)),
+        headers=[
+            t(lang, k)
+            for k in (
+                "col_segment",
+                "col_accounts",
+                "col_revenue",
+                "col_revenue_growth",
+                "col_logo_retention",
+                "col_churn_rate",
+                "col_nrr",
+                "col_grr",
+                "col_market_share",
+            )
+        ],
+        rows=rows,
+        numeric=set(range(1, 9)),
         row_classes=["total" if r["_total"] else "" for r in frame.iter_rows(named=True)],
     )
 
@@ -443,13 +620,16 @@ def _quality(data: ReportData, labels: Labels) -> dict[str, Any]:
     lang = labels.lang
     quarantined = int(data.quarantine_by_source.get_column("rows").sum()) if data.quarantine_by_source.height else 0
     by_source = Table(
-        title=t(lang, "quarantine_by_source"), headers=[t(lang, "col_source"), t(lang, "col_rows")],
-        rows=[[s, f"{n:,}"] for s, n in data.quarantine_by_source.iter_rows() if n], numeric={1},
+        title=t(lang, "quarantine_by_source"),
+        headers=[t(lang, "col_source"), t(lang, "col_rows")],
+        rows=[[s, f"{n:,}"] for s, n in data.quarantine_by_source.iter_rows() if n],
+        numeric={1},
     )
     by_rule = Table(
         title=t(lang, "quarantine_by_rule"),
         headers=[t(lang, "col_source"), t(lang, "col_column"), t(lang, "col_rule"), t(lang, "col_rows")],
-        rows=[[s, c or "", r, f"{n:,}"] for s, c, r, n in data.quarantine_by_rule.head(12).iter_rows()], numeric={3},
+        rows=[[s, c or "", r, f"{n:,}"] for s, c, r, n in data.quarantine_by_rule.head(12).iter_rows()],
+        numeric={3},
     )
     failed = Table(
         title=t(lang, "failed_files"),
@@ -461,15 +641,19 @@ def _quality(data: ReportData, labels: Labels) -> dict[str, Any]:
     missing_table = Table(
         title=t(lang, "missing_indicators"),
         headers=[t(lang, "col_indicator"), t(lang, "col_missing"), t(lang, "col_share")],
-        rows=[[labels.indicator(i), str(n), percent(n / scored_accounts, 0, lang)]
-              for i, n, _share in data.missing_indicators.head(10).iter_rows()],
+        rows=[
+            [labels.indicator(i), str(n), percent(n / scored_accounts, 0, lang)]
+            for i, n, _share in data.missing_indicators.head(10).iter_rows()
+        ],
         numeric={1, 2},
     )
     return {
         "text": t(lang, "quality_text", quarantined=f"{quarantined:,}", files=statuses.count("failed"))
         + (t(lang, "ignored_text", ignored=statuses.count("ignored")) if "ignored" in statuses else ""),
-        "by_source": by_source, "by_rule": by_rule if by_rule.rows else None,
-        "failed": failed if failed.rows else None, "missing": missing_table,
+        "by_source": by_source,
+        "by_rule": by_rule if by_rule.rows else None,
+        "failed": failed if failed.rows else None,
+        "missing": missing_table,
         "sentence": quality_sentence(data, labels),
     }
 
@@ -478,22 +662,35 @@ def _alerts(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
     lang = labels.lang
     spec = model.spec.alerts
     rules = t(
-        lang, "alerts_rule_text", points=f"{spec.score_drop_points:g}", grade_drop=t(lang, "on" if spec.grade_drop else "off"),
+        lang,
+        "alerts_rule_text",
+        points=f"{spec.score_drop_points:g}",
+        grade_drop=t(lang, "on" if spec.grade_drop else "off"),
         churned=t(lang, "on" if spec.became_churned else "off"),
         scope=t(lang, "alerts_scope_key" if spec.key_accounts_only else "alerts_scope_all"),
     )
-    compared = (t(lang, "alerts_first") if data.previous_as_of is None
-                else t(lang, "alerts_compared", previous=data.previous_as_of))
+    compared = (
+        t(lang, "alerts_first")
+        if data.previous_as_of is None
+        else t(lang, "alerts_compared", previous=data.previous_as_of)
+    )
     rules = f"{rules}{'' if lang == 'zh' else ' '}{compared}"
     rows = []
     if data.alerts is not None:
         for r in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
             rule = r["rule"]
             if rule == "score_drop":
-                what = t(lang, "alert_score_drop", previous=number(r["previous_score"], 1, lang),
-                         score=number(r["score"], 1, lang), change=signed(r["score_change"], 1, lang))
+                what = t(
+                    lang,
+                    "alert_score_drop",
+                    previous=number(r["previous_score"], 1, lang),
+                    score=number(r["score"], 1, lang),
+                    change=signed(r["score_change"], 1, lang),
+                )
             elif rule == "grade_drop":
-                what = t(lang, "alert_grade_drop", previous=labels.grade(r["previous_grade"]), grade=labels.grade(r["grade"]))
+                what = t(
+                    lang, "alert_grade_drop", previous=labels.grade(r["previous_grade"]), grade=labels.grade(r["grade"])
+                )
             else:
                 recency = data.indicators.filter(pl.col("account_id") == r["account_id"]).get_column("recency_days")
                 days = recency[0] if recency.len() and recency[0] is not None else t(lang, "not_available")
@@ -501,13 +698,31 @@ def _alerts(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
             driver = ""
             if r.get("driver_indicator"):
                 ind = r["driver_indicator"]
-                driver = t(lang, "driver_text", indicator=labels.indicator(ind),
-                           before=indicator_value(ind, r["driver_previous_value"], lang),
-                           after=indicator_value(ind, r["driver_value"], lang), points=signed(r["driver_change"], 1, lang))
-            rows.append([account(r["account_id"], r["account_name"]), labels.rule(rule), what, driver,
-                         t(lang, "yes") if r["is_key_account"] else ""])
+                driver = t(
+                    lang,
+                    "driver_text",
+                    indicator=labels.indicator(ind),
+                    before=indicator_value(ind, r["driver_previous_value"], lang),
+                    after=indicator_value(ind, r["driver_value"], lang),
+                    points=signed(r["driver_change"], 1, lang),
+                )
+            rows.append(
+                [
+                    account(r["account_id"], r["account_name"]),
+                    labels.rule(rule),
+                    what,
+                    driver,
+                    t(lang, "yes") if r["is_key_account"] else "",
+                ]
+            )
     table = Table(
-        headers=[t(lang, "col_account"), t(lang, "col_rule"), t(lang, "col_what"), t(lang, "col_driver"), t(lang, "col_key")],
+        headers=[
+            t(lang, "col_account"),
+            t(lang, "col_rule"),
+            t(lang, "col_what"),
+            t(lang, "col_driver"),
+            t(lang, "col_key"),
+        ],
         rows=rows,
     )
     empty = t(lang, "no_previous") if data.previous_as_of is None else t(lang, "no_alerts")
@@ -518,7 +733,9 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
     lang = labels.lang
     drops = [drop_sentence(d, labels) for d in findings.drops]
     if not drops:
-        drops_empty = t(lang, "no_drops", previous=data.previous_as_of) if data.previous_as_of else t(lang, "no_previous_drops")
+        drops_empty = (
+            t(lang, "no_drops", previous=data.previous_as_of) if data.previous_as_of else t(lang, "no_previous_drops")
+        )
     else:
         drops_empty = None
     if not findings.targets:
@@ -526,23 +743,45 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
     elif findings.key_below_target == 0:
         targets_summary = t(lang, "all_targets_met")
     else:
-        targets_summary = t(lang, "targets_summary", below=findings.key_below_target, key=findings.key_accounts,
-                            targets=targets_text(findings.targets, labels))
+        targets_summary = t(
+            lang,
+            "targets_summary",
+            below=findings.key_below_target,
+            key=findings.key_accounts,
+            targets=targets_text(findings.targets, labels),
+        )
     # A list shorter than the count it follows says how many are left out and where they are.
     hidden = findings.key_below_target - len(findings.below_target)
     targets_more = t(lang, "targets_more", shown=len(findings.below_target), rest=hidden) if hidden > 0 else None
     hidden = findings.drop_count - len(findings.drops)
-    drops_more = (t(lang, "drops_more", total=findings.drop_count, shown=len(findings.drops), rest=hidden,
-                    previous=data.previous_as_of) if hidden > 0 else None)
+    drops_more = (
+        t(
+            lang,
+            "drops_more",
+            total=findings.drop_count,
+            shown=len(findings.drops),
+            rest=hidden,
+            previous=data.previous_as_of,
+        )
+        if hidden > 0
+        else None
+    )
     # One row per action: the accounts it applies to and, for each, why.
     actions = Table(
-        title=t(lang, "actions_heading"), note=t(lang, "actions_note"),
+        title=t(lang, "actions_heading"),
+        note=t(lang, "actions_note"),
         headers=[t(lang, "col_action"), t(lang, "col_why")],
         rows=[
-            [labels.action(action), join(lang, [
-                t(lang, "account_cause", account=account(aid, name), cause=cause_text(cause, indicator, labels))
-                for aid, name, cause, indicator in entries
-            ])]
+            [
+                labels.action(action),
+                join(
+                    lang,
+                    [
+                        t(lang, "account_cause", account=account(aid, name), cause=cause_text(cause, indicator, labels))
+                        for aid, name, cause, indicator in entries
+                    ],
+                ),
+            ]
             for action, entries in findings.actions.items()
         ],
     )
@@ -554,13 +793,16 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
         "targets_more": targets_more,
         "drop_actions": [t(lang, "suggested_action", action=labels.action(d.action)) for d in findings.drops],
         "targets_summary": targets_summary,
-        "targets": [(target_sentence(b, labels), t(lang, "suggested_action", action=labels.action(b.action)))
-                    for b in findings.below_target],
-        "risks": [(risk_sentence(r, labels), t(lang, "suggested_action", action=labels.action(r.action)))
-                  for r in findings.risks],
+        "targets": [
+            (target_sentence(b, labels), t(lang, "suggested_action", action=labels.action(b.action)))
+            for b in findings.below_target
+        ],
+        "risks": [
+            (risk_sentence(r, labels), t(lang, "suggested_action", action=labels.action(r.action)))
+            for r in findings.risks
+        ],
         "risks_empty": t(lang, "no_risks"),
         "people": people_sentence(data, labels),
         "actions": actions,
         "actions_empty": t(lang, "no_actions"),
     }
-

@@ -37,11 +37,22 @@ from kam_pipeline.scoring.weights import (
 _POLICY_VALUE = {"neutral": 0.5, "worst": 0.0, "best": 1.0}
 
 # Indicators computed from orders: for a churned account a missing value means "no sales in the window".
-CHURN_WORST = frozenset({
-    "revenue", "revenue_growth", "gross_margin", "avg_order_value", "order_count", "order_frequency",
-    "product_breadth", "active_month_ratio", "recency_days", "revenue_retention", "share_of_wallet",
-    "market_growth_gap",
-})
+CHURN_WORST = frozenset(
+    {
+        "revenue",
+        "revenue_growth",
+        "gross_margin",
+        "avg_order_value",
+        "order_count",
+        "order_frequency",
+        "product_breadth",
+        "active_month_ratio",
+        "recency_days",
+        "revenue_retention",
+        "share_of_wallet",
+        "market_growth_gap",
+    }
+)
 
 
 @dataclass
@@ -219,7 +230,9 @@ def score_profile(
     for g in groups:
         cols = [j for j, i in enumerate(indicators) if i.group == g]
         items = [indicators[j].id for j in cols]
-        result = resolve_weights(profile.indicator_weights[g], items, normalized[:, cols], profile.name, f"indicators:{g}")
+        result = resolve_weights(
+            profile.indicator_weights[g], items, normalized[:, cols], profile.name, f"indicators:{g}"
+        )
         within[g] = result
         w = np.where(usable[:, cols], result.final, 0.0)
         total = w.sum(axis=1, keepdims=True)

@@ -20,8 +20,14 @@ def direction_of(kpi: str) -> str:
 
 
 _SCHEMA = {
-    "level": pl.String, "entity_id": pl.String, "kpi": pl.String, "direction": pl.String,
-    "value": pl.Float64, "target": pl.Float64, "attainment": pl.Float64, "met": pl.Boolean,
+    "level": pl.String,
+    "entity_id": pl.String,
+    "kpi": pl.String,
+    "direction": pl.String,
+    "value": pl.Float64,
+    "target": pl.Float64,
+    "attainment": pl.Float64,
+    "met": pl.Boolean,
 }
 
 
@@ -63,15 +69,21 @@ def kpi_rows(entities: pl.DataFrame, level: str, targets_of: dict[str, dict[str,
             "value",
             "target",
             # value/target (higher) or target/value (lower), where a value <= 0 meets any target.
-            pl.when(missing).then(None)
-            .when(lower & (value <= 0)).then(pl.lit(float(cap)))
-            .when(lower).then(target / value)
+            pl.when(missing)
+            .then(None)
+            .when(lower & (value <= 0))
+            .then(pl.lit(float(cap)))
+            .when(lower)
+            .then(target / value)
             .otherwise(value / target)
             .alias("attainment"),
             # NaN is never "met" (polars orders NaN above every number, so it is tested first).
-            pl.when(value.is_null()).then(None)
-            .when(value.is_nan()).then(False)
-            .when(lower).then(value <= target)
+            pl.when(value.is_null())
+            .then(None)
+            .when(value.is_nan())
+            .then(False)
+            .when(lower)
+            .then(value <= target)
             .otherwise(value >= target)
             .alias("met"),
         )

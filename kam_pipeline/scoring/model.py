@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
 
 # Indicators computed in marts.account_indicators that a model may score, with
@@ -71,8 +72,6 @@ BOOK_INDICATORS: dict[str, str] = {
     "feedback_score": "higher",
     "kpi_attainment": "higher",
 }
-
-REVIEWER_ROLES = ("self", "supervisor", "peer", "subordinate", "customer")
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -469,7 +468,9 @@ def _semantic_problems(spec: ModelSpec, known: dict[str, str] = ACCOUNT_INDICATO
                 problems.append(f"profiles.{pname}.segments: '{seg}' is already in profile '{owners[seg]}'")
             owners[seg] = pname
         if prof.group_weights is not None:
-            problems += _weight_problems(prof.group_weights, list(spec.groups), f"profiles.{pname}.group_weights", pname)
+            problems += _weight_problems(
+                prof.group_weights, list(spec.groups), f"profiles.{pname}.group_weights", pname
+            )
         for gid, ws in prof.indicator_weights.items():
             where = f"profiles.{pname}.indicator_weights.{gid}"
             if gid not in spec.groups:
@@ -540,7 +541,9 @@ def _target_problems(spec: ModelSpec) -> list[str]:
     """Targets must be > 0, name a known indicator, and exist for every 'target'-normalised indicator."""
     problems: list[str] = []
     known = set(ACCOUNT_INDICATORS) | set(BOOK_INDICATORS) | {i for g in spec.groups.values() for i in g.indicators}
-    places = [("targets", spec.targets)] + [(f"profiles.{p}.targets", prof.targets) for p, prof in spec.profiles.items()]
+    places = [("targets", spec.targets)] + [
+        (f"profiles.{p}.targets", prof.targets) for p, prof in spec.profiles.items()
+    ]
     for where, targets in places:
         for iid, value in targets.items():
             if iid not in known:
@@ -553,7 +556,8 @@ def _target_problems(spec: ModelSpec) -> list[str]:
                 continue
             # The engine falls back to the profile's targets (own, then default's, then the model's).
             lacking = [
-                p for p, prof in spec.profiles.items()
+                p
+                for p, prof in spec.profiles.items()
                 if iid not in {**spec.targets, **spec.profiles["default"].targets, **prof.targets}
             ]
             if lacking:
@@ -574,7 +578,9 @@ def _weight_problems(ws: WeightSpec, items: list[str], where: str, profile: str)
             return problems + [f"{where}.weights: required for method 'fixed'"]
         problems += _item_problems(set(ws.weights), items, f"{where}.weights")
         problems += [
-            f"{where}.weights.{item}: a weight must not be negative, got {v:g}" for item, v in ws.weights.items() if v < 0
+            f"{where}.weights.{item}: a weight must not be negative, got {v:g}"
+            for item, v in ws.weights.items()
+            if v < 0
         ]
         total = sum(ws.weights.values())
         if abs(total - 1) > 1e-6:
@@ -585,8 +591,11 @@ def _weight_problems(ws: WeightSpec, items: list[str], where: str, profile: str)
         own: list[str] = []
         for expert, scores in ws.experts.items():
             own += _item_problems(set(scores), items, f"{where}.experts.{expert}")
-            negative = [f"{where}.experts.{expert}.{item}: an importance score must not be negative, got {v:g}"
-                        for item, v in scores.items() if v < 0]
+            negative = [
+                f"{where}.experts.{expert}.{item}: an importance score must not be negative, got {v:g}"
+                for item, v in scores.items()
+                if v < 0
+            ]
             own += negative
             if not negative and not any(v > 0 for v in scores.values()):
                 own.append(f"{where}.experts.{expert}: at least one importance score must be positive")

@@ -218,7 +218,5 @@ def normalize(values, method: str, direction: str, **options) -> np.ndarray:
     try:
         fn = METHODS[method]
     except KeyError:
-        raise ValueError(
-            f"unknown normalisation method {method!r}; choose one of {', '.join(METHODS)}"
-        ) from None
+        raise ValueError(f"unknown normalisation method {method!r}; choose one of {', '.join(METHODS)}") from None
     return fn(values, direction, **options)

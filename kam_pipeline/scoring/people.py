@@ -30,10 +30,27 @@ from kam_pipeline.scoring.snapshot import (
 from kam_pipeline.warehouse import write_frame_snapshot
 
 _BOOK_COLUMNS = [
-    "manager_count", "account_count", "accounts_scored", "key_accounts", "revenue", "revenue_prev",
-    "revenue_growth", "nrr", "grr", "logo_retention", "churned_accounts", "account_score", "avg_completeness",
-    "csat", "nps", "share_of_wallet", "active_month_ratio", "complaint_rate", "avg_resolution_hours",
-    "sla_breach_rate", "feedback_score",
+    "manager_count",
+    "account_count",
+    "accounts_scored",
+    "key_accounts",
+    "revenue",
+    "revenue_prev",
+    "revenue_growth",
+    "nrr",
+    "grr",
+    "logo_retention",
+    "churned_accounts",
+    "account_score",
+    "avg_completeness",
+    "csat",
+    "nps",
+    "share_of_wallet",
+    "active_month_ratio",
+    "complaint_rate",
+    "avg_resolution_hours",
+    "sla_breach_rate",
+    "feedback_score",
 ]
 
 
@@ -81,8 +98,9 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
     """Compute and write manager_scores, team_scores, manager_score_contributions and kpi_attainment."""
     mgr_model = model.manager_model()
     profile = mgr_model.profile("default")
-    book = conn.sql("select * from marts.book_indicators where as_of_date = ? order by level, entity_id",
-                    params=[as_of]).pl()
+    book = conn.sql(
+        "select * from marts.book_indicators where as_of_date = ? order by level, entity_id", params=[as_of]
+    ).pl()
     accounts = conn.sql(
         "select i.*, s.profile from marts.account_indicators i "
         "join marts.account_scores s using (as_of_date, account_id) where i.as_of_date = ?",
@@ -126,7 +144,10 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
         managers.with_columns(
             pl.Series("score", result.score).fill_nan(None),
             pl.Series("completeness", result.completeness),
-            *[pl.Series(c, result.group_scores[g]).fill_nan(None) for c, g in zip(group_cols, mgr_model.groups)],
+            *[
+                pl.Series(c, result.group_scores[g]).fill_nan(None)
+                for c, g in zip(group_cols, mgr_model.groups, strict=True)
+            ],
         ),
         model,
     )
@@ -137,8 +158,18 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
         model,
     )
     peers = [pl.lit("portfolio", pl.String).alias("peer_group"), pl.lit(peer_count, pl.Int32).alias("peer_count")]
-    shared = [*_BOOK_COLUMNS, "kpi_attainment", "kpis_met", "kpis_evaluated", "score", *group_cols,
-              "completeness", *peers, "rank", "grade"]
+    shared = [
+        *_BOOK_COLUMNS,
+        "kpi_attainment",
+        "kpis_met",
+        "kpis_evaluated",
+        "score",
+        *group_cols,
+        "completeness",
+        *peers,
+        "rank",
+        "grade",
+    ]
     manager_frame = managers.select(
         "as_of_date", pl.col("entity_id").alias("manager_id"), "manager_name", "team_id", "team_name", *shared
     ).drop("manager_count")
@@ -151,9 +182,7 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
     counts = {
         "manager_scores": write_frame_snapshot(conn, "manager_scores", manager_frame, as_of),
         "team_scores": write_frame_snapshot(conn, "team_scores", team_frame, as_of),
-        "manager_score_contributions": write_frame_snapshot(
-            conn, "manager_score_contributions", contributions, as_of
-        ),
+        "manager_score_contributions": write_frame_snapshot(conn, "manager_score_contributions", contributions, as_of),
         "kpi_attainment": write_frame_snapshot(
             conn, "kpi_attainment", kpis.with_columns(pl.lit(as_of).alias("as_of_date")), as_of
         ),

@@ -92,8 +92,12 @@ def _values(frame: pl.DataFrame, model: ScoringModel) -> tuple[np.ndarray, np.nd
 
 
 def peer_scores(
-    model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray,
-    portfolio: tuple[np.ndarray, np.ndarray], in_profile: np.ndarray,
+    model: ScoringModel,
+    profile: Profile,
+    values: np.ndarray,
+    churned: np.ndarray,
+    portfolio: tuple[np.ndarray, np.ndarray],
+    in_profile: np.ndarray,
 ) -> tuple[ProfileScores, str, int]:
     """Score one profile against its peer group; return the scores, the group's name and its size.
 
@@ -133,7 +137,9 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         ids = part.get_column("account_id").to_list()
         group_cols = {f"{g}_score": result.group_scores[g] for g in model.groups}
         score_rows.append(
-            part.select("account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue").with_columns(
+            part.select(
+                "account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue"
+            ).with_columns(
                 pl.Series("score", result.score),
                 pl.Series("completeness", result.completeness),
                 pl.lit(peer_group, pl.String).alias("peer_group"),
@@ -148,16 +154,26 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         )
         contrib_parts.append(contributions_of(result, "account_id", ids, values))
     scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
-    scores = scores.with_columns(pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups])
+    scores = scores.with_columns(
+        pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]
+    )
     scores = _key_accounts(scores, model)
-    scores = scores.join(account_kpis(frame, model).pipe(kpi_summary, model.spec.kpi_cap).drop("level")
-                         .rename({"entity_id": "account_id"}), on="account_id", how="left")
-    previous = conn.sql(
-        "select account_id, score as previous_score from marts.account_scores "
-        "where as_of_date = (select max(as_of_date) from marts.account_scores where as_of_date < ?)",
-        params=[as_of],
-    ).pl() if _table_exists(conn, "account_scores") else pl.DataFrame(
-        schema={"account_id": pl.String, "previous_score": pl.Float64}
+    scores = scores.join(
+        account_kpis(frame, model)
+        .pipe(kpi_summary, model.spec.kpi_cap)
+        .drop("level")
+        .rename({"entity_id": "account_id"}),
+        on="account_id",
+        how="left",
+    )
+    previous = (
+        conn.sql(
+            "select account_id, score as previous_score from marts.account_scores "
+            "where as_of_date = (select max(as_of_date) from marts.account_scores where as_of_date < ?)",
+            params=[as_of],
+        ).pl()
+        if _table_exists(conn, "account_scores")
+        else pl.DataFrame(schema={"account_id": pl.String, "previous_score": pl.Float64})
     )
     scores = (
         scores.join(previous, on="account_id", how="left")
@@ -170,9 +186,9 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
-    contributions = (
-        pl.concat(contrib_parts) if contrib_parts else empty_contributions("account_id")
-    ).with_columns(pl.lit(as_of).alias("as_of_date"))
+    contributions = (pl.concat(contrib_parts) if contrib_parts else empty_contributions("account_id")).with_columns(
+        pl.lit(as_of).alias("as_of_date")
+    )
     counts = {
         "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
         "score_contributions": write_frame_snapshot(conn, "score_contributions", contributions, as_of),
@@ -185,9 +201,7 @@ def account_kpis(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     """Long KPI rows of every account, with its profile's targets (level 'account')."""
     targets = {p.name: model.kpi_targets(p.name) for p in model.profiles}
     kpis = sorted({k for t in targets.values() for k in t} & set(frame.columns))
-    entities = frame.select(
-        pl.col("account_id").alias("entity_id"), pl.col("profile").alias("targets_key"), *kpis
-    )
+    entities = frame.select(pl.col("account_id").alias("entity_id"), pl.col("profile").alias("targets_key"), *kpis)
     return kpi_rows(entities, "account", targets, model.spec.kpi_cap)
 
 
@@ -197,9 +211,9 @@ def write_weights(
     """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency."""
     scope = {"subject": subject}
     weight_frame = pl.DataFrame(weights).with_columns(pl.lit(as_of).alias("as_of_date"))
-    consistency_frame = (
-        pl.DataFrame(consistency) if consistency else _empty_consistency()
-    ).with_columns(pl.lit(as_of).alias("as_of_date"))
+    consistency_frame = (pl.DataFrame(consistency) if consistency else _empty_consistency()).with_columns(
+        pl.lit(as_of).alias("as_of_date")
+    )
     return {
         "indicator_weights": write_frame_snapshot(conn, "indicator_weights", weight_frame, as_of, scope),
         "weight_consistency": write_frame_snapshot(conn, "weight_consistency", consistency_frame, as_of, scope),
@@ -214,7 +228,11 @@ def consistency_rows_of(result: ProfileScores, subject: str) -> list[dict]:
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
-        scalar(conn, "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [table])
+        scalar(
+            conn,
+            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?",
+            [table],
+        )
     )
 
 

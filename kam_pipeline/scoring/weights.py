@@ -125,8 +125,7 @@ def check_pairwise(matrix) -> list[str]:
     for i in range(n):
         if usable[i, i] and not math.isclose(a[i, i], 1.0, rel_tol=1e-6):
             problems.append(
-                f"{_cell(i, i)} is {_fmt(a[i, i])} but the diagonal must be 1 "
-                "(an item compared with itself)"
+                f"{_cell(i, i)} is {_fmt(a[i, i])} but the diagonal must be 1 (an item compared with itself)"
             )
 
     for i in range(n):
@@ -145,9 +144,7 @@ def check_pairwise(matrix) -> list[str]:
     for i in range(n):
         for j in range(n):
             if usable[i, j] and not (low <= a[i, j] <= high):
-                problems.append(
-                    f"{_cell(i, j)} is {_fmt(a[i, j])}, outside Saaty's scale 1/9 .. 9"
-                )
+                problems.append(f"{_cell(i, j)} is {_fmt(a[i, j])}, outside Saaty's scale 1/9 .. 9")
     return problems
 
 
@@ -275,8 +272,7 @@ def expert_weights(scores, trim: float = 0.0) -> np.ndarray:
     total = mean.sum()
     if total <= 0:
         raise WeightError(
-            "after trimming, every criterion has zero importance (the experts disagree "
-            "completely); use a smaller trim"
+            "after trimming, every criterion has zero importance (the experts disagree completely); use a smaller trim"
         )
     return mean / total
 
@@ -407,13 +403,10 @@ def combine_weights(subjective, objective, method: str = "linear", alpha: float 
     wo = _as_weight_vector(objective, "objective")
     if ws.shape != wo.shape:
         raise WeightError(
-            f"subjective and objective weights cover different numbers of criteria "
-            f"({ws.size} vs {wo.size})"
+            f"subjective and objective weights cover different numbers of criteria ({ws.size} vs {wo.size})"
         )
     if method not in ("linear", "multiplicative", "game_theory"):
-        raise WeightError(
-            f"unknown combination method {method!r}; use 'linear', 'multiplicative' or 'game_theory'"
-        )
+        raise WeightError(f"unknown combination method {method!r}; use 'linear', 'multiplicative' or 'game_theory'")
     if not (isinstance(alpha, Real) and 0.0 <= alpha <= 1.0):
         raise WeightError(f"alpha must be in [0, 1], got {alpha!r}")
 
