@@ -9,8 +9,17 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 # The pages a newcomer is sent to from the README.
-LINKED_FROM_README = ["input_format", "scoring_model", "outputs", "data_dictionary", "operations",
-                      "bi", "report", "performance", "scaling"]
+LINKED_FROM_README = [
+    "input_format",
+    "scoring_model",
+    "outputs",
+    "data_dictionary",
+    "operations",
+    "bi",
+    "report",
+    "performance",
+    "scaling",
+]
 
 
 def _prose(path: Path) -> str:
