@@ -265,8 +265,8 @@ def run_pipeline(
     import dagster as dg
 
     from kam_pipeline.definitions import all_assets
-    from kam_pipeline.partitions import as_of_partitions, daily_partitions, with_partitions
-    from kam_pipeline.resources import build_resources
+    from kam_pipeline.defs.partitions import as_of_partitions, daily_partitions, with_partitions
+    from kam_pipeline.defs.resources import build_resources
 
     # The partitions start where this run needs them, whatever the UI's list starts at
     # (KAM_PARTITION_START). One day past today in UTC: the user's local today may be ahead of it.
@@ -360,7 +360,7 @@ def _failure_reason(result) -> str:
             )
     for event in result.all_events:
         if event.is_step_failure:
-            from kam_pipeline.sensors import error_text
+            from kam_pipeline.defs.sensors import error_text
 
             error = event.step_failure_data.error
             # The innermost cause, and a dagster.Failure's reason without its class name.
@@ -375,7 +375,7 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     import duckdb
 
     from kam_pipeline.ingest.load import NO_SOURCE
-    from kam_pipeline.warehouse import scalar
+    from kam_pipeline.warehouse.database import scalar
 
     with duckdb.connect(str(db), read_only=True) as conn:
         log = conn.execute(
@@ -439,7 +439,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from kam_pipeline.generate import generate_dataset
+    from kam_pipeline.demo.generate import generate_dataset
 
     counts = generate_dataset(args.out, accounts=args.accounts, days=args.days, seed=args.seed, end=args.end)
     print(
@@ -448,7 +448,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from kam_pipeline.generate import generate_dataset
+    from kam_pipeline.demo.generate import generate_dataset
 
     as_of = dt.date.today()
     started = time.perf_counter()
@@ -473,8 +473,8 @@ def _report(args: argparse.Namespace) -> None:
 def _docs(args: argparse.Namespace) -> None:
     import tempfile
 
-    from kam_pipeline.datadict import data_dictionary
-    from kam_pipeline.generate import generate_dataset
+    from kam_pipeline.demo.generate import generate_dataset
+    from kam_pipeline.warehouse.datadict import data_dictionary
 
     with tempfile.TemporaryDirectory(prefix="kam_docs_") as tmp:
         db = args.db
@@ -495,7 +495,7 @@ def _docs(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from kam_pipeline.export import export_marts
+    from kam_pipeline.warehouse.parquet_export import export_marts
 
     if not args.db.is_file():
         raise CliError(f"database not found: {args.db}")

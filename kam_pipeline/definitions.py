@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kam_pipeline.assets.export import export_assets
-from kam_pipeline.assets.ingest import ingest_assets
-from kam_pipeline.assets.insight import insight_assets
-from kam_pipeline.assets.marts import mart_assets
-from kam_pipeline.freshness import with_marts_freshness
-from kam_pipeline.resources import build_resources
-from kam_pipeline.schedules import daily_job, daily_schedule
-from kam_pipeline.sensors import sensors
+from kam_pipeline.defs.assets.export import export_assets
+from kam_pipeline.defs.assets.ingest import ingest_assets
+from kam_pipeline.defs.assets.insight import insight_assets
+from kam_pipeline.defs.assets.marts import mart_assets
+from kam_pipeline.defs.freshness import with_marts_freshness
+from kam_pipeline.defs.resources import build_resources
+from kam_pipeline.defs.schedules import daily_job, daily_schedule
+from kam_pipeline.defs.sensors import sensors
 from kam_pipeline.settings import Settings
 
 all_assets = with_marts_freshness([*ingest_assets, *mart_assets, *insight_assets, *export_assets])

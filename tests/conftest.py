@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from kam_pipeline.definitions import all_assets
-from kam_pipeline.generate import generate_dataset
-from kam_pipeline.resources import build_resources
+from kam_pipeline.defs.resources import build_resources
+from kam_pipeline.demo.generate import generate_dataset
 from kam_pipeline.settings import Settings
 
 AS_OF = dt.date(2026, 7, 1)

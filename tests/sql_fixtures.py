@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from kam_pipeline.ingest.contract import SOURCES, staging_ddl
-from kam_pipeline.sql_files import bind, query, read_sql
+from kam_pipeline.warehouse.sql_files import bind, query, read_sql
 
 AS_OF = dt.date(2025, 3, 1)
 

@@ -15,10 +15,10 @@ import duckdb
 import pytest
 
 from conftest import AS_OF
-from kam_pipeline.assets import marts
-from kam_pipeline.assets.marts import date_batches
 from kam_pipeline.definitions import all_assets
-from kam_pipeline.resources import build_resources
+from kam_pipeline.defs.assets import marts
+from kam_pipeline.defs.assets.marts import date_batches
+from kam_pipeline.defs.resources import build_resources
 from kam_pipeline.settings import Settings
 
 DATES = [AS_OF - dt.timedelta(days=k) for k in range(4, -1, -1)]

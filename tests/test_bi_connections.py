@@ -13,7 +13,7 @@ import pytest
 
 from conftest import AS_OF
 from kam_pipeline.cli import main
-from kam_pipeline.datadict import data_dictionary, undocumented_columns
+from kam_pipeline.warehouse.datadict import data_dictionary, undocumented_columns
 
 pytestmark = pytest.mark.integration
 
@@ -265,8 +265,8 @@ def test_kam_export_of_a_missing_snapshot_fails_with_one_line(pipeline_db, tmp_p
 def test_the_parquet_export_asset_writes_its_partition(pipeline_db, tmp_path, monkeypatch):
     import dagster as dg
 
-    from kam_pipeline.assets.export import parquet_export
-    from kam_pipeline.resources import KamResource
+    from kam_pipeline.defs.assets.export import parquet_export
+    from kam_pipeline.defs.resources import KamResource
 
     monkeypatch.setenv("KAM_PARQUET_DIR", str(tmp_path / "parquet"))
     kam = KamResource(data_dir=str(tmp_path), db_path=str(pipeline_db))

@@ -69,7 +69,7 @@ def test_marts_have_blocking_great_expectations_suites():
 def test_contract_check_fails_on_a_bad_frame():
     import polars as pl
 
-    from kam_pipeline.checks import contract_check_result, quarantine_check_result
+    from kam_pipeline.defs.checks import contract_check_result, quarantine_check_result
 
     bad = pl.DataFrame(
         {"manager_id": ["M1", None], "manager_name": ["a", "b"], "team_id": ["T", "T"], "team_name": ["t", "t"]}
@@ -122,7 +122,7 @@ def test_the_published_snapshot_waits_for_every_marts_table():
 
 def test_repartitioning_for_an_early_date_keeps_the_graph():
     from kam_pipeline.definitions import all_assets
-    from kam_pipeline.partitions import daily_partitions, with_partitions
+    from kam_pipeline.defs.partitions import daily_partitions, with_partitions
 
     early = with_partitions(all_assets, daily_partitions("1990-01-01"))
     before = {spec.key: ({d.asset_key for d in spec.deps}, spec.group_name) for a in all_assets for spec in a.specs}

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from kam_pipeline.generate import (
+from kam_pipeline.demo.generate import (
     ASSESSMENT_DIMENSIONS,
     SEGMENTS,
     SLA_HOURS,

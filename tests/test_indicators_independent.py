@@ -53,12 +53,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from kam_pipeline.assets.marts import sql_params
-from kam_pipeline.generate import generate_dataset
+from kam_pipeline.defs.assets.marts import sql_params
+from kam_pipeline.demo.generate import generate_dataset
 from kam_pipeline.ingest.load import ingest_source
 from kam_pipeline.scoring.model import load_model
-from kam_pipeline.sql_files import bind, read_sql
-from kam_pipeline.warehouse import write_sql_snapshot
+from kam_pipeline.warehouse.database import write_sql_snapshot
+from kam_pipeline.warehouse.sql_files import bind, read_sql
 
 SOURCES_IN_ORDER = (
     "managers",

@@ -528,8 +528,8 @@ def test_required_source_with_only_unsupported_files_names_them(generated_data, 
 def test_dagster_metadata_lists_a_sources_ignored_files(data_dir, tmp_path):
     import dagster as dg
 
-    from kam_pipeline.assets.ingest import ingest_assets
-    from kam_pipeline.resources import build_resources
+    from kam_pipeline.defs.assets.ingest import ingest_assets
+    from kam_pipeline.defs.resources import build_resources
     from kam_pipeline.settings import Settings
 
     write_reference_data(data_dir)

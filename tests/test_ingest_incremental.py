@@ -179,7 +179,7 @@ def test_state_survives_reopening_the_database(tmp_path, data_dir):
 def _contract(conn, data_dir):
     import dagster as dg
 
-    from kam_pipeline.checks import staging_check_results
+    from kam_pipeline.defs.checks import staging_check_results
 
     contract, _ = staging_check_results(conn, "orders", dg.AssetKey(["staging", "orders"]))
     return contract.passed, {

@@ -13,10 +13,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from kam_pipeline.assets.ingest import ingest_assets
+from kam_pipeline.defs.assets.ingest import ingest_assets
+from kam_pipeline.defs.resources import build_resources
 from kam_pipeline.ingest.load import ingest_source
 from kam_pipeline.ingest.mapping import load_for
-from kam_pipeline.resources import build_resources
 from kam_pipeline.settings import Settings
 from test_ingest_support import (
     T1,

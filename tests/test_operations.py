@@ -13,9 +13,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from kam_pipeline import warehouse
 from kam_pipeline.definitions import defs
-from kam_pipeline.freshness import MARTS_FRESHNESS
+from kam_pipeline.defs.freshness import MARTS_FRESHNESS
+from kam_pipeline.warehouse import database as warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 

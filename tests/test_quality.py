@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from conftest import AS_OF, run_pipeline
-from kam_pipeline import checks
-from kam_pipeline.quality import SuiteOutcome, validate_row_count, validate_snapshot, validate_weights
+from kam_pipeline.defs import checks
+from kam_pipeline.quality.suites import SuiteOutcome, validate_row_count, validate_snapshot, validate_weights
 
 D = dt.date(2026, 3, 1)
 

@@ -10,8 +10,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from kam_pipeline.sql_files import read_sql
-from kam_pipeline.warehouse import write_snapshot
+from kam_pipeline.warehouse.database import write_snapshot
+from kam_pipeline.warehouse.sql_files import read_sql
 from sql_fixtures import assert_rows
 
 D = date(2025, 3, 1)

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from conftest import AS_OF, run_pipeline
-from kam_pipeline.generate import generate_dataset
+from kam_pipeline.demo.generate import generate_dataset
 from kam_pipeline.report import build_report, default_report_path, findings
 from kam_pipeline.report.i18n import LANGS, STRINGS, t
 from kam_pipeline.scoring.model import load_model

@@ -14,9 +14,9 @@ import dagster as dg
 import pytest
 
 from kam_pipeline.definitions import defs
-from kam_pipeline.partitions import as_of_partitions
-from kam_pipeline.resources import KamResource
-from kam_pipeline.sensors import data_folder_sensor, run_failure_alert
+from kam_pipeline.defs.partitions import as_of_partitions
+from kam_pipeline.defs.resources import KamResource
+from kam_pipeline.defs.sensors import data_folder_sensor, run_failure_alert
 
 HOUR_AGO = time.time() - 3600
 

@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from kam_pipeline.catalog import column_comment
-from kam_pipeline.warehouse import write_frame_snapshot
+from kam_pipeline.warehouse.catalog import column_comment
+from kam_pipeline.warehouse.database import write_frame_snapshot
 
 D1, D2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kam_pipeline.generate import generate_dataset
+from kam_pipeline.demo.generate import generate_dataset
 
 pytestmark = pytest.mark.integration
 

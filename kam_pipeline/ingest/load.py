@@ -44,7 +44,7 @@ from kam_pipeline.ingest.reader import (
     stream_csv,
 )
 from kam_pipeline.ingest.rules_sql import ident, lit, staged_columns, typed_rows, violations_query
-from kam_pipeline.warehouse import scalar
+from kam_pipeline.warehouse.database import scalar
 
 
 @dataclass

@@ -27,7 +27,7 @@ from kam_pipeline.scoring.snapshot import (
     weight_rows_of,
     write_weights,
 )
-from kam_pipeline.warehouse import write_frame_snapshot
+from kam_pipeline.warehouse.database import write_frame_snapshot
 
 _BOOK_COLUMNS = [
     "manager_count",

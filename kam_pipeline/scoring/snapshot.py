@@ -15,7 +15,7 @@ import polars as pl
 from kam_pipeline.scoring.engine import ProfileScores, has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.model import Profile, ScoringModel
-from kam_pipeline.warehouse import scalar, write_frame_snapshot
+from kam_pipeline.warehouse.database import scalar, write_frame_snapshot
 
 
 @dataclass

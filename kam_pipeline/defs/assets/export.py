@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from kam_pipeline.export import export_marts
-from kam_pipeline.partitions import as_of_partitions
-from kam_pipeline.resources import KamResource
+from kam_pipeline.defs.partitions import as_of_partitions
+from kam_pipeline.defs.resources import KamResource
+from kam_pipeline.warehouse.parquet_export import export_marts
 
 PARQUET_DIR_ENV = "KAM_PARQUET_DIR"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from kam_pipeline.alerts import Alert, AlertSettings, deliver
+from kam_pipeline.defs.partitions import as_of_partitions
+from kam_pipeline.defs.resources import KamResource
+from kam_pipeline.defs.run_failure_alerts import Alert, AlertSettings, deliver
+from kam_pipeline.defs.schedules import daily_job
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.reader import discover
-from kam_pipeline.partitions import as_of_partitions
-from kam_pipeline.resources import KamResource
-from kam_pipeline.schedules import daily_job
 
 # A file modified less than this many seconds ago may still be being copied in; the
 # sensor waits for the next tick instead of ingesting half a file.

@@ -17,8 +17,8 @@ from typing import Any
 
 import duckdb
 
-from kam_pipeline.catalog import column_comment
-from kam_pipeline.sql_files import bind, read_sql, takes_date_range
+from kam_pipeline.warehouse.catalog import column_comment
+from kam_pipeline.warehouse.sql_files import bind, read_sql, takes_date_range
 
 
 def work_path_for(db_path: str | Path) -> Path:

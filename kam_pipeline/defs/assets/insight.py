@@ -5,8 +5,9 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.assets.marts import as_of_dates, date_batches, sql_deps
-from kam_pipeline.partitions import as_of_partitions
+from kam_pipeline.defs.assets.marts import as_of_dates, date_batches, sql_deps
+from kam_pipeline.defs.partitions import as_of_partitions
+from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.report import LANGS, build_report
 from kam_pipeline.report.data import load
 from kam_pipeline.report.metadata import (
@@ -16,9 +17,8 @@ from kam_pipeline.report.metadata import (
     quarantine_markdown,
     score_change_markdown,
 )
-from kam_pipeline.resources import KamResource
 from kam_pipeline.scoring.model import ScoringModel
-from kam_pipeline.warehouse import open_connection, write_sql_snapshot
+from kam_pipeline.warehouse.database import open_connection, write_sql_snapshot
 
 SCORE_ALERTS = dg.AssetKey(["marts", "score_alerts"])
 EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])

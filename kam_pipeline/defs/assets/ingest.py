@@ -3,13 +3,13 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.checks import staging_check_results, staging_check_specs
+from kam_pipeline.defs.checks import staging_check_results, staging_check_specs
+from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_source, record_ignored
 from kam_pipeline.ingest.mapping import MappingError
 from kam_pipeline.ingest.reader import FILE_TYPES, discover, ignored_files
-from kam_pipeline.resources import KamResource
-from kam_pipeline.warehouse import open_connection
+from kam_pipeline.warehouse.database import open_connection
 
 
 def _metadata(report: SourceReport, ignored: list[FileOutcome]) -> dict[str, object]:

@@ -20,14 +20,14 @@ import pandera.polars as pa
 import polars as pl
 
 from kam_pipeline.ingest.schemas import MODELS
-from kam_pipeline.quality import (
+from kam_pipeline.quality.suites import (
     ROW_COUNT_BAND,
     SuiteOutcome,
     validate_row_count,
     validate_snapshot,
     validate_weights,
 )
-from kam_pipeline.warehouse import scalar
+from kam_pipeline.warehouse.database import scalar
 
 # Above this share of quarantined rows a source is flagged (a warning, not a stop).
 QUARANTINE_WARN_SHARE = 0.05

@@ -9,10 +9,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_path
-from kam_pipeline.quality import preload
+from kam_pipeline.quality.suites import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
 from kam_pipeline.settings import Settings
-from kam_pipeline.warehouse import work_path_for
+from kam_pipeline.warehouse.database import work_path_for
 
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
 _MODELS: dict[tuple[str, int, int], ScoringModel] = {}

@@ -6,16 +6,16 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.checks import mart_check_results, mart_check_specs, merge_check_results
+from kam_pipeline.defs.checks import mart_check_results, mart_check_specs, merge_check_results
+from kam_pipeline.defs.partitions import as_of_partitions
+from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import REVIEWER_ROLES
-from kam_pipeline.partitions import as_of_partitions
-from kam_pipeline.resources import KamResource
+from kam_pipeline.report.summary import top_accounts_markdown
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.sql_files import mart_files, tables_read, takes_date_range
-from kam_pipeline.summary import top_accounts_markdown
-from kam_pipeline.warehouse import open_connection, publish, scalar, write_sql_snapshot
+from kam_pipeline.warehouse.database import open_connection, publish, scalar, write_sql_snapshot
+from kam_pipeline.warehouse.sql_files import mart_files, tables_read, takes_date_range
 
 _PARTITIONED = {
     "partitions_def": as_of_partitions,

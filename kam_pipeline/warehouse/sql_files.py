@@ -25,7 +25,7 @@ def _sql_root() -> Path:
     packaged = resources.files("kam_pipeline") / "sql"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[1] / "sql"
+    return Path(__file__).resolve().parents[2] / "sql"
 
 
 @cache

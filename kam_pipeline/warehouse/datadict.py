@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from kam_pipeline.catalog import tables as catalog_tables
+from kam_pipeline.warehouse.catalog import tables as catalog_tables
 
 HEADER = """# Data dictionary: the `marts` schema
 

@@ -1,0 +1,1 @@
+"""The demo data generator (kam demo), apart from the runtime."""

@@ -1,0 +1,1 @@
+"""Data quality: the great-expectations suites for the marts (suites.py)."""

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: connection, SQL files, column comments, data dictionary, Parquet export."""
