@@ -44,7 +44,7 @@ from kam_pipeline.ingest.reader import (
     stream_csv,
 )
 from kam_pipeline.ingest.rules_sql import ident, lit, staged_columns, typed_rows, violations_query
-from kam_pipeline.warehouse.database import scalar
+from kam_pipeline.warehouse.database import scalar, transaction
 
 
 @dataclass
@@ -651,14 +651,9 @@ def ingest_source(
     )
     found = discover(data_dir, source)
     for name in sorted(set(known) - {f.name for f in found}):
-        conn.execute("begin transaction")
-        try:
+        with transaction(conn):
             _forget_file(conn, source, name)
             conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [source, name])
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
         report.files.append(FileOutcome(name, "removed"))
     for delivered in found:
         previous = known.get(delivered.name)
@@ -676,8 +671,7 @@ def ingest_source(
             status = "failed" if previous[3] == "failed" else "unchanged"
             report.files.append(FileOutcome(delivered.name, status, reason=previous[4]))
             continue
-        conn.execute("begin transaction")
-        try:
+        with transaction(conn):
             outcome = _load_with_fallback(conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping)
             if mapping.digest:
                 # Also a file that failed is tried again when the mapping changes (it may be what fixes it).
@@ -701,10 +695,6 @@ def ingest_source(
                     now,
                 ],
             )
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
         report.files.append(outcome)
     signature = _input_signature(conn, spec, mapping)
     state = conn.execute(
@@ -716,18 +706,13 @@ def ingest_source(
         # quarantine are already what a rebuild would give (the daily case for history files).
         report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = state[0][1:]
         return report
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         report.staged_rows, report.quarantined_rows, report.duplicates_collapsed = _apply_cross_row_rules(conn, spec)
         _count_files(conn, spec)
         conn.execute(
             "insert or replace into raw.staging_state values (?, ?, ?, ?, ?)",
             [source, signature, report.staged_rows, report.quarantined_rows, report.duplicates_collapsed],
         )
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
     # The run's outcomes tell the counts after the cross-row rules too.
     counts = {
         name: (valid, quarantined)
@@ -806,32 +791,28 @@ def record_ignored(
         orient="row",
     )
     conn.register("ignored_frame", listed)
-    conn.execute("begin transaction")
     try:
-        conn.execute(
-            "delete from raw.ingest_log as l where status = 'ignored' and not exists "
-            "(select 1 from ignored_frame as f where f.source = l.source and f.file_name = l.file_name)"
-        )
-        # A file still logged as read (a link now pointing outside the folder) is its
-        # source's to forget first; it is listed on the next run.
-        conn.execute(
-            """
-            insert or replace into raw.ingest_log
-            select source, file_name, size_bytes, modified_ns, null, null, null, null, 'ignored', reason, $now
-            from ignored_frame as f
-            where not exists (
-                select 1 from raw.ingest_log as l
-                where l.source = f.source and l.file_name = f.file_name
-                  and (l.status <> 'ignored' or (l.size_bytes, l.modified_ns, l.reason)
-                       = (f.size_bytes, f.modified_ns, f.reason))
+        with transaction(conn):
+            conn.execute(
+                "delete from raw.ingest_log as l where status = 'ignored' and not exists "
+                "(select 1 from ignored_frame as f where f.source = l.source and f.file_name = l.file_name)"
             )
-            """,
-            {"now": now},
-        )
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
+            # A file still logged as read (a link now pointing outside the folder) is its
+            # source's to forget first; it is listed on the next run.
+            conn.execute(
+                """
+                insert or replace into raw.ingest_log
+                select source, file_name, size_bytes, modified_ns, null, null, null, null, 'ignored', reason, $now
+                from ignored_frame as f
+                where not exists (
+                    select 1 from raw.ingest_log as l
+                    where l.source = f.source and l.file_name = f.file_name
+                      and (l.status <> 'ignored' or (l.size_bytes, l.modified_ns, l.reason)
+                           = (f.size_bytes, f.modified_ns, f.reason))
+                )
+                """,
+                {"now": now},
+            )
     finally:
         with contextlib.suppress(duckdb.Error):
             conn.unregister("ignored_frame")

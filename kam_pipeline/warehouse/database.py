@@ -63,6 +63,19 @@ def open_connection(resource: Any) -> Iterator[duckdb.DuckDBPyConnection]:
         conn.close()
 
 
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the body in one transaction: committed when it returns, rolled back when it raises (also on
+    KeyboardInterrupt), so a failure leaves the tables as they were."""
+    conn.execute("begin transaction")
+    try:
+        yield conn
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
 def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
     """Return the first column of the first row of a query (the whole result is consumed)."""
     rows = conn.execute(sql, params).fetchall()
@@ -90,8 +103,7 @@ def write_snapshot(
     dates = as_of if isinstance(as_of, list) else [as_of]
     as_of = dates[-1]
     scope_sql = "".join(f' and "{column}" = ?' for column in scope)
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         conn.execute(f"create table if not exists marts.{table} as select * from ({select_sql}) limit 0", bound)
         comments = _comments(conn, table)
         described = conn.execute(f"describe select * from ({select_sql})", bound).fetchall()
@@ -109,10 +121,6 @@ def write_snapshot(
             conn, f"select count(*) from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()]
         )
         _comment_columns(conn, table, comments)
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
     return count
 
 
