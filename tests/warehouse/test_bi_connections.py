@@ -17,7 +17,7 @@ from kam_pipeline.warehouse.datadict import data_dictionary, undocumented_column
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOCKED = {"enable_external_access": False, "lock_configuration": True}
 
 

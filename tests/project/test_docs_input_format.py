@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kam_pipeline.ingest.contract import SOURCES
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "input_format.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "input_format.md"
 
 
 def _sections() -> dict[str, tuple[str, str]]:

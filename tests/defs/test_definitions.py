@@ -83,7 +83,7 @@ def test_contract_check_fails_on_a_bad_frame():
 # ---------------------------------------------------------------------------------------------
 # Lineage: the graph shows what each asset really reads.
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql" / "marts"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "marts"
 
 
 def _tables_named_in(sql_file: Path) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_ingest_support import (
+from ingest_support import (
     OTHER_KEY,
     count,
     ingest,

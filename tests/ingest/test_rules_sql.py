@@ -31,15 +31,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from kam_pipeline.ingest.contract import AMOUNT, SOURCES
-from kam_pipeline.ingest.load import ingest_source
-from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS
-from test_ingest_support import (
+from ingest_support import (
     csv_text,
     row,
     rows_of,
     write,
 )
+from kam_pipeline.ingest.contract import AMOUNT, SOURCES
+from kam_pipeline.ingest.load import ingest_source
+from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS
 
 ROWS = 300
 MANAGERS = 10

@@ -27,7 +27,7 @@ from kam_pipeline.demo.generate import generate_dataset
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 7, 1)
 START_TIMEOUT = 180
 RUN_TIMEOUT = 300

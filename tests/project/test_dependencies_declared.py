@@ -14,9 +14,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Modules of this repository: the package, and the test helpers imported by name from tests/.
-LOCAL = {"kam_pipeline"} | {p.stem for p in (REPO / "tests").glob("*.py")}
+LOCAL = {"kam_pipeline"} | {p.stem for p in (REPO / "tests").rglob("*.py")}
 
 
 def _normalise(name: str) -> str:

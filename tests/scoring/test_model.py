@@ -14,7 +14,7 @@ from kam_pipeline.scoring.model import ModelError, ScoringModel, default_model_p
 from kam_pipeline.scoring.weights import ahp_weights
 
 # Wang & Chin (2011), Information Sciences 181(23): the inconsistent 6x6 matrix of
-# tests/test_weights_ahp.py (CR = 0.229 with Saaty's RI), written the way a person
+# tests/scoring/test_weights_ahp.py (CR = 0.229 with Saaty's RI), written the way a person
 # types it into a model file: fractions as text.
 WANG_CHIN = [
     [1, 4, 3, 1, 3, 4],

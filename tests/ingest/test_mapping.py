@@ -13,12 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from kam_pipeline.defs.assets.ingest import ingest_assets
-from kam_pipeline.defs.resources import build_resources
-from kam_pipeline.ingest.load import ingest_source
-from kam_pipeline.ingest.mapping import load_for
-from kam_pipeline.settings import Settings
-from test_ingest_support import (
+from ingest_support import (
     T1,
     T2,
     csv_text,
@@ -29,6 +24,11 @@ from test_ingest_support import (
     write_reference_data,
     write_source,
 )
+from kam_pipeline.defs.assets.ingest import ingest_assets
+from kam_pipeline.defs.resources import build_resources
+from kam_pipeline.ingest.load import ingest_source
+from kam_pipeline.ingest.mapping import load_for
+from kam_pipeline.settings import Settings
 
 STATUSES = "['completed', 'cancelled', 'returned']"
 
@@ -405,7 +405,7 @@ def test_a_mapping_file_named_by_the_run_is_no_ignored_data_file(tmp_path):
 
 
 def test_an_excel_survey_export_with_its_own_headers_loads_through_the_mapping(conn, data_dir):
-    from test_ingest_excel import write_xlsx
+    from test_excel import write_xlsx
 
     write_reference_data(data_dir)
     write(

@@ -6,7 +6,7 @@ import os
 
 import duckdb
 
-from test_ingest_support import (
+from ingest_support import (
     DEPENDENCY_ORDER,
     T1,
     T2,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from test_ingest_support import (
+from ingest_support import (
     ingest,
     reasons,
     row,

@@ -18,10 +18,7 @@ import xlwt
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from conftest import AS_OF
-from kam_pipeline.ingest.contract import SOURCES
-from kam_pipeline.ingest.load import NO_SOURCE, record_ignored
-from test_cli import kam
-from test_ingest_support import (
+from ingest_support import (
     T1,
     T2,
     ingest,
@@ -33,6 +30,9 @@ from test_ingest_support import (
     write_reference_data,
     write_source,
 )
+from kam_pipeline.ingest.contract import SOURCES
+from kam_pipeline.ingest.load import NO_SOURCE, record_ignored
+from test_cli import kam
 
 ORDER_HEADER = SOURCES["orders"].column_names
 COMPLAINT_HEADER = SOURCES["complaints"].column_names

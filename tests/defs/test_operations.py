@@ -17,7 +17,7 @@ from kam_pipeline.definitions import defs
 from kam_pipeline.defs.freshness import MARTS_FRESHNESS
 from kam_pipeline.warehouse import database as warehouse
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_example_dagster_yaml_is_not_picked_up_by_accident():

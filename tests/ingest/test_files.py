@@ -10,8 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from kam_pipeline.ingest.contract import SOURCES
-from test_ingest_support import (
+from ingest_support import (
     count,
     csv_text,
     ingest,
@@ -23,6 +22,7 @@ from test_ingest_support import (
     write_reference_data,
     write_source,
 )
+from kam_pipeline.ingest.contract import SOURCES
 
 CHINESE_MANAGERS = [
     row("managers", manager_name="王伟", team_name="华东大客户部"),
