@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kam_pipeline.ingest.mapping import MappingError, load_for
 from kam_pipeline.scoring.model import ModelError, load_model
-from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings
+from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings, env
 
 # The earliest as-of date `kam run` accepts: anything before is a typo, not history.
 EARLIEST_AS_OF = dt.date(1900, 1, 1)
@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kam: error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
-        if os.environ.get("KAM_DEBUG"):
+        if env("KAM_DEBUG"):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(

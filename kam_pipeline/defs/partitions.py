@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 
 import dagster as dg
 
-# Where the partition list of `dagster dev` starts; KAM_PARTITION_START moves it. `kam run`
-# does not depend on it: it starts its own partitions at the earliest date it is asked for.
-DEFAULT_PARTITION_START = "2000-01-01"
+from kam_pipeline.settings import env
 
 
 def daily_partitions(start: str | dt.date, end_offset: int = 1) -> dg.DailyPartitionsDefinition:
@@ -22,7 +19,9 @@ def daily_partitions(start: str | dt.date, end_offset: int = 1) -> dg.DailyParti
     return dg.DailyPartitionsDefinition(start_date=str(start), end_offset=end_offset)
 
 
-as_of_partitions = daily_partitions(os.environ.get("KAM_PARTITION_START", DEFAULT_PARTITION_START))
+# Where the partition list of `dagster dev` starts; KAM_PARTITION_START moves it. `kam run`
+# does not depend on it: it starts its own partitions at the earliest date it is asked for.
+as_of_partitions = daily_partitions(env("KAM_PARTITION_START"))
 
 
 def with_partitions(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -11,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_path
 from kam_pipeline.quality.suites import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
-from kam_pipeline.settings import Settings
+from kam_pipeline.settings import Settings, env
 from kam_pipeline.warehouse.database import work_path_for
 
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
@@ -92,7 +91,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     # closing each step's connection and publishing checkpoint it anyway.
     config = {
         "storage_compatibility_version": "v1.5.0",
-        "memory_limit": os.environ.get("KAM_DUCKDB_MEMORY", "1GB"),
+        "memory_limit": env("KAM_DUCKDB_MEMORY"),
         "checkpoint_threshold": "1GB",
     }
     return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path), connection_config=config)}

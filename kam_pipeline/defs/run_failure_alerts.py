@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 
+from kam_pipeline.settings import env
+
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -71,23 +73,22 @@ class AlertSettings:
     dagster_url: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
-        """Read the KAM_ALERT_* and KAM_SMTP_* variables from `env` (e.g. os.environ)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertSettings:
+        """Read the KAM_ALERT_* and KAM_SMTP_* variables from `environ` (default os.environ)."""
 
         def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
+            return env(name, environ)
 
         return cls(
             webhook_url=get("KAM_ALERT_WEBHOOK"),
             smtp_host=get("KAM_SMTP_HOST"),
-            smtp_port=int(get("KAM_SMTP_PORT") or 587),
+            smtp_port=int(get("KAM_SMTP_PORT")),
             smtp_user=get("KAM_SMTP_USER"),
             smtp_password=get("KAM_SMTP_PASSWORD"),
-            smtp_from=get("KAM_SMTP_FROM") or cls.smtp_from,
+            smtp_from=get("KAM_SMTP_FROM"),
             smtp_to=tuple(a.strip() for a in (get("KAM_SMTP_TO") or "").split(",") if a.strip()),
-            smtp_starttls=(get("KAM_SMTP_STARTTLS") or "true").lower() not in _FALSE,
-            timeout_seconds=float(get("KAM_ALERT_TIMEOUT") or 10),
+            smtp_starttls=get("KAM_SMTP_STARTTLS").lower() not in _FALSE,
+            timeout_seconds=float(get("KAM_ALERT_TIMEOUT")),
             dagster_url=(get("KAM_DAGSTER_URL") or "").rstrip("/") or None,
         )
 

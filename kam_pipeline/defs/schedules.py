@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
+
+from kam_pipeline.settings import env
 
 daily_job = dg.define_asset_job(
     "kam_daily",
@@ -16,7 +16,7 @@ daily_job = dg.define_asset_job(
 # i.e. everything delivered up to and including yesterday. KAM_SCHEDULE_HOUR moves it.
 daily_schedule = dg.build_schedule_from_partitioned_job(
     daily_job,
-    hour_of_day=int(os.environ.get("KAM_SCHEDULE_HOUR", "6")),
+    hour_of_day=int(env("KAM_SCHEDULE_HOUR")),
     minute_of_hour=0,
     name="kam_daily_schedule",
 )

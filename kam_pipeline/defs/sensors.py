@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from kam_pipeline.defs.run_failure_alerts import Alert, AlertSettings, deliver
 from kam_pipeline.defs.schedules import daily_job
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.reader import discover
+from kam_pipeline.settings import env
 
 # A file modified less than this many seconds ago may still be being copied in; the
 # sensor waits for the next tick instead of ingesting half a file.
-SETTLE_SECONDS = float(os.environ.get("KAM_SENSOR_SETTLE_SECONDS", "30"))
+SETTLE_SECONDS = float(env("KAM_SENSOR_SETTLE_SECONDS"))
 
 # The FolderState entry of the mapping file (sources.yaml, --sources, KAM_SOURCES); no source is called so.
 MAPPING = "(mapping)"
@@ -153,7 +153,7 @@ def failure_alert(context: dg.RunFailureSensorContext, settings: AlertSettings) 
 )
 def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     """Report a failed run on the configured channels (the log always)."""
-    settings = AlertSettings.from_env(os.environ)
+    settings = AlertSettings.from_env()
     alert = failure_alert(context, settings)
     context.log.error(alert.text)
     for channel, outcome in deliver(settings, alert).items():

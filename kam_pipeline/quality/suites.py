@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+
+from kam_pipeline.settings import env
 
 
 def preload() -> None:
@@ -35,7 +36,7 @@ def preload() -> None:
 
 
 # A snapshot whose row count moves by more than this share from the previous one is flagged.
-ROW_COUNT_BAND = float(os.environ.get("KAM_ROW_COUNT_BAND", "0.5"))
+ROW_COUNT_BAND = float(env("KAM_ROW_COUNT_BAND"))
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """Optional Parquet copy of each published snapshot, for tools that cannot open DuckDB files."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from kam_pipeline.defs.partitions import as_of_partitions
 from kam_pipeline.defs.resources import KamResource
+from kam_pipeline.settings import env
 from kam_pipeline.warehouse.parquet_export import export_marts
 
 PARQUET_DIR_ENV = "KAM_PARQUET_DIR"
@@ -23,7 +23,7 @@ PARQUET_DIR_ENV = "KAM_PARQUET_DIR"
 )
 def parquet_export(context: dg.AssetExecutionContext, kam: KamResource) -> dg.MaterializeResult:
     """Write the partition's snapshot of every mart as Parquet, read from the published file."""
-    out = Path(os.environ[PARQUET_DIR_ENV])
+    out = Path(env(PARQUET_DIR_ENV))
     written = export_marts(kam.published_path, out, dt.date.fromisoformat(context.partition_key))
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(out.resolve())), "files": sum(written.values())}
@@ -31,4 +31,4 @@ def parquet_export(context: dg.AssetExecutionContext, kam: KamResource) -> dg.Ma
 
 
 # Only deployments that ask for it get the asset (and its step in kam_daily).
-export_assets = [parquet_export] if os.environ.get(PARQUET_DIR_ENV) else []
+export_assets = [parquet_export] if env(PARQUET_DIR_ENV) else []

@@ -10,7 +10,7 @@ from kam_pipeline.defs.checks import mart_check_results, mart_check_specs, merge
 from kam_pipeline.defs.partitions import as_of_partitions
 from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import REVIEWER_ROLES
-from kam_pipeline.report.summary import top_accounts_markdown
+from kam_pipeline.report.metadata import accounts_markdown, grade_distribution_markdown
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
@@ -178,15 +178,12 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
                 results.update(mart_check_results(conn, _mart(table), batch))
     checks = {table: merge_check_results(results) for table, results in per_date.items()}
     scores = result.account_scores
-    grades = scores.group_by("grade").len().sort("grade")
     yield dg.MaterializeResult(
         asset_key=_mart("account_scores"),
         metadata={
             "dagster/row_count": result.counts["account_scores"],
-            "top_accounts": dg.MetadataValue.md(top_accounts_markdown(scores, 10)),
-            "grade_distribution": dg.MetadataValue.md(
-                "| grade | accounts |\n|---|---|\n" + "".join(f"| {g} | {n} |\n" for g, n in grades.iter_rows())
-            ),
+            "top_accounts": dg.MetadataValue.md(accounts_markdown(scores, 10)),
+            "grade_distribution": dg.MetadataValue.md(grade_distribution_markdown(scores)),
             "key_accounts": int(scores.get_column("is_key_account").sum()),
         },
         check_results=checks["account_scores"],
