@@ -17,35 +17,12 @@ import polars as pl
 
 from kam_pipeline.report.data import ReportData
 from kam_pipeline.report.i18n import missing
-from kam_pipeline.scoring.model import ACCOUNT_INDICATORS, ScoringModel
+from kam_pipeline.scoring import indicators as registry
+from kam_pipeline.scoring.model import ScoringModel
 
-# What to do about a weak or falling indicator. Assessment dimensions (rated by people) fall
-# back to their group; anything else to a relationship review.
-ACTION_BY_INDICATOR: dict[str, str] = {
-    "csat": "service_review",
-    "nps": "service_review",
-    "product_quality": "service_review",
-    "service_quality": "service_review",
-    "price_value": "service_review",
-    "responsiveness": "service_review",
-    "overdue_ratio": "credit_review",
-    "avg_days_late": "credit_review",
-    "complaint_rate": "complaint_review",
-    "sla_breach_rate": "complaint_review",
-    "avg_resolution_hours": "complaint_review",
-    "revenue": "account_plan",
-    "revenue_growth": "account_plan",
-    "revenue_retention": "account_plan",
-    "avg_order_value": "account_plan",
-    "order_count": "account_plan",
-    "order_frequency": "account_plan",
-    "active_month_ratio": "reactivation",
-    "recency_days": "reactivation",
-    "share_of_wallet": "cross_sell",
-    "product_breadth": "cross_sell",
-    "gross_margin": "pricing_review",
-    "market_growth_gap": "competitive_review",
-}
+# What to do about a weak or falling indicator: the registry's `action`. Assessment dimensions
+# (rated by people) and indicators without one fall back to their group; anything else to a
+# relationship review.
 ACTION_BY_GROUP = {"learning_growth": "executive_sponsor", "customer": "service_review", "financial": "account_plan"}
 
 TOP_DROPS = 5
@@ -133,8 +110,9 @@ class Findings:
 
 def action_for(indicator: str | None, model: ScoringModel) -> str:
     """Return the action id suggested for a weak or falling indicator."""
-    if indicator in ACTION_BY_INDICATOR:
-        return ACTION_BY_INDICATOR[indicator]
+    entry = registry.indicator(indicator)
+    if entry is not None and entry.action:
+        return entry.action
     group = next((i.group for i in model.indicators if i.id == indicator), None)
     return ACTION_BY_GROUP.get(group or "", "relationship_review")
 
@@ -202,11 +180,12 @@ def targets_of(model: ScoringModel, profile: str) -> dict[str, float]:
         targets = model.profile(profile).targets
     except KeyError:
         targets = model.spec.targets
-    return {k: float(v) for k, v in targets.items() if k in ACCOUNT_INDICATORS}
+    account = set(registry.names("account"))
+    return {k: float(v) for k, v in targets.items() if k in account}
 
 
 def _met(indicator: str, value: float, target: float) -> bool:
-    return value <= target if ACCOUNT_INDICATORS.get(indicator) == "lower" else value >= target
+    return value <= target if registry.direction_of(indicator) == "lower" else value >= target
 
 
 def _weakest_group(row: dict, model: ScoringModel) -> tuple[str | None, float | None]:

@@ -1,7 +1,8 @@
 """Every word the report prints, in English and Chinese, and the number formats it uses.
 
 `t(lang, key, **values)` returns one string; a key missing in a language is an error
-(a test checks both languages have the same keys and placeholders).
+(a test checks both languages have the same keys and placeholders). Indicator names and
+number formats come from the indicator registry (scoring/indicators.yaml).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 import re
 import string
 from typing import Any
+
+from kam_pipeline.scoring import indicators as registry
 
 LANGS = ("en", "zh")
 
@@ -440,51 +443,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "list_sep": {"en": ", ", "zh": "、"},
 }
 
-# Indicator and KPI names for ids the scoring model gives no label (book and portfolio KPIs).
-INDICATOR_LABELS: dict[str, dict[str, str]] = {
-    "revenue": {"en": "Revenue", "zh": "销售收入"},
-    "revenue_growth": {"en": "Revenue growth", "zh": "收入增长率"},
-    "gross_margin": {"en": "Gross margin", "zh": "毛利率"},
-    "revenue_retention": {"en": "Revenue retention", "zh": "收入留存率"},
-    "csat": {"en": "Satisfaction (CSAT)", "zh": "客户满意度"},
-    "nps": {"en": "Net promoter score", "zh": "净推荐值"},
-    "share_of_wallet": {"en": "Share of wallet", "zh": "钱包份额"},
-    "active_month_ratio": {"en": "Repurchase (active months)", "zh": "重复购买率"},
-    "recency_days": {"en": "Days since last order", "zh": "最近购买天数"},
-    "tenure_years": {"en": "Tenure", "zh": "合作年限"},
-    "complaint_rate": {"en": "Complaints per 100 orders", "zh": "投诉率"},
-    "avg_resolution_hours": {"en": "Mean resolution time", "zh": "平均解决时长"},
-    "sla_breach_rate": {"en": "SLA breach rate", "zh": "服务超时率"},
-    "overdue_ratio": {"en": "Overdue invoice share", "zh": "逾期账款比例"},
-    "avg_days_late": {"en": "Mean days late", "zh": "平均逾期天数"},
-    "nrr": {"en": "Net revenue retention", "zh": "净收入留存率"},
-    "grr": {"en": "Gross revenue retention", "zh": "总收入留存率"},
-    "logo_retention": {"en": "Logo retention", "zh": "客户保留率"},
-    "feedback_score": {"en": "360-degree feedback", "zh": "360度评估"},
-    "account_score": {"en": "Revenue-weighted account score", "zh": "客户加权得分"},
-    "kpi_attainment": {"en": "KPI attainment", "zh": "KPI达成率"},
-}
-
-# How an indicator's raw value is printed: share (0-1 -> %), money, int, or plain number.
-PERCENT = {
-    "revenue_growth",
-    "gross_margin",
-    "revenue_retention",
-    "share_of_wallet",
-    "active_month_ratio",
-    "sla_breach_rate",
-    "overdue_ratio",
-    "market_growth_gap",
-    "nrr",
-    "grr",
-    "logo_retention",
-    "churn_rate",
-    "market_share",
-    "kpi_attainment",
-}
-MONEY = {"revenue", "revenue_prev", "avg_order_value"}
-INTEGER = {"recency_days", "order_count", "product_breadth", "complaint_count"}
-
 
 class _Formatter(string.Formatter):
     """str.format with one addition: `{n:# account|# accounts}` picks the singular when n is 1.
@@ -536,14 +494,16 @@ def money(value: Any, lang: str = "en") -> str:
 
 
 def indicator_value(indicator: str, value: Any, lang: str = "en") -> str:
-    """Return an indicator's raw value in its natural unit (% for shares, money for amounts)."""
-    if indicator in PERCENT:
-        return percent(value, 1, lang)
-    if indicator in MONEY:
-        return money(value, lang)
-    if indicator in INTEGER:
-        return number(value, 0, lang)
-    return number(value, 1, lang)
+    """Return an indicator's raw value as its registry `format` says (% for shares, no decimals for money).
+
+    Anything the registry does not declare (an assessment dimension) gets one decimal.
+    """
+    entry = registry.indicator(indicator)
+    if entry is None:
+        return number(value, 1, lang)
+    if entry.format == "percent":
+        return percent(value, entry.digits, lang)
+    return number(value, entry.digits, lang)
 
 
 def join(lang: str, items: list[str]) -> str:

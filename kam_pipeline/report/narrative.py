@@ -10,7 +10,6 @@ import polars as pl
 from kam_pipeline.report.data import ReportData
 from kam_pipeline.report.findings import BelowTarget, Drop, Findings, Risk
 from kam_pipeline.report.i18n import (
-    INDICATOR_LABELS,
     STRINGS,
     indicator_value,
     join,
@@ -21,6 +20,7 @@ from kam_pipeline.report.i18n import (
     signed,
     t,
 )
+from kam_pipeline.scoring import indicators as registry
 from kam_pipeline.scoring.model import ScoringModel
 
 
@@ -32,14 +32,15 @@ class Labels:
     model: ScoringModel
 
     def indicator(self, indicator: str | None) -> str:
-        """The model's label of an indicator, else the built-in one, else its id."""
+        """The model's label of an indicator, else the registry's, else its id."""
         if indicator is None:
             return t(self.lang, "not_available")
         for group in self.model.spec.groups.values():
             spec = group.indicators.get(indicator)
             if spec is not None and self.lang in spec.label:
                 return spec.label[self.lang]
-        return INDICATOR_LABELS.get(indicator, {}).get(self.lang, indicator)
+        entry = registry.indicator(indicator)
+        return entry.label_in(self.lang) if entry else indicator
 
     def group(self, group: str | None) -> str:
         """The model's label of a group (perspective), else its id."""
@@ -196,12 +197,10 @@ def target_sentence(item: BelowTarget, labels: Labels) -> str:
 
 def targets_text(targets: dict[str, float], labels: Labels) -> str:
     """`Revenue growth ≥ 20.0 %, ...` for the model's targets."""
-    from kam_pipeline.scoring.model import ACCOUNT_INDICATORS
-
     return join(
         labels.lang,
         [
-            f"{labels.indicator(k)} {'≤' if ACCOUNT_INDICATORS.get(k) == 'lower' else '≥'} "
+            f"{labels.indicator(k)} {'≤' if registry.direction_of(k) == 'lower' else '≥'} "
             f"{indicator_value(k, v, labels.lang)}"
             for k, v in targets.items()
         ],

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kam_pipeline.scoring.indicators import registry
 from kam_pipeline.scoring.model import Indicator, Profile, ScoringModel, WeightSpec
 from kam_pipeline.scoring.normalize import normalize
 from kam_pipeline.scoring.weights import (
@@ -36,23 +37,9 @@ from kam_pipeline.scoring.weights import (
 
 _POLICY_VALUE = {"neutral": 0.5, "worst": 0.0, "best": 1.0}
 
-# Indicators computed from orders: for a churned account a missing value means "no sales in the window".
-CHURN_WORST = frozenset(
-    {
-        "revenue",
-        "revenue_growth",
-        "gross_margin",
-        "avg_order_value",
-        "order_count",
-        "order_frequency",
-        "product_breadth",
-        "active_month_ratio",
-        "recency_days",
-        "revenue_retention",
-        "share_of_wallet",
-        "market_growth_gap",
-    }
-)
+# Indicators computed from orders (registry `from_orders`): for a churned account a missing
+# value means "no sales in the window".
+CHURN_WORST = frozenset(name for name, entry in registry().items() if entry.from_orders)
 
 
 @dataclass

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from kam_pipeline.scoring.model import ACCOUNT_INDICATORS, BOOK_INDICATORS
+from kam_pipeline.scoring import indicators
 
 
 def direction_of(kpi: str) -> str:
     """Return 'higher' or 'lower' for a KPI named after an indicator."""
-    return ACCOUNT_INDICATORS.get(kpi) or BOOK_INDICATORS.get(kpi, "higher")
+    return indicators.direction_of(kpi, "higher")
 
 
 _SCHEMA = {

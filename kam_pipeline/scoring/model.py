@@ -21,57 +21,15 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from kam_pipeline.ingest.contract import REVIEWER_ROLES
+from kam_pipeline.scoring.indicators import direction_of, directions, registry
 from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
 
-# Indicators computed in marts.account_indicators that a model may score, with
-# their natural direction (INDICATORS.md). Assessment dimensions are added by name.
-ACCOUNT_INDICATORS: dict[str, str] = {
-    "revenue": "higher",
-    "revenue_growth": "higher",
-    "gross_margin": "higher",
-    "avg_order_value": "higher",
-    "order_count": "higher",
-    "order_frequency": "higher",
-    "product_breadth": "higher",
-    "active_month_ratio": "higher",
-    "recency_days": "lower",
-    "tenure_years": "higher",
-    "revenue_retention": "higher",
-    "share_of_wallet": "higher",
-    "market_growth_gap": "higher",
-    "csat": "higher",
-    "product_quality": "higher",
-    "service_quality": "higher",
-    "price_value": "higher",
-    "responsiveness": "higher",
-    "nps": "higher",
-    "complaint_rate": "lower",
-    "avg_resolution_hours": "lower",
-    "sla_breach_rate": "lower",
-    "overdue_ratio": "lower",
-    "avg_days_late": "lower",
-}
-
-# Book-of-business indicators of managers and teams (marts.book_indicators) a manager
-# scorecard may use, with their direction; kpi_attainment is added by the KPI evaluation.
-BOOK_INDICATORS: dict[str, str] = {
-    "account_count": "higher",
-    "revenue": "higher",
-    "revenue_growth": "higher",
-    "nrr": "higher",
-    "grr": "higher",
-    "logo_retention": "higher",
-    "account_score": "higher",
-    "csat": "higher",
-    "nps": "higher",
-    "share_of_wallet": "higher",
-    "active_month_ratio": "higher",
-    "complaint_rate": "lower",
-    "avg_resolution_hours": "lower",
-    "sla_breach_rate": "lower",
-    "feedback_score": "higher",
-    "kpi_attainment": "higher",
-}
+# The indicators a model may score, with their natural direction, from the indicator registry
+# (scoring/indicators.yaml): account indicators are columns of marts.account_indicators
+# (assessment dimensions are added by name), book indicators those of managers and teams
+# (marts.book_indicators, and kpi_attainment from the KPI evaluation).
+ACCOUNT_INDICATORS: dict[str, str] = directions("account")
+BOOK_INDICATORS: dict[str, str] = directions("book")
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -232,7 +190,7 @@ class Indicator:
 
     @property
     def direction(self) -> str:
-        return self.spec.direction or ACCOUNT_INDICATORS.get(self.id) or BOOK_INDICATORS.get(self.id, "higher")
+        return self.spec.direction or direction_of(self.id)
 
 
 @dataclass(frozen=True)
@@ -540,7 +498,7 @@ def _bounds_problems(ind: IndicatorSpec, where: str) -> list[str]:
 def _target_problems(spec: ModelSpec) -> list[str]:
     """Targets must be > 0, name a known indicator, and exist for every 'target'-normalised indicator."""
     problems: list[str] = []
-    known = set(ACCOUNT_INDICATORS) | set(BOOK_INDICATORS) | {i for g in spec.groups.values() for i in g.indicators}
+    known = set(registry()) | {i for g in spec.groups.values() for i in g.indicators}
     places = [("targets", spec.targets)] + [
         (f"profiles.{p}.targets", prof.targets) for p, prof in spec.profiles.items()
     ]

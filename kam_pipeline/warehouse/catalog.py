@@ -1,6 +1,12 @@
-"""Descriptions of every `marts` table and column, applied as DuckDB COMMENTs for BI tools."""
+"""Descriptions of every `marts` table and column, applied as DuckDB COMMENTs for BI tools.
+
+Indicator columns (what a scoring model may score) are described once, in the indicator
+registry (scoring/indicators.yaml); this module holds every other column.
+"""
 
 from __future__ import annotations
+
+from kam_pipeline.scoring.indicators import LEVEL_TABLES, indicator
 
 _COMMON = {
     "as_of_date": "As-of date D of the snapshot; indicators use the window [D - W, D)",
@@ -14,37 +20,21 @@ _COMMON = {
     "team_id": "Team of the account manager (managers.team_id)",
     "team_name": "Team name",
     "window_days": "Window length W in days",
-    "revenue": "Signed net revenue in the window C: completed lines minus returned lines (currency)",
     "revenue_prev": "Signed net revenue in the previous window P (currency)",
-    "revenue_growth": "(revenue - revenue_prev) / revenue_prev; NULL when revenue_prev = 0",
     "profile": "Scoring profile (weights and targets) the account was scored with",
     "score": "Weighted score 0-100",
     "rank": "Rank by score within the snapshot, 1 = best",
     "grade": "Grade from the model's grade bands, or insufficient_data",
-    "nrr": "Net revenue retention: sum revenue_C / sum revenue_P over accounts with revenue in P",
-    "grr": "Gross revenue retention: sum min(revenue_C, revenue_P) / sum revenue_P over accounts with revenue in P",
-    "logo_retention": "Share of accounts with revenue in P that also have revenue in C",
-    "account_count": "Number of accounts evaluated",
     "churned_accounts": "Accounts flagged is_churned",
-    "feedback_score": "360-degree feedback score 0-100: mean per reviewer role, roles weighted as configured",
     "subject": "What was scored: 'account' or 'manager' (the manager scorecard)",
     "level": "account, manager or team",
     "entity_id": "account_id, manager_id or team_id, by level",
-    "kpi_attainment": "Mean KPI attainment 0-1: each KPI's attainment clipped to [0, kpi_cap] / kpi_cap",
     "kpis_met": "KPIs at or beyond their target",
     "kpis_evaluated": "KPIs with a value",
     "manager_count": "Managers in the team (1 on manager rows)",
     "accounts_scored": "Accounts with a score in the book",
     "key_accounts": "Key accounts in the book",
     "avg_completeness": "Mean completeness of the book's account scores",
-    "account_score": "Revenue-weighted mean score of the book's accounts (plain mean without revenue)",
-    "csat": "Mean satisfaction 0-100 (book level: weighted by survey responses)",
-    "nps": "Net promoter score (book level: weighted by survey responses)",
-    "share_of_wallet": "revenue / wallet estimate over the window (book level: accounts with a wallet estimate)",
-    "active_month_ratio": "Months with a completed order / months in the window (book level: mean over accounts)",
-    "complaint_rate": "Complaints per 100 orders",
-    "avg_resolution_hours": "Mean hours to resolve complaints, an open one counting its age at D (book level: weighted by complaints)",
-    "sla_breach_rate": "Share of complaints past their severity's SLA (book level: weighted by complaints)",
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
 }
 
@@ -52,37 +42,15 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "account_indicators": (
         "Raw indicator values per account and as-of date (each column's formula is in its description)",
         {
-            "gross_margin": "(net - cost) / net over window lines that carry cost data; NULL without cost data",
-            "order_count": "Distinct orders with a completed line in C",
-            "avg_order_value": "revenue / order_count (currency); NULL without orders",
-            "order_frequency": "Orders per 30 days: order_count / (W / 30)",
-            "product_breadth": "Distinct product categories bought in C",
-            "active_month_ratio": "Calendar months of C with a completed order / calendar months overlapping C",
-            "recency_days": "Days from the last completed order (before D) to D; NULL if none",
             "last_order_date": "Date of the last completed order before D",
-            "tenure_years": "(D - accounts.since) / 365.25",
             "is_churned": "1 if the account bought before (revenue in P or any order before C) and not in the last churn_days",
-            "revenue_retention": "min(revenue / revenue_prev, cap); NULL when revenue_prev = 0",
-            "share_of_wallet": "revenue / wallet prorated over C; NULL without wallet data",
             "wallet_amount_window": "Wallet estimate prorated to the window C (currency)",
             "market_year": "Calendar year holding most days of C, used for market data",
             "market_growth": "Growth of the account's (industry, region) market from market_year - 1 to market_year",
-            "market_growth_gap": "revenue_growth - market_growth; NULL without market data",
-            "csat": "Mean overall survey score in C rescaled to 0-100",
-            "product_quality": "Mean product-quality survey score in C, 0-100",
-            "service_quality": "Mean service-quality survey score in C, 0-100",
-            "price_value": "Mean price/value survey score in C, 0-100",
-            "responsiveness": "Mean responsiveness survey score in C, 0-100",
-            "nps": "Net promoter score in C: % recommend >= 9 minus % recommend <= 6",
             "survey_count": "Survey responses in C",
             "complaint_count": "Complaints opened in C",
-            "complaint_rate": "Complaints per 100 orders in C; NULL without orders",
-            "avg_resolution_hours": "Mean over complaints opened in C of hours to resolution, or of age at D while still open",
-            "sla_breach_rate": "Share of complaints opened in C resolved after, or open past, their severity's SLA",
             "open_complaints": "Complaints opened in C and not resolved at D",
             "invoice_count": "Invoices issued in C",
-            "overdue_ratio": "Amount of invoices issued in C paid late or unpaid past due at D / amount invoiced",
-            "avg_days_late": "Mean days late (paid_on or D, minus due_on, floored at 0) of invoices issued in C",
         },
     ),
     "account_assessments": (
@@ -234,6 +202,10 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+# account_indicators holds the account level of the registry, book_indicators the book level.
+_TABLE_LEVELS = {table: level for level, table in LEVEL_TABLES.items()}
+
+
 def column_comment(table: str, column: str | None) -> str:
     """Return the description of `marts.<table>` (column None) or of one of its columns; '' if unknown."""
     description, columns = _TABLES.get(table, ("", {}))
@@ -241,11 +213,18 @@ def column_comment(table: str, column: str | None) -> str:
         return description
     if column in columns:
         return columns[column]
+    if (entry := indicator(column)) is not None:
+        return entry.describe(_TABLE_LEVELS.get(table))
     if column in _COMMON:
         return _COMMON[column]
     if column.endswith("_score") and table in ("account_scores", "manager_scores", "team_scores"):
         return f"Sub-score 0-100 of the indicator group '{column.removesuffix('_score')}'"
     return ""
+
+
+def described_columns(table: str) -> set[str]:
+    """Return the columns this module describes for `marts.<table>` itself (its own and the common ones)."""
+    return set(_TABLES.get(table, ("", {}))[1]) | set(_COMMON)
 
 
 def tables() -> list[str]:

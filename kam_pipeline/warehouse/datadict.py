@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from kam_pipeline.scoring.indicators import LEVEL_TABLES, registry
 from kam_pipeline.warehouse.catalog import tables as catalog_tables
 
 HEADER = """# Data dictionary: the `marts` schema
@@ -48,6 +49,35 @@ def marts_schema(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[t
     return {t: (described[t] or "", columns[t]) for t in order}
 
 
+def _scale(scale: tuple[float, float] | None) -> str:
+    return "" if scale is None else f"{scale[0]:g} to {scale[1]:g}"
+
+
+def indicator_section() -> list[str]:
+    """The Markdown lines of the indicator registry: where each indicator is, its direction, scale and labels."""
+    lines = [
+        "",
+        "## Indicators",
+        "",
+        "The columns a scoring model may score, from the indicator registry "
+        "(`kam_pipeline/scoring/indicators.yaml`): the table that holds them, which direction is "
+        "better, the fixed scale where one exists, how the report prints them and their names "
+        "in the report. Their formulas are the column descriptions above.",
+        "",
+        "| indicator | in | better | scale | shown as | label (en) | label (zh) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in registry().items():
+        where = ", ".join(f"`{LEVEL_TABLES[level]}`" for level in entry.levels)
+        if entry.written_by == "kpi_evaluation":
+            where = "`manager_scores`, `team_scores` (KPI evaluation)"
+        lines.append(
+            f"| `{name}` | {where} | {entry.direction} | {_scale(entry.scale)} | {entry.format} "
+            f"| {_cell(entry.label.en)} | {_cell(entry.label.zh)} |"
+        )
+    return lines
+
+
 def data_dictionary(db_path: Path) -> str:
     """Return the Markdown data dictionary of the marts in the DuckDB file `db_path` (opened read-only)."""
     with duckdb.connect(str(db_path), read_only=True) as conn:
@@ -56,6 +86,10 @@ def data_dictionary(db_path: Path) -> str:
         raise ValueError(f"{db_path}: no marts tables (run the pipeline first)")
     lines = [HEADER, "| table | what it holds | columns |", "|---|---|---|"]
     lines += [f"| [`marts.{t}`](#marts{t}) | {_cell(c)} | {len(cols)} |" for t, (c, cols) in schema.items()]
+    lines += [
+        "",
+        "The indicators a scoring model may score, with their direction and scale: [Indicators](#indicators).",
+    ]
     for table, (comment, cols) in schema.items():
         lines += [
             "",
@@ -67,6 +101,7 @@ def data_dictionary(db_path: Path) -> str:
             "|---|---|---|",
         ]
         lines += [f"| `{name}` | {data_type} | {_cell(text)} |" for name, data_type, text in cols]
+    lines += indicator_section()
     return "\n".join(lines) + "\n"
 
 

@@ -93,7 +93,11 @@ def test_an_infinite_bound_is_refused(tmp_path):
     path = tmp_path / "model.yaml"
     text = default_model_path().read_text(encoding="utf-8")
     path.write_text(
-        text.replace("bounds: [0, 100], label: {en: Satisfaction", "bounds: [0, .inf], label: {en: Satisfaction", 1),
+        text.replace(
+            "csat:               {normalization: bounded, bounds: [0, 100]}",
+            "csat: {normalization: bounded, bounds: [0, .inf]}",
+            1,
+        ),
         encoding="utf-8",
     )
     assert ".inf" in path.read_text(encoding="utf-8")
