@@ -48,6 +48,23 @@ _COMMON = {
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
 }
 
+# Lifecycle columns (INDICATORS.md, Lifecycle), shared by account_lifecycle and account_indicators.
+_LIFECYCLE = {
+    "lifecycle_stage": "new (first completed order in C), reactivated (completed before P and in C, none in P), "
+    "retained (in P and C), churned (in P, none in C), dormant (none in P or C, but earlier) or prospect (never)",
+    "first_order_date": "Date of the first completed order before D",
+    "days_to_first_order": "Days from accounts.since to first_order_date",
+    "acquisition_cost": "Cost of winning the account (acquisition source), when acquired before D (currency)",
+    "payback": "Gross margin from acquired_on to D / acquisition_cost; NULL when the cost is 0 or the lines lack cost data",
+}
+
+# Lifecycle counts of portfolio_kpis and book_indicators.
+_STAGE_COUNTS = {
+    "new_accounts": "Accounts whose lifecycle stage is new (first completed order in C)",
+    "reactivated_accounts": "Accounts whose lifecycle stage is reactivated",
+    "new_revenue_share": "Revenue of new accounts / revenue; NULL when revenue is 0",
+}
+
 _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "account_indicators": (
         "Raw indicator values per account and as-of date (each column's formula is in its description)",
@@ -83,6 +100,49 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "invoice_count": "Invoices issued in C",
             "overdue_ratio": "Amount of invoices issued in C paid late or unpaid past due at D / amount invoiced",
             "avg_days_late": "Mean days late (paid_on or D, minus due_on, floored at 0) of invoices issued in C",
+            **{
+                c: _LIFECYCLE[c]
+                for c in ("lifecycle_stage", "first_order_date", "days_to_first_order", "acquisition_cost", "payback")
+            },
+            "order_frequency_since_first": "Orders per 30 days from the first order (or the start of C, if later) "
+            "to D, counting at least 30 days",
+            "monthly_revenue_since_first": "Revenue per 30 days from the first order (or the start of C, if later) "
+            "to D, counting at least 30 days (currency)",
+        },
+    ),
+    "account_lifecycle": (
+        "Lifecycle stage of every account per as-of date, from completed order lines, and its revenue bridge bucket",
+        {
+            **_LIFECYCLE,
+            "ordered_in_c": "True when the account has a completed line in C",
+            "ordered_in_p": "True when the account has a completed line in P",
+            "revenue_c": "Signed net revenue in C (equals account_indicators.revenue; currency)",
+            "revenue_p": "Signed net revenue in P (equals account_indicators.revenue_prev; currency)",
+            "revenue_change": "revenue_c - revenue_p (currency)",
+            "bridge_bucket": "Revenue bridge bucket of revenue_change: new, reactivated or churned by stage; "
+            "retained -> expansion (change >= 0) or contraction (< 0); prospect and dormant -> other",
+            "acquired_on": "Date the account was acquired (acquisition source), when before D",
+        },
+    ),
+    "revenue_bridge": (
+        "Revenue bridge from P to C per level ('all', segment, manager, team): "
+        "revenue_prev + new + reactivated + expansion + contraction + churned + other = revenue",
+        {
+            "level": "all (the portfolio), segment, manager or team",
+            "entity_id": "'all', the segment, manager_id or team_id, by level",
+            "account_count": "Accounts of the entity in the snapshot",
+            "new": "Revenue change of new accounts (first completed order in C): their revenue in C (currency)",
+            "reactivated": "Revenue change of reactivated accounts (ordered before P and in C, not in P) (currency)",
+            "expansion": "Revenue change of retained accounts whose revenue grew or held (>= 0; currency)",
+            "contraction": "Revenue change of retained accounts whose revenue shrank (< 0; currency)",
+            "churned": "Revenue change of churned accounts (ordered in P, not in C) (currency)",
+            "other": "Revenue change of accounts without a completed line in P or C, e.g. returns only (currency)",
+            "new_accounts": "Accounts in the new bucket",
+            "reactivated_accounts": "Accounts in the reactivated bucket",
+            "expansion_accounts": "Accounts in the expansion bucket",
+            "contraction_accounts": "Accounts in the contraction bucket",
+            "churned_accounts": "Accounts in the churned bucket (lifecycle stage churned, not the is_churned flag)",
+            "other_accounts": "Accounts in the other bucket",
         },
     ),
     "account_assessments": (
@@ -102,6 +162,7 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "churn_rate": "1 - logo_retention",
             "market_size": "Market size in market_year of the (industry, region) pairs the accounts cover",
             "market_share": "revenue / market_size; NULL without market data",
+            **_STAGE_COUNTS,
         },
     ),
     "manager_indicators": (
@@ -189,7 +250,11 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "book_indicators": (
         "Book of business per manager (level 'manager') and team (level 'team'): scorecard and KPI inputs",
-        {"feedback_count": "360 feedback ratings in C"},
+        {
+            "feedback_count": "360 feedback ratings in C",
+            **_STAGE_COUNTS,
+            "new_key_accounts": "Key accounts of the book whose lifecycle stage is new (new key accounts won)",
+        },
     ),
     "kpi_attainment": (
         "Every KPI against its target, per account, manager and team",
