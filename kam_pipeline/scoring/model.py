@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
+from kam_pipeline.warehouse.catalog import LIFECYCLE_STAGES
 
 # Indicators computed in marts.account_indicators that a model may score, with
 # their natural direction (INDICATORS.md). Assessment dimensions are added by name.
@@ -58,8 +59,6 @@ ACCOUNT_INDICATORS: dict[str, str] = {
     "payback": "higher",
 }
 
-# Lifecycle stages of marts.account_lifecycle (INDICATORS.md) a profile may select accounts by.
-LIFECYCLE_STAGES = ("new", "reactivated", "retained", "churned", "dormant", "prospect")
 
 # Book-of-business indicators of managers and teams (marts.book_indicators) a manager
 # scorecard may use, with their direction; kpi_attainment is added by the KPI evaluation.

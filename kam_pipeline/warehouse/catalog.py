@@ -48,6 +48,11 @@ _COMMON = {
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
 }
 
+# The lifecycle stages of marts.account_lifecycle (a profile may select accounts by them) and the revenue
+# bridge buckets (INDICATORS.md, Lifecycle).
+LIFECYCLE_STAGES = ("new", "reactivated", "retained", "churned", "dormant", "prospect")
+BRIDGE_BUCKETS = ("new", "reactivated", "expansion", "contraction", "churned", "other")
+
 # Lifecycle columns (INDICATORS.md, Lifecycle), shared by account_lifecycle and account_indicators.
 _LIFECYCLE = {
     "lifecycle_stage": "new (first completed order in C), reactivated (completed before P and in C, none in P), "
