@@ -194,6 +194,26 @@ def test_buckets_add_up_exactly_on_generated_data(pipeline_db):
             """
         ).fetchall()
         assert disagree == []
+        # NRR and GRR of portfolio_kpis from the bridge (docs/outputs.md), where every retained and churned
+        # account had revenue in P: base = their revenue_prev.
+        pairs = conn.execute(
+            """
+            select p.nrr, p.grr,
+                (l.base + b.expansion + b.contraction + b.churned) / l.base,
+                (l.base + b.contraction + b.churned) / l.base
+            from marts.revenue_bridge as b
+            join marts.portfolio_kpis as p on p.as_of_date = b.as_of_date and p.segment = b.entity_id
+            join (
+                select as_of_date, sum(revenue_p) as base, bool_and(revenue_p > 0) as all_positive
+                from marts.account_lifecycle where lifecycle_stage in ('retained', 'churned') group by as_of_date
+            ) as l on l.as_of_date = b.as_of_date
+            where b.level = 'all' and l.all_positive
+            """
+        ).fetchall()
+        assert len(pairs) == 2
+        for nrr, grr, nrr_bridge, grr_bridge in pairs:
+            assert nrr == pytest.approx(float(nrr_bridge), rel=1e-12)
+            assert grr == pytest.approx(float(grr_bridge), rel=1e-12)
         # Each account has exactly one stage per date, and the bridge's portfolio count is the snapshot's.
         stages = conn.execute(
             "select count(*), count(distinct (as_of_date, account_id)), count(lifecycle_stage) "
