@@ -20,6 +20,7 @@ from html import escape
 import matplotlib as mpl
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 GRADE_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fdae61", "D": "#d73027", "insufficient_data": "#bdbdbd"}
 SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -294,7 +295,9 @@ def waterfall_chart(
             ax.plot([i + 0.3, i + 0.7], [level, level], color="#999999", linewidth=0.6)
             level += float(value)
         ax.axhline(0, color="#999999", linewidth=0.6)
-        ax.set_xticks(list(x), [_short(label, 14) for label in labels], fontsize=8)
+        ax.set_xticks(list(x), [_short(label, 18) for label in labels], fontsize=8)
+        # Plain amounts with thousands separators, not matplotlib's "1e7" offset.
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         ax.set_ylim(min([0.0, *bottoms]) * 1.05, top * 1.12 if top > 0 else 1.0)
         ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
         return _svg(fig, name, title)

@@ -244,9 +244,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "bridge_sentence": {
         "en": "Revenue moved from {prev} to {revenue} ({change}): new accounts {new}, reactivated {reactivated}, "
         "expansion {expansion}, contraction {contraction}, churn {churned}, other {other}; the largest part came "
-        "from {largest}.",
+        "from {largest} ({largest_amount}).",
         "zh": "收入从 {prev} 变为 {revenue}（{change}）：新客户 {new}，重新激活 {reactivated}，增购 {expansion}，"
-        "缩减 {contraction}，流失 {churned}，其他 {other}；变动最大的一项是{largest}。",
+        "缩减 {contraction}，流失 {churned}，其他 {other}；变动最大的一项是{largest}（{largest_amount}）。",
     },
     "segment_all": {"en": "all", "zh": "全部"},
     # 4. data quality

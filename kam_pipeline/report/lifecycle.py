@@ -74,6 +74,7 @@ def lifecycle_section(data: ReportData, labels: Labels) -> dict[str, Any]:
         "empty": t(lang, "new_key_none"),
         "note": None,
         "numeric": {3},
+        "row_classes": [],
         "headers": [t(lang, k) for k in ("col_account", "col_segment", "col_first_order", "col_revenue")],
         "rows": [
             [
@@ -90,6 +91,7 @@ def lifecycle_section(data: ReportData, labels: Labels) -> dict[str, Any]:
         "empty": t(lang, "churned_none"),
         "note": t(lang, "churned_more", shown=shown.height, total=lost.height) if lost.height > shown.height else None,
         "numeric": {3},
+        "row_classes": [],
         "headers": [t(lang, k) for k in ("col_account", "col_segment", "col_last_order", "col_revenue_prev")],
         # A churned key account (by a rule: churn leaves it no revenue for the Pareto share) is starred.
         "rows": [
@@ -121,6 +123,7 @@ def bridge_sentence(data: ReportData, labels: Labels) -> str | None:
         prev=money(prev, lang),
         revenue=money(revenue, lang),
         change=signed(revenue - prev, 0, lang),
-        largest=f"{t(lang, f'bridge_{largest}')} ({signed(amounts[largest], 0, lang)})",
+        largest=t(lang, f"bridge_{largest}"),
+        largest_amount=signed(amounts[largest], 0, lang),
         **{b: signed(v, 0, lang) for b, v in amounts.items()},
     )

@@ -788,7 +788,8 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
         ],
     )
     return {
-        "overview": [*overview(data, findings, labels), *filter(None, [bridge_sentence(data, labels)])],
+        "overview": overview(data, findings, labels),
+        "bridge": bridge_sentence(data, labels),
         "drops": drops,
         "drops_empty": drops_empty,
         "drops_more": drops_more,

