@@ -500,6 +500,10 @@ INDICATOR_LABELS: dict[str, dict[str, str]] = {
     "feedback_score": {"en": "360-degree feedback", "zh": "360度评估"},
     "account_score": {"en": "Revenue-weighted account score", "zh": "客户加权得分"},
     "kpi_attainment": {"en": "KPI attainment", "zh": "KPI达成率"},
+    "days_to_first_order": {"en": "Days to the first order", "zh": "首单转化天数"},
+    "new_accounts": {"en": "New accounts", "zh": "新客户数"},
+    "new_revenue_share": {"en": "Revenue share of new accounts", "zh": "新客户收入占比"},
+    "new_key_accounts": {"en": "New key accounts won", "zh": "新增关键客户数"},
 }
 
 # How an indicator's raw value is printed: share (0-1 -> %), money, int, or plain number.
@@ -518,9 +522,19 @@ PERCENT = {
     "churn_rate",
     "market_share",
     "kpi_attainment",
+    "new_revenue_share",
+    "payback",
 }
-MONEY = {"revenue", "revenue_prev", "avg_order_value"}
-INTEGER = {"recency_days", "order_count", "product_breadth", "complaint_count"}
+MONEY = {"revenue", "revenue_prev", "avg_order_value", "monthly_revenue_since_first", "acquisition_cost"}
+INTEGER = {
+    "recency_days",
+    "order_count",
+    "product_breadth",
+    "complaint_count",
+    "days_to_first_order",
+    "new_accounts",
+    "new_key_accounts",
+}
 
 
 class _Formatter(string.Formatter):

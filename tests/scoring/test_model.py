@@ -152,6 +152,15 @@ def test_shipped_model_scores_new_accounts_without_tenure_or_retention():
     assert all(s["payback"] == 0 for s in default["financial"].subjective.experts.values())
 
 
+def test_new_key_accounts_won_may_be_a_managers_kpi(tmp_path):
+    doc = default_document()
+    doc["managers"]["targets"] = {"new_key_accounts": 2}
+    model = load_model(write(tmp_path, doc))
+    assert model.kpi_targets(None)["new_key_accounts"] == 2
+    doc["managers"]["targets"] = {"new_key_acounts": 2}
+    assert problems(tmp_path, doc)
+
+
 def test_unknown_stage(tmp_path):
     doc = default_document()
     doc["profiles"]["new_accounts"]["stages"] = ["new", "fresh"]
