@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from kam_pipeline.ingest.contract import SOURCES, staging_ddl
-from kam_pipeline.warehouse.sql_files import bind, query, read_sql
+from kam_pipeline.warehouse.sql_files import bind, mart_files, query, read_sql, tables_read
 
 AS_OF = dt.date(2025, 3, 1)
 
@@ -67,8 +67,20 @@ def with_dates(params: dict[str, Any]) -> dict[str, Any]:
     return {"as_of_dates": [params["as_of"]], **params}
 
 
+def ensure_upstream_marts(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> None:
+    """Materialise the marts `sql/marts/<name>.sql` reads that the test did not make, from its staging tables
+    (as the pipeline's lineage runs them first): e.g. account_lifecycle before account_indicators."""
+    made = {
+        row[0] for row in conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+    }
+    for schema, table in sorted(tables_read(f"marts/{name}")):
+        if schema == "marts" and table not in made and table in mart_files():
+            materialize_mart(conn, table, **params)
+
+
 def create_mart_like(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
     """Create `marts.<name>` empty, with exactly the columns and types the SQL file `marts/<name>` returns."""
+    ensure_upstream_marts(conn, name, params or DEFAULT_PARAMS)
     sql = read_sql(f"marts/{name}")
     conn.execute(
         f"create table marts.{name} as select * from ({sql}) as q limit 0",
@@ -89,6 +101,7 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str
 def run_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
     """Run `sql/marts/<name>.sql` with the default parameters (or `overrides`); return its rows as dicts."""
     params = with_dates({**DEFAULT_PARAMS, **overrides})
+    ensure_upstream_marts(conn, name, params)
     result = query(conn, f"marts/{name}", params)
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]

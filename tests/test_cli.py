@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from conftest import AS_OF
+from kam_pipeline.scoring.model import default_model_path
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +92,20 @@ def test_inconsistent_ahp_model_fails_before_touching_data(generated_data, tmp_p
     assert str(model) in line
     assert "profiles.default.group_weights.matrix" in line
     assert "CR = 0.229" in line
+    assert not db.exists() and not (tmp_path / "kam.work.duckdb").exists()
+
+
+def test_unknown_lifecycle_stage_fails_before_touching_data(generated_data, tmp_path):
+    shipped = default_model_path().read_text(encoding="utf-8")
+    assert "    stages: [new]\n" in shipped
+    model = tmp_path / "stages.yaml"
+    model.write_text(shipped.replace("    stages: [new]\n", "    stages: [newcomer]\n"), encoding="utf-8")
+    db = tmp_path / "kam.duckdb"
+    proc = kam(
+        "run", "--data", str(generated_data), "--db", str(db), "--as-of", AS_OF.isoformat(), "--model", str(model)
+    )
+    assert proc.returncode != 0
+    assert "profiles.new_accounts.stages: unknown lifecycle stage 'newcomer'" in proc.stderr
     assert not db.exists() and not (tmp_path / "kam.work.duckdb").exists()
 
 

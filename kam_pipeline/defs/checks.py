@@ -9,7 +9,8 @@ failed one.
   pandera model; `quarantine_share` warns when many delivered rows were rejected.
 - marts: `gx_snapshot_valid` (blocking) runs a great-expectations suite on the
   snapshot; `gx_row_count_stable` warns on a jump against the previous snapshot;
-  `gx_weights_sum_to_one` (blocking) on the indicator weights.
+  `gx_weights_sum_to_one` (blocking) on the indicator weights; `gx_bridge_adds_up` (blocking) on
+  the revenue bridge.
 """
 
 import datetime as dt
@@ -23,6 +24,7 @@ from kam_pipeline.ingest.schemas import MODELS
 from kam_pipeline.quality.suites import (
     ROW_COUNT_BAND,
     SuiteOutcome,
+    validate_bridge,
     validate_row_count,
     validate_snapshot,
     validate_weights,
@@ -33,7 +35,15 @@ from kam_pipeline.warehouse.database import scalar
 QUARANTINE_WARN_SHARE = 0.05
 
 # Marts with a great-expectations snapshot suite.
-GX_MARTS = ("account_indicators", "account_scores", "manager_scores", "team_scores", "portfolio_kpis")
+GX_MARTS = (
+    "account_indicators",
+    "account_scores",
+    "manager_scores",
+    "team_scores",
+    "portfolio_kpis",
+    "account_lifecycle",
+    "revenue_bridge",
+)
 
 
 def staging_check_specs(key: dg.AssetKey, source: str) -> list[dg.AssetCheckSpec]:
@@ -71,6 +81,16 @@ def mart_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
                 description=f"Row count within {ROW_COUNT_BAND:.0%} of the previous snapshot.",
             ),
         ]
+    if table == "revenue_bridge":
+        specs.append(
+            dg.AssetCheckSpec(
+                "gx_bridge_adds_up",
+                asset=key,
+                blocking=True,
+                description="revenue_prev + new + reactivated + expansion + contraction + churned + other = revenue, "
+                "exactly, on every row.",
+            )
+        )
     if table == "indicator_weights":
         specs.append(
             dg.AssetCheckSpec(
@@ -220,6 +240,8 @@ def mart_check_results(
     if table in GX_MARTS:
         suites.append(("gx_snapshot_valid", True, lambda as_of: validate_snapshot(conn, table, as_of)))
         suites.append(("gx_row_count_stable", False, lambda as_of: validate_row_count(conn, table, as_of)))
+    if table == "revenue_bridge":
+        suites.append(("gx_bridge_adds_up", True, lambda as_of: validate_bridge(conn, as_of)))
     if table == "indicator_weights":
         suites.append(("gx_weights_sum_to_one", True, lambda as_of: validate_weights(conn, as_of)))
     results: dict[dt.date, list[dg.AssetCheckResult]] = {as_of: [] for as_of in dates}

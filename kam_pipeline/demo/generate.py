@@ -340,6 +340,8 @@ def generate_dataset(
         "wallet": _make_wallet(rng, accts, lines, cal),
     }
     frames["market"] = _make_market(rng, accts, frames["wallet"])
+    # Its own random stream, so adding the source left every other one as it was.
+    frames["acquisition"] = _make_acquisition(np.random.default_rng([seed, 1]), accts, cal)
     orders = _orders_frame(lines, accts)
     del lines
 
@@ -1000,6 +1002,24 @@ def _make_feedback(rng: np.random.Generator, m: _Managers, cal: _Calendar) -> pl
             )
         )
     return pl.concat(frames).sort(["reviewed_on", "manager_id"], maintain_order=True)
+
+
+# ---------------------------------------------------------------- acquisition
+
+
+def _make_acquisition(rng: np.random.Generator, a: _Accounts, cal: _Calendar) -> pl.DataFrame:
+    """What winning each account won inside the covered range cost: 5-30 % of its first year's expected revenue,
+    acquired on its `since` date (accounts won earlier have no record)."""
+    won = np.flatnonzero((a.since >= cal.start) & (a.since <= cal.end))
+    # Expected yearly revenue: orders x lines per order (1 + 4p) x the median line value.
+    yearly = a.orders_per_year[won] * (1 + 4 * a.lines_p[won]) * np.exp(a.line_mu[won])
+    return pl.DataFrame(
+        {
+            "account_id": _take(a.account_id, won),
+            "acquired_on": _dates(a.since[won]),
+            "acquisition_cost": np.round(yearly * rng.uniform(0.05, 0.3, won.size), 2),
+        }
+    )
 
 
 # ---------------------------------------------------------------- invoices

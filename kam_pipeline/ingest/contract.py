@@ -187,6 +187,19 @@ SOURCES: dict[str, Source] = {
             key=("invoice_id",),
             references={"account_id": ("accounts", "account_id")},
         ),
+        # What winning each account cost (campaigns, trials, sales effort): with it, new accounts are
+        # judged on acquisition cost and payback too.
+        Source(
+            "acquisition",
+            required=False,
+            columns=(
+                Column("account_id", "VARCHAR"),
+                Column("acquired_on", "DATE"),
+                Column("acquisition_cost", AMOUNT),
+            ),
+            key=("account_id",),
+            references={"account_id": ("accounts", "account_id")},
+        ),
     )
 }
 

@@ -140,6 +140,12 @@ class Invoices(_Contract):
         )
 
 
+class Acquisition(_Contract):
+    account_id: str
+    acquired_on: dt.date
+    acquisition_cost: float = pa.Field(ge=0)
+
+
 MODELS: dict[str, type[_Contract]] = {
     "managers": Managers,
     "accounts": Accounts,
@@ -151,4 +157,5 @@ MODELS: dict[str, type[_Contract]] = {
     "assessments": Assessments,
     "feedback": Feedback,
     "invoices": Invoices,
+    "acquisition": Acquisition,
 }

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from kam_pipeline.settings import env
+from kam_pipeline.warehouse.catalog import BRIDGE_BUCKETS, LIFECYCLE_STAGES
 
 
 def preload() -> None:
@@ -68,6 +69,8 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         "manager_scores": ["manager_id"],
         "team_scores": ["team_id"],
         "portfolio_kpis": ["segment"],
+        "account_lifecycle": ["account_id"],
+        "revenue_bridge": [],  # keyed by (level, entity_id), below
     }[table]
     suite = []
     for key in keys:
@@ -96,6 +99,30 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         )
         for col in ("logo_retention", "churn_rate"):
             suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+    if table in ("account_lifecycle", "account_indicators"):
+        # Every account has exactly one stage (one row per account and date, checked above, and a known stage).
+        suite += [
+            gxe.ExpectColumnValuesToNotBeNull(column="lifecycle_stage"),
+            gxe.ExpectColumnValuesToBeInSet(column="lifecycle_stage", value_set=list(LIFECYCLE_STAGES)),
+        ]
+    if table == "account_lifecycle":
+        suite += [
+            gxe.ExpectColumnValuesToNotBeNull(column="bridge_bucket"),
+            gxe.ExpectColumnValuesToBeInSet(column="bridge_bucket", value_set=list(BRIDGE_BUCKETS)),
+        ]
+    if table == "revenue_bridge":
+        suite += [
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=["as_of_date", "level", "entity_id"] if dates else ["level", "entity_id"]
+            ),
+            gxe.ExpectColumnValuesToBeInSet(column="level", value_set=["all", "segment", "manager", "team"]),
+            # Every date has its portfolio row.
+            gxe.ExpectColumnDistinctValuesToContainSet(
+                column="as_of_date", value_set=dates, row_condition=Column("level") == "all"
+            )
+            if dates
+            else gxe.ExpectColumnDistinctValuesToContainSet(column="level", value_set=["all"]),
+        ]
     return suite
 
 
@@ -179,7 +206,9 @@ def validate_snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.dat
     dates = _several(as_of)
     expectations = _expectations(table, dates)
     # Only the columns the suite names: a wide mart at 44k accounts cost half a second per date.
-    named = {e.column for e in expectations if getattr(e, "column", None)} - {"as_of_date"}
+    named = {e.column for e in expectations if getattr(e, "column", None)}
+    named |= {c for e in expectations for c in getattr(e, "column_list", None) or []}
+    named -= {"as_of_date"}
     frame = _snapshot_frame(conn, table, ", ".join(f'"{c}"' for c in sorted(named)), as_of)
     return _validate(frame, table, expectations)
 
@@ -227,6 +256,30 @@ def _validate_row_counts(conn: duckdb.DuckDBPyConnection, table: str, dates: lis
         [
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rows", column_B="low", **pair),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="rows", **pair),
+        ],
+    )
+
+
+def validate_bridge(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.date]) -> SuiteOutcome:
+    """Check that every row of marts.revenue_bridge adds up exactly on `as_of` (or on every date of a list):
+    revenue_prev + new + reactivated + expansion + contraction + churned + other - revenue = 0."""
+    import great_expectations.expectations as gxe
+
+    # The amounts are decimals, so the residual is exactly 0 when the bridge is right; as a double it stays 0.
+    frame = _snapshot_frame(
+        conn,
+        "revenue_bridge",
+        "level, entity_id, cast(revenue_prev + new + reactivated + expansion + contraction + churned + other "
+        "- revenue as double) as residual",
+        as_of,
+    )
+    return _validate(
+        frame,
+        "revenue_bridge_adds_up",
+        [
+            gxe.ExpectTableRowCountToBeBetween(min_value=1),
+            gxe.ExpectColumnValuesToNotBeNull(column="residual"),
+            gxe.ExpectColumnValuesToBeBetween(column="residual", min_value=0, max_value=0),
         ],
     )
 

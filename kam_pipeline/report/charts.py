@@ -20,6 +20,7 @@ from html import escape
 import matplotlib as mpl
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 GRADE_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fdae61", "D": "#d73027", "insufficient_data": "#bdbdbd"}
 SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -255,3 +256,48 @@ def breakdown_chart(
         )
         ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
         return _svg(fig, "breakdown", title)
+
+
+BRIDGE_UP, BRIDGE_DOWN, BRIDGE_TOTAL = "#59a14f", "#e15759", "#4e79a7"
+
+
+def waterfall_chart(
+    start: tuple[str, float], steps: Sequence[tuple[str, float]], end: tuple[str, float], title: str, name: str
+) -> str:
+    """A revenue bridge as a waterfall: the `start` total, each step floating from the running total
+    (green up, red down), and the `end` total; each bar is labelled with its amount."""
+    labels = [start[0], *(label for label, _ in steps), end[0]]
+    bottoms, heights, colors = [0.0], [float(start[1])], [BRIDGE_TOTAL]
+    running = float(start[1])
+    for _, value in steps:
+        value = float(value)
+        bottoms.append(running if value >= 0 else running + value)
+        heights.append(abs(value))
+        colors.append(BRIDGE_UP if value >= 0 else BRIDGE_DOWN)
+        running += value
+    bottoms.append(0.0)
+    heights.append(float(end[1]))
+    colors.append(BRIDGE_TOTAL)
+    amounts = [float(start[1]), *(float(v) for _, v in steps), float(end[1])]
+    with mpl.rc_context(_style()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig = _figure(7.2, 3.2)
+        ax = fig.subplots()
+        x = range(len(labels))
+        ax.bar(x, heights, bottom=bottoms, color=colors, width=0.6, edgecolor="white", linewidth=0.5)
+        top = max([b + h for b, h in zip(bottoms, heights, strict=True)] + [0.0])
+        for i, (b, h, amount) in enumerate(zip(bottoms, heights, amounts, strict=True)):
+            text = f"{amount:+,.0f}" if 0 < i < len(labels) - 1 else f"{amount:,.0f}"
+            ax.text(i, b + h + top * 0.01, text, ha="center", va="bottom", fontsize=8, color=_TEXT)
+        # The connectors between bars show where each step starts.
+        level = float(start[1])
+        for i, (_, value) in enumerate([*steps, ("", 0.0)]):
+            ax.plot([i + 0.3, i + 0.7], [level, level], color="#999999", linewidth=0.6)
+            level += float(value)
+        ax.axhline(0, color="#999999", linewidth=0.6)
+        ax.set_xticks(list(x), [_short(label, 18) for label in labels], fontsize=8)
+        # Plain amounts with thousands separators, not matplotlib's "1e7" offset.
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        ax.set_ylim(min([0.0, *bottoms]) * 1.05, top * 1.12 if top > 0 else 1.0)
+        ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
+        return _svg(fig, name, title)

@@ -43,6 +43,7 @@ class ReportData:
     quarantine_by_rule: pl.DataFrame  # source, column, rule, rows
     failed_files: pl.DataFrame  # source, file_name, status ('failed' or 'ignored'), reason: the files not read
     missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
+    bridge: pl.DataFrame = field(default_factory=pl.DataFrame)  # marts.revenue_bridge at as_of (empty without it)
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -124,6 +125,7 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             quarantine_by_rule=_quarantine_by_rule(conn),
             failed_files=_failed_files(conn),
             missing_indicators=_missing_indicators(conn, as_of),
+            bridge=_snapshot(conn, "revenue_bridge", as_of),
         )
 
 

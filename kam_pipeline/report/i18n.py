@@ -214,6 +214,43 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "本数据库没有 KPI 达成表；排名表显示得分和客户组合指标。",
     },
     "portfolio": {"en": "Portfolio KPIs", "zh": "客户组合关键指标"},
+    # The customer lifecycle: the revenue bridge and the accounts won and lost.
+    "lifecycle_heading": {"en": "Where revenue came from and went", "zh": "收入变动来源（收入桥）"},
+    "chart_bridge": {"en": "Revenue bridge, previous window → current window", "zh": "收入桥：上一窗口 → 当前窗口"},
+    "chart_bridge_segment": {"en": "Revenue bridge: {segment}", "zh": "收入桥：{segment}"},
+    "bridge_revenue_prev": {"en": "Previous window", "zh": "上一窗口"},
+    "bridge_revenue": {"en": "Current window", "zh": "当前窗口"},
+    "bridge_new": {"en": "New", "zh": "新客户"},
+    "bridge_reactivated": {"en": "Reactivated", "zh": "重新激活"},
+    "bridge_expansion": {"en": "Expansion", "zh": "增购"},
+    "bridge_contraction": {"en": "Contraction", "zh": "缩减"},
+    "bridge_churned": {"en": "Churned", "zh": "流失"},
+    "bridge_other": {"en": "Other", "zh": "其他"},
+    "bridge_note": {
+        "en": "Each account's revenue change goes to one bar by its lifecycle stage: new (first order in the window), "
+        "reactivated (ordered before the previous window, not in it), expansion and contraction (ordered in both "
+        "windows), churned (ordered in the previous window only), other (returns only).",
+        "zh": "每个客户的收入变动按其生命周期阶段计入一栏：新客户（首单在当前窗口）、重新激活（上一窗口之前下过单、"
+        "上一窗口没有）、增购与缩减（两个窗口都有订单）、流失（只在上一窗口有订单）、其他（仅有退货）。",
+    },
+    "new_key_heading": {"en": "New key accounts", "zh": "新增关键客户"},
+    "new_key_none": {"en": "No key account is new in this window.", "zh": "本窗口没有新增的关键客户。"},
+    "churned_heading": {"en": "Churned accounts", "zh": "流失客户"},
+    "churned_none": {"en": "No account churned in this window.", "zh": "本窗口没有流失客户。"},
+    "churned_more": {
+        "en": "The {shown} with the most previous revenue of {total} churned accounts.",
+        "zh": "共 {total} 个流失客户，列出上一窗口收入最高的 {shown} 个。",
+    },
+    "col_first_order": {"en": "First order", "zh": "首单日期"},
+    "col_revenue_prev": {"en": "Previous revenue", "zh": "上一窗口收入"},
+    "col_last_order": {"en": "Last order", "zh": "最后订单"},
+    "bridge_sentence": {
+        "en": "Revenue moved from {prev} to {revenue} ({change}): new accounts {new}, reactivated {reactivated}, "
+        "expansion {expansion}, contraction {contraction}, churn {churned}, other {other}; the largest part came "
+        "from {largest} ({largest_amount}).",
+        "zh": "收入从 {prev} 变为 {revenue}（{change}）：新客户 {new}，重新激活 {reactivated}，增购 {expansion}，"
+        "缩减 {contraction}，流失 {churned}，其他 {other}；变动最大的一项是{largest}（{largest_amount}）。",
+    },
     "segment_all": {"en": "all", "zh": "全部"},
     # 4. data quality
     "sec_quality": {"en": "4. Data quality", "zh": "四、数据质量"},

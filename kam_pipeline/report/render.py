@@ -23,6 +23,7 @@ from kam_pipeline.report.i18n import (
     signed,
     t,
 )
+from kam_pipeline.report.lifecycle import bridge_sentence, lifecycle_section
 from kam_pipeline.report.narrative import (
     Labels,
     account,
@@ -405,6 +406,7 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
     out["ranking"] = _ranking_table(scored, model, labels)
     out["managers"], out["teams"], out["kpi_note"] = _league_tables(data, model, labels)
     out["portfolio"] = _portfolio_table(data, labels)
+    out["lifecycle"] = lifecycle_section(data, labels)
     return out
 
 
@@ -787,6 +789,7 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
     )
     return {
         "overview": overview(data, findings, labels),
+        "bridge": bridge_sentence(data, labels),
         "drops": drops,
         "drops_empty": drops_empty,
         "drops_more": drops_more,

@@ -149,10 +149,32 @@ def resolve_weights(
         return WeightResult(spec.method, weights, objective=weights)
     # combined
     subjective = resolve_weights(spec.subjective, items, matrix, profile, level)
-    objective = resolve_weights(spec.objective, items, matrix, profile, level)
+    objective = _objective_of_kept(spec.objective, items, matrix, profile, level, subjective.final > 0)
     final = combine_weights(subjective.final, objective.final, method=spec.combination, alpha=spec.alpha)
     method = f"combined({subjective.method}+{objective.method},{spec.combination},alpha={spec.alpha:g})"
     return WeightResult(method, final, subjective.final, objective.final, subjective.consistency)
+
+
+def _objective_of_kept(
+    spec: WeightSpec, items: list[str], matrix: np.ndarray | None, profile: str, level: str, kept: np.ndarray
+) -> WeightResult:
+    """Objective weights of the items the subjective weights keep (> 0); the others get 0.
+
+    An item the experts give no importance is set aside by the profile (the new accounts' profile
+    drops tenure and retention): the data must not bring it back through the objective weights.
+    """
+    if kept.all() or not kept.any():
+        return resolve_weights(spec, items, matrix, profile, level)
+    part = resolve_weights(
+        spec,
+        [i for i, k in zip(items, kept, strict=True) if k],
+        None if matrix is None else matrix[:, kept],
+        profile,
+        level,
+    )
+    weights = np.zeros(len(items))
+    weights[kept] = part.final
+    return WeightResult(part.method, weights, objective=weights)
 
 
 def normalize_matrix(values: np.ndarray, indicators: list[Indicator], targets: dict[str, float]) -> np.ndarray:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.scoring.indicators import direction_of, directions, registry
 from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
+from kam_pipeline.warehouse.catalog import LIFECYCLE_STAGES
 
 # The indicators a model may score, with their natural direction, from the indicator registry
 # (scoring/indicators.yaml): account indicators are columns of marts.account_indicators
@@ -105,6 +106,7 @@ _METHOD_KEYS: dict[str, set[str]] = {
 
 class ProfileSpec(_Strict):
     segments: list[str] = Field(default_factory=list)
+    stages: list[str] = Field(default_factory=list)  # lifecycle stages (LIFECYCLE_STAGES); empty: any stage
     group_weights: WeightSpec | None = None
     indicator_weights: dict[str, WeightSpec] = Field(default_factory=dict)
     targets: dict[str, Number] = Field(default_factory=dict)
@@ -195,13 +197,15 @@ class Indicator:
 
 @dataclass(frozen=True)
 class Profile:
-    """Weights and targets for a set of segments (the `default` profile takes every other segment)."""
+    """Weights and targets for the accounts of some segments and/or lifecycle stages (the `default`
+    profile takes every account no other profile selects)."""
 
     name: str
     segments: tuple[str, ...]
     group_weights: WeightSpec
     indicator_weights: dict[str, WeightSpec]
     targets: dict[str, float]
+    stages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,7 @@ class ScoringModel:
             group_weights=own.group_weights or base.group_weights,
             indicator_weights={**base.indicator_weights, **own.indicator_weights},
             targets={**self.spec.targets, **base.targets, **own.targets},
+            stages=tuple(own.stages),
         )
 
     def kpi_targets(self, profile: str | None = None) -> dict[str, float]:
@@ -251,11 +256,32 @@ class ScoringModel:
         return ScoringModel(f"{self.path}#managers", spec)
 
     def profile_for_segment(self, segment: str) -> str:
-        """Return the name of the profile that scores accounts of `segment`."""
-        for name, prof in self.spec.profiles.items():
-            if segment in prof.segments:
-                return name
+        """Return the name of the profile that scores accounts of `segment` (whatever their stage)."""
+        return self.profile_for(segment, None)
+
+    def profile_for(self, segment: str, stage: str | None) -> str:
+        """Return the name of the profile that scores an account of `segment` in lifecycle `stage`.
+
+        The most specific selection wins: a profile naming both the segment and the stage, then one
+        naming only the stage (a new account's tenure and retention say nothing, whatever its segment),
+        then one naming only the segment, then `default`. Validation rejects two profiles of the same
+        kind that both select an account, so the answer never depends on the order of the file.
+        """
+        for rank in _selection_ranks(self.spec.profiles):
+            for name in rank:
+                prof = self.spec.profiles[name]
+                if (not prof.segments or segment in prof.segments) and (not prof.stages or stage in prof.stages):
+                    return name
         return "default"
+
+
+def _selection_ranks(profiles: dict[str, ProfileSpec]) -> list[list[str]]:
+    """Profile names by how specifically they select accounts: segments and stages, stages only, segments only."""
+    return [
+        [n for n, p in profiles.items() if p.segments and p.stages],
+        [n for n, p in profiles.items() if p.stages and not p.segments],
+        [n for n, p in profiles.items() if p.segments and not p.stages],
+    ]
 
 
 def _manager_model_spec(managers: ManagerModelSpec, parent: ModelSpec) -> ModelSpec:
@@ -418,10 +444,30 @@ def _semantic_problems(spec: ModelSpec, known: dict[str, str] = ACCOUNT_INDICATO
         if gid not in default.indicator_weights:
             problems.append(f"profiles.default.indicator_weights.{gid}: required (one weight spec per group)")
     owners: dict[str, str] = {}
+    # Profiles of the same kind (segments only, stages only, both) must not select the same accounts.
+    stage_owners: dict[str, str] = {}
+    pair_owners: dict[tuple[str, str], str] = {}
     for pname, prof in spec.profiles.items():
         if not IDENTIFIER.match(pname):
             problems.append(f"profiles.{pname}: profile names must match {IDENTIFIER.pattern}")
-        for seg in prof.segments:
+        for stage in prof.stages:
+            if stage not in LIFECYCLE_STAGES:
+                problems.append(
+                    f"profiles.{pname}.stages: unknown lifecycle stage '{stage}' (known: {', '.join(LIFECYCLE_STAGES)})"
+                )
+        if prof.segments and prof.stages:
+            for pair in ((seg, stage) for seg in prof.segments for stage in prof.stages):
+                if pair in pair_owners:
+                    problems.append(
+                        f"profiles.{pname}: segment '{pair[0]}' in stage '{pair[1]}' is already selected by "
+                        f"profile '{pair_owners[pair]}'"
+                    )
+                pair_owners[pair] = pname
+        for stage in prof.stages if not prof.segments else ():
+            if stage in stage_owners:
+                problems.append(f"profiles.{pname}.stages: '{stage}' is already in profile '{stage_owners[stage]}'")
+            stage_owners[stage] = pname
+        for seg in prof.segments if not prof.stages else ():
             if seg in owners:
                 problems.append(f"profiles.{pname}.segments: '{seg}' is already in profile '{owners[seg]}'")
             owners[seg] = pname

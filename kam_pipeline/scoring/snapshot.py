@@ -115,13 +115,21 @@ def peer_scores(
     return result.take(in_profile), "portfolio", int(has_evidence(everyone, everyone_churned).sum())
 
 
+def _profile_of(frame: pl.DataFrame, model: ScoringModel) -> pl.Series:
+    """The profile of every row of `frame`, by its segment and lifecycle stage (NULL without a segment)."""
+    # One look-up per distinct (segment, stage) pair, joined back through a text key.
+    key = pl.concat_str(pl.col("segment"), pl.col("lifecycle_stage").fill_null(""), separator="\x1f")
+    pairs = frame.select("segment", "lifecycle_stage").unique().drop_nulls("segment")
+    profiles = {
+        f"{segment}\x1f{stage or ''}": model.profile_for(segment, stage) for segment, stage in pairs.iter_rows()
+    }
+    return frame.select(key.replace_strict(profiles, default=None, return_dtype=pl.String)).to_series()
+
+
 def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
-    profiles = {seg: model.profile_for_segment(seg) for seg in frame.get_column("segment").drop_nulls().unique()}
-    frame = frame.with_columns(
-        pl.col("segment").replace_strict(profiles, default=None, return_dtype=pl.String).alias("profile")
-    )
+    frame = frame.with_columns(_profile_of(frame, model).alias("profile"))
     scored = frame.filter(pl.col("profile").is_not_null())
     portfolio = _values(scored, model)
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []

@@ -38,6 +38,23 @@ _COMMON = {
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
 }
 
+# The lifecycle stages of marts.account_lifecycle (a profile may select accounts by them) and the revenue
+# bridge buckets (INDICATORS.md, Lifecycle).
+LIFECYCLE_STAGES = ("new", "reactivated", "retained", "churned", "dormant", "prospect")
+BRIDGE_BUCKETS = ("new", "reactivated", "expansion", "contraction", "churned", "other")
+
+# Lifecycle columns (INDICATORS.md, Lifecycle), shared by account_lifecycle and account_indicators
+# (days_to_first_order, acquisition_cost and payback are indicators: the registry describes them).
+_LIFECYCLE = {
+    "lifecycle_stage": "new (first completed order in C), reactivated (completed before P and in C, none in P), "
+    "retained (in P and C), churned (in P, none in C), dormant (none in P or C, but earlier) or prospect (never)",
+    "first_order_date": "Date of the first completed order before D",
+}
+
+# Lifecycle counts of portfolio_kpis and book_indicators (new_accounts, new_revenue_share and
+# new_key_accounts are book indicators: the registry describes them).
+_STAGE_COUNTS = {"reactivated_accounts": "Accounts whose lifecycle stage is reactivated"}
+
 _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "account_indicators": (
         "Raw indicator values per account and as-of date (each column's formula is in its description)",
@@ -51,6 +68,40 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "complaint_count": "Complaints opened in C",
             "open_complaints": "Complaints opened in C and not resolved at D",
             "invoice_count": "Invoices issued in C",
+            **_LIFECYCLE,
+        },
+    ),
+    "account_lifecycle": (
+        "Lifecycle stage of every account per as-of date, from completed order lines, and its revenue bridge bucket",
+        {
+            **_LIFECYCLE,
+            "ordered_in_c": "True when the account has a completed line in C",
+            "ordered_in_p": "True when the account has a completed line in P",
+            "revenue_c": "Signed net revenue in C (equals account_indicators.revenue; currency)",
+            "revenue_p": "Signed net revenue in P (equals account_indicators.revenue_prev; currency)",
+            "revenue_change": "revenue_c - revenue_p (currency)",
+            "bridge_bucket": "Revenue bridge bucket of revenue_change: new, reactivated or churned by stage; "
+            "retained -> expansion (change >= 0) or contraction (< 0); prospect and dormant -> other",
+            "acquired_on": "Date the account was acquired (acquisition source), when before D",
+        },
+    ),
+    "revenue_bridge": (
+        "Revenue bridge from P to C per level ('all', segment, manager, team): "
+        "revenue_prev + new + reactivated + expansion + contraction + churned + other = revenue",
+        {
+            "level": "all (the portfolio), segment, manager or team",
+            "entity_id": "'all', the segment, manager_id or team_id, by level",
+            "new": "Revenue change of new accounts (first completed order in C): their revenue in C (currency)",
+            "reactivated": "Revenue change of reactivated accounts (ordered before P and in C, not in P) (currency)",
+            "expansion": "Revenue change of retained accounts whose revenue grew or held (>= 0; currency)",
+            "contraction": "Revenue change of retained accounts whose revenue shrank (< 0; currency)",
+            "churned": "Revenue change of churned accounts (ordered in P, not in C) (currency)",
+            "other": "Revenue change of accounts without a completed line in P or C, e.g. returns only (currency)",
+            "reactivated_accounts": "Accounts in the reactivated bucket",
+            "expansion_accounts": "Accounts in the expansion bucket",
+            "contraction_accounts": "Accounts in the contraction bucket",
+            "churned_accounts": "Accounts in the churned bucket (lifecycle stage churned, not the is_churned flag)",
+            "other_accounts": "Accounts in the other bucket",
         },
     ),
     "account_assessments": (
@@ -70,6 +121,7 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "churn_rate": "1 - logo_retention",
             "market_size": "Market size in market_year of the (industry, region) pairs the accounts cover",
             "market_share": "revenue / market_size; NULL without market data",
+            **_STAGE_COUNTS,
         },
     ),
     "manager_indicators": (
@@ -157,7 +209,10 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "book_indicators": (
         "Book of business per manager (level 'manager') and team (level 'team'): scorecard and KPI inputs",
-        {"feedback_count": "360 feedback ratings in C"},
+        {
+            "feedback_count": "360 feedback ratings in C",
+            **_STAGE_COUNTS,
+        },
     ),
     "kpi_attainment": (
         "Every KPI against its target, per account, manager and team",

@@ -14,6 +14,7 @@
 -- Invoices issued in C; one paid on or after D counts as unpaid at D, and is late when its due date is before D.
 -- Amounts are DECIMAL and non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the
 -- order DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
+-- lifecycle_stage, first_order_date, days_to_first_order, acquisition_cost and payback come from marts.account_lifecycle.
 --
 -- Several as-of dates (a backfill from F to L) share one pass over orders and invoices. Each order or invoice
 -- figure is a sum of terms that are each active on an interval of as-of dates: an order line dated d is in C
@@ -602,7 +603,21 @@ final as (
         coalesce(complaint_stats.open_complaints, 0) as open_complaints,
         account_orders.invoice_count,
         account_orders.overdue_ratio,
-        account_orders.avg_days_late
+        account_orders.avg_days_late,
+        -- The lifecycle comes from marts.account_lifecycle. The yardstick of new accounts counts from their
+        -- first order (or the start of C, whichever is later): orders and revenue per 30 days since then, over
+        -- at least 30 days, so an account first served yesterday is not credited a month's pace for one order.
+        account_lifecycle.lifecycle_stage,
+        account_lifecycle.first_order_date,
+        account_lifecycle.days_to_first_order,
+        account_orders.order_count / (greatest(30, date_diff(
+            'day', greatest(account_lifecycle.first_order_date, bounds.current_start), bounds.as_of_date
+        )) / 30.0) as order_frequency_since_first,
+        cast(account_orders.revenue as double) / (greatest(30, date_diff(
+            'day', greatest(account_lifecycle.first_order_date, bounds.current_start), bounds.as_of_date
+        )) / 30.0) as monthly_revenue_since_first,
+        cast(account_lifecycle.acquisition_cost as double) as acquisition_cost,
+        account_lifecycle.payback
     from snapshot_accounts
     inner join bounds
         on snapshot_accounts.as_of_date = bounds.as_of_date
@@ -624,6 +639,9 @@ final as (
     left join complaint_stats
         on snapshot_accounts.as_of_date = complaint_stats.as_of_date
         and snapshot_accounts.account_id = complaint_stats.account_id
+    left join marts.account_lifecycle as account_lifecycle
+        on snapshot_accounts.as_of_date = account_lifecycle.as_of_date
+        and snapshot_accounts.account_id = account_lifecycle.account_id
 )
 
 select * from final

@@ -12,6 +12,8 @@
 -- feedback_score: 360 feedback in C = [D - W, D); per reviewer role the mean score, then the mean of the roles
 -- present weighted by $role_weights (equal weights reproduce INDICATORS.md), rescaled (x - 1) / 4 * 100;
 -- a team's feedback_score is the mean of its managers' scores.
+-- new_accounts, reactivated_accounts count lifecycle stages; new_revenue_share = revenue of new accounts / revenue
+-- (NULL when revenue is 0); new_key_accounts = key accounts whose stage is new (new key accounts won).
 -- Managers and teams without accounts still get a row (counts 0, ratios NULL).
 -- Non-integer doubles are summed as decimal(38, 12): exact, so the result does not depend on the order
 -- DuckDB's parallel aggregation adds them in (identical inputs give byte-identical marts).
@@ -66,6 +68,7 @@ accounts as (
         ai.open_complaints,
         ai.avg_resolution_hours,
         ai.sla_breach_rate,
+        ai.lifecycle_stage,
         s.score,
         s.completeness,
         s.is_key_account
@@ -90,6 +93,10 @@ book as (
         sum(revenue_prev) filter (where revenue_prev > 0) as base_revenue_prev,
         sum(least(revenue, revenue_prev)) filter (where revenue_prev > 0) as base_revenue_kept,
         sum(is_churned) as churned_accounts,
+        count(*) filter (where lifecycle_stage = 'new') as new_accounts,
+        count(*) filter (where lifecycle_stage = 'reactivated') as reactivated_accounts,
+        sum(revenue) filter (where lifecycle_stage = 'new') as new_revenue,
+        count(*) filter (where lifecycle_stage = 'new' and is_key_account) as new_key_accounts,
         sum(cast(greatest(revenue, 0) * score as decimal(38, 12))) filter (where score is not null) as score_points,
         sum(greatest(revenue, 0)) filter (where score is not null) as score_weight,
         avg(cast(score as decimal(38, 12))) as mean_score,
@@ -194,6 +201,10 @@ final as (
         cast(b.base_revenue_kept as double) / nullif(cast(b.base_revenue_prev as double), 0) as grr,
         cast(b.retained_accounts as double) / nullif(b.base_accounts, 0) as logo_retention,
         cast(coalesce(b.churned_accounts, 0) as bigint) as churned_accounts,
+        coalesce(b.new_accounts, 0) as new_accounts,
+        coalesce(b.reactivated_accounts, 0) as reactivated_accounts,
+        cast(coalesce(b.new_revenue, 0) as double) / nullif(cast(b.revenue as double), 0) as new_revenue_share,
+        coalesce(b.new_key_accounts, 0) as new_key_accounts,
         case
             when b.score_weight > 0 then cast(b.score_points as double) / cast(b.score_weight as double)
             else b.mean_score

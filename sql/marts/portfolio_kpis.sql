@@ -4,6 +4,8 @@
 -- Retention base = accounts with revenue_prev > 0; logo_retention, churn_rate, nrr and grr are NULL when the base is empty.
 -- market_size = sum of market_size in market_year over the distinct (industry, region) pairs the accounts cover (a shared pair counts once).
 -- market_year = the calendar year holding most days of C = [D - W, D), ties -> the later year (as in account_indicators).
+-- new_accounts, reactivated_accounts count lifecycle stages; new_revenue_share = revenue of new accounts / revenue
+-- (NULL when revenue is 0). The revenue bridge (marts.revenue_bridge) splits revenue - revenue_prev by stage.
 -- The 'all' row exists even when the snapshot has no accounts (counts 0, revenue 0, ratios NULL).
 -- market_size is summed as decimal(38, 12): exact, so the result does not depend on the order DuckDB's
 -- parallel aggregation adds the doubles in (identical inputs give byte-identical marts).
@@ -57,7 +59,8 @@ snapshot as (
         account_indicators.region,
         account_indicators.revenue,
         account_indicators.revenue_prev,
-        account_indicators.is_churned
+        account_indicators.is_churned,
+        account_indicators.lifecycle_stage
     from account_indicators
     where list_contains($as_of_dates::date[], account_indicators.as_of_date)
         and account_indicators.as_of_date between list_min($as_of_dates::date[]) and list_max($as_of_dates::date[])
@@ -72,7 +75,8 @@ segment_accounts as (
         snapshot.region,
         snapshot.revenue,
         snapshot.revenue_prev,
-        snapshot.is_churned
+        snapshot.is_churned,
+        snapshot.lifecycle_stage
     from snapshot
     union all
     select
@@ -82,7 +86,8 @@ segment_accounts as (
         snapshot.region,
         snapshot.revenue,
         snapshot.revenue_prev,
-        snapshot.is_churned
+        snapshot.is_churned,
+        snapshot.lifecycle_stage
     from snapshot
 ),
 
@@ -111,7 +116,10 @@ segment_revenue as (
         sum(revenue) filter (where revenue_prev > 0) as base_revenue,
         sum(revenue_prev) filter (where revenue_prev > 0) as base_revenue_prev,
         sum(least(revenue, revenue_prev)) filter (where revenue_prev > 0) as base_revenue_kept,
-        sum(is_churned) as churned_accounts
+        sum(is_churned) as churned_accounts,
+        count(*) filter (where lifecycle_stage = 'new') as new_accounts,
+        count(*) filter (where lifecycle_stage = 'reactivated') as reactivated_accounts,
+        sum(revenue) filter (where lifecycle_stage = 'new') as new_revenue
     from segment_accounts
     group by as_of_date, segment
 ),
@@ -160,6 +168,10 @@ final as (
         cast(segment_revenue.base_revenue_kept as double)
             / nullif(cast(segment_revenue.base_revenue_prev as double), 0) as grr,
         cast(coalesce(segment_revenue.churned_accounts, 0) as bigint) as churned_accounts,
+        coalesce(segment_revenue.new_accounts, 0) as new_accounts,
+        coalesce(segment_revenue.reactivated_accounts, 0) as reactivated_accounts,
+        cast(coalesce(segment_revenue.new_revenue, 0) as double)
+            / nullif(cast(segment_revenue.revenue as double), 0) as new_revenue_share,
         segment_markets.market_size,
         cast(coalesce(segment_revenue.revenue, 0) as double)
             / nullif(segment_markets.market_size, 0) as market_share

@@ -109,6 +109,13 @@ def test_every_sql_mart_depends_on_exactly_the_tables_its_file_reads():
     assert not {"staging/assessments", "staging/feedback"} & _upstream("marts/account_indicators")
 
 
+def test_marts_read_the_lifecycle_mart_before_them():
+    # A mart may read another mart: the lifecycle runs before the indicators and the bridge that read it.
+    assert "marts/account_lifecycle" in _upstream("marts/account_indicators")
+    assert _upstream("marts/revenue_bridge") == {"marts/account_lifecycle", "staging/managers"}
+    assert {"staging/orders", "staging/accounts", "staging/acquisition"} <= _upstream("marts/account_lifecycle")
+
+
 def test_weights_depend_on_the_indicators_they_are_computed_from():
     for table in ("indicator_weights", "weight_consistency", "account_scores", "score_contributions"):
         assert {"marts/account_indicators", "marts/account_assessments"} <= _upstream(f"marts/{table}"), table
@@ -116,7 +123,7 @@ def test_weights_depend_on_the_indicators_they_are_computed_from():
 
 def test_the_published_snapshot_waits_for_every_marts_table():
     marts = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs() if spec.group_name == "marts"}
-    assert len(marts) == 14
+    assert len(marts) == 16  # account_lifecycle and revenue_bridge among them
     assert _upstream("published_snapshot") == marts
 
 

@@ -180,6 +180,7 @@ def test_profile_weights_sum_to_one(db):
     assert {(s, p) for s, p, _ in sums} == {
         ("account", "default"),
         ("account", "multinational"),
+        ("account", "new_accounts"),  # the shipped profile of accounts in lifecycle stage new
         ("manager", "default"),
     }
     for _, _, total in sums:
@@ -307,6 +308,7 @@ def test_ahp_consistency_is_recorded(db):
         ("default", "groups", 4),
         ("default", "groups", 5),
         ("multinational", "groups", 4),
+        ("new_accounts", "groups", 4),  # the default's group matrix, inherited
     ]
     assert all(0 <= cr <= 0.1 and ok for *_, cr, ok in rows)
 

@@ -29,6 +29,7 @@ DEPENDENCY_ORDER = (
     "assessments",
     "feedback",
     "invoices",
+    "acquisition",
 )
 
 T1 = dt.datetime(2026, 1, 1, 8, 0, 0)
@@ -100,6 +101,7 @@ VALID: dict[str, dict[str, str]] = {
         "paid_on": "",
         "amount": "500",
     },
+    "acquisition": {"account_id": "A1", "acquired_on": "2019-12-01", "acquisition_cost": "1500"},
 }
 
 # Cells that give a second valid row of each source a key of its own.
@@ -114,6 +116,7 @@ OTHER_KEY: dict[str, dict[str, str]] = {
     "assessments": {},
     "feedback": {},
     "invoices": {"invoice_id": "I2"},
+    "acquisition": {"account_id": "A3"},
 }
 
 

@@ -379,6 +379,16 @@ def invoices(rng: random.Random, i: int) -> dict[str, Cell]:
     }
 
 
+def acquisition(rng: random.Random, i: int) -> dict[str, Cell]:
+    acquired = None if rng.random() < 0.06 else a_date(rng)
+    return {
+        # The key: one row per account (A0 .. A<ROWS-1> exist), so no duplicate-key rule comes into play.
+        "account_id": ident(rng, f"A{i}"),
+        "acquired_on": date_cell(rng, acquired),
+        "acquisition_cost": bounded_float(rng, 0, None, magnitude=1e12),
+    }
+
+
 GENERATORS: dict[str, Gen] = {
     "orders": orders,
     "surveys": surveys,
@@ -388,6 +398,7 @@ GENERATORS: dict[str, Gen] = {
     "assessments": assessments,
     "feedback": feedback,
     "invoices": invoices,
+    "acquisition": acquisition,
 }
 
 

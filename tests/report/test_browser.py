@@ -8,6 +8,7 @@ import subprocess
 from html import escape
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 from PIL import Image
@@ -92,8 +93,14 @@ def test_chromium_draws_the_charts(pipeline_db, tmp_path, lang):
 def test_chromium_parses_every_chart_as_svg(pipeline_db, tmp_path, lang):
     url = default_report_path(pipeline_db, AS_OF, lang).resolve().as_uri()
     dom = _chromium(["--dump-dom", url], tmp_path / "profile-dom").stdout
-    assert dom.count('class="chart-svg"') == len(CHARTS)
-    for name in CHARTS:
+    # ... and the revenue bridge's waterfalls: the portfolio's and one per segment.
+    with duckdb.connect(str(pipeline_db), read_only=True) as conn:
+        segments = conn.execute(
+            "select entity_id from marts.revenue_bridge where as_of_date = ? and level = 'segment'", [AS_OF]
+        ).fetchall()
+    charts = [*CHARTS, "bridge", *(f"bridge-{s}" for (s,) in segments)]
+    assert dom.count('class="chart-svg"') == len(charts)
+    for name in charts:
         assert f'data-chart="{name}"' in dom
     assert dom.count("<path") > 100  # bars, wedges, lines and markers
     assert dom.count("<text") > 50  # labels stay text (svg.fonttype none)

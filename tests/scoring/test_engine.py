@@ -323,8 +323,15 @@ def test_entropy_and_combined_weights_are_recomputed(missing):
         weights = result.indicator_weights[group]
         spec = profile.indicator_weights[group]
         assert spec.method == "combined" and spec.objective.method == "entropy"
-        np.testing.assert_allclose(weights.objective, entropy_by_hand(columns), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(weights.subjective, expert_by_hand(spec.subjective.experts, items), atol=1e-12)
+        # An item the experts give no importance (the new accounts' indicators, in the default profile) is
+        # left out of the entropy too: the entropy of the kept items, 0 for the others.
+        subjective = expert_by_hand(spec.subjective.experts, items)
+        kept = [k for k, w in enumerate(subjective) if w > 0]
+        objective = [0.0] * len(items)
+        for k, w in zip(kept, entropy_by_hand([columns[k] for k in kept]), strict=True):
+            objective[k] = w
+        np.testing.assert_allclose(weights.objective, objective, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(weights.subjective, subjective, atol=1e-12)
         alpha = spec.alpha
         np.testing.assert_allclose(
             weights.final, alpha * weights.subjective + (1 - alpha) * weights.objective, rtol=0, atol=1e-12

@@ -140,6 +140,8 @@ def test_directions_follow_the_registry_unless_the_model_overrides():
         "sla_breach_rate",
         "overdue_ratio",
         "avg_days_late",
+        "days_to_first_order",
+        "acquisition_cost",
     }
 
 

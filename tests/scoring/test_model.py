@@ -86,7 +86,7 @@ def test_shipped_default_loads_with_accepted_ahp_matrices(tmp_path):
     model = load_model(write(tmp_path, default_model_path().read_text(encoding="utf-8")))
     assert isinstance(model, ScoringModel)
     assert model.groups == ["financial", "customer", "internal_process", "learning_growth"]
-    assert [p.name for p in model.profiles] == ["default", "multinational"]
+    assert [p.name for p in model.profiles] == ["default", "multinational", "new_accounts"]
     for profile in model.profiles:
         result = ahp_weights(np.array(profile.group_weights.matrix, dtype=float))
         assert result.accepted and result.cr < 0.10, (profile.name, result.cr)
@@ -119,6 +119,70 @@ def test_profile_for_segment_falls_back_to_default():
     assert model.profile_for_segment("multinational") == "multinational"
     assert model.profile_for_segment("local_large") == "default"
     assert model.profile_for_segment("") == "default"
+
+
+def test_profiles_by_stage_the_most_specific_selection_wins(tmp_path):
+    doc = default_document()
+    doc["profiles"]["new_multinational"] = {"segments": ["multinational"], "stages": ["new"]}
+    doc["profiles"]["lapsed"] = {"stages": ["reactivated", "dormant"]}
+    model = load_model(write(tmp_path, doc))
+    # segment and stage > stage only > segment only > default
+    assert model.profile_for("multinational", "new") == "new_multinational"
+    assert model.profile_for("local_large", "new") == "new_accounts"  # the shipped stage profile
+    assert model.profile_for("multinational", "reactivated") == "lapsed"
+    assert model.profile_for("multinational", "retained") == "multinational"
+    assert model.profile_for("local_large", "retained") == "default"
+    assert model.profile_for("local_large", None) == "default"
+    assert model.profile("lapsed").stages == ("reactivated", "dormant")
+
+
+def test_shipped_model_scores_new_accounts_without_tenure_or_retention():
+    model = load_model()
+    assert model.profile_for("multinational", "new") == "new_accounts"
+    assert model.profile_for("multinational", "retained") == "multinational"
+    weights = model.profile("new_accounts").indicator_weights
+    for group, dropped in (("financial", ["revenue_retention", "revenue"]), ("customer", ["tenure_years"])):
+        experts = weights[group].subjective.experts.values()
+        assert all(scores[i] == 0 for scores in experts for i in dropped), group
+    growth = weights["learning_growth"].subjective.experts.values()
+    assert all(s["days_to_first_order"] > 0 and s["order_frequency_since_first"] > 0 for s in growth)
+    # ... and the default profile leaves the new accounts' indicators out.
+    default = model.profile("default").indicator_weights
+    assert all(s["days_to_first_order"] == 0 for s in default["learning_growth"].subjective.experts.values())
+    assert all(s["payback"] == 0 for s in default["financial"].subjective.experts.values())
+
+
+def test_new_key_accounts_won_may_be_a_managers_kpi(tmp_path):
+    doc = default_document()
+    doc["managers"]["targets"] = {"new_key_accounts": 2}
+    model = load_model(write(tmp_path, doc))
+    assert model.kpi_targets(None)["new_key_accounts"] == 2
+    doc["managers"]["targets"] = {"new_key_acounts": 2}
+    assert problems(tmp_path, doc)
+
+
+def test_unknown_stage(tmp_path):
+    doc = default_document()
+    doc["profiles"]["new_accounts"]["stages"] = ["new", "fresh"]
+    message = one_problem(tmp_path, doc, "profiles.new_accounts.stages")
+    assert message == (
+        "unknown lifecycle stage 'fresh' (known: new, reactivated, retained, churned, dormant, prospect)"
+    )
+
+
+def test_stage_in_two_profiles(tmp_path):
+    doc = default_document()
+    doc["profiles"]["starters"] = {"stages": ["prospect", "new"]}
+    message = one_problem(tmp_path, doc, "profiles.starters.stages")
+    assert message == "'new' is already in profile 'new_accounts'"
+
+
+def test_segment_and_stage_pair_in_two_profiles(tmp_path):
+    doc = default_document()
+    doc["profiles"]["a"] = {"segments": ["multinational", "regional"], "stages": ["new"]}
+    doc["profiles"]["b"] = {"segments": ["regional"], "stages": ["churned", "new"]}
+    message = one_problem(tmp_path, doc, "profiles.b")
+    assert message == "segment 'regional' in stage 'new' is already selected by profile 'a'"
 
 
 def test_profile_inherits_what_it_does_not_set():
@@ -262,7 +326,8 @@ def test_nan_weight_is_not_a_number(tmp_path):
 def _expert_doc(scores: dict) -> dict:
     doc = default_document()
     experts = doc["profiles"]["default"]["indicator_weights"]["financial"]["subjective"]["experts"]
-    experts["kam_lead"] = scores
+    # The shipped financial group also holds the new accounts' indicators, which default weighs 0.
+    experts["kam_lead"] = {"monthly_revenue_since_first": 0, "acquisition_cost": 0, "payback": 0, **scores}
     return doc
 
 

@@ -140,6 +140,7 @@ def test_the_shipped_model_bounds_every_indicator_on_a_known_scale():
     bounds = {i.id: tuple(i.spec.bounds) for i in model.indicators if i.spec.normalization == "bounded"}
     assert bounds == {
         "revenue_retention": (0, 2),
+        "payback": (0, 1),  # the acquisition cost paid back (1) is the best
         "csat": (0, 100),
         "nps": (-100, 100),
         "share_of_wallet": (0, 1),

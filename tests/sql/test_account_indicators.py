@@ -408,7 +408,29 @@ def expected_rows():
         "complaint_rate": None,
         **NO_INVOICES,
     }
+    # The lifecycle (marts.account_lifecycle, joined in): stage, first completed order, and the pace since it
+    # (from the start of C when the first order is older), per 30 days.
+    c_days = 365 / 30
+    alpha |= _lifecycle("retained", date(2023, 3, 1), date(2020, 3, 1), 2 / c_days, 250 / c_days)  # a8 before P
+    beta_days = (D - date(2024, 6, 15)).days / 30
+    beta |= _lifecycle("new", date(2024, 6, 15), date(2024, 6, 1), 1 / beta_days, 600 / beta_days)
+    gamma |= _lifecycle("retained", date(2023, 6, 1), date(2019, 1, 1), 1 / c_days, 0.0)
+    delta |= _lifecycle("retained", date(2023, 12, 1), date(2019, 6, 1), 1 / c_days, 70 / c_days)
+    epsilon |= _lifecycle("dormant", date(2022, 1, 1), date(2018, 1, 1), 0.0, 0.0)
+    nil |= _lifecycle("prospect", None, date(2025, 3, 1), 0.0, 0.0)
     return [alpha, beta, gamma, delta, epsilon, nil]
+
+
+def _lifecycle(stage, first, since, order_rate, revenue_rate):
+    return {
+        "lifecycle_stage": stage,
+        "first_order_date": first,
+        "days_to_first_order": None if first is None else (first - since).days,
+        "order_frequency_since_first": order_rate,
+        "monthly_revenue_since_first": revenue_rate,
+        "acquisition_cost": None,
+        "payback": None,
+    }
 
 
 def test_windows_are_the_dates_the_fixture_assumes():

@@ -71,8 +71,15 @@ SOURCES_IN_ORDER = (
     "assessments",
     "feedback",
     "invoices",
+    "acquisition",
 )
-MARTS_IN_ORDER = ("account_indicators", "portfolio_kpis", "account_assessments", "manager_indicators")
+MARTS_IN_ORDER = (
+    "account_lifecycle",
+    "account_indicators",
+    "portfolio_kpis",
+    "account_assessments",
+    "manager_indicators",
+)
 
 D1 = date(2026, 7, 1)  # day after the data ends
 D2 = date(2026, 1, 15)  # window straddles 2025/2026, data after D2 must be ignored
@@ -434,6 +441,8 @@ def expected_account_indicators(raw: dict, as_of: date, window: int) -> dict[str
             "last": None,
             "before_c": False,
             "recent": False,
+            "first": None,
+            "completed_in": set(),  # of "C", "P", "before P"
         }
     )
     for line in raw["orders"]:
@@ -466,6 +475,9 @@ def expected_account_indicators(raw: dict, as_of: date, window: int) -> dict[str
                 s["recent"] = True
             if s["last"] is None or day > s["last"]:
                 s["last"] = day
+            if s["first"] is None or day < s["first"]:
+                s["first"] = day
+            s["completed_in"].add("C" if c_start <= day else "P" if p_start <= day else "before P")
 
     # wallet prorated over C
     wallet_rows: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -600,6 +612,24 @@ def expected_account_indicators(raw: dict, as_of: date, window: int) -> dict[str
         row["invoice_count"] = len(inv)
         row["overdue_ratio"] = _ratio(late_amount, total_amount) if inv else None
         row["avg_days_late"] = _mean(days_late)
+        # Lifecycle, straight from INDICATORS.md's definitions.
+        seen = s["completed_in"]
+        if s["first"] is None:
+            stage = "prospect"
+        elif s["first"] >= c_start:
+            stage = "new"
+        elif {"P", "C"} <= seen:
+            stage = "retained"
+        elif "C" in seen:
+            assert "before P" in seen
+            stage = "reactivated"
+        elif "P" in seen:
+            stage = "churned"
+        else:
+            stage = "dormant"
+        row["lifecycle_stage"] = stage
+        row["first_order_date"] = s["first"]
+        row["days_to_first_order"] = None if s["first"] is None else (s["first"] - a["since"]).days
         out[aid] = row
     return out
 
@@ -752,7 +782,7 @@ ACCOUNT_COLUMNS = [
     "wallet_amount_window", "share_of_wallet", "market_year", "market_growth", "market_growth_gap",
     "csat", "product_quality", "service_quality", "price_value", "responsiveness", "nps", "survey_count",
     "complaint_count", "complaint_rate", "avg_resolution_hours", "sla_breach_rate", "open_complaints",
-    "invoice_count", "overdue_ratio", "avg_days_late",
+    "invoice_count", "overdue_ratio", "avg_days_late", "lifecycle_stage", "first_order_date", "days_to_first_order",
 ]  # fmt: skip
 PORTFOLIO_COLUMNS = [
     "account_count", "active_accounts", "revenue", "revenue_prev", "revenue_growth", "retained_accounts",
@@ -804,6 +834,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ranges = {}
         for dates, window in RANGES:
             params = {**sql_params(model, dates[-1], list(dates)), "window_days": window}
+            # account_indicators reads the lifecycle of the same dates and window.
+            write_sql_snapshot(conn, "account_lifecycle", params)
             rows = _fetch(
                 conn, read_sql("marts/account_indicators"), bind(read_sql("marts/account_indicators"), params)
             )

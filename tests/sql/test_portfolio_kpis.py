@@ -19,8 +19,9 @@ from sql_fixtures import (
 )
 
 
-def _indicators(account_id, segment, industry, region, revenue, revenue_prev, is_churned, as_of=AS_OF):
+def _indicators(account_id, segment, industry, region, revenue, revenue_prev, is_churned, as_of=AS_OF, stage=None):
     return {
+        "lifecycle_stage": stage,
         "as_of_date": as_of,
         "account_id": account_id,
         "segment": segment,
@@ -40,13 +41,15 @@ def test_segments_and_total(tmp_path):
         conn,
         "marts.account_indicators",
         [
-            _indicators("a1", "enterprise", "retail", "north", 100, 200, 0),
-            _indicators("a2", "enterprise", "retail", "north", 300, 100, 0),
-            _indicators("a3", "enterprise", "retail", "south", 0, 50, 1),  # lost
-            _indicators("a4", "enterprise", "retail", "south", 40, 0, 0),  # new: outside the retention base
-            _indicators("b1", "mid", "retail", "north", 0, 0, 0),
-            _indicators("b2", "mid", "energy", "west", 80, 0, 0),
-            _indicators("s1", "small", "energy", "east", 10, 20, 0),  # no market data
+            _indicators("a1", "enterprise", "retail", "north", 100, 200, 0, stage="retained"),
+            _indicators("a2", "enterprise", "retail", "north", 300, 100, 0, stage="retained"),
+            _indicators("a3", "enterprise", "retail", "south", 0, 50, 1, stage="churned"),  # lost
+            _indicators(
+                "a4", "enterprise", "retail", "south", 40, 0, 0, stage="new"
+            ),  # new: outside the retention base
+            _indicators("b1", "mid", "retail", "north", 0, 0, 0, stage="dormant"),
+            _indicators("b2", "mid", "energy", "west", 80, 0, 0, stage="reactivated"),
+            _indicators("s1", "small", "energy", "east", 10, 20, 0, stage="retained"),  # no market data
             _indicators("a1", "enterprise", "retail", "north", 99999, 1, 1, as_of=date(2025, 2, 1)),  # older snapshot
         ],
     )
@@ -79,6 +82,9 @@ def test_segments_and_total(tmp_path):
             "churned_accounts": 1,
             "market_size": 10000 + 5000,  # retail/north once, retail/south
             "market_share": 440 / 15000,
+            "new_accounts": 1,  # a4
+            "reactivated_accounts": 0,
+            "new_revenue_share": 40 / 440,
         },
         {
             "as_of_date": AS_OF,
@@ -96,6 +102,9 @@ def test_segments_and_total(tmp_path):
             "churned_accounts": 0,
             "market_size": 10000 + 2000,
             "market_share": 80 / 12000,
+            "new_accounts": 0,
+            "reactivated_accounts": 1,  # b2
+            "new_revenue_share": 0.0,
         },
         {
             "as_of_date": AS_OF,
@@ -113,6 +122,9 @@ def test_segments_and_total(tmp_path):
             "churned_accounts": 0,
             "market_size": None,
             "market_share": None,
+            "new_accounts": 0,
+            "reactivated_accounts": 0,
+            "new_revenue_share": 0.0,
         },
         {
             "as_of_date": AS_OF,
@@ -130,6 +142,9 @@ def test_segments_and_total(tmp_path):
             "churned_accounts": 1,
             "market_size": 10000 + 5000 + 2000,  # energy/east has no data
             "market_share": 530 / 17000,
+            "new_accounts": 1,
+            "reactivated_accounts": 1,
+            "new_revenue_share": 40 / 530,
         },
     ]
     assert_rows(run_mart(conn, "portfolio_kpis"), expected, key=("segment",))
@@ -173,6 +188,9 @@ def test_empty_snapshot_still_has_the_total_row(tmp_path):
             "churned_accounts": 0,
             "market_size": None,
             "market_share": None,
+            "new_accounts": 0,
+            "reactivated_accounts": 0,
+            "new_revenue_share": None,  # no revenue
         }
     ]
     assert_rows(run_mart(conn, "portfolio_kpis"), expected, key=("segment",))

@@ -115,6 +115,10 @@ def _mart(name: str) -> dg.AssetKey:
     return dg.AssetKey(["marts", name])
 
 
+account_lifecycle = _sql_asset(
+    "account_lifecycle",
+    "Lifecycle stage per account (new, reactivated, retained, churned, dormant, prospect) and its revenue bridge bucket.",
+)
 account_indicators = _sql_asset(
     "account_indicators", "Every indicator per account for the as-of date (definitions: docs/data_dictionary.md)."
 )
@@ -196,6 +200,11 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
         )
 
 
+revenue_bridge = _sql_asset(
+    "revenue_bridge",
+    "Revenue bridge from P to C (new, reactivated, expansion, contraction, churned, other) for the portfolio, "
+    "each segment, manager and team.",
+)
 book_indicators = _sql_asset(
     "book_indicators", "Book of business of every manager and team: the inputs of their scorecard and KPIs."
 )
@@ -273,9 +282,11 @@ def published_snapshot(context: dg.AssetExecutionContext, kam: KamResource) -> d
 
 
 mart_assets = [
+    account_lifecycle,
     account_indicators,
     account_assessments,
     portfolio_kpis,
+    revenue_bridge,
     manager_indicators,
     account_scores,
     book_indicators,
