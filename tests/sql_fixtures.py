@@ -50,7 +50,7 @@ def insert_staging(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict
     lineage columns are filled: file `<source>_test.csv`, row numbers following those already there.
     """
     spec = SOURCES[source]
-    first = conn.execute(f"select count(*) from staging.{source}_typed").fetchone()[0] + 1
+    first = conn.execute(f"select count(*) from staging.{source}_typed").fetchall()[0][0] + 1
     numbers = []
     for number, row in enumerate(rows, start=first):
         unknown = row.keys() - set(spec.column_names)
