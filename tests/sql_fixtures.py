@@ -1,4 +1,9 @@
-"""Tiny DuckDB databases for the SQL-file tests: staging tables from the contract, rows by hand."""
+"""Tiny DuckDB databases for the SQL-file tests: staging laid out by the ingest's own DDL, rows by hand.
+
+staging.<source> is what production reads: the view of staging.<source>_typed minus the rows
+listed in staging.<source>_excluded. Rows are inserted as typed rows (with their lineage), so a
+SQL file is tested on exactly the shape it reads in production.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from kam_pipeline.ingest.contract import SOURCES, staging_ddl
-from kam_pipeline.warehouse.sql_files import bind, mart_files, query, read_sql, tables_read
+from kam_pipeline.ingest.contract import SOURCES
+from kam_pipeline.ingest.load import ensure_source
+from kam_pipeline.warehouse.sql_files import bind, mart_files, read_sql, tables_read
 
 AS_OF = dt.date(2025, 3, 1)
 
@@ -29,18 +35,24 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 def make_db(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    """Return a connection to a new DuckDB file with schemas staging/marts and every (empty) staging table."""
+    """Return a connection to a new DuckDB file with the pipeline's layers and every source's (empty)
+    staging, created by the ingest itself."""
     conn = duckdb.connect(str(tmp_path / "test.duckdb"))
-    conn.execute("create schema staging; create schema marts;")
     for source in SOURCES:
-        conn.execute(staging_ddl(source))
+        ensure_source(conn, source)
     return conn
 
 
-def insert_staging(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` into `staging.<source>`; absent nullable columns are NULL, lineage columns are filled."""
+def insert_staging(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `rows` as typed rows of `source` (staging.<source>_typed); return their row numbers.
+
+    Absent nullable columns are NULL, absent defaulted ones take the contract's default, and the
+    lineage columns are filled: file `<source>_test.csv`, row numbers following those already there.
+    """
     spec = SOURCES[source]
-    for number, row in enumerate(rows, start=1):
+    first = conn.execute(f"select count(*) from staging.{source}_typed").fetchall()[0][0] + 1
+    numbers = []
+    for number, row in enumerate(rows, start=first):
         unknown = row.keys() - set(spec.column_names)
         if unknown:
             raise KeyError(f"{source}: unknown columns {sorted(unknown)}")
@@ -57,8 +69,20 @@ def insert_staging(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict
         names = [*spec.column_names, "_source_file", "_row_number"]
         placeholders = ", ".join("?" for _ in names)
         conn.execute(
-            f"insert into staging.{source} ({', '.join(names)}) values ({placeholders})",
+            f"insert into staging.{source}_typed ({', '.join(names)}) values ({placeholders})",
             [*values, f"{source}_test.csv", number],
+        )
+        numbers.append(number)
+    return numbers
+
+
+def exclude_staging(conn: duckdb.DuckDBPyConnection, source: str, numbers: list[int]) -> None:
+    """List typed rows of `source` (by row number) in staging.<source>_excluded, as the ingest does
+    for a row that broke a rule: staging.<source> no longer shows them."""
+    for number in numbers:
+        conn.execute(
+            f"insert into staging.{source}_excluded (_source_file, _row_number) values (?, ?)",
+            [f"{source}_test.csv", number],
         )
 
 
@@ -67,25 +91,29 @@ def with_dates(params: dict[str, Any]) -> dict[str, Any]:
     return {"as_of_dates": [params["as_of"]], **params}
 
 
-def ensure_upstream_marts(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> None:
-    """Materialise the marts `sql/marts/<name>.sql` reads that the test did not make, from its staging tables
-    (as the pipeline's lineage runs them first): e.g. account_lifecycle before account_indicators."""
+def materialize_inputs(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> None:
+    """(Re)build, for `params`, every intermediate table `sql/<name>.sql` reads, their own inputs first, and
+    the marts it reads that the test did not make (as the pipeline's lineage runs them first: e.g.
+    account_lifecycle before account_indicators)."""
     made = {
         row[0] for row in conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
     }
-    for schema, table in sorted(tables_read(f"marts/{name}")):
-        if schema == "marts" and table not in made and table in mart_files():
+    for schema, table in sorted(tables_read(name)):
+        if schema == "intermediate":
+            sql = read_sql(f"intermediate/{table}")
+            materialize_inputs(conn, f"intermediate/{table}", params)
+            conn.execute("create schema if not exists intermediate")
+            conn.execute(f"create or replace table intermediate.{table} as {sql}", bind(sql, params))
+        elif schema == "marts" and table not in made and table in mart_files():
             materialize_mart(conn, table, **params)
 
 
 def create_mart_like(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
     """Create `marts.<name>` empty, with exactly the columns and types the SQL file `marts/<name>` returns."""
-    ensure_upstream_marts(conn, name, params or DEFAULT_PARAMS)
+    params = with_dates(params or DEFAULT_PARAMS)
     sql = read_sql(f"marts/{name}")
-    conn.execute(
-        f"create table marts.{name} as select * from ({sql}) as q limit 0",
-        bind(sql, with_dates(params or DEFAULT_PARAMS)),
-    )
+    materialize_inputs(conn, f"marts/{name}", params)
+    conn.execute(f"create table marts.{name} as select * from ({sql}) as q limit 0", bind(sql, params))
 
 
 def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
@@ -98,13 +126,25 @@ def insert_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str
         )
 
 
-def run_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
-    """Run `sql/marts/<name>.sql` with the default parameters (or `overrides`); return its rows as dicts."""
+def run_sql(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
+    """Run `sql/<name>.sql` with the default parameters (or `overrides`), after building the intermediate
+    tables it reads for the same parameters; return its rows as dicts."""
     params = with_dates({**DEFAULT_PARAMS, **overrides})
-    ensure_upstream_marts(conn, name, params)
-    result = query(conn, f"marts/{name}", params)
+    sql = read_sql(name)
+    materialize_inputs(conn, name, params)
+    result = conn.execute(sql, bind(sql, params))
     columns = [d[0] for d in result.description]
     return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def run_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
+    """Run `sql/marts/<name>.sql` (see run_sql); return its rows as dicts."""
+    return run_sql(conn, f"marts/{name}", **overrides)
+
+
+def run_intermediate(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> list[dict[str, Any]]:
+    """Run `sql/intermediate/<name>.sql` (see run_sql); return its rows as dicts."""
+    return run_sql(conn, f"intermediate/{name}", **overrides)
 
 
 def materialize_mart(conn: duckdb.DuckDBPyConnection, name: str, **overrides: Any) -> None:

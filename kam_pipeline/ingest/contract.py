@@ -202,11 +202,3 @@ SOURCES: dict[str, Source] = {
         ),
     )
 }
-
-
-def staging_ddl(source: str) -> str:
-    """Return the `create table` statement of `staging.<source>` (typed, valid rows)."""
-    spec = SOURCES[source]
-    cols = ",\n    ".join(f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in spec.columns)
-    lineage = "_source_file VARCHAR NOT NULL,\n    _row_number BIGINT NOT NULL"
-    return f"create table if not exists staging.{source} (\n    {cols},\n    {lineage}\n)"

@@ -154,6 +154,15 @@ def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | Non
     )
 
 
+def ensure_source(conn: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Create the layers and the (empty) tables of `source` as its first ingest does: raw.<source>,
+    staging.<source>_typed, staging.<source>_excluded and the staging.<source> view (also those
+    of the sources it references)."""
+    catalog = _catalog(conn)
+    ensure_layers(conn, catalog)
+    _ensure_source_tables(conn, SOURCES[source], catalog)
+
+
 def _ensure_source_tables(conn: duckdb.DuckDBPyConnection, spec: Source, catalog: dict[str, str]) -> None:
     # Referenced sources may not have been ingested yet; an empty table makes every reference unknown.
     for name in {spec.name, *(ref for ref, _ in spec.references.values())}:

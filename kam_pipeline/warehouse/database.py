@@ -89,14 +89,17 @@ def write_snapshot(
     params: dict[str, Any],
     as_of: dt.date | list[dt.date],
     scope: dict[str, str] | None = None,
+    schema: str = "marts",
 ) -> int:
-    """Replace the `as_of` snapshot of `marts.<table>` by the rows of `select_sql`; return the row count.
+    """Replace the `as_of` snapshot of `<schema>.<table>` (a marts table unless told) by the rows of
+    `select_sql`; return the row count.
 
     One transaction: a failure leaves the previous snapshot in place. New columns (for
     example a group added to the scoring model) are added, so history is kept. `scope`
     (column -> value, columns named by our code) narrows what is replaced, for tables
     that several assets write parts of. With a list of dates, the snapshots of all of
     them are replaced by what `select_sql` returns (the count is that of the last date).
+    Only marts tables carry the catalog's column comments.
     """
     bound = bind(select_sql, params)
     scope = scope or {}
@@ -104,23 +107,24 @@ def write_snapshot(
     as_of = dates[-1]
     scope_sql = "".join(f' and "{column}" = ?' for column in scope)
     with transaction(conn):
-        conn.execute(f"create table if not exists marts.{table} as select * from ({select_sql}) limit 0", bound)
-        comments = _comments(conn, table)
+        conn.execute(f"create table if not exists {schema}.{table} as select * from ({select_sql}) limit 0", bound)
+        comments = _comments(conn, table, schema)
         described = conn.execute(f"describe select * from ({select_sql})", bound).fetchall()
         for name, data_type, *_ in described:
             if name not in comments:
-                conn.execute(f'alter table marts.{table} add column "{name}" {data_type}')
+                conn.execute(f'alter table {schema}.{table} add column "{name}" {data_type}')
                 comments[name] = None
         conn.execute(
-            f"delete from marts.{table} where as_of_date between ? and ? "
+            f"delete from {schema}.{table} where as_of_date between ? and ? "
             f"and list_contains(?::date[], as_of_date){scope_sql}",
             [min(dates), max(dates), dates, *scope.values()],
         )
-        conn.execute(f"insert into marts.{table} by name select * from ({select_sql})", bound)
+        conn.execute(f"insert into {schema}.{table} by name select * from ({select_sql})", bound)
         count = scalar(
-            conn, f"select count(*) from marts.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()]
+            conn, f"select count(*) from {schema}.{table} where as_of_date = ?{scope_sql}", [as_of, *scope.values()]
         )
-        _comment_columns(conn, table, comments)
+        if schema == "marts":
+            _comment_columns(conn, table, comments)
     return count
 
 
@@ -135,25 +139,29 @@ def write_frame_snapshot(
         conn.unregister("snapshot_frame")
 
 
-def write_sql_snapshot(conn: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any]) -> int:
-    """Write the snapshot of `marts.<table>` from `sql/marts/<table>.sql`; return the row count.
+def write_sql_snapshot(
+    conn: duckdb.DuckDBPyConnection, table: str, params: dict[str, Any], layer: str = "marts"
+) -> int:
+    """Write the snapshot of `<layer>.<table>` from `sql/<layer>/<table>.sql`; return the row count.
 
     A file that takes `$as_of_dates` writes the snapshots of all those dates at once.
     """
-    dates = params["as_of_dates"] if takes_date_range(table) else params["as_of"]
-    return write_snapshot(conn, table, read_sql(f"marts/{table}"), params, dates)
+    dates = params["as_of_dates"] if takes_date_range(table, layer) else params["as_of"]
+    if layer != "marts":
+        conn.execute(f"create schema if not exists {layer}")
+    return write_snapshot(conn, table, read_sql(f"{layer}/{table}"), params, dates, schema=layer)
 
 
-def _comments(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str | None, str | None]:
-    """The comments of `marts.<table>` (key None) and of each of its columns (by name): one catalog
+def _comments(conn: duckdb.DuckDBPyConnection, table: str, schema: str = "marts") -> dict[str | None, str | None]:
+    """The comments of `<schema>.<table>` (key None) and of each of its columns (by name): one catalog
     query tells both which columns exist and which comments to set."""
     return dict(
         conn.execute(
             "select null, comment from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'marts' and table_name = ? "
+            "and schema_name = ? and table_name = ? "
             "union all select column_name, comment from duckdb_columns() where database_name = current_database() "
-            "and schema_name = 'marts' and table_name = ?",
-            [table, table],
+            "and schema_name = ? and table_name = ?",
+            [schema, table, schema, table],
         ).fetchall()
     )
 
@@ -174,22 +182,48 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# Schemas of working tables that stay in the working database: BI reads the marts, not the
+# intermediate models they are joined from.
+WORKING_SCHEMAS = ("intermediate",)
+
+
+def _drop_working_schemas(path: Path) -> None:
+    """Drop WORKING_SCHEMAS from the database file at `path` (a copy about to be published)."""
+    with duckdb.connect(str(path)) as conn:
+        present = [
+            name
+            for (name,) in conn.execute(
+                "select schema_name from duckdb_schemas() where database_name = current_database()"
+            ).fetchall()
+            if name in WORKING_SCHEMAS
+        ]
+        for name in present:
+            conn.execute(f"drop schema {name} cascade")
+        if present:
+            conn.execute("checkpoint")
+
+
 def publish(work_path: Path, db_path: Path) -> int:
-    """Copy the finished working database over `db_path` atomically; return the bytes published."""
+    """Copy the finished working database, less its working schemas, over `db_path` atomically;
+    return the bytes published."""
     with duckdb.connect(str(work_path)) as conn:
         conn.execute("checkpoint")
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    # A run killed while copying leaves its temporary file behind; the next publish removes it.
-    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    # A run killed while copying leaves its temporary file behind (and the WAL of dropping the
+    # working schemas from it); the next publish removes them.
+    for pattern in (f".{db_path.name}.*.tmp", f".{db_path.name}.*.tmp.wal"):
+        for stale in db_path.parent.glob(pattern):
+            stale.unlink(missing_ok=True)
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
     try:
         shutil.copyfile(work_path, tmp)
+        _drop_working_schemas(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, db_path)
     finally:
         tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
     # A WAL beside the published file can only be stale (readers open it read-only);
     # DuckDB would replay it into the new file, so it goes.
     Path(f"{db_path}.wal").unlink(missing_ok=True)

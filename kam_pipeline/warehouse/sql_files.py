@@ -41,14 +41,23 @@ def parameters_of(sql: str) -> set[str]:
     return set(_PARAM.findall(text))
 
 
-def takes_date_range(name: str) -> bool:
-    """True when `sql/marts/<name>.sql` computes every date of `$as_of_dates` at once (not only `$as_of`)."""
-    return "as_of_dates" in parameters_of(read_sql(f"marts/{name}"))
+def takes_date_range(name: str, layer: str = "marts") -> bool:
+    """True when `sql/<layer>/<name>.sql` computes every date of `$as_of_dates` at once (not only `$as_of`)."""
+    return "as_of_dates" in parameters_of(read_sql(f"{layer}/{name}"))
 
 
 def mart_files() -> list[str]:
     """Return the names of the SQL marts, one per `sql/marts/<name>.sql`, sorted."""
     return sorted(path.stem for path in (_sql_root() / "marts").glob("*.sql"))
+
+
+def intermediate_files() -> list[str]:
+    """Return the names of the intermediate models, one per `sql/intermediate/<name>.sql`, sorted.
+
+    Each computes one source's figures per account and as-of date into `intermediate.<name>`,
+    which the marts join; they are working tables, not part of the published database.
+    """
+    return sorted(path.stem for path in (_sql_root() / "intermediate").glob("*.sql"))
 
 
 @cache

@@ -33,6 +33,9 @@ def test_assets_are_grouped_by_layer():
     ):
         assert specs[f"marts/{table}"].group_name == "marts"
         assert specs[f"marts/{table}"].partitions_def is not None
+    for table in ("account_order_figures", "account_invoice_figures", "market_growth", "window_years"):
+        assert specs[f"intermediate/{table}"].group_name == "intermediate"
+        assert specs[f"intermediate/{table}"].partitions_def is not None
     assert specs["published_snapshot"].group_name == "publish"
 
 
@@ -83,14 +86,15 @@ def test_contract_check_fails_on_a_bad_frame():
 # ---------------------------------------------------------------------------------------------
 # Lineage: the graph shows what each asset really reads.
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "marts"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 def _tables_named_in(sql_file: Path) -> set[str]:
-    """Every `staging.x` / `marts.x` the file's SQL (comments stripped) names, other than its own table."""
+    """Every `staging.x` / `intermediate.x` / `marts.x` the file's SQL (comments stripped) names, other
+    than its own table."""
     text = re.sub(r"/\*.*?\*/", "", re.sub(r"--[^\n]*", "", sql_file.read_text(encoding="utf-8")), flags=re.S)
-    named = {f"{schema}/{table}" for schema, table in re.findall(r"\b(staging|marts)\.([a-z_]+)\b", text)}
-    return named - {f"marts/{sql_file.stem}"}
+    named = {f"{schema}/{table}" for schema, table in re.findall(r"\b(staging|intermediate|marts)\.([a-z_]+)\b", text)}
+    return named - {f"{sql_file.parent.name}/{sql_file.stem}"}
 
 
 def _upstream(key: str) -> set[str]:
@@ -99,12 +103,16 @@ def _upstream(key: str) -> set[str]:
 
 
 def test_every_sql_mart_depends_on_exactly_the_tables_its_file_reads():
-    files = sorted(SQL_DIR.glob("*.sql"))
+    files = sorted(SQL_DIR.glob("marts/*.sql"))
     assert len(files) >= 6
     for sql_file in files:
         named = _tables_named_in(sql_file)
         assert named, sql_file.name
         assert _upstream(f"marts/{sql_file.stem}") == named, sql_file.name
+    # The indicators read the figures of every source from the intermediate models.
+    assert {f"intermediate/{f.stem}" for f in SQL_DIR.glob("intermediate/*.sql")} <= _upstream(
+        "marts/account_indicators"
+    )
     # account_indicators never reads expert assessments or manager feedback.
     assert not {"staging/assessments", "staging/feedback"} & _upstream("marts/account_indicators")
 
@@ -114,6 +122,16 @@ def test_marts_read_the_lifecycle_mart_before_them():
     assert "marts/account_lifecycle" in _upstream("marts/account_indicators")
     assert _upstream("marts/revenue_bridge") == {"marts/account_lifecycle", "staging/managers"}
     assert {"staging/orders", "staging/accounts", "staging/acquisition"} <= _upstream("marts/account_lifecycle")
+
+
+def test_every_intermediate_model_depends_on_exactly_the_tables_its_file_reads():
+    files = sorted(SQL_DIR.glob("intermediate/*.sql"))
+    assert len(files) >= 6
+    for sql_file in files:
+        named = _tables_named_in(sql_file)
+        assert _upstream(f"intermediate/{sql_file.stem}") == named, sql_file.name
+    assert _upstream("intermediate/account_order_figures") == {"staging/accounts", "staging/orders"}
+    assert _upstream("intermediate/market_growth") == {"staging/market", "intermediate/window_years"}
 
 
 def test_weights_depend_on_the_indicators_they_are_computed_from():

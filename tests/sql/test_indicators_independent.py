@@ -53,7 +53,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from kam_pipeline.defs.assets.marts import sql_params
+from kam_pipeline.defs.assets.marts import intermediate_order, sql_params
 from kam_pipeline.demo.generate import generate_dataset
 from kam_pipeline.ingest.load import ingest_source
 from kam_pipeline.scoring.model import load_model
@@ -822,6 +822,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         model = load_model(None)
         params_by_date = {as_of: {**sql_params(model, as_of), "window_days": window} for as_of, window in CASES}
         for as_of in AS_OF_DATES:
+            # The intermediate models first: account_indicators joins their snapshots of the date.
+            for table in intermediate_order():
+                write_sql_snapshot(conn, table, params_by_date[as_of], layer="intermediate")
             for table in MARTS_IN_ORDER:
                 write_sql_snapshot(conn, table, params_by_date[as_of])
         sql = {
@@ -834,6 +837,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ranges = {}
         for dates, window in RANGES:
             params = {**sql_params(model, dates[-1], list(dates)), "window_days": window}
+            for table in intermediate_order():
+                write_sql_snapshot(conn, table, params, layer="intermediate")
             # account_indicators reads the lifecycle of the same dates and window.
             write_sql_snapshot(conn, "account_lifecycle", params)
             rows = _fetch(

@@ -39,3 +39,32 @@ def test_a_new_column_is_added_with_its_comment_and_history_is_kept(tmp_path):
         conn.execute("comment on column marts.account_scores.score is 'old text'")
         write_frame_snapshot(conn, "account_scores", second, D2)
         assert _comments(conn)["score"] == column_comment("account_scores", "score")
+
+
+def test_intermediate_snapshots_stay_in_the_working_database(tmp_path):
+    # An intermediate model is written like a mart (a snapshot per as-of date, no column comments),
+    # and the published copy holds the marts only: BI sees the same surface as before the split.
+    from kam_pipeline.defs.assets.marts import sql_params
+    from kam_pipeline.scoring.model import load_model
+    from kam_pipeline.warehouse.database import publish, write_sql_snapshot
+
+    work, published = tmp_path / "kam.work.duckdb", tmp_path / "kam.duckdb"
+    with duckdb.connect(str(work)) as conn:
+        conn.execute("create schema marts")
+        params = sql_params(load_model(None), D2, [D1, D2])
+        assert write_sql_snapshot(conn, "window_years", params, layer="intermediate") == 2  # 2025 and 2026
+        assert write_sql_snapshot(conn, "window_years", {**params, "as_of_dates": [D2]}, layer="intermediate") == 2
+        # D2 replaced, D1 kept
+        assert conn.execute("select count(*) from intermediate.window_years").fetchall()[0][0] == 4
+        comments = conn.execute(
+            "select count(comment) from duckdb_columns() where schema_name = 'intermediate'"
+        ).fetchall()[0][0]
+        assert comments == 0
+        write_frame_snapshot(conn, "account_scores", pl.DataFrame({"as_of_date": [D1], "score": [1.0]}), D1)
+    publish(work, published)
+    with duckdb.connect(str(published), read_only=True) as conn:
+        schemas = {r[0] for r in conn.execute("select schema_name from duckdb_tables()").fetchall()}
+        assert schemas == {"marts"}
+    with duckdb.connect(str(work), read_only=True) as conn:
+        assert conn.execute("select count(*) from intermediate.window_years").fetchall()[0][0] == 4
+    assert not list(tmp_path.glob(".kam.duckdb.*"))  # no temporary copy or WAL left behind

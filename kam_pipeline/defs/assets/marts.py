@@ -1,6 +1,7 @@
 """Per-as-of-date marts: indicators, scores, roll-ups, and the published snapshot."""
 
 import datetime as dt
+from graphlib import TopologicalSorter
 
 import dagster as dg
 import duckdb
@@ -15,7 +16,7 @@ from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.warehouse.database import open_connection, publish, scalar, write_sql_snapshot
-from kam_pipeline.warehouse.sql_files import mart_files, tables_read, takes_date_range
+from kam_pipeline.warehouse.sql_files import intermediate_files, mart_files, read_sql, tables_read, takes_date_range
 
 _PARTITIONED = {
     "partitions_def": as_of_partitions,
@@ -76,13 +77,65 @@ def _gib(setting: str) -> float:
     return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}.get(unit, 1.0)
 
 
-def sql_deps(table: str) -> list[dg.AssetKey]:
-    """The assets `sql/marts/<table>.sql` reads: every staging or marts table it names, as parsed."""
+def sql_deps(table: str, layer: str = "marts") -> list[dg.AssetKey]:
+    """The assets `sql/<layer>/<table>.sql` reads: every staging, intermediate or marts table it names, as parsed."""
     return [
         dg.AssetKey([schema, name])
-        for schema, name in sorted(tables_read(f"marts/{table}"))
-        if schema in ("staging", "marts")
+        for schema, name in sorted(tables_read(f"{layer}/{table}"))
+        if schema in ("staging", "intermediate", "marts")
     ]
+
+
+def _intermediate(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["intermediate", name])
+
+
+def _summary(layer: str, name: str) -> str:
+    """The first line of the file's header, without its `-- <layer>.<name>: ` prefix."""
+    first = read_sql(f"{layer}/{name}").splitlines()[0]
+    return first.removeprefix(f"-- {layer}.{name}:").strip()
+
+
+def intermediate_order() -> list[str]:
+    """The intermediate models, each after the intermediate models it reads (from the SQL, as parsed)."""
+    graph = {
+        name: {key.path[-1] for key in sql_deps(name, "intermediate") if key.path[0] == "intermediate"}
+        for name in intermediate_files()
+    }
+    return list(TopologicalSorter(graph).static_order())
+
+
+# The figures of each source per account and as-of date (sql/intermediate/), joined by the marts.
+# One step computes the selected ones, so a run pays Dagster's per-step cost once; they are
+# snapshots per as-of date like the marts (a mart re-run alone reads the figures of its dates),
+# kept in the working database and left out of the published one.
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            _intermediate(name),
+            deps=sql_deps(name, "intermediate"),
+            description=_summary("intermediate", name),
+            kinds={"duckdb"},
+            skippable=True,
+        )
+        for name in intermediate_files()
+    ],
+    group_name="intermediate",
+    can_subset=True,
+    **_PARTITIONED,
+)
+def intermediate_models(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
+    """Compute the selected intermediate models for the run's dates, each after those it reads."""
+    model = kam.model()
+    dates = as_of_dates(context)
+    selected = [name for name in intermediate_order() if _intermediate(name) in context.selected_asset_keys]
+    with open_connection(duckdb) as conn:
+        batches = date_batches(conn, dates)
+        for name in selected:
+            rows = 0
+            for batch in batches if takes_date_range(name, "intermediate") else [[d] for d in dates]:
+                rows = write_sql_snapshot(conn, name, sql_params(model, batch[-1], batch), layer="intermediate")
+            yield dg.MaterializeResult(asset_key=_intermediate(name), metadata={"dagster/row_count": rows})
 
 
 def _sql_asset(table: str, description: str) -> dg.AssetsDefinition:
@@ -282,6 +335,7 @@ def published_snapshot(context: dg.AssetExecutionContext, kam: KamResource) -> d
 
 
 mart_assets = [
+    intermediate_models,
     account_lifecycle,
     account_indicators,
     account_assessments,
