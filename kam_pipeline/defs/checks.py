@@ -33,7 +33,15 @@ from kam_pipeline.warehouse.database import scalar
 QUARANTINE_WARN_SHARE = 0.05
 
 # Marts with a great-expectations snapshot suite.
-GX_MARTS = ("account_indicators", "account_scores", "manager_scores", "team_scores", "portfolio_kpis")
+GX_MARTS = (
+    "account_indicators",
+    "account_scores",
+    "manager_scores",
+    "team_scores",
+    "portfolio_kpis",
+    "method_comparison",
+    "method_agreement",
+)
 
 
 def staging_check_specs(key: dg.AssetKey, source: str) -> list[dg.AssetCheckSpec]:

@@ -67,6 +67,8 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         "manager_scores": ["manager_id"],
         "team_scores": ["team_id"],
         "portfolio_kpis": ["segment"],
+        "method_comparison": ["account_id"],
+        "method_agreement": ["profile"],
     }[table]
     suite = []
     for key in keys:
@@ -95,7 +97,26 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         )
         for col in ("logo_retention", "churn_rate"):
             suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+    if table == "method_comparison":
+        for col in ("topsis_closeness", "gra_grade"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+        # Ranks run 1..accounts of the profile (`accounts` is derived for the suite, see _DERIVED).
+        for col in ("rank", "topsis_rank", "gra_rank"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=1))
+            suite.append(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="accounts", column_B=col, or_equal=True, ignore_row_if="either_value_is_missing"
+                )
+            )
+    if table == "method_agreement":
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column="accounts", min_value=1))
+        for col in ("topsis_spearman", "topsis_kendall", "gra_spearman", "gra_kendall"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=-1, max_value=1))
     return suite
+
+
+# Columns a suite reads that the mart does not store, as SQL over the snapshot's rows.
+_DERIVED = {"method_comparison": {"accounts": "count(*) over (partition by as_of_date, profile)"}}
 
 
 def _row_count_expectation(previous_rows: int | None) -> list:
@@ -179,7 +200,10 @@ def validate_snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.dat
     expectations = _expectations(table, dates)
     # Only the columns the suite names: a wide mart at 44k accounts cost half a second per date.
     named = {e.column for e in expectations if getattr(e, "column", None)} - {"as_of_date"}
-    frame = _snapshot_frame(conn, table, ", ".join(f'"{c}"' for c in sorted(named)), as_of)
+    derived = _DERIVED.get(table, {})
+    named |= {c for e in expectations for c in (getattr(e, "column_A", None), getattr(e, "column_B", None)) if c}
+    columns = [f'"{c}"' for c in sorted(named - set(derived))] + [f'{sql} as "{c}"' for c, sql in derived.items()]
+    frame = _snapshot_frame(conn, table, ", ".join(columns), as_of)
     return _validate(frame, table, expectations)
 
 
