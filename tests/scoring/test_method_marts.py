@@ -4,6 +4,7 @@ game-theory coefficients and expert AHP matrices of a model that uses them."""
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 
@@ -14,6 +15,8 @@ import yaml
 from pymcdm.methods import TOPSIS
 
 from conftest import AS_OF, run_pipeline
+from kam_pipeline.report import build_report
+from kam_pipeline.report.i18n import LANGS, number, t
 from kam_pipeline.scoring.model import default_model_path
 
 pytestmark = pytest.mark.integration
@@ -26,8 +29,9 @@ GROUP_EXPERTS = {
 
 
 @pytest.fixture(scope="module")
-def methods_db(generated_data, tmp_path_factory):
-    """A run with a model that combines by game theory, asks two experts for the group AHP, and sets ρ."""
+def methods_run(generated_data, tmp_path_factory):
+    """A run with a model that combines by game theory, asks two experts for the group AHP, and sets ρ;
+    returns the published database and the model file."""
     document = yaml.safe_load(default_model_path().read_text(encoding="utf-8"))
     default = document["profiles"]["default"]
     default["group_weights"] = {"method": "ahp", "matrices": GROUP_EXPERTS}
@@ -48,7 +52,12 @@ def methods_db(generated_data, tmp_path_factory):
         if e.asset_key.path[-1] in ("method_comparison", "method_agreement")
     }
     assert checks and all(checks.values()), checks
-    with duckdb.connect(str(db), read_only=True) as conn:
+    return db, model
+
+
+@pytest.fixture(scope="module")
+def methods_db(methods_run):
+    with duckdb.connect(str(methods_run[0]), read_only=True) as conn:
         yield conn
 
 
@@ -255,3 +264,23 @@ def test_each_expert_and_the_aggregate_are_stored_with_their_consistency(methods
         assert json.loads(weights) == pytest.approx(list(w / w.sum()), abs=1e-9)
         assert cr == pytest.approx((values[k].real - 4) / 3 / 0.90, abs=1e-9)
         assert lambda_max == pytest.approx(values[k].real, abs=1e-9)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_report_shows_the_coefficients_and_every_expert(methods_run, methods_db, tmp_path, lang):
+    db, model = methods_run
+    page = build_report(db, tmp_path / f"report.{lang}.html", lang=lang, model=model).path.read_text(encoding="utf-8")
+    text = html.unescape(page)  # Deng's -> the template escapes the apostrophe
+    a_s, a_o = methods_db.execute(
+        "select alpha_subjective, alpha_objective from marts.indicator_weights "
+        "where as_of_date = ? and subject = 'account' and profile = 'default' and \"group\" = 'customer' limit 1",
+        [AS_OF],
+    ).fetchall()[0]
+    label = "Customer" if lang == "en" else "客户"
+    where = t(lang, "matrix_indicators", group=label)
+    shown = t(lang, "game_theory_level", where=where, subjective=number(a_s, 3, lang), objective=number(a_o, 3, lang))
+    assert shown in text
+    for expert in GROUP_EXPERTS:
+        assert t(lang, "matrix_expert", where=t(lang, "matrix_groups"), expert=expert) in text
+    assert t(lang, "matrix_aggregate", where=t(lang, "matrix_groups")) in text
+    assert t(lang, "methods_text", rho=number(0.3, 2, lang)) in text
