@@ -43,6 +43,8 @@ GX_MARTS = (
     "portfolio_kpis",
     "account_lifecycle",
     "revenue_bridge",
+    "method_comparison",
+    "method_agreement",
 )
 
 

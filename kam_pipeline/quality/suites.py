@@ -71,6 +71,8 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         "portfolio_kpis": ["segment"],
         "account_lifecycle": ["account_id"],
         "revenue_bridge": [],  # keyed by (level, entity_id), below
+        "method_comparison": ["account_id"],
+        "method_agreement": ["profile"],
     }[table]
     suite = []
     for key in keys:
@@ -123,7 +125,26 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
             if dates
             else gxe.ExpectColumnDistinctValuesToContainSet(column="level", value_set=["all"]),
         ]
+    if table == "method_comparison":
+        for col in ("topsis_closeness", "gra_grade"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+        # Ranks run 1..accounts of the profile (`accounts` is derived for the suite, see _DERIVED).
+        for col in ("rank", "topsis_rank", "gra_rank"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=1))
+            suite.append(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="accounts", column_B=col, or_equal=True, ignore_row_if="either_value_is_missing"
+                )
+            )
+    if table == "method_agreement":
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column="accounts", min_value=1))
+        for col in ("topsis_spearman", "topsis_kendall", "gra_spearman", "gra_kendall"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=-1, max_value=1))
     return suite
+
+
+# Columns a suite reads that the mart does not store, as SQL over the snapshot's rows.
+_DERIVED = {"method_comparison": {"accounts": "count(*) over (partition by as_of_date, profile)"}}
 
 
 def _row_count_expectation(previous_rows: int | None) -> list:
@@ -208,8 +229,11 @@ def validate_snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.dat
     # Only the columns the suite names: a wide mart at 44k accounts cost half a second per date.
     named = {e.column for e in expectations if getattr(e, "column", None)}
     named |= {c for e in expectations for c in getattr(e, "column_list", None) or []}
+    named |= {c for e in expectations for c in (getattr(e, "column_A", None), getattr(e, "column_B", None)) if c}
     named -= {"as_of_date"}
-    frame = _snapshot_frame(conn, table, ", ".join(f'"{c}"' for c in sorted(named)), as_of)
+    derived = _DERIVED.get(table, {})
+    columns = [f'"{c}"' for c in sorted(named - set(derived))] + [f'{sql} as "{c}"' for c, sql in derived.items()]
+    frame = _snapshot_frame(conn, table, ", ".join(columns), as_of)
     return _validate(frame, table, expectations)
 
 

@@ -44,6 +44,8 @@ class ReportData:
     failed_files: pl.DataFrame  # source, file_name, status ('failed' or 'ignored'), reason: the files not read
     missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
     bridge: pl.DataFrame = field(default_factory=pl.DataFrame)  # marts.revenue_bridge at as_of (empty without it)
+    method_comparison: pl.DataFrame | None = None  # marts.method_comparison at as_of, if the database has it
+    method_agreement: pl.DataFrame | None = None  # marts.method_agreement at as_of, if the database has it
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -126,7 +128,14 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             failed_files=_failed_files(conn),
             missing_indicators=_missing_indicators(conn, as_of),
             bridge=_snapshot(conn, "revenue_bridge", as_of),
+            method_comparison=_optional(conn, "method_comparison", as_of),
+            method_agreement=_optional(conn, "method_agreement", as_of),
         )
+
+
+def _optional(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date) -> pl.DataFrame | None:
+    """The snapshot of a mart an older database may lack (None then)."""
+    return _snapshot(conn, table, as_of) if _exists(conn, "marts", table) else None
 
 
 def _quarantine_by_source(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -140,6 +140,46 @@ STRINGS: dict[str, dict[str, str]] = {
     "rejected": {"en": "rejected", "zh": "未通过"},
     "matrix_groups": {"en": "between groups", "zh": "维度之间"},
     "matrix_indicators": {"en": "inside {group}", "zh": "{group}内部"},
+    "matrix_expert": {"en": "{where}: expert {expert}", "zh": "{where}：专家 {expert}"},
+    "matrix_aggregate": {"en": "{where}: geometric mean of the experts", "zh": "{where}：专家判断的几何平均"},
+    "game_theory_note": {
+        "en": "Game-theory combination coefficients α* (subjective / objective): {levels}.",
+        "zh": "博弈论组合系数 α*（主观 / 客观）：{levels}。",
+    },
+    "game_theory_level": {"en": "{where} {subjective} / {objective}", "zh": "{where} {subjective} / {objective}"},
+    # the method comparison (marts.method_comparison, method_agreement)
+    "methods_title": {"en": "Does the ranking hold under other methods?", "zh": "换一种方法，排名是否依然成立？"},
+    "methods_text": {
+        "en": "The same normalised values and final weights are also ranked by TOPSIS (closeness to the ideal "
+        "account, between the best and the worst value of every indicator in the profile) and by grey relational "
+        "analysis (Deng's grade against the best value of every indicator, ρ = {rho}). A rank correlation near 1 "
+        "means the weighted-sum ranking holds under the other method; a low one means the ranking depends on how "
+        "the indicators are aggregated, so read close ranks with care.",
+        "zh": "同一组归一化值和最终权重还分别用 TOPSIS（在方案内各指标最优值与最劣值之间，与理想客户的贴近度）和"
+        "灰色关联分析（邓氏灰色关联度，以各指标最优值为参考序列，ρ = {rho}）排序。秩相关系数接近 1 表示加权求和的排名"
+        "在另一种方法下依然成立；系数较低说明排名取决于指标的合成方式，排名相近的客户应谨慎比较。",
+    },
+    "methods_agreement": {"en": "Rank agreement with the weighted sum", "zh": "与加权求和排名的一致性"},
+    "col_topsis_spearman": {"en": "TOPSIS Spearman", "zh": "TOPSIS 斯皮尔曼"},
+    "col_topsis_kendall": {"en": "TOPSIS Kendall", "zh": "TOPSIS 肯德尔"},
+    "col_gra_spearman": {"en": "GRA Spearman", "zh": "灰色关联 斯皮尔曼"},
+    "col_gra_kendall": {"en": "GRA Kendall", "zh": "灰色关联 肯德尔"},
+    "methods_shifts": {
+        "en": "{n:The account|The # accounts} whose rank differs most between methods",
+        "zh": "不同方法下排名差异最大的 {n} 个客户",
+    },
+    "methods_shifts_note": {
+        "en": "Ranks within the profile, 1 = best; the shift is the largest difference from the weighted-sum rank.",
+        "zh": "排名为方案内排名，1 为最好；变动为与加权求和排名的最大差值。",
+    },
+    "methods_same": {
+        "en": "TOPSIS and grey relational analysis rank every account as the weighted sum does.",
+        "zh": "TOPSIS 和灰色关联分析对每个客户的排名均与加权求和一致。",
+    },
+    "col_rank_sum": {"en": "Weighted sum", "zh": "加权求和"},
+    "col_rank_topsis": {"en": "TOPSIS", "zh": "TOPSIS"},
+    "col_rank_gra": {"en": "GRA", "zh": "灰色关联"},
+    "col_shift": {"en": "Shift", "zh": "变动"},
     # 3. results
     "sec_results": {"en": "3. Results", "zh": "三、评估结果"},
     "chart_ranking": {"en": "Top {n:# account|# accounts} by score", "zh": "得分前 {n} 位的客户"},
@@ -568,9 +608,11 @@ def method_name(method: str, lang: str) -> str:
     def name(word: str) -> str:
         return METHOD_NAMES.get(word, {}).get(lang, word)
 
-    found = re.fullmatch(r"combined\((\w+)\+(\w+),(\w+),alpha=([\d.]+)\)", method.strip())
+    found = re.fullmatch(r"combined\((\w+)\+(\w+),(\w+)(?:,alpha=([\d.]+))?\)", method.strip())
     if found:
         subjective, objective, how, alpha = found.groups()
         sep = "，" if lang == "zh" else ", "
-        return f"{name('combined')} ({name(subjective)} + {name(objective)}{sep}{name(how)}{sep}α = {alpha})"
+        # Game theory has no alpha: its coefficients α* are shown with each profile's weights.
+        share = f"{sep}α = {alpha}" if alpha is not None else ""
+        return f"{name('combined')} ({name(subjective)} + {name(objective)}{sep}{name(how)}{share})"
     return name(method)

@@ -238,6 +238,7 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         tables.append(
             Table(
                 title=title,
+                note=_game_theory_note(part, names, lang),
                 headers=[
                     t(lang, k)
                     for k in (
@@ -259,14 +260,10 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         subject = r.get("subject") or "account"
         names = Labels(lang, _subject_model(model, subject))
         name = r["matrix_name"]
-        where = (
-            t(lang, "matrix_groups")
-            if name == "groups"
-            else t(lang, "matrix_indicators", group=names.group(name.split(":", 1)[-1]))
-        )
+        where = _matrix_where(name, data.consistency, names, lang)
         items = json.loads(r["items"]) if r.get("items") else []
         weights_list = json.loads(r["weights"]) if r.get("weights") else []
-        item_names = [names.group(i) if name == "groups" else names.indicator(i) for i in items]
+        item_names = [names.group(i) if name.startswith("groups") else names.indicator(i) for i in items]
         consistency_rows.append(
             [
                 r["profile"] if subject == "account" else t(lang, "manager_scorecard"),
@@ -297,7 +294,124 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         rows=consistency_rows,
         numeric={2, 4, 5, 6, 7},
     )
-    return {"text": text, "tables": tables, "consistency": consistency}
+    return {
+        "text": text,
+        "tables": tables,
+        "consistency": consistency,
+        "comparison": _method_comparison(data, model, labels),
+    }
+
+
+def _matrix_where(name: str, consistency: pl.DataFrame, names: Labels, lang: str) -> str:
+    """The level of a weight_consistency row in words: `groups`, `indicators:<group>`, either with `:<expert>`."""
+    level, _, rest = name.partition(":")
+    if level == "groups":
+        group, expert = None, rest
+    else:
+        group, _, expert = rest.partition(":")
+    where = t(lang, "matrix_groups") if level == "groups" else t(lang, "matrix_indicators", group=names.group(group))
+    if expert:
+        return t(lang, "matrix_expert", where=where, expert=expert)
+    # The aggregate of several experts is stored under the level's own name beside their rows.
+    if consistency.get_column("matrix_name").str.starts_with(f"{name}:").any():
+        return t(lang, "matrix_aggregate", where=where)
+    return where
+
+
+def _game_theory_note(part: pl.DataFrame, names: Labels, lang: str) -> str | None:
+    """The α* of every game-theory combination of one profile's weights (between groups, inside groups)."""
+    if "alpha_subjective" not in part.columns:
+        return None
+    levels = []
+    first = part.row(0, named=True) if part.height else {}
+    if "game_theory" in (first.get("group_method") or ""):
+        levels.append((t(lang, "matrix_groups"), first["group_alpha_subjective"], first["group_alpha_objective"]))
+    for r in part.unique("group", keep="first", maintain_order=True).iter_rows(named=True):
+        if "game_theory" in (r["method"] or ""):
+            where = t(lang, "matrix_indicators", group=names.group(r["group"]))
+            levels.append((where, r["alpha_subjective"], r["alpha_objective"]))
+    if not levels:
+        return None
+    parts = [
+        t(lang, "game_theory_level", where=w, subjective=number(a, 3, lang), objective=number(b, 3, lang))
+        for w, a, b in levels
+    ]
+    return t(lang, "game_theory_note", levels=join(lang, parts))
+
+
+# The method comparison names at most this many accounts whose rank moves between methods.
+RANK_SHIFT_ROWS = 10
+
+
+def _method_comparison(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any] | None:
+    """Agreement of TOPSIS and GRA with the weighted sum per profile, and the accounts ranked most differently."""
+    lang = labels.lang
+    comparison, agreement = data.method_comparison, data.method_agreement
+    if comparison is None or agreement is None or not agreement.height:
+        return None
+    rows = [
+        [
+            r["profile"],
+            str(r["accounts"]),
+            *(number(r[c], 2, lang) for c in ("topsis_spearman", "topsis_kendall", "gra_spearman", "gra_kendall")),
+        ]
+        for r in agreement.sort("profile").iter_rows(named=True)
+    ]
+    table = Table(
+        title=t(lang, "methods_agreement"),
+        headers=[
+            t(lang, k)
+            for k in (
+                "col_profile",
+                "col_accounts",
+                "col_topsis_spearman",
+                "col_topsis_kendall",
+                "col_gra_spearman",
+                "col_gra_kendall",
+            )
+        ],
+        rows=rows,
+        numeric={1, 2, 3, 4, 5},
+    )
+    shifted = (
+        comparison.with_columns(
+            pl.max_horizontal(
+                (pl.col("topsis_rank") - pl.col("rank")).abs(), (pl.col("gra_rank") - pl.col("rank")).abs()
+            )
+            .fill_null(0)
+            .alias("shift")
+        )
+        .filter(pl.col("shift") > 0)
+        .sort(["shift", "profile", "account_id"], descending=[True, False, False])
+        .head(RANK_SHIFT_ROWS)
+    )
+    names = dict(data.scores.select("account_id", "account_name").iter_rows()) if data.scores.height else {}
+    shifts = None
+    if shifted.height:
+        shifts = Table(
+            title=t(lang, "methods_shifts", n=shifted.height),
+            note=t(lang, "methods_shifts_note"),
+            headers=[
+                t(lang, k)
+                for k in ("col_account", "col_profile", "col_rank_sum", "col_rank_topsis", "col_rank_gra", "col_shift")
+            ],
+            rows=[
+                [
+                    account(r["account_id"], names.get(r["account_id"])),
+                    r["profile"],
+                    *(str(r[c]) if r[c] is not None else "–" for c in ("rank", "topsis_rank", "gra_rank")),
+                    str(r["shift"]),
+                ]
+                for r in shifted.iter_rows(named=True)
+            ],
+            numeric={2, 3, 4, 5},
+        )
+    return {
+        "text": t(lang, "methods_text", rho=number(model.spec.methods.gra_rho, 2, lang)),
+        "agreement": table,
+        "shifts": shifts,
+        "same": t(lang, "methods_same"),
+    }
 
 
 def _at_risk_accounts(data: ReportData, n: int) -> list[str]:

@@ -28,11 +28,13 @@ from kam_pipeline.scoring.indicators import registry
 from kam_pipeline.scoring.model import Indicator, Profile, ScoringModel, WeightSpec
 from kam_pipeline.scoring.normalize import normalize
 from kam_pipeline.scoring.weights import (
+    aggregate_judgements,
     ahp_weights,
     combine_weights,
     critic_weights,
     entropy_weights,
     expert_weights,
+    game_theory_coefficients,
 )
 
 _POLICY_VALUE = {"neutral": 0.5, "worst": 0.0, "best": 1.0}
@@ -51,6 +53,8 @@ class WeightResult:
     subjective: np.ndarray | None = None
     objective: np.ndarray | None = None
     consistency: list[dict] = field(default_factory=list)
+    # Shares of the subjective and objective weights in a combination (α, 1 - α; game theory: α*).
+    coefficients: tuple[float, float] | None = None
 
 
 @dataclass
@@ -123,23 +127,14 @@ def resolve_weights(
         return WeightResult("expert", expert_weights(scores, trim=spec.trim))
     if spec.method == "ahp":
         order = spec.order or items
-        result = ahp_weights(np.array(spec.matrix, dtype=float), method=spec.eigen)
-        by_item = dict(zip(order, result.weights, strict=True))
-        record = {
-            "profile": profile,
-            "matrix_name": level,
-            "n": result.n,
-            "items": json.dumps(order),
-            "matrix": json.dumps(spec.matrix),
-            "weights": json.dumps([round(float(w), 10) for w in result.weights]),
-            "method": result.method,
-            "lambda_max": result.lambda_max,
-            "ci": result.ci,
-            "random_index": result.random_index,
-            "cr": result.cr,
-            "accepted": result.accepted,
-        }
-        return WeightResult("ahp", np.array([by_item[i] for i in items]), consistency=[record])
+        # Several experts: each matrix is checked under `<level>:<expert>`, and the weights come
+        # from the element-wise geometric mean of their judgements (AIJ), recorded under the level.
+        experts = spec.matrices or {}
+        records = [_ahp_record(matrix, spec, order, profile, f"{level}:{name}")[0] for name, matrix in experts.items()]
+        judgements = aggregate_judgements(list(experts.values())).tolist() if experts else spec.matrix
+        aggregate, weights = _ahp_record(judgements, spec, order, profile, level)
+        by_item = dict(zip(order, weights, strict=True))
+        return WeightResult("ahp", np.array([by_item[i] for i in items]), consistency=[*records, aggregate])
     if spec.method in ("entropy", "critic"):
         if matrix is None or matrix.shape[0] == 0:
             weights = np.full(len(items), 1.0 / len(items))
@@ -152,7 +147,36 @@ def resolve_weights(
     objective = _objective_of_kept(spec.objective, items, matrix, profile, level, subjective.final > 0)
     final = combine_weights(subjective.final, objective.final, method=spec.combination, alpha=spec.alpha)
     method = f"combined({subjective.method}+{objective.method},{spec.combination},alpha={spec.alpha:g})"
-    return WeightResult(method, final, subjective.final, objective.final, subjective.consistency)
+    coefficients = (float(spec.alpha), 1.0 - float(spec.alpha))
+    if spec.combination == "game_theory":
+        # alpha plays no part: the coefficients come from the two weight vectors themselves.
+        method = f"combined({subjective.method}+{objective.method},game_theory)"
+        coefficients = tuple(float(c) for c in game_theory_coefficients(subjective.final, objective.final))
+    elif spec.combination == "multiplicative":
+        coefficients = None  # a product has no shares (alpha is used only when the product is all zero)
+    return WeightResult(method, final, subjective.final, objective.final, subjective.consistency, coefficients)
+
+
+def _ahp_record(
+    matrix: list[list[float]], spec: WeightSpec, order: list[str], profile: str, name: str
+) -> tuple[dict, np.ndarray]:
+    """A weight_consistency row (the matrix, its priorities, λmax, CI, RI, CR under `name`) and the priorities."""
+    result = ahp_weights(np.array(matrix, dtype=float), method=spec.eigen)
+    record = {
+        "profile": profile,
+        "matrix_name": name,
+        "n": result.n,
+        "items": json.dumps(order),
+        "matrix": json.dumps(matrix),
+        "weights": json.dumps([round(float(w), 10) for w in result.weights]),
+        "method": result.method,
+        "lambda_max": result.lambda_max,
+        "ci": result.ci,
+        "random_index": result.random_index,
+        "cr": result.cr,
+        "accepted": result.accepted,
+    }
+    return record, result.weights
 
 
 def _objective_of_kept(

@@ -22,7 +22,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from kam_pipeline.ingest.contract import REVIEWER_ROLES
 from kam_pipeline.scoring.indicators import direction_of, directions, registry
-from kam_pipeline.scoring.weights import WeightError, ahp_weights, check_pairwise, expert_weights
+from kam_pipeline.scoring.weights import (
+    WeightError,
+    aggregate_judgements,
+    ahp_weights,
+    check_pairwise,
+    expert_weights,
+)
 from kam_pipeline.warehouse.catalog import LIFECYCLE_STAGES
 
 # The indicators a model may score, with their natural direction, from the indicator registry
@@ -84,6 +90,7 @@ class WeightSpec(_Strict):
     experts: dict[str, dict[str, Number]] | None = None  # expert: expert -> item -> importance
     trim: Number = Field(default=0.0, ge=0, lt=0.5)
     matrix: list[list[Number]] | None = None  # ahp, rows/columns in item order
+    matrices: dict[str, list[list[Number]]] | None = None  # ahp with several experts: expert -> matrix
     order: list[str] | None = None  # ahp: the item order of the matrix rows (default: model order)
     eigen: Literal["eigenvector", "geometric"] = "eigenvector"
     allow_inconsistent: bool = False
@@ -97,7 +104,7 @@ class WeightSpec(_Strict):
 _METHOD_KEYS: dict[str, set[str]] = {
     "fixed": {"weights"},
     "expert": {"experts", "trim"},
-    "ahp": {"matrix", "order", "eigen", "allow_inconsistent"},
+    "ahp": {"matrix", "matrices", "order", "eigen", "allow_inconsistent"},
     "entropy": set(),
     "critic": set(),
     "combined": {"subjective", "objective", "alpha", "combination"},
@@ -161,6 +168,12 @@ class ManagerModelSpec(_Strict):
     targets: dict[str, Number] = Field(default_factory=dict)  # KPI targets for books (default: the model's)
 
 
+class MethodsSpec(_Strict):
+    """Settings of the ranking methods compared with the weighted sum (marts.method_comparison)."""
+
+    gra_rho: Number = Field(default=0.5, gt=0, le=1)  # Deng's distinguishing coefficient ρ
+
+
 class ModelSpec(_Strict):
     name: str = "scoring model"
     label: dict[str, str] = Field(default_factory=dict)  # the name per report language (default: name)
@@ -180,6 +193,7 @@ class ModelSpec(_Strict):
     alerts: AlertSpec = Field(default_factory=AlertSpec)
     kpi_cap: Number = Field(default=1.0, gt=0)  # attainment above this counts as this in summaries
     managers: ManagerModelSpec | None = None
+    methods: MethodsSpec = Field(default_factory=MethodsSpec)
 
 
 @dataclass(frozen=True)
@@ -648,26 +662,52 @@ def _name_cells(message: str, order: list[str]) -> str:
 
 
 def _ahp_problems(ws: WeightSpec, items: list[str], where: str) -> list[str]:
-    if ws.matrix is None:
-        return [f"{where}.matrix: required for method 'ahp'"]
+    if ws.matrix is None and ws.matrices is None:
+        return [f"{where}.matrix: required for method 'ahp' (or matrices: one matrix per expert)"]
+    if ws.matrix is not None and ws.matrices is not None:
+        return [f"{where}: give either matrix (one judgement) or matrices (one per expert), not both"]
     order = ws.order or items
     if ws.order is not None:
         if problems := _item_problems(set(ws.order), items, f"{where}.order"):
             return problems
+    if ws.matrices is not None:
+        return _expert_matrix_problems(ws, order, where)
+    return _matrix_problems(ws.matrix, ws, order, f"{where}.matrix")
+
+
+def _matrix_problems(
+    cells: list[list[float]], ws: WeightSpec, order: list[str], where: str, who: str = ""
+) -> list[str]:
+    """Shape, pairwise rules and CR <= 0.10 (unless allow_inconsistent) of one matrix; `who` names an expert."""
     n = len(order)
-    if len(ws.matrix) != n or any(len(row) != n for row in ws.matrix):
-        return [f"{where}.matrix: must be {n}×{n} (one row and column per item: {', '.join(order)})"]
-    matrix = np.array(ws.matrix, dtype=float)
+    if len(cells) != n or any(len(row) != n for row in cells):
+        return [f"{where}: must be {n}×{n} (one row and column per item: {', '.join(order)})"]
+    matrix = np.array(cells, dtype=float)
     if issues := check_pairwise(matrix):
-        return [f"{where}.matrix: {_name_cells(issue, order)}" for issue in issues]
+        return [f"{where}: {_name_cells(issue, order)}" for issue in issues]
     try:
         result = ahp_weights(matrix, method=ws.eigen)
     except WeightError as exc:
-        return [f"{where}.matrix: {exc}"]
+        return [f"{where}: {exc}"]
     if not result.accepted and not ws.allow_inconsistent:
         return [
-            f"{where}.matrix: inconsistent pairwise comparisons: CR = {result.cr:.3f} > 0.10 "
+            f"{where}: inconsistent pairwise comparisons{who}: CR = {result.cr:.3f} > 0.10 "
             f"(λmax = {result.lambda_max:.4f}, CI = {result.ci:.4f}); revise the judgements "
             "or set allow_inconsistent: true"
         ]
     return []
+
+
+def _expert_matrix_problems(ws: WeightSpec, order: list[str], where: str) -> list[str]:
+    """Every expert's matrix checked on its own (naming the expert), then their geometric mean."""
+    if not ws.matrices:
+        return [f"{where}.matrices: at least one expert's matrix is required"]
+    problems = []
+    for expert, cells in ws.matrices.items():
+        if not IDENTIFIER.match(expert):
+            problems.append(f"{where}.matrices.{expert}: expert names must match {IDENTIFIER.pattern}")
+        problems += _matrix_problems(cells, ws, order, f"{where}.matrices.{expert}", f" of expert '{expert}'")
+    if problems:
+        return problems
+    aggregate = aggregate_judgements([np.array(m, dtype=float) for m in ws.matrices.values()])
+    return _matrix_problems(aggregate.tolist(), ws, order, f"{where}.matrices", " of the experts' geometric mean")

@@ -12,8 +12,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from kam_pipeline.scoring.engine import ProfileScores, has_evidence, score_profile
+from kam_pipeline.scoring.engine import ProfileScores, WeightResult, has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
+from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
 from kam_pipeline.scoring.model import Profile, ScoringModel
 from kam_pipeline.warehouse.database import scalar, write_frame_snapshot
 
@@ -133,6 +134,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     scored = frame.filter(pl.col("profile").is_not_null())
     portfolio = _values(scored, model)
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
+    method_parts: list[pl.DataFrame] = []
     for profile in model.profiles:
         part = scored.filter(pl.col("profile") == profile.name)
         values, churned = _values(part, model)
@@ -161,6 +163,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             )
         )
         contrib_parts.append(contributions_of(result, "account_id", ids, values))
+        method_parts.append(method_comparison_of(result, ids, model.spec.methods.gra_rho))
     scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
     scores = scores.with_columns(
         pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]
@@ -202,7 +205,22 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         "score_contributions": write_frame_snapshot(conn, "score_contributions", contributions, as_of),
     }
     counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account"))
+    counts.update(write_methods(conn, method_parts, as_of))
     return SnapshotResult(scores, counts)
+
+
+def write_methods(conn: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], as_of: dt.date) -> dict[str, int]:
+    """Write method_comparison (every profile's accounts under each method) and method_agreement."""
+    comparison = pl.concat(parts) if parts else pl.DataFrame(schema=COMPARISON_SCHEMA)
+    agreement = method_agreement_of(comparison)
+    return {
+        "method_comparison": write_frame_snapshot(
+            conn, "method_comparison", comparison.with_columns(pl.lit(as_of).alias("as_of_date")), as_of
+        ),
+        "method_agreement": write_frame_snapshot(
+            conn, "method_agreement", agreement.with_columns(pl.lit(as_of).alias("as_of_date")), as_of
+        ),
+    }
 
 
 def account_kpis(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
@@ -218,7 +236,9 @@ def write_weights(
 ) -> dict[str, int]:
     """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency."""
     scope = {"subject": subject}
-    weight_frame = pl.DataFrame(weights).with_columns(pl.lit(as_of).alias("as_of_date"))
+    weight_frame = pl.DataFrame(weights).with_columns(
+        pl.col("^(group_)?alpha_(subjective|objective)$").cast(pl.Float64), pl.lit(as_of).alias("as_of_date")
+    )
     consistency_frame = (pl.DataFrame(consistency) if consistency else _empty_consistency()).with_columns(
         pl.lit(as_of).alias("as_of_date")
     )
@@ -266,9 +286,17 @@ def weight_rows_of(result: ProfileScores, model: ScoringModel, subject: str) -> 
                 "subjective_weight": None if within.subjective is None else float(within.subjective[k]),
                 "objective_weight": None if within.objective is None else float(within.objective[k]),
                 "weight": result.base_weight(ind),
+                # α* of a combination (game theory) or α and 1 - α (linear), in the group and between groups.
+                **_coefficients(within, ""),
+                **_coefficients(result.group_weights, "group_"),
             }
         )
     return rows
+
+
+def _coefficients(weights: WeightResult, prefix: str) -> dict[str, float | None]:
+    shares = weights.coefficients or (None, None)
+    return {f"{prefix}alpha_subjective": shares[0], f"{prefix}alpha_objective": shares[1]}
 
 
 def contributions_of(result: ProfileScores, id_column: str, ids: list[str], values: np.ndarray) -> pl.DataFrame:

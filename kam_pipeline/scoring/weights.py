@@ -19,12 +19,14 @@ __all__ = [
     "RECIPROCAL_TOLERANCE",
     "AhpResult",
     "WeightError",
+    "aggregate_judgements",
     "ahp_weights",
     "check_pairwise",
     "combine_weights",
     "critic_weights",
     "entropy_weights",
     "expert_weights",
+    "game_theory_coefficients",
 ]
 
 # Saaty's random consistency index RI(n): the mean CI of random reciprocal matrices
@@ -421,13 +423,52 @@ def combine_weights(subjective, objective, method: str = "linear", alpha: float 
         total = product.sum()
         return product / total if total > 0 else linear()
 
+    coef = game_theory_coefficients(ws, wo)
+    w = coef[0] * ws + coef[1] * wo
+    return w / w.sum()
+
+
+def game_theory_coefficients(subjective, objective) -> np.ndarray:
+    """The game-theory combination coefficients α* = (α*_subjective, α*_objective), summing to 1.
+
+    α solves (u_i · u_j) α = (u_i · u_i) for the two weight vectors u (each rescaled to
+    sum 1 first), then α* = |α| / Σ|α|. Two equal vectors make the system singular; any
+    combination is then that vector, and (1, 0) is returned. Raises WeightError as
+    combine_weights does for unusable inputs.
+    """
+    ws = _as_weight_vector(subjective, "subjective")
+    wo = _as_weight_vector(objective, "objective")
+    if ws.shape != wo.shape:
+        raise WeightError(
+            f"subjective and objective weights cover different numbers of criteria ({ws.size} vs {wo.size})"
+        )
     gram = np.array([[ws @ ws, ws @ wo], [wo @ ws, wo @ wo]])
     det = gram[0, 0] * gram[1, 1] - gram[0, 1] ** 2
     # det / (|ws|^2 |wo|^2) = sin^2 of the angle between them; two sum-1 vectors are
     # parallel only when equal, and then any combination is that vector.
     if det <= _NOISE * gram[0, 0] * gram[1, 1]:
-        return ws.copy()
+        return np.array([1.0, 0.0])
     coef = np.abs(np.linalg.solve(gram, np.diag(gram)))
-    coef = coef / coef.sum()
-    w = coef[0] * ws + coef[1] * wo
-    return w / w.sum()
+    return coef / coef.sum()
+
+
+def aggregate_judgements(matrices) -> np.ndarray:
+    """The element-wise geometric mean of several experts' pairwise comparison matrices (AIJ).
+
+    Aggregating individual judgements this way keeps the result reciprocal and on Saaty's
+    scale (Aczél & Saaty 1983; Forman & Peniwati 1998), so it can be weighted and checked
+    like one expert's matrix. Returns the aggregate matrix; raises WeightError when no
+    matrix is given, when their shapes differ, or when one is not a usable pairwise matrix.
+    """
+    if not len(matrices):
+        raise WeightError("no expert matrices given")
+    arrays = []
+    for k, matrix in enumerate(matrices, start=1):
+        problems = check_pairwise(matrix)
+        if problems:
+            raise WeightError(f"matrix {k} is not usable: " + "; ".join(problems))
+        arrays.append(np.asarray(matrix, dtype=float))
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise WeightError(f"the expert matrices have different shapes: {', '.join(str(s) for s in sorted(shapes))}")
+    return np.exp(np.mean(np.log(np.stack(arrays)), axis=0))

@@ -172,12 +172,19 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "subjective_weight": "Subjective (expert/AHP/fixed) weight inside the group, when used",
             "objective_weight": "Objective (entropy/CRITIC) weight inside the group, when used",
             "weight": "Final global weight = group_weight x weight_in_group; sums to 1 per profile",
+            "alpha_subjective": "Share of the subjective weights in the group's combined weights: alpha (linear) "
+            "or the game-theory coefficient alpha*; NULL when not combined or multiplicative",
+            "alpha_objective": "Share of the objective weights in the group's combined weights: 1 - alpha (linear) "
+            "or the game-theory coefficient alpha*; NULL when not combined or multiplicative",
+            "group_alpha_subjective": "alpha_subjective of the weights between the groups",
+            "group_alpha_objective": "alpha_objective of the weights between the groups",
         },
     ),
     "weight_consistency": (
         "AHP pairwise comparison matrices with their consistency check",
         {
-            "matrix_name": "Which level: 'groups' or 'indicators:<group>'",
+            "matrix_name": "Which level: 'groups' or 'indicators:<group>'; with several experts, each expert's own "
+            "matrix under '<level>:<expert>' and their element-wise geometric mean under the level",
             "n": "Matrix order",
             "items": "Row/column items, JSON list",
             "matrix": "Pairwise comparison matrix, JSON",
@@ -188,6 +195,29 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "random_index": "Saaty random index RI(n)",
             "cr": "Consistency ratio CI / RI",
             "accepted": "True when CR <= 0.10 (or the model allows inconsistency)",
+        },
+    ),
+    "method_comparison": (
+        "Every scored account ranked by the weighted sum, TOPSIS and grey relational analysis within its profile",
+        {
+            "score": "Weighted score 0-100 (as in account_scores)",
+            "rank": "Rank by score within the profile, 1 = best",
+            "topsis_closeness": "TOPSIS relative closeness 0-1 to the ideal: d- / (d+ + d-) over the profile's "
+            "normalised values times the final weights",
+            "topsis_rank": "Rank by topsis_closeness within the profile, 1 = best",
+            "gra_grade": "Grey relational grade 0-1 (Deng) against the column maxima, weighted by the final weights",
+            "gra_rank": "Rank by gra_grade within the profile, 1 = best",
+        },
+    ),
+    "method_agreement": (
+        "Per profile: how far TOPSIS and grey relational analysis agree with the weighted-sum ranking",
+        {
+            "accounts": "Scored accounts of the profile compared",
+            "topsis_spearman": "Spearman rank correlation of topsis_closeness with score; NULL under 2 accounts "
+            "or with a constant column",
+            "topsis_kendall": "Kendall tau-b of topsis_closeness with score; NULL as for Spearman",
+            "gra_spearman": "Spearman rank correlation of gra_grade with score; NULL as for TOPSIS",
+            "gra_kendall": "Kendall tau-b of gra_grade with score; NULL as for TOPSIS",
         },
     ),
     "manager_scores": (

@@ -218,15 +218,32 @@ _SCORING_INPUTS = [_mart("account_indicators"), _mart("account_assessments")]
             "are written by the people_scores step).",
             kinds={"duckdb"},
         ),
+        dg.AssetSpec(
+            _mart("method_comparison"),
+            deps=_SCORING_INPUTS,
+            description="Every scored account's rank by the weighted sum, TOPSIS and grey relational analysis.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            _mart("method_agreement"),
+            deps=_SCORING_INPUTS,
+            description="Per profile: Spearman and Kendall rank correlations of TOPSIS and GRA with the score.",
+            kinds={"duckdb"},
+        ),
     ],
     group_name="marts",
-    check_specs=[*mart_check_specs(_mart("account_scores")), *mart_check_specs(_mart("indicator_weights"))],
+    check_specs=[
+        *mart_check_specs(_mart("account_scores")),
+        *mart_check_specs(_mart("indicator_weights")),
+        *mart_check_specs(_mart("method_comparison")),
+        *mart_check_specs(_mart("method_agreement")),
+    ],
     **_PARTITIONED,
 )
 def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
     """Score every account with the model's profile for its segment."""
     model = kam.model()
-    per_date = {"account_scores": {}, "indicator_weights": {}}
+    per_date = {"account_scores": {}, "indicator_weights": {}, "method_comparison": {}, "method_agreement": {}}
     with open_connection(duckdb) as conn:
         for batch in date_batches(conn, as_of_dates(context)):
             for as_of in batch:
@@ -245,7 +262,13 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
         },
         check_results=checks["account_scores"],
     )
-    for table in ("score_contributions", "indicator_weights", "weight_consistency"):
+    for table in (
+        "score_contributions",
+        "indicator_weights",
+        "weight_consistency",
+        "method_comparison",
+        "method_agreement",
+    ):
         yield dg.MaterializeResult(
             asset_key=_mart(table),
             metadata={"dagster/row_count": result.counts[table]},
