@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from kam_pipeline.warehouse.history import previous_snapshot
+
 
 class ReportError(Exception):
     """The report cannot be built from this database (no snapshot, unknown as-of date)."""
@@ -96,8 +98,7 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
         as_of = as_of or snapshots[-1]
         if as_of not in snapshots:
             raise ReportError(f"no snapshot for {as_of} in {db_path} (stored: {', '.join(str(d) for d in snapshots)})")
-        earlier = [d for d in snapshots if d < as_of]
-        previous = earlier[-1] if earlier else None
+        previous = previous_snapshot(conn, as_of)
         return ReportData(
             db_path=db_path,
             as_of=as_of,

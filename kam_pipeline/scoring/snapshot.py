@@ -15,7 +15,8 @@ import polars as pl
 from kam_pipeline.scoring.engine import ProfileScores, has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.model import Profile, ScoringModel
-from kam_pipeline.warehouse.database import scalar, write_frame_snapshot
+from kam_pipeline.warehouse.database import write_frame_snapshot
+from kam_pipeline.warehouse.history import previous_snapshot
 
 
 @dataclass
@@ -166,13 +167,13 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         on="account_id",
         how="left",
     )
+    previous_as_of = previous_snapshot(conn, as_of)
     previous = (
         conn.sql(
-            "select account_id, score as previous_score from marts.account_scores "
-            "where as_of_date = (select max(as_of_date) from marts.account_scores where as_of_date < ?)",
-            params=[as_of],
+            "select account_id, score as previous_score from marts.account_scores where as_of_date = ?",
+            params=[previous_as_of],
         ).pl()
-        if _table_exists(conn, "account_scores")
+        if previous_as_of is not None
         else pl.DataFrame(schema={"account_id": pl.String, "previous_score": pl.Float64})
     )
     scores = (
@@ -224,16 +225,6 @@ def consistency_rows_of(result: ProfileScores, subject: str) -> list[dict]:
     """AHP consistency records of every weight level of a profile, tagged with the subject scored."""
     levels = [result.group_weights, *result.indicator_weights.values()]
     return [{"subject": subject, **record} for level in levels for record in level.consistency]
-
-
-def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        scalar(
-            conn,
-            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?",
-            [table],
-        )
-    )
 
 
 def weight_rows_of(result: ProfileScores, model: ScoringModel, subject: str) -> list[dict]:

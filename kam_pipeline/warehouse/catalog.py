@@ -229,6 +229,41 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "driver_previous_value": "Raw value of the driver indicator in the previous snapshot",
             "driver_value": "Raw value of the driver indicator on the as-of date",
             "reason": "Why the alert fired, in words (English; the report translates it)",
+            "change_breakdown": "The score change split by marts.score_changes: the three largest value "
+            "effects and the re-weighting (sum of weight effects), in points",
+        },
+    ),
+    "score_changes": (
+        "Why each score moved since the previous stored snapshot: every indicator's change of points, split "
+        "into the effect of its value and the effect of re-weighting (accounts scored on both dates)",
+        {
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "previous_as_of_date": "As-of date of the previous stored snapshot compared with",
+            "previous_value": "Raw indicator value in the previous snapshot",
+            "value": "Raw indicator value on the as-of date",
+            "previous_normalized": "Normalised value n_prev 0-1 in the previous snapshot (0 when absent there)",
+            "normalized": "Normalised value n 0-1 on the as-of date (0 when absent)",
+            "previous_weight": "Effective weight w_prev in the previous snapshot (0 when absent there)",
+            "weight": "Effective weight w on the as-of date (0 when absent)",
+            "previous_contribution": "Points of the indicator in the previous snapshot (0 when absent there)",
+            "contribution": "Points of the indicator on the as-of date (0 when absent)",
+            "delta": "contribution - previous_contribution; an account's deltas add up to its score_change",
+            "value_effect": "100 x w_prev x (n - n_prev): points from the indicator's own movement",
+            "weight_effect": "100 x (w - w_prev) x n: points from re-weighting; value_effect + weight_effect = delta",
+        },
+    ),
+    "account_obstacles": (
+        "Obstacle degree of every indicator of every account: its share of the points the score misses",
+        {
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "normalized": "Normalised value n 0-1 (direction applied; policy value when imputed)",
+            "weight": "Effective weight w (score_contributions.weight)",
+            "points_lost": "100 x w x (1 - n): points of the 0-100 score the indicator misses",
+            "obstacle_degree": "w x (1 - n) / sum of w x (1 - n) over the account's indicators; sums to 1 per "
+            "account (NULL when the account misses no point)",
+            "obstacle_rank": "Rank of the obstacle within the account, 1 = largest (NULL when it misses no point)",
         },
     ),
 }

@@ -19,6 +19,7 @@ from kam_pipeline.report.metadata import (
 )
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.warehouse.database import open_connection, write_sql_snapshot
+from kam_pipeline.warehouse.history import previous_params
 
 SCORE_ALERTS = dg.AssetKey(["marts", "score_alerts"])
 EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])
@@ -64,7 +65,7 @@ def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: Du
     with open_connection(duckdb) as conn:
         # One query per batch of dates, like the other marts.
         for batch in date_batches(conn, dates):
-            write_sql_snapshot(conn, "score_alerts", alert_params(model, batch))
+            write_sql_snapshot(conn, "score_alerts", alert_params(model, batch) | previous_params(conn, batch))
         counts = dict.fromkeys(dates, 0) | dict(
             conn.execute(
                 "select as_of_date, count(*) from marts.score_alerts where list_contains(?::date[], as_of_date) "
