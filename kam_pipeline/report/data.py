@@ -45,6 +45,8 @@ class ReportData:
     quarantine_by_rule: pl.DataFrame  # source, column, rule, rows
     failed_files: pl.DataFrame  # source, file_name, status ('failed' or 'ignored'), reason: the files not read
     missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
+    changes: pl.DataFrame | None = None  # marts.score_changes at as_of, if the database has it
+    obstacles: pl.DataFrame | None = None  # marts.account_obstacles at as_of, if the database has it
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -125,6 +127,10 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             quarantine_by_rule=_quarantine_by_rule(conn),
             failed_files=_failed_files(conn),
             missing_indicators=_missing_indicators(conn, as_of),
+            changes=_snapshot(conn, "score_changes", as_of) if _exists(conn, "marts", "score_changes") else None,
+            obstacles=(
+                _snapshot(conn, "account_obstacles", as_of) if _exists(conn, "marts", "account_obstacles") else None
+            ),
         )
 
 
