@@ -226,6 +226,21 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="only this snapshot (default: every snapshot)"
     )
 
+    cmp = _command(
+        sub,
+        "compare",
+        "score a stored date with another model, writing nothing",
+        "Score the stored snapshot of --as-of (default: the latest) with the scoring model --model and print, per "
+        "profile, the Spearman rank correlation with the stored scores, the accounts whose grade changes and the "
+        "biggest movers. The database is opened read-only: nothing is written.",
+        "kam compare --db data/kam.duckdb --model my_model.yaml --as-of 2026-06-30",
+    )
+    cmp.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+    cmp.add_argument("--model", metavar="FILE", type=Path, required=True, help="the other scoring model YAML")
+    cmp.add_argument(
+        "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="stored snapshot (default: the latest)"
+    )
+
     check = _command(
         sub,
         "check-model",
@@ -505,6 +520,17 @@ def _export(args: argparse.Namespace) -> None:
     print(f"kam: wrote {sum(written.values())} Parquet files for {len(written)} marts tables -> {args.out}")
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from kam_pipeline.scoring.compare import CompareError, compare, comparison_text
+
+    model = load_model(args.model)  # a broken model fails before the database is opened
+    try:
+        result = compare(args.db, model, args.as_of)
+    except CompareError as exc:
+        raise CliError(str(exc)) from None
+    print(comparison_text(result, str(args.model)))
+
+
 def _check_model(args: argparse.Namespace) -> None:
     model = load_model(args.model)
     print(
@@ -527,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": _report,
         "docs": _docs,
         "export": _export,
+        "compare": _compare,
     }
     try:
         handlers[args.command](args)

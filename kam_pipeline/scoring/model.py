@@ -8,6 +8,8 @@ is reported as `<file>: <path inside the file>: <what is wrong>`.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 import types
 from dataclasses import dataclass
@@ -667,3 +669,14 @@ def _ahp_problems(ws: WeightSpec, items: list[str], where: str) -> list[str]:
             "or set allow_inconsistent: true"
         ]
     return []
+
+
+def model_version(model: ScoringModel) -> str:
+    """Return the model's version: the first 12 hex digits of the SHA-256 of its canonical content.
+
+    The content is the validated model with every default filled in, as JSON with sorted keys, so
+    comments, key order, YAML style and the file's path do not change it, and a model that spells
+    out a default has the version of one that leaves it out.
+    """
+    canonical = json.dumps(model.spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]

@@ -14,7 +14,7 @@ import polars as pl
 
 from kam_pipeline.scoring.engine import ProfileScores, has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
-from kam_pipeline.scoring.model import Profile, ScoringModel
+from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
 from kam_pipeline.warehouse.database import write_frame_snapshot
 from kam_pipeline.warehouse.history import previous_snapshot
 
@@ -184,6 +184,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
             pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
             grade_expr(pl.col("score"), pl.col("completeness"), model).alias("grade"),
+            pl.lit(model_version(model), pl.String).alias("model_version"),
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
@@ -194,7 +195,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
         "score_contributions": write_frame_snapshot(conn, "score_contributions", contributions, as_of),
     }
-    counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account"))
+    counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
     return SnapshotResult(scores, counts)
 
 
@@ -207,11 +208,19 @@ def account_kpis(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
 
 
 def write_weights(
-    conn: duckdb.DuckDBPyConnection, weights: list[dict], consistency: list[dict], as_of: dt.date, subject: str
+    conn: duckdb.DuckDBPyConnection,
+    weights: list[dict],
+    consistency: list[dict],
+    as_of: dt.date,
+    subject: str,
+    version: str | None = None,
 ) -> dict[str, int]:
-    """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency."""
+    """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency
+    (indicator_weights with the model_version `version`)."""
     scope = {"subject": subject}
-    weight_frame = pl.DataFrame(weights).with_columns(pl.lit(as_of).alias("as_of_date"))
+    weight_frame = pl.DataFrame(weights).with_columns(
+        pl.lit(as_of).alias("as_of_date"), pl.lit(version, pl.String).alias("model_version")
+    )
     consistency_frame = (pl.DataFrame(consistency) if consistency else _empty_consistency()).with_columns(
         pl.lit(as_of).alias("as_of_date")
     )

@@ -46,6 +46,8 @@ _COMMON = {
     "avg_resolution_hours": "Mean hours to resolve complaints, an open one counting its age at D (book level: weighted by complaints)",
     "sla_breach_rate": "Share of complaints past their severity's SLA (book level: weighted by complaints)",
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
+    "model_version": "Version of the scoring model that computed the row: the first 12 hex digits of the "
+    "SHA-256 of its canonical content (kam compare scores a date with another model)",
 }
 
 _TABLES: dict[str, tuple[str, dict[str, str]]] = {
