@@ -241,6 +241,17 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="stored snapshot (default: the latest)"
     )
 
+    backtest = _command(
+        sub,
+        "backtest",
+        "print whether the stored scores predicted churn",
+        "Print marts.score_backtest of a published database: for every stored snapshot D and horizon h of the "
+        "model, the accounts not churned at D, those churned at the first snapshot on or after D + h, the AUC "
+        "(0.5 = chance) and the churn rates of the lowest and highest score quintiles.",
+        "kam backtest --db data/kam.duckdb",
+    )
+    backtest.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+
     check = _command(
         sub,
         "check-model",
@@ -520,6 +531,40 @@ def _export(args: argparse.Namespace) -> None:
     print(f"kam: wrote {sum(written.values())} Parquet files for {len(written)} marts tables -> {args.out}")
 
 
+def _backtest(args: argparse.Namespace) -> None:
+    import duckdb
+
+    if not args.db.is_file():
+        raise CliError(f"database not found: {args.db}")
+    with duckdb.connect(str(args.db), read_only=True) as conn:
+        known = conn.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'score_backtest'"
+        ).fetchall()[0][0]
+        if not known:
+            raise CliError(f"{args.db} has no marts.score_backtest: run `kam run` first")
+        rows = conn.execute(
+            "select as_of_date, horizon_days, followed_as_of_date, accounts, churned_accounts, auc, "
+            "bottom_quintile_churn_rate, top_quintile_churn_rate from marts.score_backtest order by 1, 2"
+        ).fetchall()
+    if not rows:
+        print("kam: no stored snapshot has a later one a whole horizon after it yet: nothing to backtest")
+        return
+    print("as_of_date  horizon  followed    accounts  churned  auc    bottom_q  top_q")
+    for d, h, f, n, c, auc, bottom, top in rows:
+        print(
+            f"{d}  {h:>7}  {f}  {n:>8}  {c:>7}  {_num(auc, '.3f'):>5}  {_num(bottom, '.1%'):>8}  {_num(top, '.1%'):>6}"
+        )
+    latest = rows[-1]
+    if latest[5] is not None and latest[5] <= 0.5:
+        print(
+            f"kam: the score did not predict churn at {latest[0]} + {latest[1]} days (AUC {latest[5]:.3f}, 0.5 = chance)"
+        )
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def _compare(args: argparse.Namespace) -> None:
     from kam_pipeline.scoring.compare import CompareError, compare, comparison_text
 
@@ -554,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         "docs": _docs,
         "export": _export,
         "compare": _compare,
+        "backtest": _backtest,
     }
     try:
         handlers[args.command](args)

@@ -321,3 +321,26 @@ def validate_obstacles(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt
             gxe.ExpectColumnValuesToBeInSet(column="ranks_dense", value_set=[True]),
         ],
     )
+
+
+def validate_backtest(conn: duckdb.DuckDBPyConnection) -> SuiteOutcome:
+    """Check marts.score_backtest: auc and churn rates in [0, 1], churned_accounts <= accounts, one row per
+    (as_of_date, horizon_days)."""
+    import great_expectations.expectations as gxe
+
+    frame = conn.sql(
+        "select cast(as_of_date as varchar) as as_of_date, horizon_days, accounts, churned_accounts, auc, "
+        "churn_rate, bottom_quintile_churn_rate, top_quintile_churn_rate from marts.score_backtest"
+    ).df()
+    rates = ("auc", "churn_rate", "bottom_quintile_churn_rate", "top_quintile_churn_rate")
+    return _validate(
+        frame,
+        "score_backtest",
+        [
+            *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1) for c in rates],
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="accounts", column_B="churned_accounts", or_equal=True
+            ),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["as_of_date", "horizon_days"]),
+        ],
+    )

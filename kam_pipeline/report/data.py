@@ -47,6 +47,7 @@ class ReportData:
     missing_indicators: pl.DataFrame  # indicator, accounts (without a value), share
     changes: pl.DataFrame | None = None  # marts.score_changes at as_of, if the database has it
     obstacles: pl.DataFrame | None = None  # marts.account_obstacles at as_of, if the database has it
+    backtest: pl.DataFrame | None = None  # per horizon, the latest marts.score_backtest row complete by as_of
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -131,6 +132,7 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             obstacles=(
                 _snapshot(conn, "account_obstacles", as_of) if _exists(conn, "marts", "account_obstacles") else None
             ),
+            backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
         )
 
 
@@ -180,5 +182,15 @@ def _missing_indicators(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> pl.D
         "count(*) filter (where value is null) / count(*) as share "
         "from marts.score_contributions where as_of_date = ? group by indicator "
         "having count(*) filter (where value is null) > 0 order by accounts desc, indicator",
+        [as_of],
+    )
+
+
+def _backtest(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> pl.DataFrame:
+    """Per horizon, the backtest of the latest snapshot whose follow-up snapshot is on or before `as_of`."""
+    return _frame(
+        conn,
+        "select * from marts.score_backtest where followed_as_of_date <= ? "
+        "qualify row_number() over (partition by horizon_days order by as_of_date desc) = 1 order by horizon_days",
         [as_of],
     )

@@ -303,3 +303,34 @@ def quality_sentence(data: ReportData, labels: Labels) -> str | None:
         indicator=labels.indicator(top["indicator"]),
         missing=top["accounts"],
     )
+
+
+# At or below this AUC the score ranked churned accounts no better than chance.
+NO_PREDICTION_AUC = 0.5
+
+
+def backtest_sentences(data: ReportData, labels: Labels) -> list[str]:
+    """One sentence per backtest horizon: did the scores of an earlier snapshot predict the churn that followed?"""
+    if data.backtest is None or data.backtest.is_empty():
+        return []
+    lang = labels.lang
+    out = []
+    for r in data.backtest.iter_rows(named=True):
+        common = {"date": r["as_of_date"], "days": r["horizon_days"], "followed": r["followed_as_of_date"]}
+        if missing(r["auc"]):
+            out.append(t(lang, "backtest_untestable", accounts=r["accounts"], **common))
+            continue
+        key = "backtest_no_prediction" if r["auc"] <= NO_PREDICTION_AUC else "backtest_sentence"
+        out.append(
+            t(
+                lang,
+                key,
+                auc=number(r["auc"], 2, lang),
+                accounts=r["accounts"],
+                churned=r["churned_accounts"],
+                bottom=percent(r["bottom_quintile_churn_rate"], 0, lang),
+                top=percent(r["top_quintile_churn_rate"], 0, lang),
+                **common,
+            )
+        )
+    return out

@@ -26,6 +26,7 @@ from kam_pipeline.report.i18n import (
 from kam_pipeline.report.narrative import (
     Labels,
     account,
+    backtest_sentences,
     cause_text,
     drop_sentence,
     grade_counts,
@@ -802,6 +803,7 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
             for r in findings.risks
         ],
         "risks_empty": t(lang, "no_risks"),
+        "backtest": backtest_sentences(data, labels),
         "people": people_sentence(data, labels),
         "actions": actions,
         "actions_empty": t(lang, "no_actions"),

@@ -203,6 +203,13 @@ class ManagerModelSpec(_Strict):
     targets: dict[str, Number] = Field(default_factory=dict)  # KPI targets for books (default: the model's)
 
 
+class BacktestSpec(_Strict):
+    """How marts.score_backtest tests the score against later churn."""
+
+    # Days after a snapshot D at which churn is looked up (the first snapshot on or after D + h).
+    horizons_days: list[Annotated[int, Field(ge=1, le=3660)]] = Field(default_factory=lambda: [90, 180], min_length=1)
+
+
 class ModelSpec(_Strict):
     name: str = "scoring model"
     label: dict[str, str] = Field(default_factory=dict)  # the name per report language (default: name)
@@ -222,6 +229,7 @@ class ModelSpec(_Strict):
     alerts: AlertSpec = Field(default_factory=AlertSpec)
     kpi_cap: Number = Field(default=1.0, gt=0)  # attainment above this counts as this in summaries
     managers: ManagerModelSpec | None = None
+    backtest: BacktestSpec = Field(default_factory=BacktestSpec)
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,22 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "weight_effect": "100 x (w - w_prev) x n: points from re-weighting; value_effect + weight_effect = delta",
         },
     ),
+    "score_backtest": (
+        "Did the score predict churn: per stored snapshot D and horizon h, the accounts not churned at D, those "
+        "churned at the first snapshot on or after D + h, the AUC and the quintile churn rates",
+        {
+            "as_of_date": "Snapshot D whose scores are tested",
+            "horizon_days": "Horizon h in days (the model's backtest.horizons_days)",
+            "followed_as_of_date": "First stored snapshot on or after D + h, where churn is read",
+            "accounts": "Accounts scored and not churned at D, present at followed_as_of_date",
+            "churned_accounts": "Of them, accounts churned at followed_as_of_date",
+            "churn_rate": "churned_accounts / accounts",
+            "auc": "P(score of a retained account > score of a churned one) + 1/2 P(tie); 0.5 = no better than "
+            "chance; NULL without both retained and churned accounts",
+            "bottom_quintile_churn_rate": "Churn rate of the fifth of accounts with the lowest scores at D",
+            "top_quintile_churn_rate": "Churn rate of the fifth of accounts with the highest scores at D",
+        },
+    ),
     "account_obstacles": (
         "Obstacle degree of every indicator of every account: its share of the points the score misses",
         {
