@@ -554,11 +554,13 @@ def _backtest(args: argparse.Namespace) -> None:
         print(
             f"{d}  {h:>7}  {f}  {n:>8}  {c:>7}  {_num(auc, '.3f'):>5}  {_num(bottom, '.1%'):>8}  {_num(top, '.1%'):>6}"
         )
-    latest = rows[-1]
-    if latest[5] is not None and latest[5] <= 0.5:
-        print(
-            f"kam: the score did not predict churn at {latest[0]} + {latest[1]} days (AUC {latest[5]:.3f}, 0.5 = chance)"
-        )
+    # Rows come oldest first: the last one per horizon is its latest figure.
+    latest = {h: (d, auc) for d, h, _, _, _, auc, _, _ in rows}
+    for h, (d, auc) in sorted(latest.items()):
+        if auc is not None and auc <= 0.5:
+            print(
+                f"kam: the score did not predict churn: scores of {d} against {h} days later, AUC {auc:.3f} (0.5 = chance)"
+            )
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -121,3 +121,16 @@ def test_the_report_shows_the_latest_backtest_and_says_when_it_failed(history_db
     failed = dataclasses.replace(data, backtest=data.backtest.head(1).with_columns(pl.lit(0.4).alias("auc")))
     assert backtest_sentences(failed, labels)[0].startswith("The score did not predict churn: ")
     assert backtest_sentences(failed, Labels("zh", load_model()))[0].startswith("得分未能预测流失")
+
+
+@pytest.mark.integration
+def test_kam_backtest_says_when_the_score_did_not_predict_churn(history_db: Path, tmp_path: Path):
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(history_db.read_bytes())
+    with duckdb.connect(str(copy)) as conn:
+        conn.execute("update marts.score_backtest set auc = 0.4 where horizon_days = 90")
+    run = [sys.executable, "-m", "kam_pipeline.cli", "backtest", "--db"]
+    out = subprocess.run([*run, str(copy)], capture_output=True, text=True, check=True).stdout
+    assert f"did not predict churn: scores of {DATES[1]} against 90 days later, AUC 0.400" in out
+    missing = subprocess.run([*run, str(tmp_path / "none.duckdb")], capture_output=True, text=True, check=False)
+    assert missing.returncode == 1 and "database not found" in missing.stderr
