@@ -357,22 +357,23 @@ STRINGS: dict[str, dict[str, str]] = {
     "risk_at_risk": {"en": "{account} is at risk: {reasons}.", "zh": "{account} 存在风险：{reasons}。"},
     "backtest_heading": {"en": "Did the score predict churn?", "zh": "得分能否预测流失？"},
     "backtest_sentence": {
-        "en": "Scores of {date} against churn {days} days later ({followed}): AUC {auc} over {accounts} accounts, "
+        "en": "Scores of {date} against churn {days:# day|# days} later ({followed}): AUC {auc} over "
+        "{accounts:# account|# accounts}, "
         "{churned} of them churned; the lowest-scored fifth churned at {bottom}, the highest-scored fifth at {top}.",
         "zh": "{date} 的得分对照 {days} 天后（{followed}）的流失：AUC {auc}，共 {accounts} 个客户，其中 {churned} 个流失；"
         "得分最低的五分之一流失率 {bottom}，最高的五分之一 {top}。",
     },
     "backtest_no_prediction": {
-        "en": "The score did not predict churn: scores of {date} against churn {days} days later ({followed}) have "
-        "AUC {auc} (0.5 is chance) over {accounts} accounts, {churned} of them churned; the lowest-scored fifth "
+        "en": "The score did not predict churn: scores of {date} against churn {days:# day|# days} later ({followed}) "
+        "have AUC {auc} (0.5 is chance) over {accounts:# account|# accounts}, {churned} of them churned; the lowest-scored fifth "
         "churned at {bottom}, the highest-scored fifth at {top}.",
         "zh": "得分未能预测流失：{date} 的得分对照 {days} 天后（{followed}）的流失，AUC 为 {auc}（0.5 即随机水平），"
         "共 {accounts} 个客户，其中 {churned} 个流失；得分最低的五分之一流失率 {bottom}，最高的五分之一 {top}。",
     },
     "backtest_untestable": {
-        "en": "None of the {accounts} accounts of {date} churned within {days} days ({followed}): nothing to test "
+        "en": "No account of {date} churned within {days:# day|# days} ({followed}): nothing to test "
         "the score against yet.",
-        "zh": "{date} 的 {accounts} 个客户在 {days} 天内（{followed}）均未流失：暂无可检验得分的流失。",
+        "zh": "{date} 的客户在 {days} 天内（{followed}）均未流失：暂无可检验得分的流失。",
     },
     "risk_obstacles": {"en": " Largest obstacles: {items}.", "zh": "主要障碍因素：{items}。"},
     "obstacle_item": {"en": "{indicator} ({degree})", "zh": "{indicator}（{degree}）"},
