@@ -226,6 +226,32 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="only this snapshot (default: every snapshot)"
     )
 
+    cmp = _command(
+        sub,
+        "compare",
+        "score a stored date with another model, writing nothing",
+        "Score the stored snapshot of --as-of (default: the latest) with the scoring model --model and print, per "
+        "profile, the Spearman rank correlation with the stored scores, the accounts whose grade changes and the "
+        "biggest movers. The database is opened read-only: nothing is written.",
+        "kam compare --db data/kam.duckdb --model my_model.yaml --as-of 2026-06-30",
+    )
+    cmp.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+    cmp.add_argument("--model", metavar="FILE", type=Path, required=True, help="the other scoring model YAML")
+    cmp.add_argument(
+        "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="stored snapshot (default: the latest)"
+    )
+
+    backtest = _command(
+        sub,
+        "backtest",
+        "print whether the stored scores predicted churn",
+        "Print marts.score_backtest of a published database: for every stored snapshot D and horizon h of the "
+        "model, the accounts not churned at D, those churned at the first snapshot on or after D + h, the AUC "
+        "(0.5 = chance) and the churn rates of the lowest and highest score quintiles.",
+        "kam backtest --db data/kam.duckdb",
+    )
+    backtest.add_argument("--db", metavar="FILE", type=Path, default=env.db_path, help=_DB_HELP)
+
     check = _command(
         sub,
         "check-model",
@@ -505,6 +531,53 @@ def _export(args: argparse.Namespace) -> None:
     print(f"kam: wrote {sum(written.values())} Parquet files for {len(written)} marts tables -> {args.out}")
 
 
+def _backtest(args: argparse.Namespace) -> None:
+    import duckdb
+
+    if not args.db.is_file():
+        raise CliError(f"database not found: {args.db}")
+    with duckdb.connect(str(args.db), read_only=True) as conn:
+        known = conn.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'score_backtest'"
+        ).fetchall()[0][0]
+        if not known:
+            raise CliError(f"{args.db} has no marts.score_backtest: run `kam run` first")
+        rows = conn.execute(
+            "select as_of_date, horizon_days, followed_as_of_date, accounts, churned_accounts, auc, "
+            "bottom_quintile_churn_rate, top_quintile_churn_rate from marts.score_backtest order by 1, 2"
+        ).fetchall()
+    if not rows:
+        print("kam: no stored snapshot has a later one a whole horizon after it yet: nothing to backtest")
+        return
+    print("as_of_date  horizon  followed    accounts  churned  auc    bottom_q  top_q")
+    for d, h, f, n, c, auc, bottom, top in rows:
+        print(
+            f"{d}  {h:>7}  {f}  {n:>8}  {c:>7}  {_num(auc, '.3f'):>5}  {_num(bottom, '.1%'):>8}  {_num(top, '.1%'):>6}"
+        )
+    # Rows come oldest first: the last one per horizon is its latest figure.
+    latest = {h: (d, auc) for d, h, _, _, _, auc, _, _ in rows}
+    for h, (d, auc) in sorted(latest.items()):
+        if auc is not None and auc <= 0.5:
+            print(
+                f"kam: the score did not predict churn: scores of {d} against {h} days later, AUC {auc:.3f} (0.5 = chance)"
+            )
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from kam_pipeline.scoring.compare import CompareError, compare, comparison_text
+
+    model = load_model(args.model)  # a broken model fails before the database is opened
+    try:
+        result = compare(args.db, model, args.as_of)
+    except CompareError as exc:
+        raise CliError(str(exc)) from None
+    print(comparison_text(result, str(args.model)))
+
+
 def _check_model(args: argparse.Namespace) -> None:
     model = load_model(args.model)
     print(
@@ -527,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         "report": _report,
         "docs": _docs,
         "export": _export,
+        "compare": _compare,
+        "backtest": _backtest,
     }
     try:
         handlers[args.command](args)

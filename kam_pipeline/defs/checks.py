@@ -25,7 +25,9 @@ from kam_pipeline.quality.suites import (
     ROW_COUNT_BAND,
     SuiteOutcome,
     validate_bridge,
+    validate_obstacles,
     validate_row_count,
+    validate_score_changes,
     validate_snapshot,
     validate_weights,
 )
@@ -100,6 +102,25 @@ def mart_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
                 asset=key,
                 blocking=True,
                 description="Every profile's final weights are non-negative and sum to 1.",
+            )
+        )
+    if table == "score_changes":
+        specs.append(
+            dg.AssetCheckSpec(
+                "gx_score_changes_add_up",
+                asset=key,
+                blocking=True,
+                description="value_effect + weight_effect = delta on every row; an account's deltas add up to "
+                "its score_change.",
+            )
+        )
+    if table == "account_obstacles":
+        specs.append(
+            dg.AssetCheckSpec(
+                "gx_obstacle_degrees_sum_to_one",
+                asset=key,
+                blocking=True,
+                description="Obstacle degrees lie in [0, 1] and sum to 1 per account that misses any point.",
             )
         )
     return specs
@@ -246,6 +267,10 @@ def mart_check_results(
         suites.append(("gx_bridge_adds_up", True, lambda as_of: validate_bridge(conn, as_of)))
     if table == "indicator_weights":
         suites.append(("gx_weights_sum_to_one", True, lambda as_of: validate_weights(conn, as_of)))
+    if table == "score_changes":
+        suites.append(("gx_score_changes_add_up", True, lambda as_of: validate_score_changes(conn, as_of)))
+    if table == "account_obstacles":
+        suites.append(("gx_obstacle_degrees_sum_to_one", True, lambda as_of: validate_obstacles(conn, as_of)))
     results: dict[dt.date, list[dg.AssetCheckResult]] = {as_of: [] for as_of in dates}
     for name, blocking, validate in suites:
         together = validate(list(dates)) if len(dates) > 1 else None

@@ -20,6 +20,7 @@ import duckdb
 
 from kam_pipeline.settings import env
 from kam_pipeline.warehouse.catalog import BRIDGE_BUCKETS, LIFECYCLE_STAGES
+from kam_pipeline.warehouse.history import previous_snapshot, previous_snapshots
 
 
 def preload() -> None:
@@ -245,9 +246,7 @@ def validate_row_count(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.da
     # Only the rows are counted: one narrow column is enough for the expectation.
     frame = conn.sql(f"select as_of_date from marts.{table} where as_of_date = ?", params=[as_of]).df()
     previous = conn.execute(
-        f"select count(*) from marts.{table} where as_of_date = "
-        f"(select max(as_of_date) from marts.{table} where as_of_date < ?)",
-        [as_of],
+        f"select count(*) from marts.{table} where as_of_date = ?", [previous_snapshot(conn, as_of, table)]
     ).fetchall()[0][0]
     return _validate(frame, f"{table}_row_count", _row_count_expectation(previous))
 
@@ -267,11 +266,11 @@ def _validate_row_counts(conn: duckdb.DuckDBPyConnection, table: str, dates: lis
             coalesce(this.rows, 0) as rows,
             cast(floor(previous.rows * (1 - ?)) as bigint) as low,
             cast(floor(previous.rows * (1 + ?)) as bigint) + 1 as high
-        from (select unnest(?::date[]) as as_of_date) as dates
+        from (select unnest(?::date[]) as as_of_date, unnest(?::date[]) as previous_as_of_date) as dates
         left join counts as this on this.as_of_date = dates.as_of_date
-        asof left join counts as previous on dates.as_of_date > previous.as_of_date
+        left join counts as previous on previous.as_of_date = dates.previous_as_of_date
         """,
-        params=[dates, ROW_COUNT_BAND, ROW_COUNT_BAND, dates],
+        params=[dates, ROW_COUNT_BAND, ROW_COUNT_BAND, dates, previous_snapshots(conn, dates, table)],
     ).df()
     pair = {"ignore_row_if": "either_value_is_missing", "or_equal": True}
     return _validate(
@@ -330,5 +329,95 @@ def validate_weights(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.d
             else gxe.ExpectTableRowCountToBeBetween(min_value=1),
             gxe.ExpectColumnValuesToBeBetween(column="weight_sum", min_value=1 - 1e-9, max_value=1 + 1e-9),
             gxe.ExpectColumnValuesToBeBetween(column="min_weight", min_value=0),
+        ],
+    )
+
+
+# Rounding slack of the additive identities below, in points of a 0-100 score.
+POINTS_TOLERANCE = 1e-6
+
+
+def validate_score_changes(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.date]) -> SuiteOutcome:
+    """Check marts.score_changes on `as_of` (or every date of a list): value_effect + weight_effect = delta on
+    every row, and an account's deltas add up to its score_change in marts.account_scores."""
+    import great_expectations.expectations as gxe
+
+    dates = as_of if isinstance(as_of, list) else [as_of]
+    # The identities are computed in DuckDB; GX sees one row per account with its two largest errors.
+    frame = conn.sql(
+        """
+        select
+            changes.account_id,
+            max(abs(changes.value_effect + changes.weight_effect - changes.delta)) as effects_error,
+            abs(sum(changes.delta) - any_value(scores.score_change)) as score_change_error,
+        from marts.score_changes as changes
+        left join marts.account_scores as scores
+            on scores.as_of_date = changes.as_of_date and scores.account_id = changes.account_id
+        where list_contains(?::date[], changes.as_of_date)
+        group by changes.as_of_date, changes.account_id
+        """,
+        params=[dates],
+    ).df()
+    return _validate(
+        frame,
+        "score_changes",
+        [
+            gxe.ExpectColumnValuesToBeBetween(column="effects_error", min_value=0, max_value=POINTS_TOLERANCE),
+            gxe.ExpectColumnValuesToBeBetween(column="score_change_error", min_value=0, max_value=POINTS_TOLERANCE),
+        ],
+    )
+
+
+def validate_obstacles(conn: duckdb.DuckDBPyConnection, as_of: dt.date | list[dt.date]) -> SuiteOutcome:
+    """Check marts.account_obstacles on `as_of` (or every date of a list): degrees in [0, 1], summing to 1 per
+    account that misses any point, and ranks 1..k without gaps."""
+    import great_expectations.expectations as gxe
+
+    dates = as_of if isinstance(as_of, list) else [as_of]
+    frame = conn.sql(
+        """
+        select
+            account_id,
+            sum(obstacle_degree) as degree_sum,
+            min(obstacle_degree) as min_degree,
+            max(obstacle_degree) as max_degree,
+            max(obstacle_rank) = count(obstacle_rank) as ranks_dense,
+        from marts.account_obstacles
+        where list_contains(?::date[], as_of_date) and obstacle_degree is not null
+        group by as_of_date, account_id
+        """,
+        params=[dates],
+    ).df()
+    return _validate(
+        frame,
+        "account_obstacles",
+        [
+            gxe.ExpectColumnValuesToBeBetween(column="degree_sum", min_value=1 - 1e-9, max_value=1 + 1e-9),
+            gxe.ExpectColumnValuesToBeBetween(column="min_degree", min_value=0),
+            gxe.ExpectColumnValuesToBeBetween(column="max_degree", max_value=1 + 1e-12),
+            gxe.ExpectColumnValuesToBeInSet(column="ranks_dense", value_set=[True]),
+        ],
+    )
+
+
+def validate_backtest(conn: duckdb.DuckDBPyConnection) -> SuiteOutcome:
+    """Check marts.score_backtest: auc and churn rates in [0, 1], churned_accounts <= accounts, one row per
+    (as_of_date, horizon_days)."""
+    import great_expectations.expectations as gxe
+
+    frame = conn.sql(
+        "select cast(as_of_date as varchar) as as_of_date, horizon_days, accounts, churned_accounts, auc, "
+        "churn_rate, bottom_quintile_churn_rate, top_quintile_churn_rate from marts.score_backtest"
+    ).df()
+    rates = ("auc", "churn_rate", "bottom_quintile_churn_rate", "top_quintile_churn_rate")
+    return _validate(
+        frame,
+        "score_backtest",
+        [
+            *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1) for c in rates],
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="accounts", column_B="churned_accounts", or_equal=True
+            ),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["as_of_date", "horizon_days"]),
         ],
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from kam_pipeline.warehouse.history import previous_snapshot
+
 
 class ReportError(Exception):
     """The report cannot be built from this database (no snapshot, unknown as-of date)."""
@@ -46,6 +48,9 @@ class ReportData:
     bridge: pl.DataFrame = field(default_factory=pl.DataFrame)  # marts.revenue_bridge at as_of (empty without it)
     method_comparison: pl.DataFrame | None = None  # marts.method_comparison at as_of, if the database has it
     method_agreement: pl.DataFrame | None = None  # marts.method_agreement at as_of, if the database has it
+    changes: pl.DataFrame | None = None  # marts.score_changes at as_of, if the database has it
+    obstacles: pl.DataFrame | None = None  # marts.account_obstacles at as_of, if the database has it
+    backtest: pl.DataFrame | None = None  # per horizon, the latest marts.score_backtest row complete by as_of
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -99,8 +104,7 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
         as_of = as_of or snapshots[-1]
         if as_of not in snapshots:
             raise ReportError(f"no snapshot for {as_of} in {db_path} (stored: {', '.join(str(d) for d in snapshots)})")
-        earlier = [d for d in snapshots if d < as_of]
-        previous = earlier[-1] if earlier else None
+        previous = previous_snapshot(conn, as_of)
         return ReportData(
             db_path=db_path,
             as_of=as_of,
@@ -130,6 +134,11 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             bridge=_snapshot(conn, "revenue_bridge", as_of),
             method_comparison=_optional(conn, "method_comparison", as_of),
             method_agreement=_optional(conn, "method_agreement", as_of),
+            changes=_snapshot(conn, "score_changes", as_of) if _exists(conn, "marts", "score_changes") else None,
+            obstacles=(
+                _snapshot(conn, "account_obstacles", as_of) if _exists(conn, "marts", "account_obstacles") else None
+            ),
+            backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
         )
 
 
@@ -184,5 +193,15 @@ def _missing_indicators(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> pl.D
         "count(*) filter (where value is null) / count(*) as share "
         "from marts.score_contributions where as_of_date = ? group by indicator "
         "having count(*) filter (where value is null) > 0 order by accounts desc, indicator",
+        [as_of],
+    )
+
+
+def _backtest(conn: duckdb.DuckDBPyConnection, as_of: dt.date) -> pl.DataFrame:
+    """Per horizon, the backtest of the latest snapshot whose follow-up snapshot is on or before `as_of`."""
+    return _frame(
+        conn,
+        "select * from marts.score_backtest where followed_as_of_date <= ? "
+        "qualify row_number() over (partition by horizon_days order by as_of_date desc) = 1 order by horizon_days",
         [as_of],
     )

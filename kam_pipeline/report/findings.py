@@ -1,10 +1,11 @@
 """Conclusions drawn from one snapshot, language-free: the narrative module puts them into words.
 
-- score drops: the accounts that lost the most points, and the indicator whose contribution
-  fell the most (the same driver rule as marts.score_alerts);
+- score drops: the accounts that lost the most points, the indicator whose contribution
+  fell the most (the same driver rule as marts.score_alerts), and the change split into value
+  effects and re-weighting (marts.score_changes);
 - key accounts below target: the model's KPI targets an account misses, and its weakest perspective;
 - churned and at-risk key accounts: churned, an alert, the lowest grade, or no order for half
-  the churn period;
+  the churn period, each with its three largest obstacles (marts.account_obstacles);
 - one suggested action per cause (falling satisfaction -> service review, rising late
   payments -> credit review, ...).
 """
@@ -28,6 +29,9 @@ ACTION_BY_GROUP = {"learning_growth": "executive_sponsor", "customer": "service_
 TOP_DROPS = 5
 MIN_DROP_POINTS = 1.0
 TOP_BELOW_TARGET = 8
+# Value effects named in a drop's breakdown, and obstacles named per at-risk key account.
+TOP_EFFECTS = 3
+TOP_OBSTACLES = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class Drop:
     driver_points: float | None
     driver_worsened: bool
     action: str
+    # From marts.score_changes: the largest value effects (indicator, points) and the re-weighting's points.
+    breakdown: tuple[tuple[str, float], ...] = ()
+    reweighting: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class Risk:
     last_order: object
     reasons: list[tuple[str, object]]
     action: str
+    # From marts.account_obstacles: the account's largest obstacles (indicator, obstacle degree 0-1).
+    obstacles: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -240,9 +249,40 @@ def _drops(data: ReportData, model: ScoringModel, findings: Findings) -> None:
                 driver_points=driver["points"] if driver else None,
                 driver_worsened=bool(driver["worsened"]) if driver else False,
                 action=action,
+                **_breakdown(data.changes, row["account_id"]),
             )
         )
         findings.suggest(action, row["account_id"], row["account_name"], "drop", indicator)
+
+
+def _breakdown(changes: pl.DataFrame | None, account_id: str) -> dict:
+    """The Drop fields `breakdown` and `reweighting` of one account from marts.score_changes (empty without it)."""
+    if changes is None or changes.is_empty():
+        return {}
+    rows = changes.filter(pl.col("account_id") == account_id)
+    if rows.is_empty():
+        return {}
+    effects = (
+        rows.filter(pl.col("value_effect") != 0)
+        .sort([pl.col("value_effect").abs(), pl.col("indicator")], descending=[True, False])
+        .head(TOP_EFFECTS)
+    )
+    return {
+        "breakdown": tuple(effects.select("indicator", "value_effect").iter_rows()),
+        "reweighting": float(rows.get_column("weight_effect").sum()),
+    }
+
+
+def _obstacles(obstacles: pl.DataFrame | None, account_id: str) -> tuple[tuple[str, float], ...]:
+    """The account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles."""
+    if obstacles is None or obstacles.is_empty():
+        return ()
+    top = (
+        obstacles.filter((pl.col("account_id") == account_id) & pl.col("obstacle_rank").is_not_null())
+        .sort("obstacle_rank")
+        .head(TOP_OBSTACLES)
+    )
+    return tuple(top.select("indicator", "obstacle_degree").iter_rows())
 
 
 def _targets(scores: pl.DataFrame, indicators: dict[str, dict], model: ScoringModel, findings: Findings) -> None:
@@ -326,6 +366,7 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
                 last_order=values.get("last_order_date"),
                 reasons=reasons,
                 action=action,
+                obstacles=_obstacles(data.obstacles, row["account_id"]),
             )
         )
         findings.suggest(action, row["account_id"], row["account_name"], cause, indicator)

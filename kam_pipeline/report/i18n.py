@@ -435,6 +435,30 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "{account} 已流失：没有已完成订单的记录。",
     },
     "risk_at_risk": {"en": "{account} is at risk: {reasons}.", "zh": "{account} 存在风险：{reasons}。"},
+    "backtest_heading": {"en": "Did the score predict churn?", "zh": "得分能否预测流失？"},
+    "backtest_sentence": {
+        "en": "Scores of {date} against churn {days:# day|# days} later ({followed}): AUC {auc} over "
+        "{accounts:# account|# accounts}, "
+        "{churned} of them churned; the lowest-scored fifth churned at {bottom}, the highest-scored fifth at {top}.",
+        "zh": "{date} 的得分对照 {days} 天后（{followed}）的流失：AUC {auc}，共 {accounts} 个客户，其中 {churned} 个流失；"
+        "得分最低的五分之一流失率 {bottom}，最高的五分之一 {top}。",
+    },
+    "backtest_no_prediction": {
+        "en": "The score did not predict churn: scores of {date} against churn {days:# day|# days} later ({followed}) "
+        "have AUC {auc} (0.5 is chance) over {accounts:# account|# accounts}, {churned} of them churned; the lowest-scored fifth "
+        "churned at {bottom}, the highest-scored fifth at {top}.",
+        "zh": "得分未能预测流失：{date} 的得分对照 {days} 天后（{followed}）的流失，AUC 为 {auc}（0.5 即随机水平），"
+        "共 {accounts} 个客户，其中 {churned} 个流失；得分最低的五分之一流失率 {bottom}，最高的五分之一 {top}。",
+    },
+    "backtest_untestable": {
+        "en": "No account of {date} churned within {days:# day|# days} ({followed}): nothing to test "
+        "the score against yet.",
+        "zh": "{date} 的客户在 {days} 天内（{followed}）均未流失：暂无可检验得分的流失。",
+    },
+    "risk_obstacles": {"en": " Largest obstacles: {items}.", "zh": "主要障碍因素：{items}。"},
+    "obstacle_item": {"en": "{indicator} ({degree})", "zh": "{indicator}（{degree}）"},
+    "drop_breakdown": {"en": " Score {change}: {items}.", "zh": "得分变化 {change}：{items}。"},
+    "reweighting": {"en": "reweighting {points}", "zh": "权重变化 {points}"},
     "risk_reason_alert": {"en": "{rule} alert", "zh": "{rule}预警"},
     "risk_reason_grade": {"en": "grade {grade} (score {score})", "zh": "等级 {grade}（得分 {score}）"},
     "risk_reason_recency": {"en": "no order for {days:# day|# days}", "zh": "已 {days} 天未下单"},

@@ -141,7 +141,7 @@ def drop_sentence(drop: Drop, labels: Labels) -> str:
         "grade": labels.grade(drop.grade),
     }
     if drop.driver is None:
-        return t(lang, "drop_sentence_no_driver", **common)
+        return t(lang, "drop_sentence_no_driver", **common) + breakdown_text(drop, labels)
     return t(
         lang,
         "drop_sentence" if drop.driver_worsened else "drop_sentence_relative",
@@ -150,7 +150,26 @@ def drop_sentence(drop: Drop, labels: Labels) -> str:
         before=value_text(drop.driver, drop.driver_before, lang),
         after=value_text(drop.driver, drop.driver_after, lang),
         driver_points=signed(drop.driver_points, 1, lang),
-    )
+    ) + breakdown_text(drop, labels)
+
+
+def breakdown_text(drop: Drop, labels: Labels) -> str:
+    """ " Score −6.2: satisfaction −4.1, complaints −2.0, reweighting −0.1." (empty without score_changes)."""
+    if drop.reweighting is None:
+        return ""
+    lang = labels.lang
+    items = [f"{labels.indicator(i)} {signed(points, 1, lang)}" for i, points in drop.breakdown]
+    items.append(t(lang, "reweighting", points=signed(drop.reweighting, 1, lang)))
+    return t(lang, "drop_breakdown", change=signed(drop.change, 1, lang), items=join(lang, items))
+
+
+def obstacles_text(obstacles: tuple[tuple[str, float], ...], labels: Labels) -> str:
+    """ " Largest obstacles: satisfaction (34.0 %), ..." (empty without account_obstacles)."""
+    if not obstacles:
+        return ""
+    lang = labels.lang
+    items = [t(lang, "obstacle_item", indicator=labels.indicator(i), degree=percent(d, 1, lang)) for i, d in obstacles]
+    return t(lang, "risk_obstacles", items=join(lang, items))
 
 
 def value_text(indicator: str, value: float | None, lang: str) -> str:
@@ -213,8 +232,10 @@ def risk_sentence(risk: Risk, labels: Labels) -> str:
     who = account(risk.account_id, risk.account_name)
     if risk.churned:
         if risk.recency_days is None or not isinstance(risk.last_order, dt.date):
-            return t(lang, "risk_churned_no_order", account=who)
-        return t(lang, "risk_churned", account=who, days=risk.recency_days, last=risk.last_order.isoformat())
+            return t(lang, "risk_churned_no_order", account=who) + obstacles_text(risk.obstacles, labels)
+        return t(
+            lang, "risk_churned", account=who, days=risk.recency_days, last=risk.last_order.isoformat()
+        ) + obstacles_text(risk.obstacles, labels)
     reasons = []
     for kind, detail in risk.reasons:
         if kind == "alert":
@@ -225,7 +246,7 @@ def risk_sentence(risk: Risk, labels: Labels) -> str:
             )
         elif kind == "recency":
             reasons.append(t(lang, "risk_reason_recency", days=detail))
-    return t(lang, "risk_at_risk", account=who, reasons=join(lang, reasons))
+    return t(lang, "risk_at_risk", account=who, reasons=join(lang, reasons)) + obstacles_text(risk.obstacles, labels)
 
 
 def cause_text(cause: str, indicator: str | None, labels: Labels) -> str:
@@ -281,3 +302,34 @@ def quality_sentence(data: ReportData, labels: Labels) -> str | None:
         indicator=labels.indicator(top["indicator"]),
         missing=top["accounts"],
     )
+
+
+# At or below this AUC the score ranked churned accounts no better than chance.
+NO_PREDICTION_AUC = 0.5
+
+
+def backtest_sentences(data: ReportData, labels: Labels) -> list[str]:
+    """One sentence per backtest horizon: did the scores of an earlier snapshot predict the churn that followed?"""
+    if data.backtest is None or data.backtest.is_empty():
+        return []
+    lang = labels.lang
+    out = []
+    for r in data.backtest.iter_rows(named=True):
+        common = {"date": r["as_of_date"], "days": r["horizon_days"], "followed": r["followed_as_of_date"]}
+        if missing(r["auc"]):
+            out.append(t(lang, "backtest_untestable", accounts=r["accounts"], **common))
+            continue
+        key = "backtest_no_prediction" if r["auc"] <= NO_PREDICTION_AUC else "backtest_sentence"
+        out.append(
+            t(
+                lang,
+                key,
+                auc=number(r["auc"], 2, lang),
+                accounts=r["accounts"],
+                churned=r["churned_accounts"],
+                bottom=percent(r["bottom_quintile_churn_rate"], 0, lang),
+                top=percent(r["top_quintile_churn_rate"], 0, lang),
+                **common,
+            )
+        )
+    return out

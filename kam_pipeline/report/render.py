@@ -27,6 +27,7 @@ from kam_pipeline.report.lifecycle import bridge_sentence, lifecycle_section
 from kam_pipeline.report.narrative import (
     Labels,
     account,
+    backtest_sentences,
     cause_text,
     drop_sentence,
     grade_counts,
@@ -919,6 +920,7 @@ def _conclusions(data: ReportData, findings: Findings, labels: Labels) -> dict[s
             for r in findings.risks
         ],
         "risks_empty": t(lang, "no_risks"),
+        "backtest": backtest_sentences(data, labels),
         "people": people_sentence(data, labels),
         "actions": actions,
         "actions_empty": t(lang, "no_actions"),

@@ -8,6 +8,8 @@ is reported as `<file>: <path inside the file>: <what is wrong>`.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 import types
 from dataclasses import dataclass
@@ -174,6 +176,13 @@ class MethodsSpec(_Strict):
     gra_rho: Number = Field(default=0.5, gt=0, le=1)  # Deng's distinguishing coefficient ρ
 
 
+class BacktestSpec(_Strict):
+    """How marts.score_backtest tests the score against later churn."""
+
+    # Days after a snapshot D at which churn is looked up (the first snapshot on or after D + h).
+    horizons_days: list[Annotated[int, Field(ge=1, le=3660)]] = Field(default_factory=lambda: [90, 180], min_length=1)
+
+
 class ModelSpec(_Strict):
     name: str = "scoring model"
     label: dict[str, str] = Field(default_factory=dict)  # the name per report language (default: name)
@@ -194,6 +203,7 @@ class ModelSpec(_Strict):
     kpi_cap: Number = Field(default=1.0, gt=0)  # attainment above this counts as this in summaries
     managers: ManagerModelSpec | None = None
     methods: MethodsSpec = Field(default_factory=MethodsSpec)
+    backtest: BacktestSpec = Field(default_factory=BacktestSpec)
 
 
 @dataclass(frozen=True)
@@ -711,3 +721,14 @@ def _expert_matrix_problems(ws: WeightSpec, order: list[str], where: str) -> lis
         return problems
     aggregate = aggregate_judgements([np.array(m, dtype=float) for m in ws.matrices.values()])
     return _matrix_problems(aggregate.tolist(), ws, order, f"{where}.matrices", " of the experts' geometric mean")
+
+
+def model_version(model: ScoringModel) -> str:
+    """Return the model's version: the first 12 hex digits of the SHA-256 of its canonical content.
+
+    The content is the validated model with every default filled in, as JSON with sorted keys, so
+    comments, key order, YAML style and the file's path do not change it, and a model that spells
+    out a default has the version of one that leaves it out.
+    """
+    canonical = json.dumps(model.spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]

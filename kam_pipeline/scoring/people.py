@@ -17,7 +17,7 @@ import polars as pl
 
 from kam_pipeline.scoring.engine import has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
-from kam_pipeline.scoring.model import ScoringModel
+from kam_pipeline.scoring.model import ScoringModel, model_version
 from kam_pipeline.scoring.snapshot import (
     account_kpis,
     consistency_rows_of,
@@ -170,9 +170,13 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
         "rank",
         "grade",
     ]
-    manager_frame = managers.select(
-        "as_of_date", pl.col("entity_id").alias("manager_id"), "manager_name", "team_id", "team_name", *shared
-    ).drop("manager_count")
+    manager_frame = (
+        managers.select(
+            "as_of_date", pl.col("entity_id").alias("manager_id"), "manager_name", "team_id", "team_name", *shared
+        )
+        .drop("manager_count")
+        .with_columns(pl.lit(model_version(model), pl.String).alias("model_version"))
+    )
     team_frame = teams.select(
         "as_of_date", pl.col("entity_id").alias("team_id"), "team_name", "managers_scored", *shared
     )
@@ -194,6 +198,7 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
             consistency_rows_of(result, "manager"),
             as_of,
             "manager",
+            model_version(model),
         )
     )
     return PeopleResult(manager_frame, team_frame, counts)

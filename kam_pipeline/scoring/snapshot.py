@@ -15,8 +15,9 @@ import polars as pl
 from kam_pipeline.scoring.engine import ProfileScores, WeightResult, has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
-from kam_pipeline.scoring.model import Profile, ScoringModel
-from kam_pipeline.warehouse.database import scalar, write_frame_snapshot
+from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
+from kam_pipeline.warehouse.database import write_frame_snapshot
+from kam_pipeline.warehouse.history import previous_snapshot
 
 
 @dataclass
@@ -177,13 +178,13 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         on="account_id",
         how="left",
     )
+    previous_as_of = previous_snapshot(conn, as_of)
     previous = (
         conn.sql(
-            "select account_id, score as previous_score from marts.account_scores "
-            "where as_of_date = (select max(as_of_date) from marts.account_scores where as_of_date < ?)",
-            params=[as_of],
+            "select account_id, score as previous_score from marts.account_scores where as_of_date = ?",
+            params=[previous_as_of],
         ).pl()
-        if _table_exists(conn, "account_scores")
+        if previous_as_of is not None
         else pl.DataFrame(schema={"account_id": pl.String, "previous_score": pl.Float64})
     )
     scores = (
@@ -194,6 +195,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
             pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
             grade_expr(pl.col("score"), pl.col("completeness"), model).alias("grade"),
+            pl.lit(model_version(model), pl.String).alias("model_version"),
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
@@ -204,7 +206,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
         "score_contributions": write_frame_snapshot(conn, "score_contributions", contributions, as_of),
     }
-    counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account"))
+    counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
     counts.update(write_methods(conn, method_parts, as_of))
     return SnapshotResult(scores, counts)
 
@@ -232,12 +234,20 @@ def account_kpis(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
 
 
 def write_weights(
-    conn: duckdb.DuckDBPyConnection, weights: list[dict], consistency: list[dict], as_of: dt.date, subject: str
+    conn: duckdb.DuckDBPyConnection,
+    weights: list[dict],
+    consistency: list[dict],
+    as_of: dt.date,
+    subject: str,
+    version: str | None = None,
 ) -> dict[str, int]:
-    """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency."""
+    """Write the `subject` part ('account' or 'manager') of indicator_weights and weight_consistency
+    (indicator_weights with the model_version `version`)."""
     scope = {"subject": subject}
     weight_frame = pl.DataFrame(weights).with_columns(
-        pl.col("^(group_)?alpha_(subjective|objective)$").cast(pl.Float64), pl.lit(as_of).alias("as_of_date")
+        pl.col("^(group_)?alpha_(subjective|objective)$").cast(pl.Float64),
+        pl.lit(as_of).alias("as_of_date"),
+        pl.lit(version, pl.String).alias("model_version"),
     )
     consistency_frame = (pl.DataFrame(consistency) if consistency else _empty_consistency()).with_columns(
         pl.lit(as_of).alias("as_of_date")
@@ -252,16 +262,6 @@ def consistency_rows_of(result: ProfileScores, subject: str) -> list[dict]:
     """AHP consistency records of every weight level of a profile, tagged with the subject scored."""
     levels = [result.group_weights, *result.indicator_weights.values()]
     return [{"subject": subject, **record} for level in levels for record in level.consistency]
-
-
-def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        scalar(
-            conn,
-            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?",
-            [table],
-        )
-    )
 
 
 def weight_rows_of(result: ProfileScores, model: ScoringModel, subject: str) -> list[dict]:

@@ -36,6 +36,8 @@ _COMMON = {
     "key_accounts": "Key accounts in the book",
     "avg_completeness": "Mean completeness of the book's account scores",
     "completeness": "Share (0-1) of the scoring weight backed by real indicator values",
+    "model_version": "Version of the scoring model that computed the row: the first 12 hex digits of the "
+    "SHA-256 of its canonical content (kam compare scores a date with another model)",
 }
 
 # The lifecycle stages of marts.account_lifecycle (a profile may select accounts by them) and the revenue
@@ -282,6 +284,57 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "driver_previous_value": "Raw value of the driver indicator in the previous snapshot",
             "driver_value": "Raw value of the driver indicator on the as-of date",
             "reason": "Why the alert fired, in words (English; the report translates it)",
+            "change_breakdown": "The score change split by marts.score_changes: the three largest value "
+            "effects and the re-weighting (sum of weight effects), in points",
+        },
+    ),
+    "score_changes": (
+        "Why each score moved since the previous stored snapshot: every indicator's change of points, split "
+        "into the effect of its value and the effect of re-weighting (accounts scored on both dates)",
+        {
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "previous_as_of_date": "As-of date of the previous stored snapshot compared with",
+            "previous_value": "Raw indicator value in the previous snapshot",
+            "value": "Raw indicator value on the as-of date",
+            "previous_normalized": "Normalised value n_prev 0-1 in the previous snapshot (0 when absent there)",
+            "normalized": "Normalised value n 0-1 on the as-of date (0 when absent)",
+            "previous_weight": "Effective weight w_prev in the previous snapshot (0 when absent there)",
+            "weight": "Effective weight w on the as-of date (0 when absent)",
+            "previous_contribution": "Points of the indicator in the previous snapshot (0 when absent there)",
+            "contribution": "Points of the indicator on the as-of date (0 when absent)",
+            "delta": "contribution - previous_contribution; an account's deltas add up to its score_change",
+            "value_effect": "100 x w_prev x (n - n_prev): points from the indicator's own movement",
+            "weight_effect": "100 x (w - w_prev) x n: points from re-weighting; value_effect + weight_effect = delta",
+        },
+    ),
+    "score_backtest": (
+        "Did the score predict churn: per stored snapshot D and horizon h, the accounts not churned at D, those "
+        "churned at the first snapshot on or after D + h, the AUC and the quintile churn rates",
+        {
+            "as_of_date": "Snapshot D whose scores are tested",
+            "horizon_days": "Horizon h in days (the model's backtest.horizons_days)",
+            "followed_as_of_date": "First stored snapshot on or after D + h, where churn is read",
+            "accounts": "Accounts scored and not churned at D, present at followed_as_of_date",
+            "churned_accounts": "Of them, accounts churned at followed_as_of_date",
+            "churn_rate": "churned_accounts / accounts",
+            "auc": "P(score of a retained account > score of a churned one) + 1/2 P(tie); 0.5 = no better than "
+            "chance; NULL without both retained and churned accounts",
+            "bottom_quintile_churn_rate": "Churn rate of the fifth of accounts with the lowest scores at D",
+            "top_quintile_churn_rate": "Churn rate of the fifth of accounts with the highest scores at D",
+        },
+    ),
+    "account_obstacles": (
+        "Obstacle degree of every indicator of every account: its share of the points the score misses",
+        {
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "normalized": "Normalised value n 0-1 (direction applied; policy value when imputed)",
+            "weight": "Effective weight w (score_contributions.weight)",
+            "points_lost": "100 x w x (1 - n): points of the 0-100 score the indicator misses",
+            "obstacle_degree": "w x (1 - n) / sum of w x (1 - n) over the account's indicators; sums to 1 per "
+            "account (NULL when the account misses no point)",
+            "obstacle_rank": "Rank of the obstacle within the account, 1 = largest (NULL when it misses no point)",
         },
     ),
 }

@@ -1,8 +1,8 @@
 -- marts.score_alerts: one row per alert (account x rule) raised on an as-of date D, for every D of $as_of_dates
 -- (one query computes a whole backfill range).
 --
--- Every rule compares the snapshot D with the previous stored snapshot (the latest
--- as_of_date < D in marts.account_scores), so an account needs both to alert:
+-- Every rule compares the snapshot D with the previous stored snapshot ($previous_as_of_dates: the latest
+-- as_of_date < D in marts.account_scores, one per date of $as_of_dates), so an account needs both to alert:
 --   score_drop      score fell by more than $alert_score_drop_points points
 --   grade_drop      grade moved to a lower band of $grade_names (best first); insufficient_data
 --                   is not a band, so moving into or out of it is no grade drop
@@ -10,30 +10,23 @@
 -- $alert_key_accounts_only keeps accounts that are key at D or were key before: a key account
 -- whose revenue collapsed may just have left the Pareto set, and that is the alert we want.
 -- The driver is the indicator whose contribution to the score fell the most between the two
--- snapshots (an indicator present on one side only counts 0 points on the other), preferring
+-- snapshots (its delta in marts.score_changes: absent on one side counts 0 points), preferring
 -- one whose raw value got worse (direction from $lower_indicators) or went missing over one that
 -- only lost ground against the other accounts (normalisation and entropy weights are relative).
--- Contributions are read only for the accounts that alert: the drivers of the others are never shown.
+-- change_breakdown splits the score change into the largest value effects and the re-weighting.
+-- Changes are read only for the accounts that alert: the drivers of the others are never shown.
 
 with
 
 pairs as (
-    -- Every D of $as_of_dates with a stored snapshot, and the stored snapshot before it.
-    select
-        as_of_date,
-        previous_as_of_date
+    -- Every D of $as_of_dates with a stored snapshot before it ($previous_as_of_dates, same order).
+    select *
     from (
         select
-            as_of_date,
-            lag(as_of_date) over (order by as_of_date) as previous_as_of_date
-        from (
-            select distinct as_of_date
-            from marts.account_scores
-            where as_of_date <= list_max($as_of_dates::date[])
-        ) as stored
-    ) as stored_pairs
-    where list_contains($as_of_dates::date[], as_of_date)
-        and previous_as_of_date is not null
+            unnest($as_of_dates::date[]) as as_of_date,
+            unnest($previous_as_of_dates::date[]) as previous_as_of_date,
+    ) as bound
+    where previous_as_of_date is not null
 ),
 
 current_scores as (
@@ -127,43 +120,46 @@ alerting as (
     from fired
 ),
 
-current_contributions as (
-    select alerting.as_of_date, contributions.account_id, contributions.indicator, contributions.value,
-        contributions.contribution
-    from marts.score_contributions as contributions
-    inner join alerting
-        on contributions.as_of_date = alerting.as_of_date and contributions.account_id = alerting.account_id
-),
-
-previous_contributions as (
-    select alerting.as_of_date, contributions.account_id, contributions.indicator, contributions.value,
-        contributions.contribution
-    from marts.score_contributions as contributions
-    inner join alerting
-        on contributions.as_of_date = alerting.previous_as_of_date
-        and contributions.account_id = alerting.account_id
-),
-
 contribution_changes as (
+    -- marts.score_changes holds each indicator's change of points (delta) against the same previous snapshot.
     select
-        coalesce(cur.as_of_date, prev.as_of_date) as as_of_date,
-        coalesce(cur.account_id, prev.account_id) as account_id,
-        coalesce(cur.indicator, prev.indicator) as indicator,
-        prev.value as previous_value,
-        cur.value as value,
-        coalesce(cur.contribution, 0) - coalesce(prev.contribution, 0) as contribution_change,
+        changes.as_of_date,
+        changes.account_id,
+        changes.indicator,
+        changes.previous_value,
+        changes.value,
+        changes.delta as contribution_change,
+        changes.value_effect,
+        changes.weight_effect,
         coalesce(
             case
-                when cur.value is null then prev.value is not null
-                when list_contains($lower_indicators::varchar[], coalesce(cur.indicator, prev.indicator))
-                    then cur.value > prev.value
-                else cur.value < prev.value
+                when changes.value is null then changes.previous_value is not null
+                when list_contains($lower_indicators::varchar[], changes.indicator)
+                    then changes.value > changes.previous_value
+                else changes.value < changes.previous_value
             end,
             false
         ) as worsened,
-    from current_contributions as cur
-    full outer join previous_contributions as prev
-        on cur.as_of_date = prev.as_of_date and cur.account_id = prev.account_id and cur.indicator = prev.indicator
+    from marts.score_changes as changes
+    inner join alerting
+        on changes.as_of_date = alerting.as_of_date and changes.account_id = alerting.account_id
+),
+
+breakdowns as (
+    -- "score -6.2: csat -4.1, complaint_rate -2.0, reweighting -0.1": the three largest value effects
+    -- and the sum of the weight effects, in points.
+    select
+        as_of_date,
+        account_id,
+        format('score {:+.1f}: ', sum(contribution_change))
+        || array_to_string(
+            list(format('{} {:+.1f}', indicator, value_effect) order by abs(value_effect) desc, indicator)
+                filter (where value_effect <> 0)[1:3]
+            || [format('reweighting {:+.1f}', sum(weight_effect))],
+            ', '
+        ) as change_breakdown,
+    from contribution_changes
+    group by as_of_date, account_id
 ),
 
 drivers as (
@@ -195,11 +191,13 @@ final as (
         drivers.contribution_change as driver_change,
         drivers.previous_value as driver_previous_value,
         drivers.value as driver_value,
+        breakdowns.change_breakdown,
         fired.what || coalesce(
             format('; largest fall: {} ({:+.1f} points)', drivers.indicator, drivers.contribution_change), ''
         ) as reason,
     from fired
     left join drivers on fired.as_of_date = drivers.as_of_date and fired.account_id = drivers.account_id
+    left join breakdowns on fired.as_of_date = breakdowns.as_of_date and fired.account_id = breakdowns.account_id
 )
 
 select * from final

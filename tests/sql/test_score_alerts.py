@@ -1,4 +1,7 @@
-"""sql/marts/score_alerts.sql on hand-made snapshots of account_scores, account_indicators and score_contributions.
+"""sql/marts/score_alerts.sql on hand-made snapshots of account_scores, account_indicators and score_changes.
+
+The score_changes rows are derived here from hand-made contributions (every weight 0.25, so a
+contribution of p points is n = p / 25), pairing each date with the stored date before it.
 
 Snapshots: 2025-01-01 (older), 2025-02-01 (previous), D = 2025-03-01, 2025-04-01 (later, must be ignored).
 """
@@ -11,6 +14,7 @@ import duckdb
 import pytest
 
 from kam_pipeline.warehouse.database import write_snapshot
+from kam_pipeline.warehouse.history import previous_params
 from kam_pipeline.warehouse.sql_files import read_sql
 from sql_fixtures import assert_rows
 
@@ -44,6 +48,10 @@ def _db(tmp_path) -> duckdb.DuckDBPyConnection:
         );
         create table marts.score_contributions (
             as_of_date date, account_id varchar, indicator varchar, value double, contribution double
+        );
+        create table marts.score_changes (
+            as_of_date date, account_id varchar, indicator varchar, previous_value double, value double,
+            delta double, value_effect double, weight_effect double
         );
         """
     )
@@ -110,7 +118,16 @@ def conn(tmp_path):
 
 
 def _alert(
-    account_id, rule, previous_score, score, previous_grade, grade, key, reason, driver=(None, None, None, None)
+    account_id,
+    rule,
+    previous_score,
+    score,
+    previous_grade,
+    grade,
+    key,
+    reason,
+    driver=(None, None, None, None),
+    breakdown=None,
 ):
     indicator, change, before, after = driver
     return {
@@ -133,11 +150,42 @@ def _alert(
         "driver_previous_value": before,
         "driver_value": after,
         "reason": reason,
+        "change_breakdown": breakdown,
     }
+
+
+def _changes(conn) -> None:
+    """Fill marts.score_changes from the hand-made contributions: each date against the stored date before it."""
+    conn.execute("delete from marts.score_changes")
+    stored = sorted(r[0] for r in conn.execute("select distinct as_of_date from marts.account_scores").fetchall())
+    rows = conn.execute("select as_of_date, account_id, indicator, value, contribution from marts.score_contributions")
+    points = {(d, a, i): (v, c) for d, a, i, v, c in rows.fetchall()}
+    for before, day in zip(stored, stored[1:], strict=False):
+        for account, indicator in sorted({(a, i) for d, a, i in points if d in (before, day)}):
+            prev_value, prev_points = points.get((before, account, indicator), (None, 0.0))
+            value, now_points = points.get((day, account, indicator), (None, 0.0))
+            w_prev = 0.25 if (before, account, indicator) in points else 0.0
+            w_now = 0.25 if (day, account, indicator) in points else 0.0
+            n_prev, n_now = prev_points / 25, now_points / 25
+            conn.execute(
+                "insert into marts.score_changes values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    day,
+                    account,
+                    indicator,
+                    prev_value,
+                    value,
+                    now_points - prev_points,
+                    100 * w_prev * (n_now - n_prev),
+                    100 * (w_now - w_prev) * n_now,
+                ],
+            )
 
 
 def _alerts(conn, **overrides):
     params = {**PARAMS, **overrides}
+    _changes(conn)
+    params |= previous_params(conn, params["as_of_dates"])
     write_snapshot(conn, "score_alerts", read_sql("marts/score_alerts"), params, params["as_of_dates"])
     result = conn.execute(
         "select * from marts.score_alerts where list_contains(?::date[], as_of_date) order by all",
@@ -149,6 +197,10 @@ def _alerts(conn, **overrides):
 
 CSAT = ("csat", -12.0, 95.0, 60.0)
 OVERDUE = ("overdue_ratio", -2.0, 0.1, 0.3)
+# a1: csat 20 -> 8, nps 3 -> gone, revenue 10 -> 12 points; weights unchanged (0.25) except nps's, which left
+# with n = 0 at D, so no re-weighting points: value effects are the deltas.
+A1_BREAKDOWN = "score -13.0: csat -12.0, nps -3.0, revenue +2.0, reweighting +0.0"
+A5_BREAKDOWN = "score -9.0: active_month_ratio -6.0, overdue_ratio -2.0, csat -1.0, reweighting +0.0"
 
 
 def test_key_account_rules_against_the_previous_snapshot(conn):
@@ -163,6 +215,7 @@ def test_key_account_rules_against_the_previous_snapshot(conn):
             True,
             "score fell 15.0 points (70.0 -> 55.0); largest fall: csat (-12.0 points)",
             CSAT,
+            A1_BREAKDOWN,
         ),
         _alert(
             "a1",
@@ -174,6 +227,7 @@ def test_key_account_rules_against_the_previous_snapshot(conn):
             True,
             "grade fell from B to C; largest fall: csat (-12.0 points)",
             CSAT,
+            A1_BREAKDOWN,
         ),
         _alert("a2", "grade_drop", 70.0, 61.0, "B", "C", True, "grade fell from B to C"),
         _alert("a3", "became_churned", 52.0, 51.0, "C", "C", True, "newly churned: no completed order for 190 days"),
@@ -187,6 +241,7 @@ def test_key_account_rules_against_the_previous_snapshot(conn):
             False,
             "score fell 20.0 points (60.0 -> 40.0); largest fall: overdue_ratio (-2.0 points)",
             OVERDUE,
+            A5_BREAKDOWN,
         ),
         _alert(
             "a5",
@@ -198,6 +253,7 @@ def test_key_account_rules_against_the_previous_snapshot(conn):
             False,
             "grade fell from C to D; largest fall: overdue_ratio (-2.0 points)",
             OVERDUE,
+            A5_BREAKDOWN,
         ),
     ]
     assert_rows(_alerts(conn), expected, key=("account_id", "rule"))

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from kam_pipeline.defs.assets.marts import as_of_dates, date_batches, sql_deps
 from kam_pipeline.defs.partitions import as_of_partitions
 from kam_pipeline.defs.resources import KamResource
+from kam_pipeline.quality.suites import validate_backtest
 from kam_pipeline.report import LANGS, build_report
 from kam_pipeline.report.data import load
 from kam_pipeline.report.metadata import (
@@ -18,7 +19,9 @@ from kam_pipeline.report.metadata import (
     score_change_markdown,
 )
 from kam_pipeline.scoring.model import ScoringModel
-from kam_pipeline.warehouse.database import open_connection, write_sql_snapshot
+from kam_pipeline.warehouse.database import open_connection, scalar, write_snapshot, write_sql_snapshot
+from kam_pipeline.warehouse.history import previous_params
+from kam_pipeline.warehouse.sql_files import read_sql
 
 SCORE_ALERTS = dg.AssetKey(["marts", "score_alerts"])
 EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])
@@ -64,7 +67,7 @@ def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: Du
     with open_connection(duckdb) as conn:
         # One query per batch of dates, like the other marts.
         for batch in date_batches(conn, dates):
-            write_sql_snapshot(conn, "score_alerts", alert_params(model, batch))
+            write_sql_snapshot(conn, "score_alerts", alert_params(model, batch) | previous_params(conn, batch))
         counts = dict.fromkeys(dates, 0) | dict(
             conn.execute(
                 "select as_of_date, count(*) from marts.score_alerts where list_contains(?::date[], as_of_date) "
@@ -100,6 +103,54 @@ def score_alerts(context: dg.AssetExecutionContext, kam: KamResource, duckdb: Du
                     "alerts_in_run": total,
                     "list": table,
                 },
+            )
+        ],
+    )
+
+
+SCORE_BACKTEST = dg.AssetKey(["marts", "score_backtest"])
+
+
+@dg.asset(
+    key=SCORE_BACKTEST,
+    deps=sql_deps("score_backtest"),
+    description="Did the score predict churn: AUC and quintile churn rates of every stored snapshot at each horizon.",
+    group_name="marts",
+    kinds={"duckdb"},
+    pool="kam_duckdb_writer",
+    **_PARTITIONED,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "gx_backtest_valid",
+            asset=SCORE_BACKTEST,
+            blocking=True,
+            description="auc and churn rates lie in [0, 1]; churned accounts never exceed accounts.",
+        )
+    ],
+)
+def score_backtest(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Rewrite the backtest of every stored snapshot up to the run's latest date (a new snapshot can
+    complete the horizon of an old one)."""
+    model = kam.model()
+    latest = as_of_dates(context)[-1]
+    with open_connection(duckdb) as conn:
+        stored = [
+            r[0]
+            for r in conn.execute(
+                "select distinct as_of_date from marts.account_scores where as_of_date <= ? order by 1", [latest]
+            ).fetchall()
+        ]
+        params = {"as_of": latest, "horizons": list(model.spec.backtest.horizons_days)}
+        write_snapshot(conn, "score_backtest", read_sql("marts/score_backtest"), params, stored or [latest])
+        rows = scalar(conn, "select count(*) from marts.score_backtest")
+        outcome = validate_backtest(conn)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "as_of_date": latest.isoformat()},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="gx_backtest_valid",
+                passed=outcome.success,
+                metadata={"rows": outcome.rows, "failures": dg.MetadataValue.md(outcome.markdown() or "none")},
             )
         ],
     )
@@ -142,4 +193,4 @@ def evaluation_report(context: dg.AssetExecutionContext, kam: KamResource) -> dg
     )
 
 
-insight_assets = [score_alerts, evaluation_report]
+insight_assets = [score_alerts, score_backtest, evaluation_report]

@@ -16,7 +16,15 @@ from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.warehouse.database import open_connection, publish, scalar, write_sql_snapshot
-from kam_pipeline.warehouse.sql_files import intermediate_files, mart_files, read_sql, tables_read, takes_date_range
+from kam_pipeline.warehouse.history import previous_params
+from kam_pipeline.warehouse.sql_files import (
+    intermediate_files,
+    mart_files,
+    parameters_of,
+    read_sql,
+    tables_read,
+    takes_date_range,
+)
 
 _PARTITIONED = {
     "partitions_def": as_of_partitions,
@@ -153,7 +161,10 @@ def _sql_asset(table: str, description: str) -> dg.AssetsDefinition:
         with open_connection(duckdb) as conn:
             batches = date_batches(conn, dates)
             for batch in batches if batched else [[d] for d in dates]:
-                rows = write_sql_snapshot(conn, table, sql_params(model, batch[-1], batch))
+                params = sql_params(model, batch[-1], batch)
+                if "previous_as_of_dates" in parameters_of(read_sql(f"marts/{table}")):
+                    params |= previous_params(conn, batch)
+                rows = write_sql_snapshot(conn, table, params)
             for batch in batches:
                 checks.update(mart_check_results(conn, key, batch))
         return dg.MaterializeResult(
@@ -284,6 +295,15 @@ revenue_bridge = _sql_asset(
 book_indicators = _sql_asset(
     "book_indicators", "Book of business of every manager and team: the inputs of their scorecard and KPIs."
 )
+account_obstacles = _sql_asset(
+    "account_obstacles",
+    "Obstacle degree of every indicator of every account: its share of the points the account's score misses.",
+)
+score_changes = _sql_asset(
+    "score_changes",
+    "Why each score moved since the previous stored snapshot: per indicator, the change of its points "
+    "split into the effect of its value and the effect of re-weighting.",
+)
 
 
 @dg.multi_asset(
@@ -368,5 +388,7 @@ mart_assets = [
     account_scores,
     book_indicators,
     people_scores,
+    score_changes,
+    account_obstacles,
     published_snapshot,
 ]
