@@ -155,10 +155,10 @@ def _database_schema(source: str) -> Any:
     return pa_ibis.DataFrameSchema(columns, checks=schema.checks, strict=False, name=schema.name)
 
 
-def database_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, file_name: str) -> pl.DataFrame:
-    """Validate the staged rows of one file with the source's pandera model inside DuckDB; return the failure cases.
+def database_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, files: list[str]) -> pl.DataFrame:
+    """Validate the staged rows of `files` with the source's pandera model inside DuckDB; return the failure cases.
 
-    Nothing but the failure cases leaves the database, so memory does not grow with the file.
+    Nothing but the failure cases leaves the database, so memory does not grow with the files.
     """
     import ibis
     import pandera.errors
@@ -171,7 +171,7 @@ def database_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, fil
         warnings.filterwarnings("ignore", r"The 'future.infer_string' option is deprecated", DeprecationWarning)
         table = ibis.duckdb.from_connection(conn).table(source, database="staging")
         try:
-            _database_schema(source).validate(table.filter(table._source_file == file_name), lazy=True)
+            _database_schema(source).validate(table.filter(table._source_file.isin(files)), lazy=True)
             return _NO_FAILURES
         except pandera.errors.SchemaErrors as exc:
             cases = exc.failure_cases
@@ -224,9 +224,15 @@ def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.
         """,
         [source],
     ).fetchall()
+    # One validation of all the pending files (each check is a query, whatever the number of
+    # files); only when it fails is each file validated on its own, for its verdict.
+    judged = [file_name for file_name, rows in pending if rows]
+    together = database_contract_failures(conn, source, judged) if judged else _NO_FAILURES
     parts, checked = [], 0
     for file_name, rows in pending:
-        failures = database_contract_failures(conn, source, file_name) if rows else _NO_FAILURES
+        failures = _NO_FAILURES
+        if together.height and rows:
+            failures = together if len(judged) == 1 else database_contract_failures(conn, source, [file_name])
         conn.execute(
             "insert or replace into raw.contract_verdicts "
             "select source, file_name, sha256, ingested_at, ?, ? from raw.ingest_log "

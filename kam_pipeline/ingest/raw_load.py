@@ -123,8 +123,10 @@ def raw_from_duckdb(
             select {", ".join(ident(c) for c in spec.column_names)}, _extra, $file, _row_number, $now
             from (
                 select {delivered_cols}, {extra} as _extra, {not_blank} as _has_value,
-                       row_number() over () as _row_number
-                from {source_sql}
+                       ordinality as _row_number
+                -- The reader numbers the rows in file order itself; a window over the whole
+                -- file gave the same numbers but gathered every row in one thread first.
+                from {source_sql} with ordinality
             )
             where _has_value
             """,

@@ -53,7 +53,7 @@ def test_a_column_check_and_a_check_across_columns_fail_in_the_database(staged):
     # A negative amount (ge 0) and a due date before the issue date (not_before), each on its own row.
     _sneak_in(staged, "'I8', 'A1', date '2025-03-01', date '2025-03-31', null, -5", 8)
     _sneak_in(staged, "'I9', 'A1', date '2025-03-01', date '2025-02-27', null, 5", 9)
-    failures = database_contract_failures(staged, "invoices", "invoices.csv")
+    failures = database_contract_failures(staged, "invoices", ["invoices.csv"])
     assert sorted(set(zip(failures["column"], failures["check"], strict=True))) == [
         ("Invoices", "due_on must not be before issued_on"),
         ("amount", "greater_than_or_equal_to(0)"),
@@ -68,5 +68,19 @@ def test_a_column_check_and_a_check_across_columns_fail_in_the_database(staged):
 
 def test_a_null_in_a_required_column_fails(staged):
     _sneak_in(staged, "'I7', null, date '2025-03-01', date '2025-03-31', null, 5", 7)
-    failures = database_contract_failures(staged, "invoices", "invoices.csv")
+    failures = database_contract_failures(staged, "invoices", ["invoices.csv"])
     assert set(zip(failures["column"], failures["check"], strict=True)) == {("account_id", "not_nullable")}
+
+
+def test_files_are_judged_together_and_only_the_failing_file_keeps_a_failing_verdict(staged, data_dir):
+    (data_dir / "invoices_b.csv").write_text(
+        "invoice_id,account_id,issued_on,due_on,paid_on,amount\nI3,A1,2025-03-01,2025-03-31,,70\n"
+    )
+    ingest_source(staged, data_dir, "invoices", now=T0)
+    _sneak_in(staged, "'I8', 'A1', date '2025-03-01', date '2025-03-31', null, -5", 8)
+    contract, _ = staging_check_results(staged, "invoices", dg.AssetKey(["staging", "invoices"]))
+    assert not contract.passed
+    verdicts = staged.execute(
+        "select file_name, rows_checked, failures from raw.contract_verdicts where source = 'invoices' order by 1"
+    ).fetchall()
+    assert verdicts == [("invoices.csv", 3, 1), ("invoices_b.csv", 1, 0)]
