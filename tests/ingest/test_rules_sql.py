@@ -15,6 +15,12 @@ leniencies appear on the typed side: a category is typed lower-case (it is deliv
 any case), and an empty `line_no` cell is typed as its default 1. Text values carry no
 surrounding white space (it would be trimmed), and no row is empty in every column (an
 empty line is no record). Nothing else of `rules_sql.py` is reproduced here.
+
+The SQL is generated from the models, and a model check without a translation stops the
+import (the last test), so no rule can be missing from the SQL. What these rows still guard
+is that each translation means what pandera means at the edges: values exactly at a limit
+and just outside it, amounts within the staged decimal's rounding of a limit, nulls, and
+date pairs before, equal to and after each other.
 """
 
 from __future__ import annotations
