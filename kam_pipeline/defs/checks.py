@@ -5,8 +5,9 @@ step and reads the table while the connection is open. Blocking checks stop ever
 downstream asset, including `published_snapshot`, so BI never gets a snapshot that
 failed one.
 
-- staging: `satisfies_contract` (blocking) re-validates the staged table with its
-  pandera model; `quarantine_share` warns when many delivered rows were rejected.
+- staging: `satisfies_contract` (blocking) validates the staged rows of every new file
+  with the source's pandera model, run by pandera's Ibis backend inside DuckDB;
+  `quarantine_share` warns when many delivered rows were rejected.
 - marts: `gx_snapshot_valid` (blocking) runs a great-expectations suite on the
   snapshot; `gx_row_count_stable` warns on a jump against the previous snapshot;
   `gx_weights_sum_to_one` (blocking) on the indicator weights; `gx_bridge_adds_up` (blocking) on
@@ -14,6 +15,9 @@ failed one.
 """
 
 import datetime as dt
+import functools
+import warnings
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -179,48 +183,99 @@ def quarantine_check_result(staged: int, quarantined: int, key: dg.AssetKey | No
     )
 
 
-# Staged rows re-validated at a time: memory stays bounded for any table size.
-CHECK_BATCH_ROWS = 500_000
+@functools.cache
+def _database_schema(source: str) -> Any:
+    """The source's pandera model as a schema of pandera's Ibis backend: the same checks, run as SQL in DuckDB.
+
+    The columns' types are the staging table's, created from the contract; the checks
+    (ranges, vocabularies, not-null, the checks across columns) are the model's own objects.
+    Imported here: only a run with a new file to judge pays for Ibis.
+    """
+    import pandera.ibis as pa_ibis
+
+    schema = MODELS[source].to_schema()
+    columns = {name: pa_ibis.Column(checks=c.checks, nullable=c.nullable) for name, c in schema.columns.items()}
+    return pa_ibis.DataFrameSchema(columns, checks=schema.checks, strict=False, name=schema.name)
+
+
+def database_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, files: list[str]) -> pl.DataFrame:
+    """Validate the staged rows of `files` with the source's pandera model inside DuckDB; return the failure cases.
+
+    Nothing but the failure cases leaves the database, so memory does not grow with the files.
+    """
+    import ibis
+    import pandera.errors
+
+    with warnings.catch_warnings():
+        # Ibis 12 fetches results with the DuckDB call that DuckDB 2 renamed, and sets a pandas option
+        # pandas 3 deprecates: warnings about Ibis's own calls (same results), which pandera would
+        # otherwise report as failures of the check in which they are raised where warnings are errors.
+        warnings.filterwarnings("ignore", r"fetch_arrow_table\(\) is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"The 'future.infer_string' option is deprecated", DeprecationWarning)
+        table = ibis.duckdb.from_connection(conn).table(source, database="staging")
+        try:
+            _database_schema(source).validate(table.filter(table._source_file.isin(files)), lazy=True)
+            return _NO_FAILURES
+        except pandera.errors.SchemaErrors as exc:
+            cases = exc.failure_cases
+    rows = [
+        _failure_row(source, *case)
+        for case in cases[["schema_context", "column", "failure_case"]].itertuples(index=False)
+    ]
+    return pl.DataFrame(
+        [(column, check, value) for (column, value), check in zip(rows, cases["check"], strict=True)],
+        schema=_NO_FAILURES.schema,
+        orient="row",
+    )
+
+
+def _failure_row(source: str, context: str, column: object, case: object) -> tuple[str, str]:
+    """(column, value) of one failure case of pandera's Ibis backend, as its polars backend names them.
+
+    Pandera 0.35's Ibis backend reports a column check's case as `{column: value}` under the
+    column name `failure_case`; a check across columns is named by its model, with the row.
+    """
+    if context == "DataFrameSchema":
+        return MODELS[source].__name__, str(case)
+    if isinstance(case, dict) and len(case) == 1:
+        ((column, case),) = case.items()
+    return str(column), str(case)
 
 
 def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
     """Evaluate the staging checks of `source` on the working database.
 
-    The contract re-validation runs the pandera model over the staged rows of every
-    file not yet validated, in batches. A file's verdict is kept with the load it judged
-    (checksum and ingest time): its staged rows can only lose rows to cross-row rules
-    later, so rows that passed still pass, and a daily run validates just the new file
-    instead of the whole history.
+    The contract validation runs the pandera model over the staged rows of every file
+    not yet validated, inside DuckDB (`database_contract_failures`). A file's verdict is
+    kept with the load it judged (checksum and ingest time): its staged rows can only lose
+    rows to cross-row rules later, so rows that passed still pass, and a daily run
+    validates just the new file instead of the whole history.
     """
     conn.execute(
         "create table if not exists raw.contract_verdicts (source varchar, file_name varchar, sha256 varchar, "
         "ingested_at timestamp, rows_checked bigint, failures bigint, primary key (source, file_name))"
     )
-    pending = [
-        row[0]
-        for row in conn.execute(
-            """
-            select l.file_name from raw.ingest_log as l
-            left join raw.contract_verdicts as c using (source, file_name)
-            where l.source = ? and l.status = 'loaded'
-              and (c.sha256 is distinct from l.sha256 or c.ingested_at is distinct from l.ingested_at
-                   or c.failures > 0)
-            order by l.file_name
-            """,
-            [source],
-        ).fetchall()
-    ]
+    pending = conn.execute(
+        f"""
+        select l.file_name, (select count(*) from staging.{source} where _source_file = l.file_name)
+        from raw.ingest_log as l
+        left join raw.contract_verdicts as c using (source, file_name)
+        where l.source = ? and l.status = 'loaded'
+          and (c.sha256 is distinct from l.sha256 or c.ingested_at is distinct from l.ingested_at
+               or c.failures > 0)
+        order by l.file_name
+        """,
+        [source],
+    ).fetchall()
+    # One validation of all the pending files (each check is a query, whatever the number of
+    # files); only when it fails is each file validated on its own, for its verdict.
+    judged = [file_name for file_name, rows in pending if rows]
+    together = database_contract_failures(conn, source, judged) if judged else _NO_FAILURES
     parts, checked = [], 0
-    for file_name in pending:
-        reader = conn.sql(f"select * from staging.{source} where _source_file = ?", params=[file_name]).to_arrow_reader(
-            CHECK_BATCH_ROWS
-        )
-        rows, file_parts = 0, []
-        for batch in reader:
-            frame = pl.from_arrow(batch)
-            rows += frame.height
-            file_parts.append(contract_failures(source, frame))
-        failures = pl.concat(file_parts) if file_parts else _NO_FAILURES
+    for file_name, rows in pending:
+        failures = _NO_FAILURES
+        if together.height and rows:
+            failures = together if len(judged) == 1 else database_contract_failures(conn, source, [file_name])
         conn.execute(
             "insert or replace into raw.contract_verdicts "
             "select source, file_name, sha256, ingested_at, ?, ? from raw.ingest_log "

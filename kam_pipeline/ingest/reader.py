@@ -2,7 +2,7 @@
 
 The raw layer keeps what was delivered; typing and row rules happen afterwards in
 DuckDB (`rules_sql.py`). A plain UTF-8 CSV file is read by DuckDB's parallel CSV
-reader straight into the raw table (`load.py`); this module supplies its header
+reader straight into the raw table (`raw_load.py`); this module supplies its header
 and tells when a file needs the polars readers here instead: other encodings
 (GB18030), Parquet, Excel workbooks, rows wider than the header, and blank lines
 between rows. Every other file in the folder is listed as ignored, with the reason
@@ -151,7 +151,7 @@ def scan_file(path: Path) -> tuple[str, bool]:
     """Return the file's hex SHA-256 (read in 1 MiB blocks) and whether a blank line is followed by more content.
 
     DuckDB's CSV reader skips blank lines, which would shift the row numbers of
-    every later row; such a file is read by polars instead (see `load.py`).
+    every later row; such a file is read by polars instead (see `raw_load.py`).
     """
     digest = hashlib.sha256()
     blank_seen = inner_blank = False

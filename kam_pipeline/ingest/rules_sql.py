@@ -2,12 +2,13 @@
 
 Typing and row validation run inside DuckDB, over the raw rows of one file, so a
 file of any size is checked at DuckDB's speed without passing through Python. The
-rules are not written twice: each column's type comes from the contract, each
-column check (`ge`, `le`, `isin`, ...) is read from the source's pandera model and
-translated here, and the two checks across columns carry their SQL next to their
-polars form in `schemas.py`. An untranslatable pandera check fails at import.
-The staged rows are validated by pandera itself once per file as well (the
-blocking `satisfies_contract` check), and a test runs both on the same rows.
+rules are not written twice: each column's type comes from the contract, and every
+check of the source's pandera model — column checks (`ge`, `le`, `isin`, ...) and the
+checks across columns (`schemas.not_before`) — is read from the model and translated
+here. A model check without a translation stops the import with ContractError naming
+the model and the check, so no rule is silently left out of the SQL. The staged rows
+are validated by pandera itself too (the blocking `satisfies_contract` check, inside
+DuckDB), and a test runs both on a corpus of edge values.
 
 Leniency (people type these files by hand or export them from spreadsheets, and
 none of it can change what a value means): cells are trimmed (numbers, dates and
@@ -26,7 +27,7 @@ A sources.yaml value map translates a text column's values after trimming (`_tex
 from __future__ import annotations
 
 from kam_pipeline.ingest.contract import AMOUNT, AMOUNT_LIMIT, SOURCES, Column
-from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS, SQL_ROW_CHECKS
+from kam_pipeline.ingest.schemas import MODELS, NOT_BEFORE
 
 # Unicode White_Space (what polars' and Python's strip remove), as a SQL literal.
 _WHITESPACE = (
@@ -255,6 +256,37 @@ _CHECKS = {
 }
 
 
+# pandera dataframe checks (`statistics['rule']`) -> the SQL condition under which a row FAILS, over
+# the typed `y_` columns; a null side fails nothing (its own column rule reports it).
+_ROW_CHECKS = {
+    NOT_BEFORE: lambda s: f"{ident('y_' + s['later'])} < {ident('y_' + s['earlier'])}",
+}
+
+
+class ContractError(Exception):
+    """A pandera model holds a check the SQL translation does not know: the rule would go unchecked."""
+
+
+def untranslated_checks() -> list[str]:
+    """`model.column: check` of every check in the pandera models that has no SQL here (none when all do)."""
+    missing = []
+    for source, model in MODELS.items():
+        schema = model.to_schema()
+        for name, column in schema.columns.items():
+            missing += [f"{model.__name__}.{name}: {c.name}" for c in column.checks if c.name not in _CHECKS]
+        for check in schema.checks:
+            stats = check.statistics or {}
+            known = stats.get("rule") in _ROW_CHECKS and stats.get("later") in SOURCES[source].column_names
+            if not known:
+                missing.append(f"{model.__name__}: {check.name}")
+    return missing
+
+
+def row_check_column(check) -> str:
+    """The column a quarantine reason names for a check across columns (its `later` side)."""
+    return check.statistics["later"]
+
+
 def _failure(column: str, rule: str, value: str) -> str:
     return f"{{'column': {lit(column)}, 'rule': {rule}, 'value': {value}}}"
 
@@ -286,8 +318,6 @@ def _violations(source: str) -> list[tuple[str, str]]:
         elif not col.nullable:
             cases.append((f"{y} is null", f"case when {y} is null then {empty} end"))
         for check in schema.columns[col.name].checks:
-            if check.name not in _CHECKS:
-                raise NotImplementedError(f"{source}.{col.name}: no SQL for pandera check {check.name}")
             fails = _CHECKS[check.name]
             if col.sql_type == AMOUNT:
                 # The staged decimal is rounded to 4 places; the rule judges the delivered number,
@@ -310,8 +340,8 @@ def _violations(source: str) -> list[tuple[str, str]]:
                 )
             )
     for check in schema.checks:
-        named = spec.column(ROW_CHECK_COLUMNS[check.name])
-        fails = SQL_ROW_CHECKS[check.name].format(**{c.name: ident(f"y_{c.name}") for c in spec.columns})
+        named = spec.column(row_check_column(check))
+        fails = _ROW_CHECKS[check.statistics["rule"]](check.statistics)
         value = _as_text(named, ident(f"y_{named.name}"))
         cases.append((fails, f"case when {fails} then {_failure(named.name, lit(check.name), value)} end"))
     return cases
@@ -359,3 +389,11 @@ def staged_columns(source: str) -> str:
     """The select list that turns `y_` columns into the staging table's typed columns."""
     columns = SOURCES[source].columns
     return ", ".join(f"cast({ident('y_' + c.name)} as {c.sql_type}) as {ident(c.name)}" for c in columns)
+
+
+_MISSING = untranslated_checks()
+if _MISSING:
+    raise ContractError(
+        "the pandera models hold checks with no SQL translation in rules_sql.py (add one, or the rule "
+        "would not be applied at ingestion): " + "; ".join(_MISSING)
+    )

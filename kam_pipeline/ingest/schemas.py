@@ -1,31 +1,52 @@
-"""Pandera models: the row-level rules of the input contract (CONTRACT §2).
+"""Pandera models: the row-level rules of the input contract (CONTRACT §2), declared once.
 
-Ingestion applies these rules inside DuckDB (`rules_sql.py` translates them) and
-the blocking `satisfies_contract` check validates every staged row with the models
-themselves; every failure becomes a quarantine reason. Rules that need other rows or other sources
-(duplicate keys, unknown accounts) are checked in DuckDB by `load.py`.
+Every rule a row can break is declared here and nowhere else. Ingestion applies the
+rules inside DuckDB as SQL that `rules_sql.py` generates from these models (a check it
+cannot translate stops the import, naming the model and the check), and the blocking
+`satisfies_contract` check runs the same models with pandera's Ibis backend inside DuckDB
+over the staged rows. Rules that need other rows or other sources (duplicate keys,
+unknown accounts) are checked in DuckDB by `cross_rows.py`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
 
 from kam_pipeline.ingest.contract import COMPLAINT_SEVERITIES, ORDER_STATUSES, REVIEWER_ROLES
 
-RESOLVED_AFTER_OPENED = "resolved_at must not be before opened_at"
-DUE_AFTER_ISSUE = "due_on must not be before issued_on"
+# The one kind of check across columns the contract has: a row fails when both sides are set
+# and `later` is before `earlier`; an empty or unparsable side is reported by its own column rule.
+NOT_BEFORE = "not_before"
 
-# Row checks that compare columns: the column a quarantine reason names for each.
-ROW_CHECK_COLUMNS: dict[str, str] = {RESOLVED_AFTER_OPENED: "resolved_at", DUE_AFTER_ISSUE: "due_on"}
-# The same row checks in SQL, for validation inside DuckDB (`rules_sql.py`): the condition under
-# which a row FAILS, over the typed columns; a null side fails nothing (its own column rule reports it).
-SQL_ROW_CHECKS: dict[str, str] = {
-    RESOLVED_AFTER_OPENED: "{resolved_at} < {opened_at}",
-    DUE_AFTER_ISSUE: "{due_on} < {issued_on}",
-}
+
+def not_before_check(data: Any, *, later: str, earlier: str) -> Any:
+    """The rows that pass `later` >= `earlier` (or have a null side), for polars or Ibis data.
+
+    The same check runs on a polars frame (pandera's polars backend) and on a DuckDB table
+    (its Ibis backend); `rules_sql.py` translates it from the `later` and `earlier` statistics.
+    """
+    if isinstance(data, pa.PolarsData):
+        return data.lazyframe.select(
+            pl.col(later).is_null() | pl.col(earlier).is_null() | (pl.col(later) >= pl.col(earlier))
+        )
+    table = data.table
+    return table[later].isnull() | table[earlier].isnull() | (table[later] >= table[earlier])
+
+
+def not_before(later: str, earlier: str) -> classmethod:
+    """A model check (`name = not_before(...)` in the class body): `later` must not be before `earlier`."""
+
+    def check(cls, data: Any, *, rule: str, later: str, earlier: str) -> Any:
+        return not_before_check(data, later=later, earlier=earlier)
+
+    # The statistics say what the check is, so the SQL translation reads it from the model.
+    return pa.dataframe_check(
+        check, name=f"{later} must not be before {earlier}", rule=NOT_BEFORE, later=later, earlier=earlier
+    )
 
 
 class _Contract(pa.DataFrameModel):
@@ -86,14 +107,7 @@ class Complaints(_Contract):
     severity: str = pa.Field(isin=list(COMPLAINT_SEVERITIES))
     category: str
 
-    @pa.dataframe_check(name=RESOLVED_AFTER_OPENED)
-    def resolved_after_opened(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        # An empty or unparsable side is reported by its own column rule, not here.
-        return data.lazyframe.select(
-            pl.col("resolved_at").is_null()
-            | pl.col("opened_at").is_null()
-            | (pl.col("resolved_at") >= pl.col("opened_at"))
-        )
+    resolved_after_opened = not_before("resolved_at", "opened_at")
 
 
 class Wallet(_Contract):
@@ -133,11 +147,7 @@ class Invoices(_Contract):
     paid_on: dt.date = pa.Field(nullable=True)
     amount: float = pa.Field(ge=0)
 
-    @pa.dataframe_check(name=DUE_AFTER_ISSUE)
-    def due_after_issue(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(
-            pl.col("due_on").is_null() | pl.col("issued_on").is_null() | (pl.col("due_on") >= pl.col("issued_on"))
-        )
+    due_after_issue = not_before("due_on", "issued_on")
 
 
 class Acquisition(_Contract):

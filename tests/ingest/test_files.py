@@ -396,3 +396,24 @@ def test_empty_header_cells_of_a_spreadsheet_export_are_unknown_columns(conn, da
     assert [(f.status, f.rows_read) for f in report.files] == [("loaded", 1)]
     assert report.staged_rows == 1
     assert rows_of(conn, "select _extra from raw.orders") == [('{"_unnamed_10":null,"_unnamed_11":"x"}',)]
+
+
+def test_row_numbers_follow_the_file_in_a_file_read_by_several_threads(conn, data_dir):
+    # About 30 MB, large enough for DuckDB's CSV reader to read in parallel; every row must carry its
+    # own position in the file (a quarantine reason points at it), whichever thread read it.
+    lines = 400_000
+    bad = {3, 200_001, 399_998}
+    header = ",".join(SOURCES["orders"].column_names)
+    body = "".join(
+        f"O{i},1,A1,2024-01-05,widgets,{'-1' if i in bad else '2'},100.50,60,completed,{'x' * 20}\n"
+        for i in range(1, lines + 1)
+    )
+    write_reference_data(data_dir)
+    write(data_dir, "orders.csv", f"{header},note\n{body}")
+    ingest(conn, data_dir)
+    assert [(r, reason) for _, r, reason, _ in reasons(conn, "orders")] == [
+        (n, "quantity: greater_than_or_equal_to(0) (value '-1.0')") for n in sorted(bad)
+    ]
+    # The row number of every staged row is the number in its order id, written on the same line.
+    assert rows_of(conn, "select count(*) from staging.orders where order_id <> 'O' || _row_number") == [(0,)]
+    assert count(conn, "staging.orders") == lines - len(bad)

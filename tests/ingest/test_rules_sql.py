@@ -15,6 +15,12 @@ leniencies appear on the typed side: a category is typed lower-case (it is deliv
 any case), and an empty `line_no` cell is typed as its default 1. Text values carry no
 surrounding white space (it would be trimmed), and no row is empty in every column (an
 empty line is no record). Nothing else of `rules_sql.py` is reproduced here.
+
+The SQL is generated from the models, and a model check without a translation stops the
+import (the last test), so no rule can be missing from the SQL. What these rows still guard
+is that each translation means what pandera means at the edges: values exactly at a limit
+and just outside it, amounts within the staged decimal's rounding of a limit, nulls, and
+date pairs before, equal to and after each other.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import subprocess
+import sys
+import textwrap
 import typing
 from collections.abc import Callable
 
@@ -39,7 +48,8 @@ from ingest_support import (
 )
 from kam_pipeline.ingest.contract import AMOUNT, SOURCES
 from kam_pipeline.ingest.load import ingest_source
-from kam_pipeline.ingest.schemas import MODELS, ROW_CHECK_COLUMNS
+from kam_pipeline.ingest.rules_sql import row_check_column
+from kam_pipeline.ingest.schemas import MODELS
 
 ROWS = 300
 MANAGERS = 10
@@ -435,7 +445,7 @@ def pandera_failures(source: str, frame: pl.DataFrame) -> list[tuple[int, str, s
     found = []
     for context, column, check, index in cases.select("schema_context", "column", "check", "index").iter_rows():
         if context == "DataFrameSchema":
-            column = ROW_CHECK_COLUMNS[check]
+            column = next(row_check_column(c) for c in MODELS[source].to_schema().checks if c.name == check)
         found.append((index + 1, column, check))
     return sorted(found)
 
@@ -482,7 +492,7 @@ def every_rule(source: str) -> set[tuple[str, str]]:
         for name, column in schema.columns.items()
         if not column.nullable and spec.column(name).default is None
     }
-    rules |= {(ROW_CHECK_COLUMNS[check.name], check.name) for check in schema.checks}
+    rules |= {(row_check_column(check), check.name) for check in schema.checks}
     return rules
 
 
@@ -604,3 +614,23 @@ def test_non_finite_floats_are_not_numbers_to_sql_while_pandera_accepts_some(con
         (5, "quantity", "greater_than_or_equal_to(0)"),
         (6, "quantity", "not_nullable"),
     ]
+
+
+def test_a_model_check_without_sql_stops_the_import():
+    """A check added to a pandera model with no translation is no silent gap: loading the rules fails, naming it."""
+    code = textwrap.dedent(
+        """
+        import pandera.polars as pa
+        from kam_pipeline.ingest import schemas
+
+        class Orders(schemas.Orders):
+            order_id: str = pa.Field(str_startswith="O")
+
+        schemas.MODELS["orders"] = Orders
+        import kam_pipeline.ingest.rules_sql
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "ContractError" in done.stderr
+    assert "Orders.order_id: str_startswith" in done.stderr.splitlines()[-1]

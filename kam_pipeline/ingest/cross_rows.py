@@ -1,0 +1,159 @@
+"""The rules across rows and sources, and what is rebuilt from every broken rule.
+
+Duplicate keys with different content and unknown references are recorded in
+quarantine.rule_violations; then staging.<source>_excluded (rejected rows and repeated
+identical copies) and quarantine.<source> (rejected rows with every reason) are rebuilt.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from kam_pipeline.ingest.contract import Source
+from kam_pipeline.warehouse.database import scalar
+
+# Keys delivered more than once, found in one pass over the typed rows and used by both the
+# conflict rule and the collapsing of identical copies (a temporary table of this connection).
+DUPLICATE_KEYS = "kam_duplicate_keys"
+
+
+def apply_cross_row_rules(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
+    """Record the cross-row violations and rebuild what depends on them; return (staged, quarantined, collapsed)."""
+    if spec.key:
+        key = ", ".join(spec.key)
+        conn.execute(
+            f"create or replace temp table {DUPLICATE_KEYS} as "
+            f"select {key} from staging.{spec.name}_typed group by {key} having count(*) > 1"
+        )
+    _cross_row_violations(conn, spec)
+    counts = _rebuild(conn, spec)
+    conn.execute(f"drop table if exists {DUPLICATE_KEYS}")
+    return counts
+
+
+def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    """Record duplicate-key conflicts and unknown references for the source's delivered rows."""
+    conn.execute("delete from quarantine.rule_violations where source = ? and stage = 'cross'", [spec.name])
+    if spec.key:
+        key = ", ".join(spec.key)
+        content = ", ".join(c for c in spec.column_names)
+        key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in spec.key)
+        # Rows that passed the row rules, with a key delivered more than once (DUPLICATE_KEYS);
+        # a rejected row takes no part in a key conflict.
+        candidates = (
+            f"(select * from staging.{spec.name}_typed semi join {DUPLICATE_KEYS} using ({key}) "
+            f"anti join (select _source_file, _row_number from quarantine.rule_violations "
+            f"where source = '{spec.name}' and stage = 'row') using (_source_file, _row_number))"
+        )
+        conn.execute(
+            f"""
+            insert into quarantine.rule_violations
+            with conflicts as (
+                select {key}
+                from {candidates}
+                group by {key}
+                having count(distinct ({content})) > 1
+            )
+            select
+                ? as source,
+                d._source_file,
+                d._row_number,
+                ? as "column",
+                'duplicate key with different content' as rule,
+                {key_text} as value,
+                'cross' as stage
+            from {candidates} as d
+            semi join conflicts using ({key})
+            """,
+            [spec.name, key],
+        )
+    for column, (ref_source, ref_column) in spec.references.items():
+        # Every delivered row is checked, also one a row rule rejected, so its reason lists this too.
+        conn.execute(
+            f"""
+            insert into quarantine.rule_violations
+            with references_made as (
+                select _source_file, _row_number, {column} as value from staging.{spec.name}_typed
+            )
+            select
+                $source as source,
+                m._source_file,
+                m._row_number,
+                $column as "column",
+                $rule as rule,
+                m.value,
+                'cross' as stage,
+            from references_made as m
+            anti join staging.{ref_source} as s on s.{ref_column} = m.value
+            where m.value is not null
+            """,
+            {
+                "source": spec.name,
+                "column": column,
+                "rule": f"unknown {column} (not in {ref_source})",
+            },
+        )
+
+
+def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
+    """Rebuild staging.<source>_excluded and quarantine.<source>; return (staged, quarantined, collapsed)."""
+    delivered = f"staging.{spec.name}_typed"
+    conn.execute(f"delete from staging.{spec.name}_excluded")
+    conn.execute(
+        f"""
+        insert into staging.{spec.name}_excluded
+        select distinct _source_file, _row_number from quarantine.rule_violations
+        where source = $source
+        """,
+        {"source": spec.name},
+    )
+    collapsed = 0
+    if spec.key:
+        key = ", ".join(spec.key)
+        # Identical re-deliveries of a key are collapsed to the first delivered copy; only keys
+        # delivered more than once are looked at.
+        collapsed = conn.execute(
+            f"""
+            insert into staging.{spec.name}_excluded
+            select _source_file, _row_number
+            from (
+                select _source_file, _row_number,
+                       row_number() over (partition by {key} order by _source_file, _row_number) as copy
+                from {delivered}
+                semi join {DUPLICATE_KEYS} using ({key})
+                anti join staging.{spec.name}_excluded using (_source_file, _row_number)
+            )
+            where copy > 1
+            """
+        ).fetchall()[0][0]
+    raw_cols = ", ".join(f'r."{c}"' for c in spec.column_names)
+    conn.execute(
+        f"""
+        create or replace table quarantine.{spec.name} as
+        with reasons as (
+            select
+                v._source_file,
+                v._row_number,
+                -- A column delivered under a header that sources.yaml mapped is named by that
+                -- header first: `状态 (status): ...`.
+                string_agg(
+                    coalesce(m.headers[v."column"] || ' (' || v."column" || ')', v."column")
+                    || ': ' || v.rule || coalesce(' (value ' || chr(39) || v.value || chr(39) || ')', ''),
+                    '; ' order by v.stage desc, v."column", v.rule
+                ) as reason,
+                count(*) as rules_broken
+            from quarantine.rule_violations as v
+            left join raw.file_mapping as m on m.source = v.source and m.file_name = v._source_file
+            where v.source = $source
+            group by v._source_file, v._row_number
+        )
+        select {raw_cols}, r._extra, r._source_file, r._row_number, reasons.reason, reasons.rules_broken
+        from raw.{spec.name} as r
+        join reasons using (_source_file, _row_number)
+        order by r._source_file, r._row_number
+        """,
+        {"source": spec.name},
+    )
+    staged = scalar(conn, f"select count(*) from staging.{spec.name}")
+    quarantined = scalar(conn, f"select count(*) from quarantine.{spec.name}")
+    return staged, quarantined, collapsed
