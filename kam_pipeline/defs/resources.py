@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_path
 from kam_pipeline.quality.suites import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
 from kam_pipeline.settings import Settings
 from kam_pipeline.warehouse.database import work_path_for
+from kam_pipeline.warehouse.runlock import run_lock
 
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
 _MODELS: dict[tuple[str, int, int], ScoringModel] = {}
@@ -26,6 +29,9 @@ class KamResource(dg.ConfigurableResource):
     model_path: str | None = None
     # None: `<data_dir>/sources.yaml` when the folder has one.
     sources_path: str | None = None
+    # Seconds a run waits for another run on the same database (None: KAM_RUN_WAIT, default 600).
+    run_wait_seconds: float | None = None
+    _lock: ExitStack | None = PrivateAttr(default=None)
 
     @property
     def data_path(self) -> Path:
@@ -70,7 +76,16 @@ class KamResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # A broken model must stop the run before any asset touches data.
         self.model()
+        # One run at a time per database: held until the run's last step (teardown below).
+        stack = ExitStack()
+        stack.enter_context(run_lock(self.db_path, self.run_wait_seconds, context.log.warning))
+        self._lock = stack
         preload()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Per-as-of-date marts: indicators, scores, roll-ups, and the published snapshot."""
+"""Per-as-of-date marts: indicators, scores and roll-ups (published by defs/assets/publish.py)."""
 
 import datetime as dt
 
@@ -14,8 +14,8 @@ from kam_pipeline.report.summary import top_accounts_markdown
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.warehouse.database import open_connection, publish, scalar, write_sql_snapshot
-from kam_pipeline.warehouse.sql_files import mart_files, tables_read, takes_date_range
+from kam_pipeline.warehouse.database import open_connection, scalar, write_sql_snapshot
+from kam_pipeline.warehouse.sql_files import tables_read, takes_date_range
 
 _PARTITIONED = {
     "partitions_def": as_of_partitions,
@@ -254,27 +254,6 @@ def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: D
         )
 
 
-# Every marts table is in the published file: one per SQL file (score_alerts' asset lives in
-# insight.py) and every output of the two scoring steps.
-PUBLISHED_MARTS = sorted({_mart(t) for t in mart_files()} | {*account_scores.keys, *people_scores.keys})
-
-
-@dg.asset(
-    key=dg.AssetKey(["published_snapshot"]),
-    deps=PUBLISHED_MARTS,
-    group_name="publish",
-    kinds={"duckdb"},
-    **_PARTITIONED,
-    description="The finished database copied over the --db file with an atomic rename (what BI reads).",
-)
-def published_snapshot(context: dg.AssetExecutionContext, kam: KamResource) -> dg.MaterializeResult:
-    """Publish the working database as the read-only file BI tools open."""
-    size = publish(kam.work_path, kam.published_path)
-    return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(kam.published_path.resolve())), "bytes": size}
-    )
-
-
 mart_assets = [
     account_indicators,
     account_assessments,
@@ -283,5 +262,4 @@ mart_assets = [
     account_scores,
     book_indicators,
     people_scores,
-    published_snapshot,
 ]
