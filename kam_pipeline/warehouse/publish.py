@@ -141,6 +141,8 @@ def publish(
                 parts[(relation.qualified, None)] = part
                 written.append(Path(part.path))
     for path in written:
+        # Read-only: a reader admitted to the folder, or a person, cannot alter a published file in place.
+        path.chmod(0o444)
         fsync_file(path)
     for directory in {p.parent for p in written}:
         fsync_dir(directory)
