@@ -76,11 +76,14 @@ class KamResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # A broken model must stop the run before any asset touches data.
         self.model()
-        # One run at a time per database: held until the run's last step (teardown below).
+        preload()
+        # One run at a time per database: held until the run's last step (teardown below). Taken
+        # last, so a setup that fails never leaves it held; not by a sensor tick (no run).
+        if context.run is None:
+            return
         stack = ExitStack()
         stack.enter_context(run_lock(self.db_path, self.run_wait_seconds, context.log.warning))
         self._lock = stack
-        preload()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._lock is not None:
