@@ -141,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
         help="mapping of your own column names and values to the input contract (KAM_SOURCES; "
         "default: sources.yaml in the data folder, if there is one)",
     )
+    run.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="how long to wait for another run on the same --db before failing; 0 fails at once "
+        "(default: KAM_RUN_WAIT, else 600)",
+    )
     run.add_argument("--quiet", action="store_true", help="print only errors (default: print a summary)")
 
     gen = _command(
@@ -277,9 +285,13 @@ def run_pipeline(
     until: dt.date | None = None,
     timings: Path | None = None,
     sources: Path | None = None,
+    wait: float | None = None,
 ) -> None:
     """Materialize every asset and check for `as_of` (or the range as_of..until) through the Dagster
-    definitions; raise CliError on failure (ModelError, MappingError for a broken model or mapping)."""
+    definitions; raise CliError on failure (ModelError, MappingError for a broken model or mapping).
+
+    One run at a time per database: another run on `db` is waited for up to `wait` seconds
+    (default KAM_RUN_WAIT, else 600), with a line on stderr naming it."""
     load_model(model)  # a broken model fails here, before any data is touched
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
@@ -288,6 +300,25 @@ def run_pipeline(
         _check_as_of(date)
     if until is not None and until < as_of:
         raise CliError(f"--to {until} is before --from {as_of}")
+    from kam_pipeline.warehouse.runlock import RunLocked, run_lock
+
+    try:
+        with run_lock(db, wait, lambda line: print(f"kam: {line}", file=sys.stderr, flush=True)):
+            _materialize(data, db, as_of, model, until, timings, sources)
+    except RunLocked as exc:
+        raise CliError(str(exc)) from None
+
+
+def _materialize(
+    data: Path,
+    db: Path,
+    as_of: dt.date,
+    model: Path | None,
+    until: dt.date | None,
+    timings: Path | None,
+    sources: Path | None,
+) -> None:
+    """Run the Dagster definitions for `as_of` (or the range as_of..until); raise CliError on failure."""
     import dagster as dg
 
     from kam_pipeline.definitions import all_assets
@@ -459,7 +490,16 @@ def _run(args: argparse.Namespace) -> None:
         raise CliError("give either --as-of or --from/--to")
     as_of = args.date_from or args.as_of or dt.date.today()
     started = time.perf_counter()
-    run_pipeline(args.data, args.db, as_of, args.model, until=args.date_to, timings=args.timings, sources=args.sources)
+    run_pipeline(
+        args.data,
+        args.db,
+        as_of,
+        args.model,
+        until=args.date_to,
+        timings=args.timings,
+        sources=args.sources,
+        wait=args.wait,
+    )
     if not args.quiet:
         _print_summary(args.db, args.date_to or as_of, time.perf_counter() - started)
 
@@ -538,7 +578,8 @@ def _backtest(args: argparse.Namespace) -> None:
         raise CliError(f"database not found: {args.db}")
     with duckdb.connect(str(args.db), read_only=True) as conn:
         known = conn.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'score_backtest'"
+            "select count(*) from information_schema.tables where table_schema = 'marts' "
+            "and table_name = 'score_backtest'"
         ).fetchall()[0][0]
         if not known:
             raise CliError(f"{args.db} has no marts.score_backtest: run `kam run` first")

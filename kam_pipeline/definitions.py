@@ -8,13 +8,16 @@ from kam_pipeline.defs.assets.export import export_assets
 from kam_pipeline.defs.assets.ingest import ingest_assets
 from kam_pipeline.defs.assets.insight import insight_assets
 from kam_pipeline.defs.assets.marts import mart_assets
+from kam_pipeline.defs.assets.publish import published_snapshot_asset
 from kam_pipeline.defs.freshness import with_marts_freshness
 from kam_pipeline.defs.resources import build_resources
 from kam_pipeline.defs.schedules import daily_job, daily_schedule
 from kam_pipeline.defs.sensors import sensors
 from kam_pipeline.settings import Settings
 
-all_assets = with_marts_freshness([*ingest_assets, *mart_assets, *insight_assets, *export_assets])
+_built = [*ingest_assets, *mart_assets, *insight_assets]
+# The publish step waits for every marts asset defined above, whichever module defines it.
+all_assets = with_marts_freshness([*_built, published_snapshot_asset(_built), *export_assets])
 
 defs = dg.Definitions(
     assets=all_assets,

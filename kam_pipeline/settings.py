@@ -32,6 +32,7 @@ ENVIRONMENT: dict[str, EnvSetting] = {
         EnvSetting("KAM_DB_PATH", DEFAULT_DB_PATH, "published DuckDB file (kam --db)"),
         EnvSetting("KAM_MODEL", None, "scoring model YAML (kam --model); unset: the shipped model"),
         EnvSetting("KAM_SOURCES", None, "header/value mapping file (kam --sources); unset: <data>/sources.yaml"),
+        EnvSetting("KAM_RUN_WAIT", "600", "seconds a run waits for another run on the same database (0: fail at once)"),
         EnvSetting("KAM_DUCKDB_MEMORY", "1GB", "DuckDB memory limit of a run; larger work spills to disk"),
         EnvSetting("KAM_PARTITION_START", "2000-01-01", "first daily partition in Dagster (YYYY-MM-DD)"),
         EnvSetting("KAM_SCHEDULE_HOUR", "6", "hour (UTC) of the daily schedule"),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_path
 from kam_pipeline.quality.suites import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
 from kam_pipeline.settings import Settings, env
 from kam_pipeline.warehouse.database import work_path_for
+from kam_pipeline.warehouse.runlock import run_lock
 
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
 _MODELS: dict[tuple[str, int, int], ScoringModel] = {}
@@ -25,6 +28,9 @@ class KamResource(dg.ConfigurableResource):
     model_path: str | None = None
     # None: `<data_dir>/sources.yaml` when the folder has one.
     sources_path: str | None = None
+    # Seconds a run waits for another run on the same database (None: KAM_RUN_WAIT, default 600).
+    run_wait_seconds: float | None = None
+    _lock: ExitStack | None = PrivateAttr(default=None)
 
     @property
     def data_path(self) -> Path:
@@ -70,6 +76,18 @@ class KamResource(dg.ConfigurableResource):
         # A broken model must stop the run before any asset touches data.
         self.model()
         preload()
+        # One run at a time per database: held until the run's last step (teardown below). Taken
+        # last, so a setup that fails never leaves it held; not by a sensor tick (no run).
+        if context.run is None:
+            return
+        stack = ExitStack()
+        stack.enter_context(run_lock(self.db_path, self.run_wait_seconds, context.log.warning))
+        self._lock = stack
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

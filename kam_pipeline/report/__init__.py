@@ -8,7 +8,6 @@ word it in English or Chinese, charts.py draws, render.py assembles the HTML.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from kam_pipeline.report.data import ReportData, ReportError, load
 from kam_pipeline.report.i18n import LANGS
 from kam_pipeline.report.render import render_report
 from kam_pipeline.scoring.model import ScoringModel, load_model
+from kam_pipeline.warehouse.files import atomic_path
 
 __all__ = ["LANGS", "ReportError", "ReportResult", "build_report", "default_report_path"]
 
@@ -56,11 +56,6 @@ def build_report(
     data = data if data is not None and (as_of is None or data.as_of == as_of) else load(db_path, as_of)
     html = render_report(data, model, lang)
     out = Path(out) if out else default_report_path(db_path, data.as_of, lang)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return ReportResult(path=out, as_of=data.as_of, lang=lang, bytes=out.stat().st_size, data=data)

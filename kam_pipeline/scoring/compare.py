@@ -57,7 +57,9 @@ def other_scores(
         tables = {
             r[0]
             for r in conn.execute(
-                "select table_name from duckdb_tables() where database_name = 'stored' and schema_name = 'marts'"
+                # Tables of a working database or views of a published one.
+                "select table_name from information_schema.tables where table_catalog = 'stored' "
+                "and table_schema = 'marts'"
             ).fetchall()
         }
         if "account_scores" not in tables:

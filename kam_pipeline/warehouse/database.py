@@ -1,15 +1,13 @@
-"""The DuckDB side of the pipeline: connections, snapshot writes, column comments, publishing.
+"""The DuckDB side of the pipeline: connections, snapshot writes, column comments.
 
-The pipeline works in its own database (`<db>.work.duckdb`) and publishes a finished
-copy over the `--db` file with an atomic rename, so BI readers never meet a lock
-or a half-written run (CONTRACT §3).
+The pipeline works in its own database (`<db>.work.duckdb`); warehouse/publish.py publishes
+each run's snapshots from it as the `--db` catalog BI reads, so BI readers never meet a lock
+or a half-written run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,56 +178,3 @@ def _comment_columns(conn: duckdb.DuckDBPyConnection, table: str, stored: dict[s
 def _literal(text: str) -> str:
     # COMMENT ON takes a literal, not a parameter; the text is ours (catalog.py), quoted anyway.
     return "'" + text.replace("'", "''") + "'"
-
-
-# Schemas of working tables that stay in the working database: BI reads the marts, not the
-# intermediate models they are joined from.
-WORKING_SCHEMAS = ("intermediate",)
-
-
-def _drop_working_schemas(path: Path) -> None:
-    """Drop WORKING_SCHEMAS from the database file at `path` (a copy about to be published)."""
-    with duckdb.connect(str(path)) as conn:
-        present = [
-            name
-            for (name,) in conn.execute(
-                "select schema_name from duckdb_schemas() where database_name = current_database()"
-            ).fetchall()
-            if name in WORKING_SCHEMAS
-        ]
-        for name in present:
-            conn.execute(f"drop schema {name} cascade")
-        if present:
-            conn.execute("checkpoint")
-
-
-def publish(work_path: Path, db_path: Path) -> int:
-    """Copy the finished working database, less its working schemas, over `db_path` atomically;
-    return the bytes published."""
-    with duckdb.connect(str(work_path)) as conn:
-        conn.execute("checkpoint")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    # A run killed while copying leaves its temporary file behind (and the WAL of dropping the
-    # working schemas from it); the next publish removes them.
-    for pattern in (f".{db_path.name}.*.tmp", f".{db_path.name}.*.tmp.wal"):
-        for stale in db_path.parent.glob(pattern):
-            stale.unlink(missing_ok=True)
-    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(work_path, tmp)
-        _drop_working_schemas(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, db_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
-    # A WAL beside the published file can only be stale (readers open it read-only);
-    # DuckDB would replay it into the new file, so it goes.
-    Path(f"{db_path}.wal").unlink(missing_ok=True)
-    dir_fd = os.open(db_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return db_path.stat().st_size

@@ -29,13 +29,15 @@ def _cell(text: str | None) -> str:
 
 
 def marts_schema(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[tuple[str, str, str]]]]:
-    """Return table -> (table comment, [(column, type, comment)]) for every table in `marts`.
+    """Return table -> (table comment, [(column, type, comment)]) for every table or view in `marts`.
 
     Tables come in catalog.py's order (the order a reader meets them), then any others by name.
     """
     described = dict(
         conn.execute(
-            "select table_name, comment from duckdb_tables() where schema_name = 'marts' and not temporary"
+            # The published file holds views (over Parquet), the working database tables.
+            "select table_name, comment from duckdb_tables() where schema_name = 'marts' and not temporary "
+            "union all select view_name, comment from duckdb_views() where schema_name = 'marts' and not temporary"
         ).fetchall()
     )
     order = [t for t in catalog_tables() if t in described] + sorted(set(described) - set(catalog_tables()))

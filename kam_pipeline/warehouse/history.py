@@ -17,8 +17,9 @@ import duckdb
 def _stored(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'marts' and table_name = ?",
+            # information_schema.tables lists views too (the published file is a catalog of views).
+            "select count(*) from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = 'marts' and table_name = ?",
             [table],
         ).fetchall()[0][0]
     )

@@ -10,12 +10,13 @@ snapshot replaces its file.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+
+from kam_pipeline.warehouse.files import atomic_path
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -27,7 +28,8 @@ def export_marts(db_path: Path, out_dir: Path, as_of: dt.date | None = None) -> 
         names = [
             r[0]
             for r in conn.execute(
-                "select table_name from duckdb_tables() where schema_name = 'marts' and not temporary order by 1"
+                # Tables in a working database, views over Parquet in a published one.
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
             ).fetchall()
         ]
         for table in names:
@@ -50,11 +52,6 @@ def export_marts(db_path: Path, out_dir: Path, as_of: dt.date | None = None) -> 
 
 
 def _write_atomically(frame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         # ZSTD: small files; every Parquet reader of the last years reads it.
         pq.write_table(frame, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -41,8 +41,9 @@ def folder(tmp_path: Path) -> Path:
 
 def _evaluate(folder: Path, cursor: str | None = None):
     kam = KamResource(data_dir=str(folder), db_path=str(folder.parent / "kam.duckdb"))
-    context = dg.build_sensor_context(cursor=cursor, resources={"kam": kam}, definitions=defs)
-    return data_folder_sensor(context)
+    # A context manager: KamResource has a teardown (it releases the run lock of a run).
+    with dg.build_sensor_context(cursor=cursor, resources={"kam": kam}, definitions=defs) as context:
+        return data_folder_sensor(context)
 
 
 def _keys(request: dg.RunRequest) -> set[str]:

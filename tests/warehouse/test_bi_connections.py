@@ -18,15 +18,23 @@ from kam_pipeline.warehouse.datadict import data_dictionary, undocumented_column
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-LOCKED = {"enable_external_access": False, "lock_configuration": True}
+
+
+def lock_down(conn, db: Path) -> None:
+    """What docs/bi.md tells a locked-down reader to run after connecting: admit the published
+    Parquet folder (DuckDB takes allowed_directories only once connected), then shut the rest."""
+    folder = db.with_name(f"{db.stem}.parquet").as_posix()
+    conn.execute(f"set allowed_directories = ['{folder}/']")
+    conn.execute("set enable_external_access = false")
+    conn.execute("set lock_configuration = true")
 
 
 def _snippet(name: str, db: Path) -> str:
-    """Return the README code block marked `<!-- bi-snippet: name -->`, pointed at `db`."""
+    """Return the README code block marked `<!-- bi-snippet: name -->`, pointed at `db` (and its Parquet folder)."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     match = re.search(rf"<!-- bi-snippet: {name} -->\s*```python\n(.*?)```", readme, re.S)
     assert match, f"README has no bi-snippet '{name}'"
-    return match[1].replace("data/kam.duckdb", db.as_posix())
+    return match[1].replace("data/kam.", f"{db.parent.as_posix()}/{db.stem}.")
 
 
 def test_the_readme_python_snippet_reads_the_latest_snapshot(pipeline_db):
@@ -35,6 +43,9 @@ def test_the_readme_python_snippet_reads_the_latest_snapshot(pipeline_db):
     latest = scope["latest"]
     assert len(latest) > 0 and set(latest["as_of_date"].astype(str)) == {AS_OF.isoformat()}
     assert list(latest["rank"]) == sorted(latest["rank"])
+    # The snippet's reader is locked down: nothing outside the Parquet folder.
+    with pytest.raises(duckdb.Error, match="disabled by configuration"):
+        scope["conn"].execute("select * from read_csv('/etc/passwd')")
     scope["conn"].close()
 
 
@@ -43,12 +54,17 @@ def test_the_readme_sqlalchemy_snippet_reads_through_duckdb_engine(pipeline_db):
     exec(_snippet("sqlalchemy", pipeline_db), scope)  # noqa: S102
     top = scope["top"]
     assert len(top) == 10 and all(0 <= score <= 100 for _, score in top)
+    import sqlalchemy as sa
+
+    with scope["engine"].connect() as conn, pytest.raises(sa.exc.DBAPIError, match="disabled by configuration"):
+        conn.execute(sa.text("select * from read_csv('/etc/passwd')"))
     scope["engine"].dispose()
 
 
 @pytest.fixture()
 def reader(pipeline_db):
-    with duckdb.connect(str(pipeline_db), read_only=True, config=LOCKED) as conn:
+    with duckdb.connect(str(pipeline_db), read_only=True) as conn:
+        lock_down(conn, pipeline_db)
         yield conn
 
 
@@ -62,12 +78,28 @@ def reader(pipeline_db):
         "attach '/tmp/kam_other.duckdb' as other",
         "set enable_external_access = true",
         "reset lock_configuration",
+        "set allowed_directories = ['/']",
+        # The working database and the delivered files lie beside the admitted folder, not in it.
+        "attach '{work}' as work (read_only)",
+        "select * from read_parquet('{parquet}/../kam.work.duckdb')",
+        "select * from read_csv('{data}/accounts.csv')",
     ],
 )
-def test_a_locked_down_reader_can_only_read(reader, statement):
+def test_a_locked_down_reader_can_only_read(reader, statement, pipeline_db, generated_data):
+    from kam_pipeline.warehouse.database import work_path_for
+
+    statement = statement.format(
+        work=work_path_for(pipeline_db), parquet=pipeline_db.with_name("kam.parquet"), data=generated_data
+    )
     with pytest.raises(duckdb.Error):
         reader.execute(statement)
+    # Every published relation reads, through the views over the admitted folder.
+    for schema, name in reader.execute(
+        "select schema_name, view_name from duckdb_views() where not internal and schema_name <> 'publish'"
+    ).fetchall():
+        reader.execute(f"select count(*) from {schema}.{name}").fetchone()
     assert reader.execute("select count(*) from marts.account_scores").fetchone()[0] > 0
+    assert reader.execute("select count(*) from raw.ingest_log").fetchone()[0] > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,8 +108,10 @@ def test_a_locked_down_reader_can_only_read(reader, statement):
 
 @pytest.fixture()
 def engine(pipeline_db):
-    sa = pytest.importorskip("sqlalchemy")
-    engine = sa.create_engine(f"duckdb:///{pipeline_db}", connect_args={"read_only": True, "config": LOCKED})
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"duckdb:///{pipeline_db}", connect_args={"read_only": True})
+    sa.event.listen(engine, "connect", lambda dbapi_connection, _record: lock_down(dbapi_connection, pipeline_db))
     yield engine
     engine.dispose()
 
@@ -90,11 +124,13 @@ def test_sqlalchemy_reads_every_mart_read_only(engine, pipeline_db):
             t: conn.execute(f"select count(*) from marts.{t}").fetchone()[0]
             for t in [
                 r[0]
-                for r in conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+                for r in conn.execute("select view_name from duckdb_views() where schema_name = 'marts'").fetchall()
             ]
         }
+    assert len(expected) >= 14
     with engine.connect() as conn:
-        assert set(sa.inspect(conn).get_table_names(schema="marts")) == set(expected)
+        # The published marts are views (over the Parquet files); BI tools list them with the tables.
+        assert set(sa.inspect(conn).get_view_names(schema="marts")) == set(expected)
         for table, rows in expected.items():
             assert conn.execute(sa.text(f"select count(*) from marts.{table}")).scalar() == rows
         # Bound parameters, the way BI tools filter.
@@ -168,6 +204,7 @@ def test_the_duckdb_cli_opens_the_published_file_read_only(pipeline_db):
             "-csv",
             str(pipeline_db),
             "-c",
+            f"set allowed_directories = ['{pipeline_db.with_name('kam.parquet').as_posix()}/']; "
             "set enable_external_access = false; select count(*) from marts.account_scores",
         ],
         capture_output=True,
@@ -218,9 +255,11 @@ def test_kam_export_writes_one_parquet_file_per_table_and_snapshot(pipeline_db, 
     with duckdb.connect(str(pipeline_db), read_only=True) as conn:
         snapshots = conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()
         assert len(snapshots) == 2
-        for table in [
-            r[0] for r in conn.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
-        ]:
+        tables = [
+            r[0] for r in conn.execute("select view_name from duckdb_views() where schema_name = 'marts'").fetchall()
+        ]
+        assert len(tables) >= 14
+        for table in tables:
             dates = [r[0] for r in conn.execute(f"select distinct as_of_date from marts.{table}").fetchall()]
             for date in dates:
                 assert (out / table / f"as_of_date={date}" / "data.parquet").is_file()

@@ -46,7 +46,8 @@ def test_intermediate_snapshots_stay_in_the_working_database(tmp_path):
     # and the published copy holds the marts only: BI sees the same surface as before the split.
     from kam_pipeline.defs.assets.marts import sql_params
     from kam_pipeline.scoring.model import load_model
-    from kam_pipeline.warehouse.database import publish, write_sql_snapshot
+    from kam_pipeline.warehouse.database import write_sql_snapshot
+    from kam_pipeline.warehouse.publish import publish
 
     work, published = tmp_path / "kam.work.duckdb", tmp_path / "kam.duckdb"
     with duckdb.connect(str(work)) as conn:
@@ -61,10 +62,12 @@ def test_intermediate_snapshots_stay_in_the_working_database(tmp_path):
         ).fetchall()[0][0]
         assert comments == 0
         write_frame_snapshot(conn, "account_scores", pl.DataFrame({"as_of_date": [D1], "score": [1.0]}), D1)
-    publish(work, published)
+        publish(conn, published, [D1, D2])
     with duckdb.connect(str(published), read_only=True) as conn:
-        schemas = {r[0] for r in conn.execute("select schema_name from duckdb_tables()").fetchall()}
-        assert schemas == {"marts"}
+        # The published catalog's views: the marts, none of the intermediate models.
+        views = {r[0] for r in conn.execute("select schema_name from duckdb_views() where not internal").fetchall()}
+        assert views == {"marts"}
+        assert conn.execute("select score from marts.account_scores").fetchall() == [(1.0,)]
     with duckdb.connect(str(work), read_only=True) as conn:
         assert conn.execute("select count(*) from intermediate.window_years").fetchall()[0][0] == 4
-    assert not list(tmp_path.glob(".kam.duckdb.*"))  # no temporary copy or WAL left behind
+    assert not list(tmp_path.glob(".kam.duckdb.*"))  # no temporary catalog or WAL left behind

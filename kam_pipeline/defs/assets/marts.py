@@ -1,4 +1,4 @@
-"""Per-as-of-date marts: indicators, scores, roll-ups, and the published snapshot."""
+"""Per-as-of-date marts: indicators, scores and roll-ups (published by defs/assets/publish.py)."""
 
 import datetime as dt
 from graphlib import TopologicalSorter
@@ -15,11 +15,10 @@ from kam_pipeline.report.metadata import accounts_markdown, grade_distribution_m
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.warehouse.database import open_connection, publish, scalar, write_sql_snapshot
+from kam_pipeline.warehouse.database import open_connection, scalar, write_sql_snapshot
 from kam_pipeline.warehouse.history import previous_params
 from kam_pipeline.warehouse.sql_files import (
     intermediate_files,
-    mart_files,
     parameters_of,
     read_sql,
     tables_read,
@@ -356,27 +355,6 @@ def people_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: D
         )
 
 
-# Every marts table is in the published file: one per SQL file (score_alerts' asset lives in
-# insight.py) and every output of the two scoring steps.
-PUBLISHED_MARTS = sorted({_mart(t) for t in mart_files()} | {*account_scores.keys, *people_scores.keys})
-
-
-@dg.asset(
-    key=dg.AssetKey(["published_snapshot"]),
-    deps=PUBLISHED_MARTS,
-    group_name="publish",
-    kinds={"duckdb"},
-    **_PARTITIONED,
-    description="The finished database copied over the --db file with an atomic rename (what BI reads).",
-)
-def published_snapshot(context: dg.AssetExecutionContext, kam: KamResource) -> dg.MaterializeResult:
-    """Publish the working database as the read-only file BI tools open."""
-    size = publish(kam.work_path, kam.published_path)
-    return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(kam.published_path.resolve())), "bytes": size}
-    )
-
-
 mart_assets = [
     intermediate_models,
     account_lifecycle,
@@ -390,5 +368,4 @@ mart_assets = [
     people_scores,
     score_changes,
     account_obstacles,
-    published_snapshot,
 ]

@@ -1,0 +1,348 @@
+"""Publishing: the `--db` file BI opens is a small DuckDB catalog of views over immutable Parquet files.
+
+Next to `kam.duckdb` (the published catalog) live `kam.parquet/` (the files its views read)
+and `kam.work.duckdb` (the pipeline's working database, where every step writes):
+
+    kam.parquet/marts/<table>/as_of_date=<D>/<id>.parquet    one file per table and snapshot
+    kam.parquet/<schema>/<name>/<id>.parquet                  staging, quarantine, raw.ingest_log
+
+A publish writes the Parquet files of the run's as-of dates (every marts table) and of every
+other published relation whose content changed, each under a new name, never modified
+afterwards; then it builds a new catalog whose views list exactly the current files and
+swaps it over `kam.duckdb` with an atomic rename. So a publish costs the new snapshot, not
+the history; a reader sees the previous catalog or the new one, whole; a run killed at any
+moment leaves the last published catalog and the files it names. Files no catalog names any
+more are removed once they have been out of the catalog for RETIRED_KEEP (a reader that
+opened the previous catalog a moment ago can finish its queries), files of a killed publish
+at the next one.
+
+What is published is read from the working database, not listed here: every marts table,
+every staging relation but the rows it is built from (`<source>_typed`, `<source>_excluded`),
+every quarantine table and raw.ingest_log, with their table and column comments. The catalog's
+own table `publish.files` lists the file behind every relation and snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from kam_pipeline.warehouse.files import atomic_path, fsync_dir, fsync_file, remove_stale_temporaries
+
+# Published relations by schema; None: all of them (minus the internal staging tables below).
+PUBLISHED_SCHEMAS: dict[str, tuple[str, ...] | None] = {
+    "marts": None,
+    "staging": None,
+    "quarantine": None,
+    "raw": ("ingest_log",),
+}
+# staging.<source> is a view over these two; BI reads the view.
+INTERNAL_SUFFIXES = ("_typed", "_excluded")
+# A relation with this column is published one file per snapshot.
+SNAPSHOT_COLUMN = "as_of_date"
+# How long a file stays on disk after the catalog stopped naming it.
+RETIRED_KEEP = dt.timedelta(hours=1)
+# The catalog is written in the storage format DuckDB 1.5 reads (see defs/resources.py).
+CATALOG_CONFIG = {"storage_compatibility_version": "v1.5.0"}
+
+
+def parquet_dir_for(db_path: str | Path) -> Path:
+    """The folder of the published Parquet files: `kam.duckdb` -> `kam.parquet/`."""
+    db_path = Path(db_path)
+    return db_path.with_name(f"{db_path.stem}.parquet")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One published relation of the working database: name, columns (name, type, comment), comment."""
+
+    schema: str
+    name: str
+    columns: tuple[tuple[str, str, str | None], ...]
+    comment: str | None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def is_snapshot(self) -> bool:
+        return any(name == SNAPSHOT_COLUMN for name, _, _ in self.columns)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Parquet file of a relation: the snapshot date it holds (None: the whole relation)."""
+
+    relation: str
+    as_of_date: dt.date | None
+    path: str
+    rows: int
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish wrote: files and bytes (Parquet and catalog), and the relations published."""
+
+    files_written: int
+    bytes_written: int
+    relations: int
+    catalog_bytes: int
+
+
+def publish(
+    work: duckdb.DuckDBPyConnection,
+    db_path: str | Path,
+    dates: list[dt.date],
+    keep: dt.timedelta = RETIRED_KEEP,
+) -> PublishResult:
+    """Publish the working database's state of `dates` (and every changed non-snapshot relation)
+    as the catalog `db_path`; return what was written.
+
+    Snapshots of other dates stay as published. The first publish into a file that has no
+    `publish.files` table (a new file, or one written by a version that copied the whole
+    database) writes every snapshot of every table.
+    """
+    db_path = Path(db_path)
+    folder = parquet_dir_for(db_path)
+    remove_stale_temporaries(db_path)
+    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp.wal"):  # a catalog killed while written
+        stale.unlink(missing_ok=True)
+    previous, retired = _read_manifest(db_path)
+    token = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    parts: dict[tuple[str, dt.date | None], Part] = {}
+    written: list[Path] = []
+    relations = published_relations(work)
+    for relation in relations:
+        old = {key: part for key, part in (previous or {}).items() if key[0] == relation.qualified}
+        parts.update(old)
+        if relation.is_snapshot:
+            fresh = previous is None or not old
+            todo = _snapshot_dates(work, relation) if fresh else set(dates)
+            # A file deleted by hand is written again from the working database.
+            todo |= {d for (_, d), part in old.items() if not Path(part.path).exists()}
+            for date in sorted(todo):
+                parts.pop((relation.qualified, date), None)
+                part = _write_part(work, relation, folder, token, date)
+                if part is not None:
+                    parts[(relation.qualified, date)] = part
+                    written.append(Path(part.path))
+        else:
+            fingerprint = _fingerprint(work, relation)
+            current = old.get((relation.qualified, None))
+            if current is None or current.fingerprint != fingerprint or not Path(current.path).exists():
+                part = _write_part(work, relation, folder, token, None, fingerprint)
+                parts[(relation.qualified, None)] = part
+                written.append(Path(part.path))
+    for path in written:
+        # Read-only: a reader admitted to the folder, or a person, cannot alter a published file in place.
+        path.chmod(0o444)
+        fsync_file(path)
+    for directory in {p.parent for p in written}:
+        fsync_dir(directory)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    current_paths = {part.path for part in parts.values()}
+    for part in (previous or {}).values():
+        if part.path not in current_paths:
+            retired.setdefault(part.path, now)
+    expired = {path for path, at in retired.items() if at < now - keep or path in current_paths}
+    retired = {path: at for path, at in retired.items() if path not in expired}
+    with atomic_path(db_path) as tmp:
+        _write_catalog(tmp, relations, parts, retired)
+    # A WAL beside the published file can only be stale (readers open it read-only);
+    # DuckDB would replay it into the new file, so it goes.
+    Path(f"{db_path}.wal").unlink(missing_ok=True)
+    _collect_garbage(folder, current_paths | set(retired), expired)
+    catalog_bytes = db_path.stat().st_size
+    return PublishResult(
+        files_written=len(written),
+        bytes_written=sum(p.stat().st_size for p in written) + catalog_bytes,
+        relations=len(relations),
+        catalog_bytes=catalog_bytes,
+    )
+
+
+def published_relations(conn: duckdb.DuckDBPyConnection) -> list[Relation]:
+    """Every relation of the working database that BI reads, with its columns and comments, by name."""
+    rows = conn.execute(
+        """
+        with relations as (
+            select schema_name, table_name as name, comment from duckdb_tables()
+            where database_name = current_database() and not temporary
+            union all
+            select schema_name, view_name, comment from duckdb_views()
+            where database_name = current_database() and not temporary and not internal
+        )
+        select r.schema_name, r.name, r.comment,
+               list((c.column_name, c.data_type, c.comment) order by c.column_index)
+        from relations r
+        join duckdb_columns() c
+          on c.database_name = current_database() and c.schema_name = r.schema_name and c.table_name = r.name
+        where r.schema_name in ?
+        group by all
+        order by 1, 2
+        """,
+        [list(PUBLISHED_SCHEMAS)],
+    ).fetchall()
+    relations = []
+    names = {(schema, name) for schema, name, *_ in rows}
+    for schema, name, comment, columns in rows:
+        wanted = PUBLISHED_SCHEMAS[schema]
+        if wanted is not None and name not in wanted:
+            continue
+        if any(name.endswith(s) and (schema, name.removesuffix(s)) in names for s in INTERNAL_SUFFIXES):
+            continue
+        relations.append(Relation(schema, name, tuple(tuple(c) for c in columns), comment))
+    return relations
+
+
+def _snapshot_dates(conn: duckdb.DuckDBPyConnection, relation: Relation) -> set[dt.date]:
+    return {
+        row[0]
+        for row in conn.execute(f"select distinct {SNAPSHOT_COLUMN} from {_quoted(relation)}").fetchall()
+        if row[0] is not None
+    }
+
+
+def _fingerprint(conn: duckdb.DuckDBPyConnection, relation: Relation) -> str:
+    """A digest of a relation's content and columns: a relation whose digest did not change is not
+    written again (staging and quarantine change only when files are delivered)."""
+    count, digest = conn.execute(f"select count(*), coalesce(sum(hash(t)), 0) from {_quoted(relation)} as t").fetchone()
+    columns = ",".join(f"{name}:{kind}" for name, kind, _ in relation.columns)
+    return hashlib.sha256(f"{count}|{digest}|{columns}".encode()).hexdigest()[:32]
+
+
+def _write_part(
+    conn: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    folder: Path,
+    token: str,
+    date: dt.date | None,
+    fingerprint: str | None = None,
+) -> Part | None:
+    """Write one new Parquet file of `relation` (the snapshot `date`, or all of it); return its Part,
+    or None for a snapshot with no rows."""
+    directory = folder / relation.schema / relation.name
+    where = ""
+    if date is not None:
+        directory = directory / f"{SNAPSHOT_COLUMN}={date.isoformat()}"
+        where = f" where {SNAPSHOT_COLUMN} = date '{date.isoformat()}'"
+        rows = conn.execute(f"select count(*) from {_quoted(relation)}{where}").fetchone()[0]
+        if not rows:
+            return None
+    directory.mkdir(parents=True, exist_ok=True)
+    path = (directory / f"{token}.parquet").resolve()
+    # A name made of our timestamp and a random id: never an existing file, never quoted wrongly.
+    conn.execute(
+        f"copy (select * from {_quoted(relation)}{where}) to {_literal(str(path))} "
+        "(format parquet, compression zstd, row_group_size 1000000)"
+    )
+    if date is None:
+        rows = conn.execute(f"select count(*) from read_parquet({_literal(str(path))})").fetchone()[0]
+    return Part(relation.qualified, date, str(path), rows, fingerprint)
+
+
+def _write_catalog(
+    path: Path,
+    relations: list[Relation],
+    parts: dict[tuple[str, dt.date | None], Part],
+    retired: dict[str, dt.datetime],
+) -> None:
+    """Write the catalog: one view per relation over its files, its comments, and the manifest."""
+    by_relation: dict[str, list[Part]] = {}
+    for part in sorted(parts.values(), key=lambda p: (p.relation, p.as_of_date or dt.date.min)):
+        by_relation.setdefault(part.relation, []).append(part)
+    with duckdb.connect(str(path), config=CATALOG_CONFIG) as cat:
+        for schema in sorted({r.schema for r in relations} | {"publish"}):
+            cat.execute(f"create schema if not exists {schema}")
+        for relation in relations:
+            cat.execute(_view_sql(relation, by_relation.get(relation.qualified, [])))
+            if relation.comment:
+                cat.execute(f"comment on view {_quoted(relation)} is {_literal(relation.comment)}")
+            for name, _, comment in relation.columns:
+                if comment:
+                    cat.execute(f'comment on column {_quoted(relation)}."{name}" is {_literal(comment)}')
+        cat.execute(
+            "create table publish.files (relation varchar not null, as_of_date date, path varchar not null, "
+            "rows bigint not null, fingerprint varchar)"
+        )
+        cat.execute("create table publish.retired (path varchar not null, retired_at timestamp not null)")
+        cat.executemany(
+            "insert into publish.files values (?, ?, ?, ?, ?)",
+            [[p.relation, p.as_of_date, p.path, p.rows, p.fingerprint] for p in parts.values()],
+        )
+        if retired:
+            cat.executemany("insert into publish.retired values (?, ?)", [list(item) for item in retired.items()])
+        cat.execute("comment on table publish.files is 'The Parquet file behind every published relation and snapshot'")
+        cat.execute("comment on table publish.retired is 'Files no view reads any more, removed an hour after'")
+        cat.execute("checkpoint")
+
+
+def _view_sql(relation: Relation, parts: list[Part]) -> str:
+    """`create view` over the relation's files, with the working database's column order and types;
+    columns added after a file was written read as null in it (union_by_name)."""
+    columns = ", ".join(f'cast("{name}" as {kind}) as "{name}"' for name, kind, _ in relation.columns)
+    if not parts:
+        nulls = ", ".join(f'cast(null as {kind}) as "{name}"' for name, kind, _ in relation.columns)
+        return f"create view {_quoted(relation)} as select {nulls} where false"
+    files = ", ".join(_literal(p.path) for p in parts)
+    return (
+        f"create view {_quoted(relation)} as select {columns} "
+        f"from read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
+    )
+
+
+def _read_manifest(db_path: Path) -> tuple[dict[tuple[str, dt.date | None], Part] | None, dict[str, dt.datetime]]:
+    """The parts and retired files of the published catalog; (None, {}) when it has no manifest."""
+    if not db_path.exists():
+        return None, {}
+    with duckdb.connect(str(db_path), read_only=True) as cat:
+        has = cat.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'publish' and table_name in ('files', 'retired')"
+        ).fetchone()[0]
+        if has < 2:
+            return None, {}
+        parts = {
+            (relation, date): Part(relation, date, path, rows, fingerprint)
+            for relation, date, path, rows, fingerprint in cat.execute("select * from publish.files").fetchall()
+        }
+        retired = dict(cat.execute("select path, retired_at from publish.retired").fetchall())
+    return parts, retired
+
+
+def _collect_garbage(folder: Path, kept: set[str], expired: set[str]) -> None:
+    """Remove expired files and any Parquet file under `folder` the catalog does not know (a killed
+    publish's), then the folders left empty."""
+    for path in expired:
+        Path(path).unlink(missing_ok=True)
+    if not folder.is_dir():
+        return
+    for path in folder.rglob("*.parquet"):
+        if str(path.resolve()) not in kept:
+            path.unlink(missing_ok=True)
+    for directory in sorted((d for d in folder.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def _quoted(relation: Relation) -> str:
+    return f'{relation.schema}."{relation.name}"'
+
+
+def _literal(text: str) -> str:
+    # COPY and COMMENT ON take literals, not parameters; the texts are ours, quoted anyway.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def published_bytes(db_path: str | Path) -> int:
+    """Bytes on disk of the published catalog and its Parquet folder."""
+    db_path = Path(db_path)
+    folder = parquet_dir_for(db_path)
+    files = [db_path, *(folder.rglob("*.parquet") if folder.is_dir() else [])]
+    return sum(p.stat().st_size for p in files if p.exists())
