@@ -45,6 +45,9 @@ PUBLISHED_SCHEMAS: dict[str, tuple[str, ...] | None] = {
 INTERNAL_SUFFIXES = ("_typed", "_excluded")
 # A relation with this column is published one file per snapshot.
 SNAPSHOT_COLUMN = "as_of_date"
+# Marts a run rewrites for earlier dates too, published whole when their content changed (like
+# staging): marts.score_backtest, whose older snapshots gain a horizon as later ones arrive.
+WHOLE_HISTORY = frozenset({"marts.score_backtest"})
 # How long a file stays on disk after the catalog stopped naming it.
 RETIRED_KEEP = dt.timedelta(hours=1)
 # The catalog is written in the storage format DuckDB 1.5 reads (see defs/resources.py).
@@ -72,6 +75,8 @@ class Relation:
 
     @property
     def is_snapshot(self) -> bool:
+        if self.qualified in WHOLE_HISTORY:
+            return False
         return any(name == SNAPSHOT_COLUMN for name, _, _ in self.columns)
 
 
@@ -134,6 +139,9 @@ def publish(
                     parts[(relation.qualified, date)] = part
                     written.append(Path(part.path))
         else:
+            # Parts of single dates (a relation published per snapshot by an earlier version) give way.
+            for key in [key for key in old if key[1] is not None]:
+                parts.pop(key)
             fingerprint = _fingerprint(work, relation)
             current = old.get((relation.qualified, None))
             if current is None or current.fingerprint != fingerprint or not Path(current.path).exists():

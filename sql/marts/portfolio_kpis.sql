@@ -3,7 +3,7 @@
 -- Reads the indicator snapshot, not staging orders, so portfolio and account figures cannot disagree.
 -- Retention base = accounts with revenue_prev > 0; logo_retention, churn_rate, nrr and grr are NULL when the base is empty.
 -- market_size = sum of market_size in market_year over the distinct (industry, region) pairs the accounts cover (a shared pair counts once).
--- market_year = the calendar year holding most days of C = [D - W, D), ties -> the later year (as in account_indicators).
+-- market_year = the calendar year holding most days of C = [D - W, D), ties -> the later year (intermediate.window_years).
 -- new_accounts, reactivated_accounts count lifecycle stages; new_revenue_share = revenue of new accounts / revenue
 -- (NULL when revenue is 0). The revenue bridge (marts.revenue_bridge) splits revenue - revenue_prev by stage.
 -- The 'all' row exists even when the snapshot has no accounts (counts 0, revenue 0, ratios NULL).
@@ -21,34 +21,17 @@ market as (
 ),
 
 bounds as (
-    select
-        dates.as_of_date,
-        dates.as_of_date - $window_days::integer as current_start
-    from (select distinct unnest($as_of_dates::date[]) as as_of_date) as dates
+    select distinct unnest($as_of_dates::date[]) as as_of_date
 ),
 
-window_years as (
-    select
-        bounds.as_of_date,
-        years.year,
-        date_diff(
-            'day',
-            greatest(bounds.current_start, make_date(years.year, 1, 1)),
-            least(bounds.as_of_date, make_date(years.year + 1, 1, 1))
-        ) as days_in_window
-    from bounds
-    cross join generate_series(year(bounds.current_start), year(bounds.as_of_date - 1)) as years (year)
-),
-
+-- The market year of each date's window, declared once in intermediate.window_years.
 market_year as (
     select
-        window_years.as_of_date,
-        window_years.year as market_year
-    from window_years
-    qualify row_number() over (
-        partition by window_years.as_of_date
-        order by window_years.days_in_window desc, window_years.year desc
-    ) = 1
+        as_of_date,
+        cast(year as integer) as market_year
+    from intermediate.window_years
+    where is_market_year
+        and list_contains($as_of_dates::date[], as_of_date)
 ),
 
 snapshot as (

@@ -128,6 +128,10 @@ def test_kam_backtest_says_when_the_score_did_not_predict_churn(history_db: Path
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(history_db.read_bytes())
     with duckdb.connect(str(copy)) as conn:
+        # The published marts are views over read-only Parquet files: the copy gets its own table.
+        conn.execute("create table marts.backtest_copy as select * from marts.score_backtest")
+        conn.execute("drop view marts.score_backtest")
+        conn.execute("alter table marts.backtest_copy rename to score_backtest")
         conn.execute("update marts.score_backtest set auc = 0.4 where horizon_days = 90")
     run = [sys.executable, "-m", "kam_pipeline.cli", "backtest", "--db"]
     out = subprocess.run([*run, str(copy)], capture_output=True, text=True, check=True).stdout

@@ -35,7 +35,10 @@ def methods_run(generated_data, tmp_path_factory):
     document = yaml.safe_load(default_model_path().read_text(encoding="utf-8"))
     default = document["profiles"]["default"]
     default["group_weights"] = {"method": "ahp", "matrices": GROUP_EXPERTS}
-    for spec in default["indicator_weights"].values():
+    # Every profile combines by game theory: the default's specs, and those the new accounts' profile
+    # sets for itself (the others inherit the default's).
+    own = [*default["indicator_weights"].values(), *document["profiles"]["new_accounts"]["indicator_weights"].values()]
+    for spec in own:
         spec["combination"] = "game_theory"
         spec.pop("alpha", None)
     document["profiles"]["multinational"].pop("group_weights")
