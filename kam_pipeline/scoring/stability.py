@@ -39,8 +39,9 @@ BAND_ABSOLUTE = 0.10
 BAND_RELATIVE = 0.5
 # The percentiles of the bands.
 LOW, HIGH = 5.0, 95.0
-# Draws scored at once: the (accounts × draws × indicators) arrays stay a few MB.
-_CHUNK = 16
+# Cells of the (accounts × draws × indicators) arrays scored at once (32 MB each): many draws at
+# a time for a small profile, fewer for a big one, so memory stays bounded at any size.
+_CELLS = 4_000_000
 
 # The columns of the two marts (besides as_of_date), in order.
 WEIGHT_SCHEMA = {
@@ -127,8 +128,9 @@ def bootstrap(
         fixed_between = resolve_weights(profile.group_weights, groups, None, profile.name, "groups").final
 
     weights, scores, completeness = [], [], []
-    for start in range(0, draws, _CHUNK):
-        chunk = samples[start : start + _CHUNK]
+    step = max(1, _CELLS // max(1, m * n))
+    for start in range(0, draws, step):
+        chunk = samples[start : start + step]
         c = len(chunk)
         # Within each group: every draw's weights (c × k), each account's shares (m × c × k).
         eff_within = np.zeros((m, c, n))

@@ -3,6 +3,7 @@ could fail, the draws recomputed in the test from the resampled rows, and a pipe
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,8 @@ import pytest
 import yaml
 
 from conftest import AS_OF, run_pipeline
+from kam_pipeline.report import build_report
+from kam_pipeline.report.i18n import LANGS, t
 from kam_pipeline.scoring.engine import score_profile
 from kam_pipeline.scoring.model import ModelError, ScoringModel, load_model
 from kam_pipeline.scoring.stability import bootstrap, stability_of
@@ -204,11 +207,18 @@ def test_draws_recomputed_by_hand_from_the_resampled_rows(tmp_path):
     assert any(k < 1 for k in kept), "the example should move some grade"
 
 
-@pytest.mark.integration
-def test_a_pipeline_run_publishes_both_marts_with_their_checks(generated_data, tmp_path):
-    db = tmp_path / "kam.duckdb"
+@pytest.fixture(scope="module")
+def stability_run(generated_data, tmp_path_factory):
+    """One daily run with the default model (200 draws); the Dagster result and the published file."""
+    db = tmp_path_factory.mktemp("stability") / "kam.duckdb"
     result = run_pipeline(generated_data, db, AS_OF)
     assert result.success
+    return result, db
+
+
+@pytest.mark.integration
+def test_a_pipeline_run_publishes_both_marts_with_their_checks(stability_run):
+    result, db = stability_run
     checks = {
         (e.asset_key.path[-1], e.check_name): e.passed
         for e in result.get_asset_check_evaluations()
@@ -239,3 +249,22 @@ def test_a_pipeline_run_publishes_both_marts_with_their_checks(generated_data, t
         indicators = conn.execute("select count(distinct indicator) from marts.score_contributions").fetchone()[0]
         assert rows == matched == profiles * indicators
         assert draws == 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_report_flags_the_profiles_with_unstable_weights(stability_run, tmp_path, lang):
+    _, db = stability_run
+    with duckdb.connect(str(db), read_only=True) as conn:
+        flagged = conn.execute(
+            "select profile, any_value(accounts), count(*) from marts.weight_stability "
+            "where unstable group by profile order by profile"
+        ).fetchall()
+    page = html.unescape(build_report(db, tmp_path / f"report.{lang}.html", lang=lang).path.read_text("utf-8"))
+    assert t(lang, "stability_heading") in page
+    assert t(lang, "stability_text", draws=200) in page
+    for profile, accounts, count in flagged:
+        sentence = t(lang, "stability_unstable", profile=profile, accounts=accounts, count=count, items="\0")
+        assert sentence.split("\0")[0] in page, profile
+    if not flagged:
+        assert t(lang, "stability_stable") in page
