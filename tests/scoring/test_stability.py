@@ -4,6 +4,7 @@ could fail, the draws recomputed in the test from the resampled rows, and a pipe
 from __future__ import annotations
 
 import html
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,8 @@ from conftest import AS_OF, run_pipeline
 from kam_pipeline.report import build_report
 from kam_pipeline.report.i18n import LANGS, t
 from kam_pipeline.scoring.engine import score_profile
-from kam_pipeline.scoring.model import ModelError, ScoringModel, load_model
+from kam_pipeline.scoring.model import ModelError, ScoringModel, default_model_path, load_model
+from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.scoring.stability import bootstrap, stability_of
 
 ORDER = ["revenue", "gross_margin", "csat", "complaint_rate"]  # model.indicators order
@@ -268,3 +270,24 @@ def test_the_report_flags_the_profiles_with_unstable_weights(stability_run, tmp_
         assert sentence.split("\0")[0] in page, profile
     if not flagged:
         assert t(lang, "stability_stable") in page
+
+
+@pytest.mark.integration
+def test_zero_draws_write_both_marts_without_rows(stability_run, tmp_path):
+    _, db = stability_run
+    work = tmp_path / "kam.work.duckdb"
+    shutil.copy(db.with_name("kam.work.duckdb"), work)
+    document = yaml.safe_load(default_model_path().read_text(encoding="utf-8"))
+    document["stability"] = {"draws": 0}
+    path = tmp_path / "off.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with duckdb.connect(str(work)) as conn:
+        before = conn.execute("select count(*) from marts.rank_stability where as_of_date = ?", [AS_OF]).fetchall()[0]
+        result = score_snapshot(conn, load_model(path), AS_OF)
+        after = [
+            conn.execute(f"select count(*) from marts.{table} where as_of_date = ?", [AS_OF]).fetchall()[0][0]
+            for table in ("weight_stability", "rank_stability", "account_scores")
+        ]
+    assert before[0] > 0
+    assert result.counts["weight_stability"] == result.counts["rank_stability"] == 0
+    assert after[:2] == [0, 0] and after[2] == result.account_scores.height > 0
