@@ -51,6 +51,8 @@ GX_MARTS = (
     "revenue_bridge",
     "method_comparison",
     "method_agreement",
+    "weight_stability",
+    "rank_stability",
 )
 
 

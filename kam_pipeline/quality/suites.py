@@ -74,6 +74,8 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         "revenue_bridge": [],  # keyed by (level, entity_id), below
         "method_comparison": ["account_id"],
         "method_agreement": ["profile"],
+        "weight_stability": [],  # keyed by (subject, profile, indicator), below
+        "rank_stability": ["account_id"],
     }[table]
     suite = []
     for key in keys:
@@ -141,11 +143,37 @@ def _expectations(table: str, dates: list[str] | None = None) -> list:
         suite.append(gxe.ExpectColumnValuesToBeBetween(column="accounts", min_value=1))
         for col in ("topsis_spearman", "topsis_kendall", "gra_spearman", "gra_kendall"):
             suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=-1, max_value=1))
+    if table == "weight_stability":
+        key = ["subject", "profile", "indicator"]
+        suite += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in key]
+        suite.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=["as_of_date", *key] if dates else key))
+        for col in ("weight", "weight_p05", "weight_p95"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+        # The real weight may lie outside its band (a skewed bootstrap), the band itself may not be reversed.
+        suite.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="weight_p95", column_B="weight_p05", or_equal=True)
+        )
+        suite.append(gxe.ExpectColumnValuesToBeBetween(column="draws", min_value=1))
+    if table == "rank_stability":
+        suite += [
+            gxe.ExpectColumnValuesToNotBeNull(column="grade"),
+            gxe.ExpectColumnValuesToBeBetween(column="grade_stability", min_value=0, max_value=1),
+            gxe.ExpectColumnValuesToNotBeNull(column="grade_stability"),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rank_p95", column_B="rank_p05", or_equal=True),
+            gxe.ExpectColumnValuesToBeBetween(column="draws", min_value=1),
+        ]
+        # Ranks and their bands run 1..accounts of the profile (`accounts` is derived, see _DERIVED).
+        for col in ("rank", "rank_p05", "rank_p95"):
+            suite.append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=1))
+            suite.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="accounts", column_B=col, or_equal=True))
     return suite
 
 
 # Columns a suite reads that the mart does not store, as SQL over the snapshot's rows.
-_DERIVED = {"method_comparison": {"accounts": "count(*) over (partition by as_of_date, profile)"}}
+_DERIVED = {
+    "method_comparison": {"accounts": "count(*) over (partition by as_of_date, profile)"},
+    "rank_stability": {"accounts": "count(*) over (partition by as_of_date, profile)"},
+}
 
 
 def _row_count_expectation(previous_rows: int | None) -> list:

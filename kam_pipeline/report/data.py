@@ -51,6 +51,7 @@ class ReportData:
     changes: pl.DataFrame | None = None  # marts.score_changes at as_of, if the database has it
     obstacles: pl.DataFrame | None = None  # marts.account_obstacles at as_of, if the database has it
     backtest: pl.DataFrame | None = None  # per horizon, the latest marts.score_backtest row complete by as_of
+    weight_stability: pl.DataFrame | None = None  # marts.weight_stability at as_of, if the database has it
     # Results derived from this data that do not depend on the language (the findings),
     # kept so that rendering the report in a second language does not repeat them.
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -139,6 +140,7 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
                 _snapshot(conn, "account_obstacles", as_of) if _exists(conn, "marts", "account_obstacles") else None
             ),
             backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
+            weight_stability=_optional(conn, "weight_stability", as_of),
         )
 
 

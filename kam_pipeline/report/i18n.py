@@ -147,6 +147,30 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "博弈论组合系数 α*（主观 / 客观）：{levels}。",
     },
     "game_theory_level": {"en": "{where} {subjective} / {objective}", "zh": "{where} {subjective} / {objective}"},
+    # weight stability (marts.weight_stability)
+    "stability_heading": {"en": "How stable are the weights?", "zh": "权重是否稳定？"},
+    "stability_text": {
+        "en": "Each profile's weights were recomputed on {draws} bootstrap resamples of its accounts (objective "
+        "weights from the resample, expert and AHP weights unchanged). A weight is unstable when its 5–95 % band "
+        "is wider than 0.10 or than half the weight itself; a ranking built on unstable weights is an artefact of "
+        "this set of accounts as much as of the accounts' own figures.",
+        "zh": "每个方案的权重在其客户的 {draws} 次自助重抽样上重新计算（客观权重取自重抽样，专家和 AHP 权重不变）。"
+        "若某权重的 5%–95% 区间宽于 0.10 或宽于该权重的一半，即视为不稳定；建立在不稳定权重上的排名，"
+        "既反映客户自身的数据，也受这一批客户构成的影响。",
+    },
+    "stability_unstable": {
+        "en": "Profile {profile} ({accounts:# account|# accounts}) has {count:# unstable weight|# unstable weights}; "
+        "the widest: {items}.",
+        "zh": "方案 {profile}（{accounts} 个客户）有 {count} 个不稳定的权重；区间最宽的：{items}。",
+    },
+    "stability_item": {
+        "en": "{indicator} {weight} (band {low}–{high})",
+        "zh": "{indicator} {weight}（区间 {low}–{high}）",
+    },
+    "stability_stable": {
+        "en": "No profile's weights are unstable.",
+        "zh": "没有方案的权重不稳定。",
+    },
     # the method comparison (marts.method_comparison, method_agreement)
     "methods_title": {"en": "Does the ranking hold under other methods?", "zh": "换一种方法，排名是否依然成立？"},
     "methods_text": {

@@ -333,3 +333,49 @@ def backtest_sentences(data: ReportData, labels: Labels) -> list[str]:
             )
         )
     return out
+
+
+# A profile with unstable weights names at most this many of them (the widest bands first).
+UNSTABLE_WEIGHTS_SHOWN = 3
+
+
+def stability_sentences(data: ReportData, labels: Labels) -> dict | None:
+    """The weight-stability paragraph: how the bands were drawn, then one sentence per profile whose
+    weights are unstable (marts.weight_stability.unstable), with its number of accounts. None without
+    stability rows (an older database, or a model with stability draws 0)."""
+    frame = data.weight_stability
+    if frame is None or frame.is_empty():
+        return None
+    lang = labels.lang
+    flagged = []
+    for (profile,), part in frame.filter(pl.col("unstable")).group_by("profile", maintain_order=True):
+        widest = part.with_columns((pl.col("weight_p95") - pl.col("weight_p05")).alias("band")).sort(
+            ["band", "indicator"], descending=[True, False]
+        )
+        items = [
+            t(
+                lang,
+                "stability_item",
+                indicator=labels.indicator(r["indicator"]),
+                weight=number(r["weight"], 2, lang),
+                low=number(r["weight_p05"], 2, lang),
+                high=number(r["weight_p95"], 2, lang),
+            )
+            for r in widest.head(UNSTABLE_WEIGHTS_SHOWN).iter_rows(named=True)
+        ]
+        accounts = int(part.get_column("accounts")[0])
+        flagged.append(
+            t(
+                lang,
+                "stability_unstable",
+                profile=profile,
+                accounts=accounts,
+                count=part.height,
+                items=join(lang, items),
+            )
+        )
+    return {
+        "text": t(lang, "stability_text", draws=int(frame.get_column("draws")[0])),
+        "unstable": sorted(flagged),
+        "stable": t(lang, "stability_stable"),
+    }

@@ -36,6 +36,7 @@ from kam_pipeline.report.narrative import (
     quality_sentence,
     risk_sentence,
     signed_percent,
+    stability_sentences,
     target_sentence,
     targets_text,
 )
@@ -300,6 +301,7 @@ def _method(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, 
         "tables": tables,
         "consistency": consistency,
         "comparison": _method_comparison(data, model, labels),
+        "stability": stability_sentences(data, labels),
     }
 
 

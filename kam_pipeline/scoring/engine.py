@@ -221,21 +221,31 @@ def has_evidence(values: np.ndarray, churned: np.ndarray | None = None) -> np.nd
     return evidence | (np.asarray(churned, dtype=bool) if churned is not None else False)
 
 
-def score_profile(
-    model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray | None = None
-) -> ProfileScores:
-    """Score the accounts of one profile from their raw indicator values (accounts × model.indicators).
+def weight_shares(usable: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's share of the weight of the items a row can use, and whether the row has any.
 
-    `churned` (one bool per account, optional) marks churned accounts: their missing order-based
-    indicators (CHURN_WORST) score 0 and count as evidence.
+    `usable` (rows × items, bool) and `weights` (items, or a stack ... × items) broadcast, so one
+    call handles a stack of weight vectors (the bootstrap's draws: usable[:, None, :] against
+    B × items). Returns the shares (summing to 1 over the last axis, or 0 where nothing is usable
+    or weighted) and the mask of rows whose usable weight is positive.
+    """
+    w = np.where(usable, weights, 0.0)
+    total = w.sum(axis=-1, keepdims=True)
+    share = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    return share, total[..., 0] > 0
+
+
+def prepare(
+    model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The matrices score_profile weighs: (normalized, filled, has_value), all accounts × indicators.
+
+    normalized: the indicators' normalised values (NaN = no value), which the objective weights use;
+    filled: the same with churn fills and missing-value policies applied (NaN = left out);
+    has_value: where there is evidence (a real value, or churn), which completeness counts.
     """
     indicators = model.indicators
-    groups = model.groups
     values = np.asarray(values, dtype=float)
-    if values.ndim != 2 or values.shape[1] != len(indicators):
-        raise ValueError(
-            f"values must be an (accounts × {len(indicators)}) matrix in model.indicators order, got shape {values.shape}"
-        )
     normalized = normalize_matrix(values, indicators, profile.targets)
     # A churned account's missing order-based indicators are evidence of churn: worst (0), and they
     # count towards completeness. Like the policies they stay out of the objective weights.
@@ -253,6 +263,25 @@ def score_profile(
     for j, ind in enumerate(indicators):
         if ind.spec.missing in _POLICY_VALUE:
             filled[~has_value[:, j] & evidence, j] = _POLICY_VALUE[ind.spec.missing]
+    return normalized, filled, has_value
+
+
+def score_profile(
+    model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray | None = None
+) -> ProfileScores:
+    """Score the accounts of one profile from their raw indicator values (accounts × model.indicators).
+
+    `churned` (one bool per account, optional) marks churned accounts: their missing order-based
+    indicators (CHURN_WORST) score 0 and count as evidence.
+    """
+    indicators = model.indicators
+    groups = model.groups
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] != len(indicators):
+        raise ValueError(
+            f"values must be an (accounts × {len(indicators)}) matrix in model.indicators order, got shape {values.shape}"
+        )
+    normalized, filled, has_value = prepare(model, profile, values, churned)
     usable = ~np.isnan(filled)
 
     m = values.shape[0]
@@ -267,18 +296,15 @@ def score_profile(
             profile.indicator_weights[g], items, normalized[:, cols], profile.name, f"indicators:{g}"
         )
         within[g] = result
-        w = np.where(usable[:, cols], result.final, 0.0)
-        total = w.sum(axis=1, keepdims=True)
-        share = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        share, present = weight_shares(usable[:, cols], result.final)
         eff_within[:, cols] = share
-        group_scores[g] = np.where(total[:, 0] > 0, 100.0 * np.nansum(share * filled[:, cols], axis=1), np.nan)
-        group_has[g] = total[:, 0] > 0
+        group_scores[g] = np.where(present, 100.0 * np.nansum(share * filled[:, cols], axis=-1), np.nan)
+        group_has[g] = present
 
     group_matrix = np.column_stack([group_scores[g] / 100.0 for g in groups]) if groups else np.zeros((m, 0))
     between = resolve_weights(profile.group_weights, groups, group_matrix, profile.name, "groups")
-    gw = np.column_stack([np.where(group_has[g], between.final[k], 0.0) for k, g in enumerate(groups)])
-    gtotal = gw.sum(axis=1, keepdims=True)
-    gshare = np.divide(gw, gtotal, out=np.zeros_like(gw), where=gtotal > 0)
+    has = np.column_stack([group_has[g] for g in groups]) if groups else np.zeros((m, 0), dtype=bool)
+    gshare, scored = weight_shares(has, between.final)
 
     effective = np.zeros(values.shape)
     base = np.zeros(len(indicators))
@@ -287,7 +313,7 @@ def score_profile(
         effective[:, j] = gshare[:, k] * eff_within[:, j]
         members = [i.id for i in indicators if i.group == ind.group]
         base[j] = between.final[k] * within[ind.group].final[members.index(ind.id)]
-    score = np.where(gtotal[:, 0] > 0, 100.0 * np.nansum(effective * filled, axis=1), np.nan)
+    score = np.where(scored, 100.0 * np.nansum(effective * filled, axis=1), np.nan)
     completeness = (has_value * base).sum(axis=1) / base.sum() if base.sum() > 0 else np.zeros(m)
     return ProfileScores(
         profile=profile.name,

@@ -183,6 +183,14 @@ class BacktestSpec(_Strict):
     horizons_days: list[Annotated[int, Field(ge=1, le=3660)]] = Field(default_factory=lambda: [90, 180], min_length=1)
 
 
+class StabilitySpec(_Strict):
+    """The bootstrap of marts.weight_stability and marts.rank_stability."""
+
+    # Resamples of each profile's accounts; 0 turns the bootstrap (and both marts' rows) off.
+    draws: int = Field(default=200, ge=0, le=10000)
+    seed: int = Field(default=7, ge=0)  # the same seed and data give the same bands
+
+
 class ModelSpec(_Strict):
     name: str = "scoring model"
     label: dict[str, str] = Field(default_factory=dict)  # the name per report language (default: name)
@@ -204,6 +212,7 @@ class ModelSpec(_Strict):
     managers: ManagerModelSpec | None = None
     methods: MethodsSpec = Field(default_factory=MethodsSpec)
     backtest: BacktestSpec = Field(default_factory=BacktestSpec)
+    stability: StabilitySpec = Field(default_factory=StabilitySpec)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from kam_pipeline.scoring.engine import ProfileScores, WeightResult, has_evidenc
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
 from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
+from kam_pipeline.scoring.stability import RANK_SCHEMA, WEIGHT_SCHEMA, bootstrap, stability_of
 from kam_pipeline.warehouse.database import write_frame_snapshot
 from kam_pipeline.warehouse.history import previous_snapshot
 
@@ -109,12 +110,24 @@ def peer_scores(
     targets) still apply. A portfolio smaller than min_peers is still the biggest group there is
     and says so through its count. `in_profile` marks the profile's rows within `portfolio`.
     """
-    own = int(has_evidence(values, churned).sum())
-    if own >= model.spec.evaluation.min_peers:
-        return score_profile(model, profile, values, churned), profile.name, own
-    everyone, everyone_churned = portfolio
-    result = score_profile(model, profile, everyone, everyone_churned)
-    return result.take(in_profile), "portfolio", int(has_evidence(everyone, everyone_churned).sum())
+    peers, peers_churned, rows = peer_population(model, values, churned, portfolio, in_profile)
+    result = score_profile(model, profile, peers, peers_churned)
+    name = profile.name if rows is None else "portfolio"
+    return (result if rows is None else result.take(rows)), name, int(has_evidence(peers, peers_churned).sum())
+
+
+def peer_population(
+    model: ScoringModel,
+    values: np.ndarray,
+    churned: np.ndarray,
+    portfolio: tuple[np.ndarray, np.ndarray],
+    in_profile: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The values and churn flags of a profile's peer group (see peer_scores), and where the profile's
+    own accounts are among them (None: the peer group is the profile itself)."""
+    if int(has_evidence(values, churned).sum()) >= model.spec.evaluation.min_peers:
+        return values, churned, None
+    return *portfolio, in_profile
 
 
 def _profile_of(frame: pl.DataFrame, model: ScoringModel) -> pl.Series:
@@ -136,6 +149,8 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     portfolio = _values(scored, model)
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
     method_parts: list[pl.DataFrame] = []
+    stability_parts: list[pl.DataFrame] = []
+    rank_parts: list[pl.DataFrame] = []
     for profile in model.profiles:
         part = scored.filter(pl.col("profile") == profile.name)
         values, churned = _values(part, model)
@@ -165,6 +180,12 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         )
         contrib_parts.append(contributions_of(result, "account_id", ids, values))
         method_parts.append(method_comparison_of(result, ids, model.spec.methods.gra_rho))
+        if model.spec.stability.draws:
+            peers, peers_churned, rows = peer_population(model, values, churned, portfolio, in_profile)
+            draws = bootstrap(model, profile, peers, peers_churned)
+            weights, ranks = stability_of(model, result, draws, rows, ids)
+            stability_parts.append(weights)
+            rank_parts.append(ranks)
     scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
     scores = scores.with_columns(
         pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]
@@ -208,6 +229,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     }
     counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
     counts.update(write_methods(conn, method_parts, as_of))
+    counts.update(write_stability(conn, stability_parts, rank_parts, as_of))
     return SnapshotResult(scores, counts)
 
 
@@ -222,6 +244,20 @@ def write_methods(conn: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], as
         "method_agreement": write_frame_snapshot(
             conn, "method_agreement", agreement.with_columns(pl.lit(as_of).alias("as_of_date")), as_of
         ),
+    }
+
+
+def write_stability(
+    conn: duckdb.DuckDBPyConnection, weights: list[pl.DataFrame], ranks: list[pl.DataFrame], as_of: dt.date
+) -> dict[str, int]:
+    """Write weight_stability and rank_stability (no rows when the model's stability draws are 0)."""
+    frames = {
+        "weight_stability": pl.concat(weights) if weights else pl.DataFrame(schema=WEIGHT_SCHEMA),
+        "rank_stability": pl.concat(ranks) if ranks else pl.DataFrame(schema=RANK_SCHEMA),
+    }
+    return {
+        table: write_frame_snapshot(conn, table, frame.with_columns(pl.lit(as_of).alias("as_of_date")), as_of)
+        for table, frame in frames.items()
     }
 
 

@@ -337,6 +337,34 @@ _TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "obstacle_rank": "Rank of the obstacle within the account, 1 = largest (NULL when it misses no point)",
         },
     ),
+    "weight_stability": (
+        "How stable each indicator's weight is: its 5th and 95th percentiles over bootstrap resamples of the "
+        "profile's accounts, objective weights recomputed on each (the model's stability draws and seed)",
+        {
+            "subject": "What was scored: 'account' (the manager scorecard has no bootstrap)",
+            "indicator": "Indicator id from the scoring model",
+            "group": "Indicator group (perspective)",
+            "weight": "Final global weight of the real score (indicator_weights.weight)",
+            "weight_p05": "5th percentile of the weight over the draws; not necessarily <= weight",
+            "weight_p95": "95th percentile of the weight over the draws; not necessarily >= weight",
+            "unstable": "True when weight_p95 - weight_p05 > 0.10, or > half the weight",
+            "draws": "Bootstrap draws B (the model's stability.draws)",
+            "accounts": "Accounts of the profile with a score",
+        },
+    ),
+    "rank_stability": (
+        "How stable each scored account's rank and grade are under the bootstrap of weight_stability: every "
+        "draw scores all the profile's accounts with the draw's weights",
+        {
+            "score": "Weighted score 0-100 (as in account_scores)",
+            "rank": "Rank by score within the profile, 1 = best (as in method_comparison)",
+            "rank_p05": "5th percentile of the account's rank within the profile over the draws (1 = best)",
+            "rank_p95": "95th percentile of the account's rank within the profile over the draws",
+            "grade": "Grade of the real score (as in account_scores)",
+            "grade_stability": "Share 0-1 of the draws in which the account keeps its grade",
+            "draws": "Bootstrap draws B (the model's stability.draws)",
+        },
+    ),
 }
 
 

@@ -141,8 +141,8 @@ def test_weights_depend_on_the_indicators_they_are_computed_from():
 
 def test_the_published_snapshot_waits_for_every_marts_table():
     marts = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs() if spec.group_name == "marts"}
-    assert len(marts) == 21  # 14, then account_lifecycle, revenue_bridge, method_comparison, method_agreement,
-    # score_changes, account_obstacles and score_backtest
+    assert len(marts) == 23  # 14, then account_lifecycle, revenue_bridge, method_comparison, method_agreement,
+    # score_changes, account_obstacles, score_backtest, weight_stability and rank_stability
     assert _upstream("published_snapshot") == marts
 
 

@@ -240,6 +240,20 @@ _SCORING_INPUTS = [_mart("account_indicators"), _mart("account_assessments")]
             description="Per profile: Spearman and Kendall rank correlations of TOPSIS and GRA with the score.",
             kinds={"duckdb"},
         ),
+        dg.AssetSpec(
+            _mart("weight_stability"),
+            deps=_SCORING_INPUTS,
+            description="Per profile and indicator: the weight's 5-95 % band over bootstrap resamples of the "
+            "profile's accounts.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            _mart("rank_stability"),
+            deps=_SCORING_INPUTS,
+            description="Every scored account's 5-95 % rank band within its profile and the share of bootstrap "
+            "draws that keep its grade.",
+            kinds={"duckdb"},
+        ),
     ],
     group_name="marts",
     check_specs=[
@@ -247,13 +261,22 @@ _SCORING_INPUTS = [_mart("account_indicators"), _mart("account_assessments")]
         *mart_check_specs(_mart("indicator_weights")),
         *mart_check_specs(_mart("method_comparison")),
         *mart_check_specs(_mart("method_agreement")),
+        *mart_check_specs(_mart("weight_stability")),
+        *mart_check_specs(_mart("rank_stability")),
     ],
     **_PARTITIONED,
 )
 def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource):
     """Score every account with the model's profile for its segment."""
     model = kam.model()
-    per_date = {"account_scores": {}, "indicator_weights": {}, "method_comparison": {}, "method_agreement": {}}
+    per_date = {
+        "account_scores": {},
+        "indicator_weights": {},
+        "method_comparison": {},
+        "method_agreement": {},
+        "weight_stability": {},
+        "rank_stability": {},
+    }
     with open_connection(duckdb) as conn:
         for batch in date_batches(conn, as_of_dates(context)):
             for as_of in batch:
@@ -278,6 +301,8 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
         "weight_consistency",
         "method_comparison",
         "method_agreement",
+        "weight_stability",
+        "rank_stability",
     ):
         yield dg.MaterializeResult(
             asset_key=_mart(table),

@@ -1,0 +1,293 @@
+"""The bootstrap of weights and ranks (marts.weight_stability, rank_stability): properties that
+could fail, the draws recomputed in the test from the resampled rows, and a pipeline run."""
+
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import yaml
+
+from conftest import AS_OF, run_pipeline
+from kam_pipeline.report import build_report
+from kam_pipeline.report.i18n import LANGS, t
+from kam_pipeline.scoring.engine import score_profile
+from kam_pipeline.scoring.model import ModelError, ScoringModel, default_model_path, load_model
+from kam_pipeline.scoring.snapshot import score_snapshot
+from kam_pipeline.scoring.stability import bootstrap, stability_of
+
+ORDER = ["revenue", "gross_margin", "csat", "complaint_rate"]  # model.indicators order
+GRADES = [("A", 80), ("B", 65), ("C", 50), ("D", 0)]  # the default bands
+
+
+def tiny_model(tmp_path: Path, within: str = "entropy", stability: dict | None = None) -> ScoringModel:
+    """Two groups of two minmax indicators; inside the groups `within` ('entropy' or 'fixed'),
+    between them fixed 0.6 / 0.4."""
+
+    def weights(items: list[str]) -> dict:
+        if within == "fixed":
+            return {"method": "fixed", "weights": {items[0]: 0.7, items[1]: 0.3}}
+        return {"method": within}
+
+    document = {
+        "name": "tiny",
+        "groups": {
+            "financial": {"indicators": {"revenue": {}, "gross_margin": {}}},
+            "customer": {"indicators": {"csat": {}, "complaint_rate": {}}},
+        },
+        "profiles": {
+            "default": {
+                "group_weights": {"method": "fixed", "weights": {"financial": 0.6, "customer": 0.4}},
+                "indicator_weights": {
+                    "financial": weights(["revenue", "gross_margin"]),
+                    "customer": weights(["csat", "complaint_rate"]),
+                },
+            }
+        },
+    }
+    if stability is not None:
+        document["stability"] = stability
+    path = tmp_path / f"tiny_{within}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    model = load_model(path)
+    assert [i.id for i in model.indicators] == ORDER
+    return model
+
+
+def random_values(m: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [rng.gamma(2.0, 1000.0, m), rng.uniform(0.05, 0.4, m), rng.uniform(40, 100, m), rng.uniform(0, 0.2, m)]
+    )
+
+
+def run(model: ScoringModel, values: np.ndarray, **options):
+    profile = model.profile("default")
+    real = score_profile(model, profile, values)
+    draws = bootstrap(model, profile, values, **options)
+    weights, ranks = stability_of(model, real, draws, None, [f"a{i:02d}" for i in range(len(values))])
+    return real, draws, weights, ranks
+
+
+def test_identical_accounts_give_entropy_weights_without_a_band(tmp_path):
+    model = tiny_model(tmp_path)
+    values = np.tile([5000.0, 0.2, 70.0, 0.05], (12, 1))
+    real, draws, weights, ranks = run(model, values, draws=50, seed=1)
+    # Every resample is the same matrix: every draw has the real weights.
+    assert draws.weights.shape == (50, 4)
+    for r in weights.iter_rows(named=True):
+        assert r["weight_p05"] == pytest.approx(r["weight"], abs=1e-12)
+        assert r["weight_p95"] == pytest.approx(r["weight"], abs=1e-12)
+        assert not r["unstable"]
+    assert ranks.get_column("rank").to_list() == [1] * 12  # all tied
+    assert set(ranks.get_column("rank_p95").to_list()) == {1.0}
+    assert set(ranks.get_column("grade_stability").to_list()) == {1.0}
+
+
+def test_the_same_seed_gives_the_same_draws_and_another_seed_others(tmp_path):
+    model = tiny_model(tmp_path)
+    values = random_values(30)
+    first = run(model, values, draws=40, seed=5)
+    again = run(model, values, draws=40, seed=5)
+    other = run(model, values, draws=40, seed=6)
+    assert np.array_equal(first[1].samples, again[1].samples)
+    assert np.array_equal(first[1].weights, again[1].weights)
+    assert first[2].equals(again[2]) and first[3].equals(again[3])
+    assert not np.array_equal(first[1].samples, other[1].samples)
+    assert not np.allclose(first[1].weights, other[1].weights)
+
+
+def test_the_model_sets_draws_and_seed(tmp_path):
+    model = tiny_model(tmp_path, stability={"draws": 30, "seed": 11})
+    values = random_values(20)
+    _, draws, weights, _ = run(model, values)
+    assert draws.weights.shape[0] == 30
+    assert set(weights.get_column("draws").to_list()) == {30}
+    assert np.array_equal(draws.samples, run(model, values, draws=30, seed=11)[1].samples)
+    assert load_model(tiny_model(tmp_path).path).spec.stability.draws == 200  # the default
+
+
+def test_a_negative_number_of_draws_is_refused_before_any_data(tmp_path):
+    with pytest.raises(ModelError, match=r"stability\.draws"):
+        tiny_model(tmp_path, stability={"draws": -1})
+
+
+def test_fixed_weights_have_no_band_and_stable_ranks(tmp_path):
+    model = tiny_model(tmp_path, within="fixed")
+    values = random_values(25)
+    real, draws, weights, ranks = run(model, values, draws=60, seed=2)
+    expected = {"revenue": 0.42, "gross_margin": 0.18, "csat": 0.28, "complaint_rate": 0.12}
+    for r in weights.iter_rows(named=True):
+        assert r["weight"] == pytest.approx(expected[r["indicator"]])
+        assert r["weight_p05"] == pytest.approx(r["weight"]) and r["weight_p95"] == pytest.approx(r["weight"])
+    # Every draw scores every account as the real score does.
+    assert np.allclose(draws.score, real.score[:, None])
+    order = np.argsort(-real.score, kind="stable")
+    hand_rank = np.empty(25, dtype=int)
+    hand_rank[order] = np.arange(1, 26)  # random scores: no ties
+    assert ranks.get_column("rank").to_list() == hand_rank.tolist()
+    assert ranks.get_column("rank_p05").to_list() == hand_rank.astype(float).tolist()
+    assert ranks.get_column("rank_p95").to_list() == hand_rank.astype(float).tolist()
+    assert set(ranks.get_column("grade_stability").to_list()) == {1.0}
+
+
+def test_one_outlier_account_makes_the_entropy_weight_unstable(tmp_path):
+    # gross_margin is flat except one account: min-max gives it 1 and every other 0, so entropy
+    # gives that column nearly all the financial weight — when the outlier is drawn. A resample
+    # without it (about 36 % of them) has an all-zero column with weight 0.
+    model = tiny_model(tmp_path)
+    values = random_values(30)
+    values[:, 1] = 0.2
+    values[7, 1] = 0.9
+    real, draws, weights, _ = run(model, values, draws=200, seed=4)
+    by = {r["indicator"]: r for r in weights.iter_rows(named=True)}
+    margin = by["gross_margin"]
+    assert margin["weight"] > 0.5  # the real weight: 0.6 x a share near 1
+    assert margin["weight_p05"] == pytest.approx(0.0, abs=1e-12)
+    assert margin["weight_p95"] - margin["weight_p05"] > 0.5
+    assert margin["unstable"] and by["revenue"]["unstable"]
+    without = [b for b in range(200) if 7 not in draws.samples[b]]
+    assert 40 < len(without) < 110  # (29/30)^30 ≈ 0.36 of 200
+    assert np.allclose(draws.weights[without, 1], 0.0)
+    # The customer group has no outlier: its bands are far narrower.
+    for indicator in ("csat", "complaint_rate"):
+        assert by[indicator]["weight_p95"] - by[indicator]["weight_p05"] < 0.5 * (
+            margin["weight_p95"] - margin["weight_p05"]
+        )
+
+
+def _entropy(x: np.ndarray) -> np.ndarray:
+    """Entropy weights by the textbook formula (each column of a non-negative matrix)."""
+    m = x.shape[0]
+    p = x / x.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * np.log(p), 0.0)
+    d = 1.0 + plogp.sum(axis=0) / np.log(m)
+    return d / d.sum()
+
+
+def _minmax(col: np.ndarray, higher: bool) -> np.ndarray:
+    s = (col - col.min()) / (col.max() - col.min())
+    return s if higher else 1.0 - s
+
+
+def test_draws_recomputed_by_hand_from_the_resampled_rows(tmp_path):
+    model = tiny_model(tmp_path)
+    values = random_values(15, seed=9)
+    b = 120
+    real, draws, weights, ranks = run(model, values, draws=b, seed=8)
+    n = np.column_stack(
+        [_minmax(values[:, j], higher) for j, higher in enumerate([True, True, True, False])]
+    )  # complaint_rate: lower is better
+    hand_weights = np.zeros((b, 4))
+    for k, rows in enumerate(draws.samples):
+        hand_weights[k, :2] = 0.6 * _entropy(n[rows][:, :2])
+        hand_weights[k, 2:] = 0.4 * _entropy(n[rows][:, 2:])
+    assert np.allclose(draws.weights, hand_weights)
+    hand_scores = 100.0 * n @ hand_weights.T  # every account, every draw (no value missing)
+    assert np.allclose(draws.score, hand_scores)
+    low, high = np.percentile(hand_weights, [5, 95], axis=0)
+    assert np.allclose(weights.get_column("weight_p05").to_numpy(), low)
+    assert np.allclose(weights.get_column("weight_p95").to_numpy(), high)
+    # Ranks per draw (1 = best; continuous scores, no ties), then their percentiles per account.
+    hand_ranks = (-hand_scores).argsort(axis=0).argsort(axis=0) + 1
+    rank_low, rank_high = np.percentile(hand_ranks, [5, 95], axis=1)
+    assert np.allclose(ranks.get_column("rank_p05").to_numpy(), rank_low)
+    assert np.allclose(ranks.get_column("rank_p95").to_numpy(), rank_high)
+
+    def grade(score: float) -> str:
+        return next(g for g, low in GRADES if score >= low)
+
+    real_grades = [grade(s) for s in real.score]
+    assert ranks.get_column("grade").to_list() == real_grades
+    kept = [np.mean([grade(s) == real_grades[i] for s in hand_scores[i]]) for i in range(15)]
+    assert np.allclose(ranks.get_column("grade_stability").to_numpy(), kept)
+    assert any(k < 1 for k in kept), "the example should move some grade"
+
+
+@pytest.fixture(scope="module")
+def stability_run(generated_data, tmp_path_factory):
+    """One daily run with the default model (200 draws); the Dagster result and the published file."""
+    db = tmp_path_factory.mktemp("stability") / "kam.duckdb"
+    result = run_pipeline(generated_data, db, AS_OF)
+    assert result.success
+    return result, db
+
+
+@pytest.mark.integration
+def test_a_pipeline_run_publishes_both_marts_with_their_checks(stability_run):
+    result, db = stability_run
+    checks = {
+        (e.asset_key.path[-1], e.check_name): e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.path[-1] in ("weight_stability", "rank_stability")
+    }
+    assert checks == {
+        ("weight_stability", "gx_snapshot_valid"): True,
+        ("weight_stability", "gx_row_count_stable"): True,
+        ("rank_stability", "gx_snapshot_valid"): True,
+        ("rank_stability", "gx_row_count_stable"): True,
+    }
+    with duckdb.connect(str(db), read_only=True) as conn:
+        # One row per scored account, with the rank method_comparison gives it.
+        assert (
+            conn.execute(
+                "select count(*), count(m.account_id), count(*) filter (where r.rank = m.rank) "
+                "from marts.rank_stability r left join marts.method_comparison m using (as_of_date, account_id)"
+            ).fetchone()
+            == conn.execute("select count(*), count(*), count(*) from marts.method_comparison").fetchone()
+        )
+        # One row per indicator of every profile with accounts, with the weight indicator_weights stores.
+        rows, matched, draws = conn.execute(
+            "select count(*), count(*) filter (where abs(s.weight - w.weight) < 1e-12), min(s.draws) "
+            "from marts.weight_stability s join marts.indicator_weights w "
+            "using (as_of_date, subject, profile, indicator)"
+        ).fetchone()
+        profiles = conn.execute("select count(distinct profile) from marts.account_scores").fetchone()[0]
+        indicators = conn.execute("select count(distinct indicator) from marts.score_contributions").fetchone()[0]
+        assert rows == matched == profiles * indicators
+        assert draws == 200
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_report_flags_the_profiles_with_unstable_weights(stability_run, tmp_path, lang):
+    _, db = stability_run
+    with duckdb.connect(str(db), read_only=True) as conn:
+        flagged = conn.execute(
+            "select profile, any_value(accounts), count(*) from marts.weight_stability "
+            "where unstable group by profile order by profile"
+        ).fetchall()
+    page = html.unescape(build_report(db, tmp_path / f"report.{lang}.html", lang=lang).path.read_text("utf-8"))
+    assert t(lang, "stability_heading") in page
+    assert t(lang, "stability_text", draws=200) in page
+    for profile, accounts, count in flagged:
+        sentence = t(lang, "stability_unstable", profile=profile, accounts=accounts, count=count, items="\0")
+        assert sentence.split("\0")[0] in page, profile
+    if not flagged:
+        assert t(lang, "stability_stable") in page
+
+
+@pytest.mark.integration
+def test_zero_draws_write_both_marts_without_rows(stability_run, tmp_path):
+    _, db = stability_run
+    work = tmp_path / "kam.work.duckdb"
+    shutil.copy(db.with_name("kam.work.duckdb"), work)
+    document = yaml.safe_load(default_model_path().read_text(encoding="utf-8"))
+    document["stability"] = {"draws": 0}
+    path = tmp_path / "off.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with duckdb.connect(str(work)) as conn:
+        before = conn.execute("select count(*) from marts.rank_stability where as_of_date = ?", [AS_OF]).fetchall()[0]
+        result = score_snapshot(conn, load_model(path), AS_OF)
+        after = [
+            conn.execute(f"select count(*) from marts.{table} where as_of_date = ?", [AS_OF]).fetchall()[0][0]
+            for table in ("weight_stability", "rank_stability", "account_scores")
+        ]
+    assert before[0] > 0
+    assert result.counts["weight_stability"] == result.counts["rank_stability"] == 0
+    assert after[:2] == [0, 0] and after[2] == result.account_scores.height > 0
