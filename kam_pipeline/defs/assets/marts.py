@@ -199,60 +199,48 @@ manager_indicators = _sql_asset(
 _SCORING_INPUTS = [_mart("account_indicators"), _mart("account_assessments")]
 
 
+def _scoring_spec(table: str, description: str) -> dg.AssetSpec:
+    """The spec of a mart written by the scoring step: it reads the day's indicators (entropy and
+    CRITIC weights come from them) and lives in DuckDB."""
+    return dg.AssetSpec(_mart(table), deps=_SCORING_INPUTS, description=description, kinds={"duckdb"})
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            _mart("account_scores"),
-            deps=_SCORING_INPUTS,
-            description="Account scores with group sub-scores, rank, grade, change and key-account flag.",
-            kinds={"duckdb"},
+        _scoring_spec(
+            "account_scores",
+            "Account scores with group sub-scores, rank, grade, change and key-account flag.",
         ),
-        dg.AssetSpec(
-            _mart("score_contributions"),
-            deps=_SCORING_INPUTS,
-            description="Value, normalised value, effective weight and points of every indicator of every score.",
-            kinds={"duckdb"},
+        _scoring_spec(
+            "score_contributions",
+            "Value, normalised value, effective weight and points of every indicator of every score.",
         ),
-        dg.AssetSpec(
-            _mart("indicator_weights"),
-            # Entropy and CRITIC weights come from the day's indicator values.
-            deps=_SCORING_INPUTS,
-            description="Final, subjective and objective weights per profile (account rows; the manager "
+        _scoring_spec(
+            "indicator_weights",
+            "Final, subjective and objective weights per profile (account rows; the manager "
             "rows are written by the people_scores step from book_indicators).",
-            kinds={"duckdb"},
         ),
-        dg.AssetSpec(
-            _mart("weight_consistency"),
-            deps=_SCORING_INPUTS,
-            description="AHP matrices with lambda_max, CI, CR and verdict (account rows; the manager rows "
+        _scoring_spec(
+            "weight_consistency",
+            "AHP matrices with lambda_max, CI, CR and verdict (account rows; the manager rows "
             "are written by the people_scores step).",
-            kinds={"duckdb"},
         ),
-        dg.AssetSpec(
-            _mart("method_comparison"),
-            deps=_SCORING_INPUTS,
-            description="Every scored account's rank by the weighted sum, TOPSIS and grey relational analysis.",
-            kinds={"duckdb"},
+        _scoring_spec(
+            "method_comparison",
+            "Every scored account's rank by the weighted sum, TOPSIS and grey relational analysis.",
         ),
-        dg.AssetSpec(
-            _mart("method_agreement"),
-            deps=_SCORING_INPUTS,
-            description="Per profile: Spearman and Kendall rank correlations of TOPSIS and GRA with the score.",
-            kinds={"duckdb"},
+        _scoring_spec(
+            "method_agreement",
+            "Per profile: Spearman and Kendall rank correlations of TOPSIS and GRA with the score.",
         ),
-        dg.AssetSpec(
-            _mart("weight_stability"),
-            deps=_SCORING_INPUTS,
-            description="Per profile and indicator: the weight's 5-95 % band over bootstrap resamples of the "
-            "profile's accounts.",
-            kinds={"duckdb"},
+        _scoring_spec(
+            "weight_stability",
+            "Per profile and indicator: the weight's 5-95 % band over bootstrap resamples of the profile's accounts.",
         ),
-        dg.AssetSpec(
-            _mart("rank_stability"),
-            deps=_SCORING_INPUTS,
-            description="Every scored account's 5-95 % rank band within its profile and the share of bootstrap "
+        _scoring_spec(
+            "rank_stability",
+            "Every scored account's 5-95 % rank band within its profile and the share of bootstrap "
             "draws that keep its grade.",
-            kinds={"duckdb"},
         ),
     ],
     group_name="marts",
