@@ -13,7 +13,9 @@ after D + h, up to the run's latest date) and on nothing else. A run that writes
 
 Every other row is exactly what a computation from scratch over the same history returns, so it
 is kept. A daily run (one new date after the stored ones) recomputes the dates D whose D + h it
-reaches, one per horizon, instead of all of them.
+reaches, one per horizon, instead of all of them. The rows kept are trusted to match the stored
+scores: a run that rewrote a stored date's scores but failed before its backtest step leaves the
+rows that read that date stale until the date is run again (a run of other dates does not see it).
 """
 
 from __future__ import annotations
