@@ -13,6 +13,7 @@ marts.rank_stability.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -20,8 +21,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from kam_pipeline.scoring.engine import ProfileScores, prepare, resolve_weights, weight_shares
+from kam_pipeline.scoring.engine import ProfileScores, prepare, resolve_weights
 from kam_pipeline.scoring.model import Profile, ScoringModel, WeightSpec
+from kam_pipeline.scoring.weights import _NOISE, combine_weights
 
 __all__ = [
     "BAND_ABSOLUTE",
@@ -115,64 +117,173 @@ def bootstrap(
     samples = _rng(seed, profile.name).integers(0, m, size=(draws, m)) if m else np.zeros((draws, 0), dtype=int)
     cols = {g: [j for j, i in enumerate(indicators) if i.group == g] for g in groups}
     group_of = np.array([groups.index(i.group) for i in indicators], dtype=int)
-
-    def within_weights(g: str, rows: np.ndarray) -> np.ndarray:
-        items = [indicators[j].id for j in cols[g]]
-        matrix = normalized[rows][:, cols[g]]
-        return resolve_weights(profile.indicator_weights[g], items, matrix, profile.name, f"indicators:{g}").final
-
-    # Weights no resample can change are computed once.
-    fixed = {g: within_weights(g, np.arange(m)) for g in groups if not _varies(profile.indicator_weights[g])}
+    within_rules = {
+        g: _WithinWeights(profile, g, [indicators[j].id for j in cols[g]], normalized[:, cols[g]]) for g in groups
+    }
     fixed_between = None
     if not _varies(profile.group_weights):
         fixed_between = resolve_weights(profile.group_weights, groups, None, profile.name, "groups").final
+    # A draw's score depends on an account only through its row of (filled, usable, has_value):
+    # accounts with the same row are scored once, so they keep exactly equal scores (and tie).
+    key = np.column_stack([np.where(usable, filled, 0.0), usable, has_value]) if m else np.zeros((0, 3 * n))
+    first, inverse = _distinct_rows(key)
+    u_filled, u_usable, u_has = key[first, :n], key[first, n : 2 * n], key[first, 2 * n :]
+    u = len(first)
 
-    weights, scores, completeness = [], [], []
-    step = max(1, _CELLS // max(1, m * n))
+    weights = np.zeros((draws, n))
+    score = np.zeros((m, draws))
+    completeness = np.zeros((m, draws))
+    step = max(1, _CELLS // max(1, u * max(1, len(groups))))
     for start in range(0, draws, step):
         chunk = samples[start : start + step]
         c = len(chunk)
-        # Within each group: every draw's weights (c × k), each account's shares (m × c × k).
-        eff_within = np.zeros((m, c, n))
-        group_scores = np.zeros((m, c, len(groups)))
-        group_has = np.zeros((m, c, len(groups)), dtype=bool)
         within = np.zeros((c, n))
+        for g in groups:
+            within[:, cols[g]] = within_rules[g].draws(chunk)
+        # Group scores of every distinct row and draw (groups × rows × draws): 100 · Σ w·value / Σ w
+        # over the row's usable indicators of the group (two matrix products), NaN where none is usable.
+        group_scores = np.full((len(groups), u, c), np.nan)
         for k, g in enumerate(groups):
-            w = np.stack([fixed[g] if g in fixed else within_weights(g, rows) for rows in chunk])
-            within[:, cols[g]] = w
-            share, present = weight_shares(usable[:, None, cols[g]], w)
-            eff_within[:, :, cols[g]] = share
-            group_scores[:, :, k] = np.where(
-                present, 100.0 * np.nansum(share * filled[:, None, cols[g]], axis=-1), np.nan
-            )
-            group_has[:, :, k] = present
+            w = within[:, cols[g]].T
+            num, den = u_filled[:, cols[g]] @ w, u_usable[:, cols[g]] @ w
+            np.divide(100.0 * num, den, out=group_scores[k], where=den > 0)
         # Between groups: the draw's weights from the group scores of its own resample.
-        between = np.stack(
-            [
+        between = np.zeros((c, len(groups)))
+        for b, rows in enumerate(chunk):
+            between[b] = (
                 fixed_between
                 if fixed_between is not None
                 else resolve_weights(
-                    profile.group_weights, groups, group_scores[rows, b, :] / 100.0, profile.name, "groups"
+                    profile.group_weights, groups, group_scores[:, inverse[rows], b].T / 100.0, profile.name, "groups"
                 ).final
-                for b, rows in enumerate(chunk)
-            ]
-        )
-        gshare, scored = weight_shares(group_has, between)
-        effective = gshare[:, :, group_of] * eff_within
-        scores.append(np.where(scored, 100.0 * np.nansum(effective * filled[:, None, :], axis=-1), np.nan))
+            )
+        # The score: the group scores weighted by the draw's group weights, shared among the groups
+        # the row has (as weight_shares does), NaN when it has none with a positive weight.
+        weighed, total = np.zeros((u, c)), np.zeros((u, c))
+        for k in range(len(groups)):
+            present = ~np.isnan(group_scores[k])
+            w = np.where(present, between[None, :, k], 0.0)
+            total += w
+            weighed += w * np.where(present, group_scores[k], 0.0)
+        scores = np.divide(weighed, total, out=np.full((u, c), np.nan), where=total > 0)
+        score[:, start : start + c] = scores[inverse]
         base = between[:, group_of] * within
-        weights.append(base)
-        total = base.sum(axis=1)
-        share_backed = has_value.astype(float) @ base.T
-        completeness.append(
-            np.clip(np.divide(share_backed, total, out=np.zeros_like(share_backed), where=total > 0), 0.0, 1.0)
+        weights[start : start + c] = base
+        sums = base.sum(axis=1)
+        backed = u_has @ base.T
+        np.divide(backed, sums, out=backed, where=sums > 0)
+        backed[:, sums <= 0] = 0.0
+        completeness[:, start : start + c] = np.clip(backed, 0.0, 1.0)[inverse]
+    return Draws(samples=samples, weights=weights, score=score, completeness=completeness)
+
+
+def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct row of `key` (no NaN), and each row's position among those.
+
+    Rows are told apart by a 64-bit hash of their values, then checked equal to their group's
+    first row; in the (astronomically rare) case of a collision, by np.unique's exact comparison.
+    """
+    if key.shape[0] == 0:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    hashes = pl.DataFrame(key).hash_rows(seed=0).to_numpy()
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if not np.array_equal(key[first][inverse], key):
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    return first, inverse
+
+
+class _WithinWeights:
+    """The weights inside one group for a chunk of draws (draws × the group's indicators).
+
+    Weights no resample can change are computed once. Entropy weights, alone or as the objective
+    half of a combination, are computed for all the draws of a chunk at once from each draw's
+    count of every row (see _entropy_of_counts); other objective weights (CRITIC) are recomputed
+    on each draw's resampled rows with the engine's resolve_weights.
+    """
+
+    def __init__(self, profile: Profile, group: str, items: list[str], matrix: np.ndarray) -> None:
+        self.spec = profile.indicator_weights[group]
+        self.profile, self.level, self.items, self.matrix = profile.name, f"indicators:{group}", items, matrix
+        self.fixed = None if _varies(self.spec) else self._resolve(np.arange(matrix.shape[0]))
+        objective = self.spec.objective if self.spec.method == "combined" else self.spec
+        self.entropy = self.fixed is None and objective.method == "entropy"
+        self.subjective = None
+        if self.entropy and self.spec.method == "combined":
+            self.subjective = resolve_weights(self.spec.subjective, items, None, self.profile, self.level).final
+        if self.entropy:
+            known = ~np.isnan(matrix)
+            x = np.where(known, matrix, 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xlogx = np.where(known & (x > 0), x * np.log(x), 0.0)
+            self.known, self.x, self.xlogx = known.astype(float), x, xlogx
+
+    def _resolve(self, rows: np.ndarray) -> np.ndarray:
+        return resolve_weights(self.spec, self.items, self.matrix[rows], self.profile, self.level).final
+
+    def draws(self, chunk: np.ndarray) -> np.ndarray:
+        c, k = len(chunk), len(self.items)
+        if self.fixed is not None:
+            return np.broadcast_to(self.fixed, (c, k))
+        if not self.entropy:
+            return np.stack([self._resolve(rows) for rows in chunk]) if c else np.zeros((0, k))
+        m = self.matrix.shape[0]
+        counts = np.zeros((c, m))
+        if m:
+            counts = np.bincount((chunk + m * np.arange(c)[:, None]).reshape(-1), minlength=c * m)
+            counts = counts.reshape(c, m).astype(float)
+        if self.subjective is None:
+            return _entropy_of_counts(counts, self.known, self.x, self.xlogx, np.ones(k, dtype=bool))
+        # combined: the objective weights of the items the subjective weights keep (as resolve_weights).
+        kept = self.subjective > 0
+        if not kept.any():
+            kept = np.ones(k, dtype=bool)
+        objective = _entropy_of_counts(counts, self.known, self.x, self.xlogx, kept)
+        spec = self.spec
+        return (
+            np.stack(
+                [combine_weights(self.subjective, o, method=spec.combination, alpha=spec.alpha) for o in objective]
+            )
+            if c
+            else np.zeros((0, k))
         )
-    return Draws(
-        samples=samples,
-        weights=np.concatenate(weights) if weights else np.zeros((0, n)),
-        score=np.concatenate(scores, axis=1) if scores else np.zeros((m, 0)),
-        completeness=np.concatenate(completeness, axis=1) if completeness else np.zeros((m, 0)),
-    )
+
+
+def _entropy_of_counts(
+    counts: np.ndarray, known: np.ndarray, x: np.ndarray, xlogx: np.ndarray, kept: np.ndarray
+) -> np.ndarray:
+    """Entropy weights (as entropy_weights on the imputed resample) of every draw, from its counts.
+
+    A draw holds row i counts[b, i] times. Each column's missing values are imputed with the
+    resample's column mean μ (as the engine does), so its sum S = Σ c·x + N_missing·μ and
+    Σ x ln x = Σ c·x ln x + N_missing·μ ln μ; then Σ p ln p = Σ x ln x / S − ln S, e = −Σ p ln p / ln m,
+    d = 1 − e (0 below the noise floor, and for a column summing to 0), w = d / Σ d over the `kept`
+    columns (0 elsewhere), equal weights over them when no column discriminates or m < 2.
+    Returns draws × columns. The sums run in another order than entropy_weights', so the weights
+    agree with it to rounding (about 1e-12), not bit for bit.
+    """
+    c, k = counts.shape[0], known.shape[1]
+    m = known.shape[0]
+    out = np.zeros((c, k))
+    if m < 2:
+        out[:, kept] = 1.0 / kept.sum()
+        return out
+    n_known = counts @ known
+    s_known = counts @ x
+    t_known = counts @ xlogx
+    mean = np.divide(s_known, n_known, out=np.zeros_like(s_known), where=n_known > 0)
+    missing = m - n_known
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = s_known + missing * mean
+        t = t_known + missing * np.where(mean > 0, mean * np.log(mean), 0.0)
+        informative = s > 0
+        e = np.where(informative, -(t / s - np.log(np.where(informative, s, 1.0))) / math.log(m), 1.0)
+    d = np.where(kept, 1.0 - e, 0.0)
+    d[d < _NOISE] = 0.0
+    total = d.sum(axis=1, keepdims=True)
+    equal = np.where(kept, 1.0 / kept.sum(), 0.0)
+    return np.where(total > 0, d / np.where(total > 0, total, 1.0), equal)
 
 
 def _grades(score: np.ndarray, completeness: np.ndarray, model: ScoringModel) -> np.ndarray:

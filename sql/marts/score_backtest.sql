@@ -1,5 +1,7 @@
 -- marts.score_backtest: did the score predict churn? One row per (stored snapshot D, horizon h of $horizons)
 -- for every D <= $as_of that has a later stored snapshot on or after D + h, the first of them F <= $as_of.
+-- Only the snapshots D listed in $backtest_dates are computed (a daily run recomputes the few whose
+-- result the new snapshot can change, see kam_pipeline/warehouse/backtest.py); F is found among all.
 --
 -- The accounts of D are those scored at D, not churned at D and present at F; churned are those of
 -- them with is_churned = 1 at F. With the retained accounts as positives,
@@ -25,6 +27,7 @@ pairs as (
     from snapshots as d
     cross join (select unnest($horizons::integer[]) as horizon_days) as horizon
     inner join snapshots as f on f.as_of_date >= d.as_of_date + horizon.horizon_days
+    where list_contains($backtest_dates::date[], d.as_of_date)
     group by all
 ),
 

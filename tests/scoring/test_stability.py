@@ -291,3 +291,62 @@ def test_zero_draws_write_both_marts_without_rows(stability_run, tmp_path):
     assert before[0] > 0
     assert result.counts["weight_stability"] == result.counts["rank_stability"] == 0
     assert after[:2] == [0, 0] and after[2] == result.account_scores.height > 0
+
+
+def _critic(x: np.ndarray) -> np.ndarray:
+    """CRITIC weights by the textbook formula: σ_j (sample) · Σ_k (1 − r_jk), normalised."""
+    r = np.corrcoef(x, rowvar=False)
+    c = x.std(axis=0, ddof=1) * (1.0 - r).sum(axis=1)
+    return c / c.sum()
+
+
+def test_combined_entropy_with_missing_values_and_critic_recomputed_by_hand(tmp_path):
+    # financial: 0.5 · expert (3 : 1) + 0.5 · entropy; customer: CRITIC; between groups fixed 0.6 / 0.4.
+    # Missing values: the objective weights impute the resample's column mean, the score shares the
+    # group's weight among the indicators the account has.
+    document = yaml.safe_load(Path(tiny_model(tmp_path).path).read_text(encoding="utf-8"))
+    weights_of = document["profiles"]["default"]["indicator_weights"]
+    weights_of["financial"] = {
+        "method": "combined",
+        "combination": "linear",
+        "alpha": 0.5,
+        "subjective": {"method": "expert", "experts": {"cfo": {"revenue": 3, "gross_margin": 1}}},
+        "objective": {"method": "entropy"},
+    }
+    weights_of["customer"] = {"method": "critic"}
+    path = tmp_path / "combined.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    model = load_model(path)
+    values = random_values(25, seed=4)
+    values[[2, 7, 11], 0] = np.nan  # revenue missing for three accounts
+    values[5, 1] = np.nan
+    values[20] = values[3]  # two identical accounts
+    b = 60
+    _, draws, _, ranks = run(model, values, draws=b, seed=3)
+    n = np.column_stack([_minmax(values[:, j], h) for j, h in enumerate([True, True, True, False])])
+    n_nan = n.copy()
+    for j in range(2):  # minmax over the known values, NaN stays NaN
+        col = values[:, j]
+        known = ~np.isnan(col)
+        n_nan[:, j] = np.where(known, (col - np.nanmin(col)) / (np.nanmax(col) - np.nanmin(col)), np.nan)
+    hand_weights = np.zeros((b, 4))
+    for k, rows in enumerate(draws.samples):
+        sample = n_nan[rows][:, :2].copy()
+        for j in range(2):
+            sample[np.isnan(sample[:, j]), j] = np.nanmean(sample[:, j])
+        hand_weights[k, :2] = 0.6 * (0.5 * np.array([0.75, 0.25]) + 0.5 * _entropy(sample))
+        hand_weights[k, 2:] = 0.4 * _critic(n_nan[rows][:, 2:])
+    assert np.allclose(draws.weights, hand_weights, atol=1e-10)
+    hand_scores = np.zeros((25, b))
+    for i in range(25):
+        have = ~np.isnan(n_nan[i])
+        for k in range(b):
+            w = hand_weights[k]
+            financial = (w[:2] * have[:2]) @ np.nan_to_num(n_nan[i, :2]) / (w[:2] * have[:2]).sum()
+            customer = w[2:] @ n_nan[i, 2:] / w[2:].sum()
+            hand_scores[i, k] = 100 * (0.6 * financial + 0.4 * customer)
+    assert np.allclose(draws.score, hand_scores, atol=1e-8)
+    # The two identical accounts get exactly the same score in every draw, hence the same ranks.
+    assert np.array_equal(draws.score[3], draws.score[20])
+    by = {r["account_id"]: r for r in ranks.iter_rows(named=True)}
+    assert (by["a03"]["rank_p05"], by["a03"]["rank_p95"]) == (by["a20"]["rank_p05"], by["a20"]["rank_p95"])

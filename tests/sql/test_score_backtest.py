@@ -48,7 +48,7 @@ def conn(tmp_path):
 
 def _backtest(conn, as_of=D3, horizons=(90, 180)):
     stored = [r[0] for r in conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()]
-    params = {"as_of": as_of, "horizons": list(horizons)}
+    params = {"as_of": as_of, "horizons": list(horizons), "backtest_dates": stored}
     write_snapshot(conn, "score_backtest", read_sql("marts/score_backtest"), params, stored)
     result = conn.execute("select * from marts.score_backtest order by as_of_date, horizon_days")
     columns = [d[0] for d in result.description]

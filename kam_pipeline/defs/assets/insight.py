@@ -19,9 +19,9 @@ from kam_pipeline.report.metadata import (
     score_change_markdown,
 )
 from kam_pipeline.scoring.model import ScoringModel
-from kam_pipeline.warehouse.database import open_connection, scalar, write_snapshot, write_sql_snapshot
+from kam_pipeline.warehouse.backtest import write_backtest
+from kam_pipeline.warehouse.database import open_connection, scalar, write_sql_snapshot
 from kam_pipeline.warehouse.history import previous_params
-from kam_pipeline.warehouse.sql_files import read_sql
 
 SCORE_ALERTS = dg.AssetKey(["marts", "score_alerts"])
 EVALUATION_REPORT = dg.AssetKey(["evaluation_report"])
@@ -129,23 +129,21 @@ SCORE_BACKTEST = dg.AssetKey(["marts", "score_backtest"])
     ],
 )
 def score_backtest(context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Rewrite the backtest of every stored snapshot up to the run's latest date (a new snapshot can
-    complete the horizon of an old one)."""
+    """Recompute the backtest of the stored snapshots whose rows the run's dates can change (a new
+    snapshot completes the horizon of an old one); the others are kept as they are."""
     model = kam.model()
-    latest = as_of_dates(context)[-1]
+    dates = as_of_dates(context)
+    latest = dates[-1]
     with open_connection(duckdb) as conn:
-        stored = [
-            r[0]
-            for r in conn.execute(
-                "select distinct as_of_date from marts.account_scores where as_of_date <= ? order by 1", [latest]
-            ).fetchall()
-        ]
-        params = {"as_of": latest, "horizons": list(model.spec.backtest.horizons_days)}
-        write_snapshot(conn, "score_backtest", read_sql("marts/score_backtest"), params, stored or [latest])
+        recomputed = write_backtest(conn, dates, list(model.spec.backtest.horizons_days))
         rows = scalar(conn, "select count(*) from marts.score_backtest")
         outcome = validate_backtest(conn)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "as_of_date": latest.isoformat()},
+        metadata={
+            "dagster/row_count": rows,
+            "as_of_date": latest.isoformat(),
+            "snapshots_recomputed": len(recomputed),
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="gx_backtest_valid",
