@@ -190,7 +190,7 @@ def full_load(data: Path, work: Path, repeats: int, as_of: dt.date) -> str:
         lines.append(
             f"| {round_} | disk | " + ", ".join(f"{k} {v:.0f} MiB" for k, v in stored.items()) + " | | | | | |"
         )
-        print(lines[-4:], file=sys.stderr, flush=True)
+        print("\n".join(lines[-4:]), file=sys.stderr, flush=True)
     return "\n".join(lines)
 
 
