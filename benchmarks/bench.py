@@ -13,6 +13,13 @@ own process (wall time and peak RSS from the kernel's accounting of that child):
   kam_tiny          `kam run` on a 5-account data set (fixed overhead)
 
 and prints a table with the ratios the targets in issue 5 are stated in.
+
+    .venv/bin/python benchmarks/bench.py --full-load DATA_DIR --repeats 2
+
+measures only the full load of an existing data folder: the DuckDB-only baseline and
+`kam run` on a fresh database, back to back, `--repeats` times alternately, with wall and
+CPU seconds (user + system of each child) and the disk the run leaves (working database,
+archive of delivered files, published folder).
 """
 
 from __future__ import annotations
@@ -94,7 +101,10 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"benchmark step failed ({' '.join(cmd)}):\n{err[-2000:]}")
-    return {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024, "stdout": out}
+    # CPU seconds (user + system) of the child and the threads it ran: a shared machine stretches
+    # wall times far more than CPU time, so ratios are given both ways.
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mib": usage.ru_maxrss / 1024, "stdout": out}
 
 
 def kam(*args: str) -> list[str]:
@@ -106,17 +116,11 @@ def stage_times(path: Path) -> dict[str, float]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def bench_size(lines: int, work: Path) -> dict:
-    accounts = max(5, round(lines / LINES_PER_ACCOUNT))
-    data = work / f"data_{lines}"
-    gen = measure(
-        kam("generate", "--out", str(data), "--accounts", str(accounts), "--days", "730", "--end", END.isoformat())
-    )
-    order_lines = sum(1 for f in data.glob("orders*.csv") for _ in f.open()) - len(list(data.glob("orders*.csv")))
-    results = {"order_lines": order_lines, "accounts": accounts, "generate": gen}
+def duckdb_baseline(data: Path, work: Path, as_of: dt.date) -> dict:
+    """Measure the DuckDB-only script on `data` (its database removed afterwards)."""
     script = work / "baseline.sql"
-    script.write_text(BASELINE_SQL.format(data=data, as_of=AS_OF))
-    results["duckdb_baseline"] = measure(
+    script.write_text(BASELINE_SQL.format(data=data, as_of=as_of))
+    result = measure(
         [
             PYTHON,
             "-c",
@@ -130,6 +134,75 @@ def bench_size(lines: int, work: Path) -> dict:
         ]
     )
     (work / "baseline.duckdb").unlink(missing_ok=True)
+    return result
+
+
+def disk_mib(paths: list[Path]) -> float:
+    """MiB the files under `paths` (files or folders) occupy."""
+    total = 0
+    for path in paths:
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()] if path.exists() else []
+        total += sum(f.stat().st_size for f in files)
+    return total / 2**20
+
+
+def full_load(data: Path, work: Path, repeats: int, as_of: dt.date) -> str:
+    """Baseline and `kam run` on a fresh database back to back, `repeats` times; return the table of both."""
+    lines = [
+        "| round | step | wall s | CPU s (user+sys) | peak RSS MiB | disk MiB | ratio wall | ratio CPU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for round_ in range(1, repeats + 1):
+        base = duckdb_baseline(data, work, as_of)
+        db = work / "kam_full.duckdb"
+        for f in work.glob("kam_full*"):
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
+        timings = work / "timings.json"
+        full = measure(
+            kam(
+                "run",
+                "--data",
+                str(data),
+                "--db",
+                str(db),
+                "--as-of",
+                as_of.isoformat(),
+                "--quiet",
+                "--timings",
+                str(timings),
+            )
+        )
+        stored = {
+            "working database": disk_mib([db.with_name("kam_full.work.duckdb")]),
+            "archive": disk_mib([db.with_name("kam_full.work.delivered")]),
+            "published": disk_mib([db, db.with_name("kam_full.parquet")]),
+        }
+        lines.append(
+            f"| {round_} | DuckDB-only baseline | {base['wall_s']:.1f} | {base['cpu_s']:.1f} | "
+            f"{base['rss_mib']:.0f} | | 1.00x | 1.00x |"
+        )
+        lines.append(
+            f"| {round_} | kam run, full | {full['wall_s']:.1f} | {full['cpu_s']:.1f} | {full['rss_mib']:.0f} | "
+            f"{sum(stored.values()):.0f} | {full['wall_s'] / base['wall_s']:.2f}x | {full['cpu_s'] / base['cpu_s']:.2f}x |"
+        )
+        top = sorted(stage_times(timings).items(), key=lambda kv: -kv[1])[:6]
+        lines.append(f"| {round_} | stages | " + ", ".join(f"{k} {v:.1f}" for k, v in top) + " | | | | | |")
+        lines.append(
+            f"| {round_} | disk | " + ", ".join(f"{k} {v:.0f} MiB" for k, v in stored.items()) + " | | | | | |"
+        )
+        print("\n".join(lines[-4:]), file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def bench_size(lines: int, work: Path) -> dict:
+    accounts = max(5, round(lines / LINES_PER_ACCOUNT))
+    data = work / f"data_{lines}"
+    gen = measure(
+        kam("generate", "--out", str(data), "--accounts", str(accounts), "--days", "730", "--end", END.isoformat())
+    )
+    order_lines = sum(1 for f in data.glob("orders*.csv") for _ in f.open()) - len(list(data.glob("orders*.csv")))
+    results = {"order_lines": order_lines, "accounts": accounts, "generate": gen}
+    results["duckdb_baseline"] = duckdb_baseline(data, work, AS_OF)
     results["pandas_baseline"] = measure([PYTHON, "-c", PANDAS_SCRIPT, str(data), AS_OF.isoformat()])
 
     db = work / f"kam_{lines}.duckdb"
@@ -270,9 +343,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, action="append", help="order lines (repeatable)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--full-load", type=Path, default=None, help="only the full load of this data folder")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of baseline and full load (--full-load)")
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, default=AS_OF, help="as-of date (--full-load)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="kam_bench_"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.full_load:
+        print(full_load(args.full_load.resolve(), work, args.repeats, args.as_of))
+        shutil.rmtree(work, ignore_errors=True)
+        return
     sizes = {}
     for n in args.lines or [1_000_000, 10_000_000]:
         print(f"benchmarking {n:,} order lines in {work} ...", file=sys.stderr, flush=True)

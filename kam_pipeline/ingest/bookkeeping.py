@@ -4,6 +4,7 @@ raw.ingest_log     one row per delivered or ignored file: its identity (size, ti
                    checksum), its counts and its status
 raw.staging_state  per source, the signature of the inputs its staging was built from
 raw.file_mapping   the sources.yaml mapping each file was loaded under
+raw.archived_files the archived copy of each plain CSV file (`archive.py`)
 """
 
 from __future__ import annotations
@@ -63,7 +64,13 @@ def read_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     )
 
 
-_LAYER_TABLES = ("raw.ingest_log", "raw.staging_state", "raw.file_mapping", "quarantine.rule_violations")
+_LAYER_TABLES = (
+    "raw.ingest_log",
+    "raw.staging_state",
+    "raw.file_mapping",
+    "raw.archived_files",
+    "quarantine.rule_violations",
+)
 
 
 def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | None = None) -> None:
@@ -111,6 +118,19 @@ def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | Non
             file_name varchar not null,
             mapping varchar not null,
             headers map(varchar, varchar) not null,
+            primary key (source, file_name)
+        )
+        """
+    )
+    # The archived copy of each plain CSV file (see archive.py), read by the view raw.<source>.
+    conn.execute(
+        """
+        create table if not exists raw.archived_files (
+            source varchar not null,
+            file_name varchar not null,
+            path varchar not null,
+            columns varchar[] not null,
+            ingested_at timestamp not null,
             primary key (source, file_name)
         )
         """

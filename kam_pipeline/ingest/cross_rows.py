@@ -10,11 +10,15 @@ from __future__ import annotations
 import duckdb
 
 from kam_pipeline.ingest.contract import Source
+from kam_pipeline.ingest.layout import raw_relation
 from kam_pipeline.warehouse.database import scalar
 
 # Keys delivered more than once, found in one pass over the typed rows and used by both the
 # conflict rule and the collapsing of identical copies (a temporary table of this connection).
 DUPLICATE_KEYS = "kam_duplicate_keys"
+# The reason of every rejected row, and the delivered text of those rows, while quarantine.<source> is rebuilt.
+REASONS = "kam_reasons"
+DELIVERED = "kam_delivered"
 
 
 def apply_cross_row_rules(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
@@ -126,34 +130,70 @@ def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, i
             where copy > 1
             """
         ).fetchall()[0][0]
-    raw_cols = ", ".join(f'r."{c}"' for c in spec.column_names)
     conn.execute(
         f"""
-        create or replace table quarantine.{spec.name} as
-        with reasons as (
-            select
-                v._source_file,
-                v._row_number,
-                -- A column delivered under a header that sources.yaml mapped is named by that
-                -- header first: `状态 (status): ...`.
-                string_agg(
-                    coalesce(m.headers[v."column"] || ' (' || v."column" || ')', v."column")
-                    || ': ' || v.rule || coalesce(' (value ' || chr(39) || v.value || chr(39) || ')', ''),
-                    '; ' order by v.stage desc, v."column", v.rule
-                ) as reason,
-                count(*) as rules_broken
-            from quarantine.rule_violations as v
-            left join raw.file_mapping as m on m.source = v.source and m.file_name = v._source_file
-            where v.source = $source
-            group by v._source_file, v._row_number
-        )
-        select {raw_cols}, r._extra, r._source_file, r._row_number, reasons.reason, reasons.rules_broken
-        from raw.{spec.name} as r
-        join reasons using (_source_file, _row_number)
-        order by r._source_file, r._row_number
+        create or replace temp table {REASONS} as
+        select
+            v._source_file,
+            v._row_number,
+            -- A column delivered under a header that sources.yaml mapped is named by that
+            -- header first: `状态 (status): ...`.
+            string_agg(
+                coalesce(m.headers[v."column"] || ' (' || v."column" || ')', v."column")
+                || ': ' || v.rule || coalesce(' (value ' || chr(39) || v.value || chr(39) || ')', ''),
+                '; ' order by v.stage desc, v."column", v.rule
+            ) as reason,
+            count(*) as rules_broken
+        from quarantine.rule_violations as v
+        left join raw.file_mapping as m on m.source = v.source and m.file_name = v._source_file
+        where v.source = $source
+        group by v._source_file, v._row_number
         """,
         {"source": spec.name},
     )
+    _gather_delivered(conn, spec)
+    conn.execute(
+        f"""
+        create or replace table quarantine.{spec.name} as
+        select r.*, reasons.reason, reasons.rules_broken
+        from {DELIVERED} as r
+        join {REASONS} as reasons using (_source_file, _row_number)
+        order by r._source_file, r._row_number
+        """
+    )
+    conn.execute(f"drop table {REASONS}")
+    conn.execute(f"drop table {DELIVERED}")
     staged = scalar(conn, f"select count(*) from staging.{spec.name}")
     quarantined = scalar(conn, f"select count(*) from quarantine.{spec.name}")
     return staged, quarantined, collapsed
+
+
+def _gather_delivered(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    """Fill DELIVERED with the delivered text of every row in REASONS.
+
+    A row quarantined before keeps the text its quarantine row holds (a file loaded again
+    lost its rows there, see `forget_file`); only the files of the other rows are read from
+    raw, so a daily file does not make the rebuild parse the archived history again.
+    """
+    names = ", ".join(f'"{c}"' for c in [*spec.column_names, "_extra", "_source_file", "_row_number"])
+    known = f"quarantine.{spec.name}"
+    exists = scalar(
+        conn, "select count(*) from duckdb_tables() where schema_name = 'quarantine' and table_name = ?", [spec.name]
+    )
+    reuse = f"select {names} from {known} semi join {REASONS} using (_source_file, _row_number)"
+    empty = f"select {names} from raw.{spec.name}_rows where false"
+    conn.execute(f"create or replace temp table {DELIVERED} as {reuse if exists else empty}")
+    files = [
+        row[0]
+        for row in conn.execute(
+            f"select distinct _source_file from {REASONS} anti join {DELIVERED} using (_source_file, _row_number)"
+        ).fetchall()
+    ]
+    if files:
+        conn.execute(
+            f"""
+            insert into {DELIVERED}
+            select {names} from ({raw_relation(conn, spec, files)})
+            semi join ({REASONS} anti join {DELIVERED} using (_source_file, _row_number)) using (_source_file, _row_number)
+            """
+        )

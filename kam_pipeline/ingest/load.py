@@ -1,7 +1,9 @@
 """Load one source's delivered files into raw, staging and quarantine (incremental by file).
 
 Per source, persisted across runs:
-  raw.<source>                 rows as delivered (text), unknown columns in `_extra` (JSON)
+  raw.<source>                 rows as delivered (text), unknown columns in `_extra` (JSON): a view
+                               over the archived copies of CSV files and raw.<source>_rows (the
+                               text of files only polars reads)
   staging.<source>_typed       every delivered row, typed (a cell that did not parse is null)
   quarantine.rule_violations   one row per broken rule (row-level and cross-row)
   raw.file_mapping             per file loaded under a sources.yaml mapping: the mapping's digest
@@ -14,7 +16,7 @@ conflicting duplicate key and known references. No table of the size of the hist
 is rewritten when a daily file arrives.
 
 This module decides what a run does per file and per source; the steps are each a module:
-`layout` (tables, and the upgrade of an older layout), `raw_load` (the readers, into raw),
+`layout` (tables, and the upgrade of an older layout), `raw_load` and `archive` (the readers),
 `row_rules` (typing and the row rules), `cross_rows` (duplicate keys, references, quarantine)
 and `bookkeeping` (raw.ingest_log, ignored files, what a rebuild depends on).
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from kam_pipeline.ingest.archive import archive_dir, sweep
 from kam_pipeline.ingest.bookkeeping import (
     NO_SOURCE,
     FileOutcome,
@@ -38,7 +41,7 @@ from kam_pipeline.ingest.bookkeeping import (
 )
 from kam_pipeline.ingest.contract import SOURCES, Source
 from kam_pipeline.ingest.cross_rows import apply_cross_row_rules
-from kam_pipeline.ingest.layout import ensure_source_tables, forget_file
+from kam_pipeline.ingest.layout import ensure_source_tables, forget_file, refresh_raw_view
 from kam_pipeline.ingest.mapping import SourceMapping
 from kam_pipeline.ingest.raw_load import FastPathFailed, raw_from_duckdb, raw_from_polars
 from kam_pipeline.ingest.reader import DeliveredFile, StreamFailed, UnreadableFile, discover, scan_file
@@ -65,19 +68,26 @@ def _load_file(
     now: dt.datetime,
     reader: str,
     mapping: SourceMapping,
+    checksum: str,
 ) -> FileOutcome:
-    """Load one file into raw, then type and validate it in DuckDB; return its outcome.
+    """Make the file's rows readable as raw rows, then type and validate them in DuckDB; return its outcome.
 
-    `reader` is `duckdb` (plain UTF-8 CSV, parallel, raises FastPathFailed when the file
-    needs more), `stream` (polars in batches; raises StreamFailed likewise) or `whole`.
+    `reader` is `duckdb` (plain UTF-8 CSV, parallel, archived and read once straight into
+    staging; raises FastPathFailed when the file needs more), `stream` (polars in batches;
+    raises StreamFailed likewise) or `whole`.
     """
     if reader == "duckdb":
-        rows = raw_from_duckdb(conn, spec, delivered, now, mapping)
+        rows_sql = raw_from_duckdb(conn, spec, delivered, now, mapping, checksum)
+        try:
+            rows, rejected = type_and_validate(conn, spec, delivered.name, mapping, rows_sql)
+        except duckdb.Error as exc:
+            # Read in this same pass: a row wider than the header, text that is not UTF-8.
+            raise FastPathFailed(str(exc)) from exc
     else:
-        rows = raw_from_polars(conn, spec, delivered, now, mapping, stream=reader == "stream")
-    if rows is None:
-        return FileOutcome(delivered.name, "loaded")
-    rejected = type_and_validate(conn, spec, delivered.name, mapping)
+        rows_sql = raw_from_polars(conn, spec, delivered, now, mapping, stream=reader == "stream")
+        if rows_sql is None:
+            return FileOutcome(delivered.name, "loaded")
+        rows, rejected = type_and_validate(conn, spec, delivered.name, mapping, rows_sql)
     return FileOutcome(delivered.name, "loaded", rows, rows - rejected, rejected)
 
 
@@ -92,12 +102,15 @@ def _load_with_fallback(
     now: dt.datetime,
     reader: str,
     mapping: SourceMapping,
+    checksum: str,
 ) -> FileOutcome:
     """Load the file inside the open transaction, restarting it with the next reader when one gives up."""
     while True:
         forget_file(conn, spec.name, delivered.name)
         try:
-            return _load_file(conn, spec, delivered, now, reader, mapping)
+            outcome = _load_file(conn, spec, delivered, now, reader, mapping, checksum)
+            refresh_raw_view(conn, spec)
+            return outcome
         except (FastPathFailed, StreamFailed):
             # Something only a later reader handles (another encoding, a ragged row): start
             # this file's transaction again.
@@ -105,6 +118,7 @@ def _load_with_fallback(
             conn.execute("begin transaction")
             reader = _NEXT_READER[reader]
         except UnreadableFile as exc:
+            refresh_raw_view(conn, spec)
             return FileOutcome(delivered.name, "failed", reason=str(exc))
 
 
@@ -149,7 +163,8 @@ def ingest_source(
     found = discover(data_dir, source)
     for name in sorted(set(known) - {f.name for f in found}):
         with transaction(conn):
-            forget_file(conn, source, name)
+            if forget_file(conn, source, name):
+                refresh_raw_view(conn, spec)
             conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [source, name])
         report.files.append(FileOutcome(name, "removed"))
     for delivered in found:
@@ -169,7 +184,9 @@ def ingest_source(
             report.files.append(FileOutcome(delivered.name, status, reason=previous[4]))
             continue
         with transaction(conn):
-            outcome = _load_with_fallback(conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping)
+            outcome = _load_with_fallback(
+                conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping, checksum
+            )
             if mapping.digest:
                 # Also a file that failed is tried again when the mapping changes (it may be what fixes it).
                 conn.execute(
@@ -193,6 +210,8 @@ def ingest_source(
                 ],
             )
         report.files.append(outcome)
+    # The copies of files replaced or removed now, or left by a killed run, are no longer read.
+    sweep(conn, archive_dir(conn), source)
     signature = input_signature(conn, spec, mapping)
     state = conn.execute(
         "select signature, staged_rows, quarantined_rows, duplicates_collapsed from raw.staging_state where source = ?",

@@ -1,9 +1,11 @@
-"""Read one delivered file into raw.<source>: every cell as delivered text, with its row number.
+"""Make one delivered file's rows readable as raw.<source> rows: every cell as delivered text, with its row number.
 
 DuckDB's CSV reader takes plain UTF-8 CSV files (`raw_from_duckdb`, raising FastPathFailed
-when the file needs more); the polars readers of `reader.py` take the rest, streamed in
-batches or read whole (`raw_from_polars`). Both map the delivered header to contract names
-(with the source's sources.yaml mapping) and keep unknown columns in `_extra`.
+when the file needs more): the file is archived and read from its copy (`archive.py`). The
+polars readers of `reader.py` take the rest, streamed in batches or read whole
+(`raw_from_polars`), into raw.<source>_rows. Both map the delivered header to contract names
+(with the source's sources.yaml mapping) and keep unknown columns in `_extra`; both return
+the query of the file's text rows, which the row rules type into staging.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from kam_pipeline.ingest.archive import archive_copy, archive_dir, delivered_rows
 from kam_pipeline.ingest.contract import Source
 from kam_pipeline.ingest.mapping import SourceMapping
 from kam_pipeline.ingest.reader import (
@@ -29,7 +32,7 @@ from kam_pipeline.ingest.reader import (
     read_as_text,
     stream_csv,
 )
-from kam_pipeline.ingest.rules_sql import ident, lit
+from kam_pipeline.ingest.rules_sql import lit
 
 # Rows read and inserted at a time by the polars readers: bounds memory for any file size.
 BATCH_ROWS = 250_000
@@ -92,9 +95,19 @@ def _unmapped_name(cell: str) -> str:
 
 
 def raw_from_duckdb(
-    conn: duckdb.DuckDBPyConnection, spec: Source, delivered: DeliveredFile, now: dt.datetime, mapping: SourceMapping
-) -> int:
-    """Insert the file's rows into raw.<source> with DuckDB's CSV reader; return the rows read."""
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    delivered: DeliveredFile,
+    now: dt.datetime,
+    mapping: SourceMapping,
+    checksum: str,
+) -> str:
+    """Make the file's rows readable by DuckDB's CSV reader; return the query of its text rows.
+
+    With a database file the delivered file is copied into the archive and recorded in
+    raw.archived_files, and the query reads the copy: its text is never written to a table.
+    An in-memory database keeps the rows in raw.<source>_rows instead.
+    """
     header = csv_header(delivered.path)
     if header is None:
         raise FastPathFailed("not a UTF-8 CSV file")
@@ -103,37 +116,28 @@ def raw_from_duckdb(
     except StreamFailed as exc:
         raise FastPathFailed(str(exc)) from exc
     _remember_headers(conn, spec, delivered, mapping, renames)
-    positions = {name: f"c{i}" for i, name in enumerate(renames.values(), start=1)}
-    columns = "{" + ", ".join(f"{lit(p)}: 'VARCHAR'" for p in positions.values()) + "}"
-    delivered_cols = ", ".join(f"{positions[c] if c in positions else 'null'} as {ident(c)}" for c in spec.column_names)
-    extras = [n for n in positions if n not in spec.column_names]
-    extra = f"json_object({', '.join(f'{lit(n)}, {positions[n]}' for n in extras)})" if extras else "null"
-    not_blank = " or ".join(f"{p} is not null" for p in positions.values())
-    # Quoted fields may span lines; strict mode makes a row wider than the header an error
-    # (the polars reader then quarantines it), null padding fills a short row's last cells.
-    source_sql = (
-        f"read_csv({lit(str(delivered.path))}, header = true, auto_detect = false, delim = ',', quote = '\"', "
-        f"escape = '\"', columns = {columns}, strict_mode = true, null_padding = true)"
-    )
-    try:
-        return conn.execute(
-            f"""
-            insert into raw.{spec.name} ({", ".join(ident(c) for c in spec.column_names)}, _extra,
-                                         _source_file, _row_number, _ingested_at)
-            select {", ".join(ident(c) for c in spec.column_names)}, _extra, $file, _row_number, $now
-            from (
-                select {delivered_cols}, {extra} as _extra, {not_blank} as _has_value,
-                       ordinality as _row_number
-                -- The reader numbers the rows in file order itself; a window over the whole
-                -- file gave the same numbers but gathered every row in one thread first.
-                from {source_sql} with ordinality
+    columns = list(renames.values())
+    folder = archive_dir(conn)
+    if folder is None:
+        try:
+            conn.execute(
+                f"insert into raw.{spec.name}_rows by name "
+                f"{delivered_rows(spec, delivered.path, delivered.name, columns, now)}"
             )
-            where _has_value
-            """,
-            {"file": delivered.name, "now": now},
-        ).fetchall()[0][0]
-    except duckdb.Error as exc:
-        raise FastPathFailed(str(exc)) from exc
+        except duckdb.Error as exc:
+            raise FastPathFailed(str(exc)) from exc
+        return _text_rows(spec, delivered)
+    copy = archive_copy(folder, spec.name, delivered.path, checksum)
+    conn.execute(
+        "insert or replace into raw.archived_files values (?, ?, ?, ?, ?)",
+        [spec.name, delivered.name, str(copy), columns, now],
+    )
+    return delivered_rows(spec, copy, delivered.name, columns, now)
+
+
+def _text_rows(spec: Source, delivered: DeliveredFile) -> str:
+    """The query of the file's rows in raw.<source>_rows."""
+    return f"select * from raw.{spec.name}_rows where _source_file = {lit(delivered.name)}"
 
 
 def raw_from_polars(
@@ -143,8 +147,8 @@ def raw_from_polars(
     now: dt.datetime,
     mapping: SourceMapping,
     stream: bool,
-) -> int | None:
-    """Insert the file's rows into raw.<source> with the polars readers; return the rows read (None: no columns)."""
+) -> str | None:
+    """Insert the file's rows into raw.<source>_rows with the polars readers; return the query of them (None: no columns)."""
     streamed = stream_csv(delivered.path, BATCH_ROWS) if stream else None
     if streamed is None:
         whole = read_as_text(delivered.path, delivered.source)
@@ -157,7 +161,9 @@ def raw_from_polars(
         header, batches = streamed
     renames = _names([c for c in header if c != SURPLUS], spec, streamed=streamed is not None, mapping=mapping)
     _remember_headers(conn, spec, delivered, mapping, renames)
-    return sum(_insert_raw_batch(conn, spec, batch.rename(renames), delivered, now) for batch in batches)
+    for batch in batches:
+        _insert_raw_batch(conn, spec, batch.rename(renames), delivered, now)
+    return _text_rows(spec, delivered)
 
 
 def _insert_raw_batch(
@@ -194,7 +200,7 @@ def _insert_raw_batch(
     conn.register("raw_frame", raw)
     conn.register("surplus_frame", surplus)
     try:
-        conn.execute(f"insert into raw.{spec.name} by name select * from raw_frame")
+        conn.execute(f"insert into raw.{spec.name}_rows by name select * from raw_frame")
         conn.execute(
             'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
             "select $source, $file, _row_number, '*', 'row has more fields than the header', value, 'row' "

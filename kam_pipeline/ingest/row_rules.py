@@ -1,6 +1,6 @@
-"""Type one file's raw rows into staging.<source>_typed and record the row rules they break.
+"""Type one file's text rows into staging.<source>_typed and record the row rules they break.
 
-Both steps are SQL generated from the contract and the pandera models (`rules_sql.py`).
+Both are one SQL statement generated from the contract and the pandera models (`rules_sql.py`).
 """
 
 from __future__ import annotations
@@ -9,34 +9,32 @@ import duckdb
 
 from kam_pipeline.ingest.contract import Source
 from kam_pipeline.ingest.mapping import SourceMapping
-from kam_pipeline.ingest.rules_sql import staged_columns, typed_rows, violations_query
+from kam_pipeline.ingest.rules_sql import stage_query
 from kam_pipeline.warehouse.database import scalar
 
 
-def type_and_validate(conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str, mapping: SourceMapping) -> int:
-    """Type the file's raw rows and apply the row rules in DuckDB; return the rows rejected.
+def type_and_validate(
+    conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str, mapping: SourceMapping, rows: str
+) -> tuple[int, int]:
+    """Type the file's text rows (the query `rows`) and apply the row rules in DuckDB; return (rows, rows rejected).
 
-    Every row goes to staging.<source>_typed in one pass; the rules are then evaluated on
-    the stored typed values, and only rows with a null or failing value go back to their
-    delivered text for the reason. Broken rules go to quarantine.rule_violations.
+    Every row goes to staging.<source>_typed in one pass, the row rules it broke with it; those
+    are then copied to quarantine.rule_violations (a scan of the new rows' `_violations`).
     """
     params = {"source": spec.name, "file": file_name}
-    this_file = "_source_file = $file"
-    conn.execute(
-        f"insert into staging.{spec.name}_typed "
-        f"select {staged_columns(spec.name)}, _source_file, _row_number "
-        f"from ({typed_rows(spec.name, this_file, mapping.values)})",
-        {"file": file_name},
+    staged = scalar(
+        conn, f"insert into staging.{spec.name}_typed by name {stage_query(spec.name, rows, mapping.values)}"
     )
     conn.execute(
         'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
-        f"select $source, _source_file, _row_number, \"column\", rule, value, 'row' "
-        f"from ({violations_query(spec.name, this_file)})",
+        "select $source, _source_file, _row_number, v.column, v.rule, v.value, 'row' "
+        f"from (select _source_file, _row_number, unnest(_violations) as v from staging.{spec.name}_typed "
+        "where _source_file = $file and _violations is not null)",
         params,
     )
-    return scalar(
+    return staged, scalar(
         conn,
         "select count(distinct _row_number) from quarantine.rule_violations "
-        f"where source = $source and {this_file} and stage = 'row'",
+        "where source = $source and _source_file = $file and stage = 'row'",
         params,
     )

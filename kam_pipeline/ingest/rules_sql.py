@@ -347,48 +347,36 @@ def _violations(source: str) -> list[tuple[str, str]]:
     return cases
 
 
-def typed_rows(source: str, where: str, values: dict[str, dict[str, str]] | None = None) -> str:
-    """A query over `raw.<source>` rows matching `where`: lineage and `y_` typed columns.
-
-    `values` maps contract column -> {delivered value: contract value} (sources.yaml).
-    """
-    values = values or {}
-    typed = ", ".join(f"{_typed(c, values.get(c.name))} as {ident('y_' + c.name)}" for c in SOURCES[source].columns)
-    return f"select _source_file, _row_number, {typed} from raw.{source} where {where}"
+# The row rules a staged row broke, kept with it in staging.<source>_typed (null for a row that
+# broke none): what quarantine.rule_violations records for its file.
+VIOLATIONS_TYPE = 'struct("column" varchar, rule varchar, value varchar)[]'
 
 
-def violations_query(source: str, where: str) -> str:
-    """Columns `_source_file, _row_number, column, rule, value`: every row rule broken by the matching rows.
+def stage_query(source: str, rows: str, values: dict[str, dict[str, str]] | None = None) -> str:
+    """A query of staging.<source>_typed's columns from the text rows `rows` (raw.<source>'s columns), in one pass.
 
-    The rules are evaluated on the stored `staging.<source>_typed` values; only rows with a
-    null or failing value are joined back to their delivered text in `raw.<source>`.
+    Every cell is typed (`values` maps contract column -> {delivered value: contract value},
+    from sources.yaml) and cast to its staging type; the row rules are then judged on those
+    stored values, and `_violations` lists those a row broke, quoting the delivered text. Only
+    a row with a null or suspect value evaluates the list (a CASE branch runs for its rows only).
     """
     spec = SOURCES[source]
+    values = values or {}
     rules = _violations(source)
     listed = ",\n        ".join(expression for _, expression in rules)
-    suspect = " or ".join(f"({condition})" for condition, _ in rules)
-    typed = ", ".join(f"{ident(c)} as {ident('y_' + c)}" for c in spec.column_names)
-    delivered = ", ".join(ident(c) for c in spec.column_names)
-    return f"""
-    select _source_file, _row_number, v.column as "column", v.rule as rule, v.value as value
-    from (
-        select _source_file, _row_number, unnest(list_filter([
-        {listed}
-        ], lambda x: x is not null)) as v
-        from (
-            select * from (select _source_file, _row_number, {typed} from staging.{source}_typed where {where})
-            where {suspect}
-        ) as t
-        join (select _source_file, _row_number, {delivered} from raw.{source} where {where}) as r
-            using (_source_file, _row_number)
+    suspect = " or ".join(f"({condition})" for condition, _ in rules) or "false"
+    typed = ", ".join(
+        f"cast({_typed(c, values.get(c.name))} as {c.sql_type}) as {ident('y_' + c.name)}" for c in spec.columns
     )
+    delivered = ", ".join(ident(c) for c in spec.column_names)
+    staged = ", ".join(f"{ident('y_' + c)} as {ident(c)}" for c in spec.column_names)
+    return f"""
+    select {staged}, _source_file, _row_number,
+           case when {suspect} then list_filter([
+        {listed}
+        ], lambda x: x is not null) end::{VIOLATIONS_TYPE} as _violations
+    from (select {delivered}, _source_file, _row_number, {typed} from ({rows}))
     """
-
-
-def staged_columns(source: str) -> str:
-    """The select list that turns `y_` columns into the staging table's typed columns."""
-    columns = SOURCES[source].columns
-    return ", ".join(f"cast({ident('y_' + c.name)} as {c.sql_type}) as {ident(c.name)}" for c in columns)
 
 
 _MISSING = untranslated_checks()

@@ -1,0 +1,97 @@
+"""The archive of delivered files: a byte copy of every plain CSV file loaded, kept next to the working database.
+
+A plain UTF-8 CSV file (the common case, and the large one) is copied once into
+`<working db>.delivered/<source>/` (`kam.work.duckdb` -> `kam.work.delivered/`), then read
+once by DuckDB's CSV reader straight into staging (`row_rules.py`). Its delivered text is
+not written again: raw.<source> is a view that reads the archived copy (`delivered_rows`),
+with the same row numbers, whenever the text is asked for (a quarantine reason, a query).
+
+raw.archived_files  per archived file: its copy's path, the column name of each delivered
+                    header cell (sources.yaml mapping applied) and when it was loaded
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from kam_pipeline.ingest.contract import Source
+from kam_pipeline.ingest.rules_sql import ident, lit
+from kam_pipeline.warehouse.database import scalar
+
+
+def archive_dir(conn: duckdb.DuckDBPyConnection) -> Path | None:
+    """The folder of the connection's archive (None for an in-memory database, which keeps raw rows as text)."""
+    path = scalar(conn, "select path from duckdb_databases() where database_name = current_database()")
+    if not path or path == ":memory:":
+        return None
+    return Path(path).resolve().with_suffix(".delivered")
+
+
+def archive_copy(folder: Path, source: str, path: Path, checksum: str) -> Path:
+    """Copy the delivered file into the archive under a name of its content; return the copy's path.
+
+    The copy is written under a temporary name, flushed to disk and renamed: a killed run
+    leaves no partial copy under an archived name (an unreferenced copy is removed by `sweep`).
+    """
+    target = folder / source / f"{checksum[:16]}_{path.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(path, temporary)
+    with temporary.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(temporary, target)
+    return target
+
+
+def sweep(conn: duckdb.DuckDBPyConnection, folder: Path | None, source: str) -> None:
+    """Remove the source's archived copies that no loaded file refers to (replaced, removed, or left by a killed run)."""
+    if folder is None or not (folder / source).is_dir():
+        return
+    kept = {row[0] for row in conn.execute("select path from raw.archived_files where source = ?", [source]).fetchall()}
+    for path in (folder / source).iterdir():
+        if str(path) not in kept and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def csv_relation(path: Path | str, width: int) -> str:
+    """DuckDB's reader of a plain CSV file with `width` columns, every cell as text (c1 ... c<width>)."""
+    columns = "{" + ", ".join(f"{lit(f'c{i}')}: 'VARCHAR'" for i in range(1, width + 1)) + "}"
+    # Quoted fields may span lines; strict mode makes a row wider than the header an error
+    # (the polars reader then quarantines it), null padding fills a short row's last cells.
+    return (
+        f"read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+        f"escape = '\"', columns = {columns}, strict_mode = true, null_padding = true)"
+    )
+
+
+def delivered_rows(
+    spec: Source, path: Path | str, file_name: str, columns: list[str], ingested_at: dt.datetime | str
+) -> str:
+    """A query of the CSV file's rows as raw.<source> holds them: contract columns as text, unknown columns
+    in `_extra` (JSON), `_source_file`, `_row_number` (data rows from 1 in file order) and `_ingested_at`.
+
+    `columns` names each delivered header cell, in file order (contract or normalised names).
+    """
+    positions = {name: f"c{i}" for i, name in enumerate(columns, start=1)}
+    delivered = ", ".join(f"{positions[c] if c in positions else 'null'} as {ident(c)}" for c in spec.column_names)
+    extras = [n for n in positions if n not in spec.column_names]
+    extra = f"json_object({', '.join(f'{lit(n)}, {positions[n]}' for n in extras)})" if extras else "null"
+    not_blank = " or ".join(f"{p} is not null" for p in positions.values())
+    stamp = ingested_at if isinstance(ingested_at, str) else ingested_at.isoformat(sep=" ")
+    # The reader numbers the rows in file order itself (a window over the whole file gave the
+    # same numbers but gathered every row in one thread first); a line with no value at all is
+    # no record, but keeps its number.
+    return f"""
+        select {", ".join(ident(c) for c in spec.column_names)}, _extra::json as _extra,
+               {lit(file_name)} as _source_file, _row_number, timestamp {lit(stamp)} as _ingested_at
+        from (
+            select {delivered}, {extra} as _extra, {not_blank} as _has_value, ordinality as _row_number
+            from {csv_relation(path, len(columns))} with ordinality
+        )
+        where _has_value
+    """
