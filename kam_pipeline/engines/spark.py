@@ -32,7 +32,12 @@ DEFAULT_MASTER = "local[2]"
 
 # Few shuffle partitions: the per-account results are small; a cluster's own default applies to
 # a session it configures (spark-defaults), this one to the sessions started here.
-_LOCAL_CONF = {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"}
+# No web UI or console progress bars: a run's output is kam's own summary.
+_LOCAL_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
 
 
 class SparkUnavailable(RuntimeError):
@@ -65,21 +70,24 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
     if master.startswith("sc://"):
         builder = SparkSession.builder.remote(master)
     else:
-        if shutil.which("java") is None and not _java_home():
-            raise SparkUnavailable("the Spark engine needs Java 17 or newer (e.g. Debian's openjdk-17-jre-headless)")
         builder = SparkSession.builder.master(master).appName("kam_pipeline")
         for key, value in _LOCAL_CONF.items():
             builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j, Spark Connect and the JVM launcher raise unrelated types
+        hint = (
+            ""
+            if shutil.which("java")
+            else " (no `java` on PATH: install Java 17 or newer, e.g. openjdk-17-jre-headless)"
+        )
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SparkUnavailable(f"cannot start Spark at {master}: {first}{hint}") from None
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
+    if not master.startswith("sc://"):
+        session.sparkContext.setLogLevel("ERROR")  # warnings about plan sizes and native libraries
     return session
-
-
-def _java_home() -> bool:
-    import os
-
-    return bool(os.environ.get("JAVA_HOME"))
 
 
 def staging_dir(work_path: Path) -> Path:
@@ -92,21 +100,24 @@ def view_name(schema: str, table: str) -> str:
     return f"{schema}_{table}"
 
 
-def export_staging(conn: duckdb.DuckDBPyConnection, sources: Iterable[str], folder: Path) -> dict[str, Path]:
-    """Write `staging.<source>` of each source as one Parquet file under `folder`; return them by source."""
+def export_tables(
+    conn: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, str]], folder: Path
+) -> dict[tuple[str, str], Path]:
+    """Write each DuckDB table `<schema>.<table>` as one Parquet file `folder/<schema>_<table>.parquet`;
+    return them by (schema, table)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
-    for source in sorted(set(sources)):
-        path = folder / f"{source}.parquet"
-        conn.execute(f"copy (select * from staging.{source}) to '{path}' (format parquet)")
-        written[source] = path
+    for schema, table in sorted(set(tables)):
+        path = folder / f"{view_name(schema, table)}.parquet"
+        conn.execute(f"copy (select * from {schema}.{table}) to '{path}' (format parquet)")
+        written[(schema, table)] = path
     return written
 
 
-def register_staging(spark: SparkSession, files: dict[str, Path]) -> None:
-    """Register each staged Parquet file as the view `staging_<source>`."""
-    for source, path in files.items():
-        spark.read.parquet(str(path.resolve())).createOrReplaceTempView(view_name("staging", source))
+def register_parquet(spark: SparkSession, files: dict[tuple[str, str], Path]) -> None:
+    """Register each Parquet file as the Spark view of its table (`staging_orders`)."""
+    for (schema, table), path in files.items():
+        spark.read.parquet(str(path.resolve())).createOrReplaceTempView(view_name(schema, table))
 
 
 def _duckdb_types(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -144,3 +155,24 @@ def write_from_spark(
         return write_snapshot(conn, name, select, {}, dates, schema=layer)
     finally:
         conn.unregister("spark_rows")
+
+
+def intermediate_on_spark(
+    conn: duckdb.DuckDBPyConnection, master: str, work_path: Path, names: list[str], params: dict[str, Any]
+) -> dict[str, int]:
+    """Compute the intermediate models `names` (in that order: each after those it reads) on Spark for
+    every date of `params["as_of_dates"]` and write them into DuckDB; return the row count of each.
+
+    Spark reads the staged rows, and any intermediate table it does not compute here, from Parquet
+    written by DuckDB under `<working database>.spark/staging`.
+    """
+    spark = spark_session(master)
+    computed = set(names)
+    inputs = {
+        key
+        for name in names
+        for key in tables_read(f"intermediate/{name}")
+        if key[0] == "staging" or (key[0] == "intermediate" and key[1] not in computed)
+    }
+    register_parquet(spark, export_tables(conn, inputs, staging_dir(work_path)))
+    return {name: write_from_spark(conn, spark, name, params) for name in names}
