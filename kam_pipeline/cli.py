@@ -684,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster flags beta/preview APIs we use on purpose (single-run backfills, partitioned checks);
     # a user of the command line can do nothing about them, and they would break the one-line errors.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    # pyspark (the `spark` extra; great-expectations imports it too whenever it is installed) warns on
+    # import that it does not fully support pandas 3 yet: nothing a user of the command can act on.
+    warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas", category=FutureWarning)
     args = _parser().parse_args(argv)
     handlers = {
         "run": _run,

@@ -12,6 +12,7 @@ view `staging_<source>`. pyspark is imported lazily: the DuckDB engine never nee
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterable
 from functools import cache
@@ -44,9 +45,12 @@ class SparkUnavailable(RuntimeError):
     """pyspark (the `spark` extra) or Java is missing: a message saying what to install."""
 
 
+_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|spark://\S+|sc://\S+|yarn|k8s://\S+")
+
+
 def check_master(master: str) -> str:
     """Return `master` when it is a Spark master URL this engine accepts, else raise ValueError."""
-    if master.startswith(("local", "spark://", "sc://", "yarn", "k8s://")):
+    if _MASTER.fullmatch(master):
         return master
     raise ValueError(
         f"not a Spark master: {master!r} (local[N], spark://host:port, sc://host:port for Spark Connect, yarn, k8s://...)"
@@ -71,6 +75,9 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
         builder = SparkSession.builder.remote(master)
     else:
         builder = SparkSession.builder.master(master).appName("kam_pipeline")
+        # The driver logs errors only (its INFO and WARN lines would bury kam's own output).
+        log4j = Path(__file__).with_name("log4j2.properties").resolve()
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
         for key, value in _LOCAL_CONF.items():
             builder = builder.config(key, value)
     try:
