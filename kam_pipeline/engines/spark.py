@@ -1,4 +1,4 @@
-"""The Spark engine: the intermediate models (the work that grows with order lines) run on Apache Spark.
+"""The Spark engine: the intermediate models and account_lifecycle (the work that grows with order lines) run on Apache Spark.
 
 What Spark computes is O(accounts x dates): the per-account figures of each as-of date. They come back
 into the working DuckDB database as `intermediate.<name>`, with the types DuckDB itself gives the same
@@ -75,9 +75,6 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
         builder = SparkSession.builder.remote(master)
     else:
         builder = SparkSession.builder.master(master).appName("kam_pipeline")
-        # The driver logs errors only (its INFO and WARN lines would bury kam's own output).
-        log4j = Path(__file__).with_name("log4j2.properties").resolve()
-        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
         for key, value in _LOCAL_CONF.items():
             builder = builder.config(key, value)
     try:
@@ -93,7 +90,10 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
     if not master.startswith("sc://"):
-        session.sparkContext.setLogLevel("ERROR")  # warnings about plan sizes and native libraries
+        # Warnings about plan sizes and native libraries would bury kam's own output. (The JVM's few
+        # start-up lines come before any setting can reach it: a driver's Java options are fixed
+        # when pyspark launches it.)
+        session.sparkContext.setLogLevel("ERROR")
     return session
 
 
@@ -183,3 +183,18 @@ def intermediate_on_spark(
     }
     register_parquet(spark, export_tables(conn, inputs, staging_dir(work_path)))
     return {name: write_from_spark(conn, spark, name, params) for name in names}
+
+
+# The marts computed on Spark too: those that read the order lines themselves (account_lifecycle
+# reads staging.orders; its result is per account and date).
+SPARK_MARTS = frozenset({"account_lifecycle"})
+
+
+def mart_on_spark(
+    conn: duckdb.DuckDBPyConnection, master: str, work_path: Path, table: str, params: dict[str, Any]
+) -> int:
+    """Compute `sql/marts/<table>.sql` on Spark for the dates of `params` and write it into DuckDB's
+    `marts.<table>` (see write_from_spark); return the row count of the last date."""
+    spark = spark_session(master)
+    register_parquet(spark, export_tables(conn, tables_read(f"marts/{table}"), staging_dir(work_path)))
+    return write_from_spark(conn, spark, table, params, layer="marts")

@@ -19,7 +19,8 @@ data where the plain transpilation would differ (tests/engines/test_spark_sql.py
 - `union all by name` -> each side's columns in the first side's order (NULL for a missing one);
 - `/`: DuckDB divides in DOUBLE whatever the operands (decimals included), Spark keeps DECIMAL (and
   rounds to 6 places) -> both operands cast to double;
-- `avg()` of a decimal: DOUBLE in DuckDB, DECIMAL(38, 16) in Spark -> cast to double.
+- `avg()` of a decimal: DOUBLE in DuckDB, DECIMAL(38, 16) in Spark -> cast to double;
+- `asof left join`: no such join in Spark -> a lateral subquery ordered by the inequality's column, limit 1.
 
 Parameters (`$name`) are bound as literals, since Spark SQL has no array parameters in every version
 Spark Connect serves; tables `<schema>.<name>` are renamed to the views the caller registered.
@@ -300,6 +301,35 @@ def _double_division(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _asof_join(node: exp.Expression) -> exp.Expression:
+    """`a asof [left] join b on <equalities> and a.x > b.y`: for each row of a, the one row of b with
+    the greatest y below a.x (the least above it for `<`). Spark has no ASOF join; a lateral subquery
+    ordered by y and limited to one row is the same row (NULLs when none, for the left join)."""
+    if not (isinstance(node, exp.Join) and (node.args.get("method") or "").upper() == "ASOF"):
+        return node
+    table = node.this
+    if not isinstance(table, exp.Table) or node.side not in ("LEFT", ""):
+        raise UntranslatableSql("asof join is translated only as an [left] asof join of a table")
+    alias = table.alias_or_name
+    conjuncts = list(node.args["on"].flatten()) if isinstance(node.args.get("on"), exp.And) else [node.args.get("on")]
+    order = None
+    for condition in conjuncts:
+        if isinstance(condition, exp.GT | exp.GTE | exp.LT | exp.LTE):
+            inner_is_right = isinstance(condition.expression, exp.Column) and condition.expression.table == alias
+            inner = condition.expression if inner_is_right else condition.this
+            if not (isinstance(inner, exp.Column) and inner.table == alias):
+                raise UntranslatableSql("the asof join's inequality must compare a column of the joined table")
+            # outer > inner (or inner < outer): the greatest inner value below the outer one comes first.
+            below = isinstance(condition, exp.GT | exp.GTE) == inner_is_right
+            order = exp.Ordered(this=inner.copy(), desc=below)
+    if order is None:
+        raise UntranslatableSql("an asof join needs an inequality")
+    subquery = (
+        exp.select("*").from_(table.copy()).where(node.args["on"].copy()).order_by(order).limit(1).subquery(alias)
+    )
+    return exp.Join(this=exp.Lateral(this=subquery), side="LEFT", on=exp.true())
+
+
 def _avg_double(node: exp.Expression) -> exp.Expression:
     """avg() of a decimal is DOUBLE in DuckDB, DECIMAL(38, 16) in Spark: cast, so what follows it is
     computed in double on both (the sum itself stays exact)."""
@@ -311,6 +341,7 @@ def _avg_double(node: exp.Expression) -> exp.Expression:
 # In the order they run, each over the whole tree (bottom up).
 FIXES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _drop_materialized,
+    _asof_join,
     _zip_unnests,
     _calendar_diff,
     _format,

@@ -203,3 +203,25 @@ def test_parameters_are_bound_as_literals(duck, spark):
     expected = _duckdb_rows(duck, sql, params)
     assert expected == [(dt.date(2024, 3, 1), 0.2, "it's")]
     assert _spark_rows(spark, to_spark(sql, params)) == expected
+
+
+def test_asof_left_join_takes_the_nearest_earlier_row(duck, spark):
+    # For each account and date: the running total of the last order day before it (none: NULL).
+    _tables(
+        duck,
+        spark,
+        {
+            "snapshots": "select * from (values ('a', date '2025-03-01'), ('a', date '2025-01-01'), "
+            "('b', date '2025-03-01')) as t (account_id, as_of_date)",
+            "running": "select * from (values ('a', date '2025-02-01', 10), ('a', date '2025-02-20', 25), "
+            "('a', date '2025-03-01', 40), ('b', date '2025-03-02', 7)) as t (account_id, order_date, total)",
+        },
+    )
+    rows = _check(
+        duck,
+        spark,
+        "select s.account_id, s.as_of_date, r.total from snapshots as s asof left join running as r "
+        "on s.account_id = r.account_id and s.as_of_date > r.order_date",
+    )
+    # Worked by hand: a on Mar 1 sees Feb 20 (25; Mar 1 itself is not before it), a on Jan 1 and b nothing.
+    assert rows == [("a", dt.date(2025, 1, 1), None), ("a", dt.date(2025, 3, 1), 25), ("b", dt.date(2025, 3, 1), None)]
