@@ -76,7 +76,9 @@ class KamResource(dg.ConfigurableResource):
         return load_mappings(self.mapping_file())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # A broken model must stop the run before any asset touches data.
+        # A broken model must stop the run before any asset touches data, and so must an unknown engine.
+        if self.engine not in ("duckdb", "spark"):
+            raise dg.Failure(f"unknown engine {self.engine!r} (KAM_ENGINE): duckdb or spark")
         self.model()
         preload()
         # One run at a time per database: held until the run's last step (teardown below). Taken

@@ -141,7 +141,7 @@ def test_every_intermediate_model_on_spark_gives_duckdbs_rows(tmp_path: Path, sp
     for name in names:
         write_sql_snapshot(duck, name, PARAMS, layer="intermediate")
     work = spark_dir / "test.duckdb"
-    counts = intermediate_on_spark(on_spark, "local[2]", work, names, PARAMS)
+    counts = intermediate_on_spark(on_spark, "local[2]", work, names, [PARAMS])
     assert (staging_dir(work) / "staging_orders.parquet").is_file()
     for name in names:
         duck_types, duck_rows = _rows(duck, name)

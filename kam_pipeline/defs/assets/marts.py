@@ -137,17 +137,16 @@ def intermediate_models(context: dg.AssetExecutionContext, kam: KamResource, duc
     dates = as_of_dates(context)
     selected = [name for name in intermediate_order() if _intermediate(name) in context.selected_asset_keys]
     with open_connection(duckdb) as conn:
+        batches = date_batches(conn, dates)
         if kam.engine == "spark":
-            # Spark computes every date of the run in one query per model (engines/spark.py).
+            # Spark computes each batch of dates in one query per model (engines/spark.py).
             from kam_pipeline.engines.spark import intermediate_on_spark
 
-            counts = intermediate_on_spark(
-                conn, kam.spark_master, kam.work_path, selected, sql_params(model, dates[-1], dates)
-            )
+            params = [sql_params(model, batch[-1], batch) for batch in batches]
+            counts = intermediate_on_spark(conn, kam.spark_master, kam.work_path, selected, params)
             for name in selected:
                 yield dg.MaterializeResult(asset_key=_intermediate(name), metadata={"dagster/row_count": counts[name]})
             return
-        batches = date_batches(conn, dates)
         for name in selected:
             rows = 0
             for batch in batches if takes_date_range(name, "intermediate") else [[d] for d in dates]:
