@@ -5,12 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo ui test test-fast lint install clean chromium cjk-font
+.PHONY: demo ui test test-fast lint install clean chromium cjk-font java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,8 +32,9 @@ demo: $(STAMP) $(DEMO_HOME)/dagster.yaml
 ui: $(STAMP) $(DEMO_HOME)/dagster.yaml
 	$(DEMO_ENV) $(BIN)/dagster dev -w workspace.yaml
 
-# The full suite, lint first.
-test: lint chromium cjk-font
+# The full suite, lint first. It installs the `spark` extra (with the dev one) and Java for the
+# Spark engine's tests.
+test: lint chromium cjk-font java
 	$(BIN)/python -m pytest
 
 # The tests not marked `integration` (no Dagster runs, kam subprocesses, browser or webserver),
@@ -60,6 +61,14 @@ cjk-font: chromium
 	@fc-list :lang=zh family 2>/dev/null | grep -Eq 'Noto Sans CJK SC|Noto Sans SC|Source Han Sans SC|Microsoft YaHei|PingFang SC|WenQuanYi|SimHei' || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; } || \
 	  echo "note: install Debian's 'fonts-noto-cjk' package for the Chinese report"
+
+# The Spark engine's tests (tests/engines/) start a local Spark, which needs Java 17 or newer:
+# Debian's openjdk-17-jre-headless, installed the same way when no `java` is on PATH.
+# After cjk-font, so that two apt-get never run at once under make -j.
+java: cjk-font
+	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; } || \
+	  echo "note: install Java 17 or newer (Debian's 'openjdk-17-jre-headless') for the Spark engine's tests"
 
 clean:
 	rm -rf $(VENV) data/demo data/*.duckdb data/*.duckdb.* .pytest_cache .dagster_home

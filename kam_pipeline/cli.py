@@ -149,6 +149,20 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for another run on the same --db before failing; 0 fails at once "
         "(default: KAM_RUN_WAIT, else 600)",
     )
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=env.engine,
+        help="where the per-account figures are computed: the embedded DuckDB, or Apache Spark "
+        "(needs pip install -e '.[spark]' and Java; docs/spark.md) (KAM_ENGINE; default: duckdb)",
+    )
+    run.add_argument(
+        "--spark-master",
+        metavar="URL",
+        default=env.spark_master,
+        help="Spark engine: local[N], spark://host:port (a standalone cluster) or sc://host:port "
+        "(Spark Connect) (KAM_SPARK_MASTER; default: local[2])",
+    )
     run.add_argument("--quiet", action="store_true", help="print only errors (default: print a summary)")
 
     gen = _command(
@@ -286,13 +300,17 @@ def run_pipeline(
     timings: Path | None = None,
     sources: Path | None = None,
     wait: float | None = None,
+    engine: str = "duckdb",
+    spark_master: str = "local[2]",
 ) -> None:
     """Materialize every asset and check for `as_of` (or the range as_of..until) through the Dagster
     definitions; raise CliError on failure (ModelError, MappingError for a broken model or mapping).
 
     One run at a time per database: another run on `db` is waited for up to `wait` seconds
-    (default KAM_RUN_WAIT, else 600), with a line on stderr naming it."""
+    (default KAM_RUN_WAIT, else 600), with a line on stderr naming it. `engine` "spark" computes the
+    per-account figures on Spark at `spark_master` (docs/spark.md)."""
     load_model(model)  # a broken model fails here, before any data is touched
+    _check_engine(engine, spark_master)
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
     load_for(data, sources)  # and a broken sources.yaml too
@@ -304,7 +322,7 @@ def run_pipeline(
 
     try:
         with run_lock(db, wait, lambda line: print(f"kam: {line}", file=sys.stderr, flush=True)):
-            _materialize(data, db, as_of, model, until, timings, sources)
+            _materialize(data, db, as_of, model, until, timings, sources, engine, spark_master)
     except RunLocked as exc:
         raise CliError(str(exc)) from None
 
@@ -317,6 +335,8 @@ def _materialize(
     until: dt.date | None,
     timings: Path | None,
     sources: Path | None,
+    engine: str = "duckdb",
+    spark_master: str = "local[2]",
 ) -> None:
     """Run the Dagster definitions for `as_of` (or the range as_of..until); raise CliError on failure."""
     import dagster as dg
@@ -330,7 +350,16 @@ def _materialize(
     start = min(as_of, dt.date.fromisoformat(as_of_partitions.get_first_partition_key()))
     assets = with_partitions(all_assets, daily_partitions(start, end_offset=2))
 
-    resources = build_resources(Settings(data_dir=data, db_path=db, model_path=model, sources_path=sources))
+    resources = build_resources(
+        Settings(
+            data_dir=data,
+            db_path=db,
+            model_path=model,
+            sources_path=sources,
+            engine=engine,
+            spark_master=spark_master,
+        )
+    )
     instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
     partition = (
@@ -359,6 +388,27 @@ def _materialize(
     # A failed blocking check skips the publish without failing the run: still a failure for the user.
     if not result.success or not published:
         raise CliError(_failure_reason(result))
+
+
+def _check_engine(engine: str, spark_master: str) -> None:
+    """Raise CliError for an unknown engine or Spark master, or a Spark engine without pyspark: before any data is read."""
+    if engine not in ("duckdb", "spark"):
+        raise CliError(f"unknown engine {engine!r} (KAM_ENGINE): duckdb or spark")
+    if engine != "spark":
+        return
+    from kam_pipeline.engines.spark import check_master
+
+    try:
+        check_master(spark_master)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise CliError(
+            "the Spark engine needs pyspark: pip install -e '.[spark]' (and Java 17 or newer, "
+            "e.g. Debian's openjdk-17-jre-headless)"
+        )
 
 
 def _check_as_of(date: dt.date) -> None:
@@ -499,6 +549,8 @@ def _run(args: argparse.Namespace) -> None:
         timings=args.timings,
         sources=args.sources,
         wait=args.wait,
+        engine=args.engine,
+        spark_master=args.spark_master,
     )
     if not args.quiet:
         _print_summary(args.db, args.date_to or as_of, time.perf_counter() - started)
@@ -632,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster flags beta/preview APIs we use on purpose (single-run backfills, partitioned checks);
     # a user of the command line can do nothing about them, and they would break the one-line errors.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    # pyspark (the `spark` extra; great-expectations imports it too whenever it is installed) warns on
+    # import that it does not fully support pandas 3 yet: nothing a user of the command can act on.
+    warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas", category=FutureWarning)
     args = _parser().parse_args(argv)
     handlers = {
         "run": _run,

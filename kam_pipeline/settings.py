@@ -50,6 +50,12 @@ ENVIRONMENT: dict[str, EnvSetting] = {
         EnvSetting("KAM_SMTP_TO", None, "run-failure e-mail: recipients, comma-separated"),
         EnvSetting("KAM_SMTP_STARTTLS", "true", "run-failure e-mail: STARTTLS (false/0/no to turn off)"),
         EnvSetting("KAM_DEBUG", None, "kam prints the traceback of an internal error"),
+        EnvSetting("KAM_ENGINE", "duckdb", "engine of the per-account figures: duckdb or spark (kam run --engine)"),
+        EnvSetting(
+            "KAM_SPARK_MASTER",
+            "local[2]",
+            "Spark engine: local[N], spark://host:port or sc://host:port (Spark Connect) (kam run --spark-master)",
+        ),
     )
 }
 
@@ -74,10 +80,14 @@ class Settings:
     db_path: Path
     model_path: Path | None
     sources_path: Path | None = None
+    # Where the per-account figures are computed (docs/spark.md): the embedded DuckDB, or Spark at spark_master.
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read KAM_DATA_DIR, KAM_DB_PATH, KAM_MODEL and KAM_SOURCES, falling back to the demo defaults."""
+        """Read KAM_DATA_DIR, KAM_DB_PATH, KAM_MODEL, KAM_SOURCES, KAM_ENGINE and KAM_SPARK_MASTER,
+        falling back to the demo defaults."""
         model = env("KAM_MODEL", environ)
         sources = env("KAM_SOURCES", environ)
         return cls(
@@ -85,4 +95,6 @@ class Settings:
             db_path=Path(env("KAM_DB_PATH", environ)),
             model_path=Path(model) if model else None,
             sources_path=Path(sources) if sources else None,
+            engine=env("KAM_ENGINE", environ),
+            spark_master=env("KAM_SPARK_MASTER", environ),
         )

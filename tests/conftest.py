@@ -62,3 +62,15 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The test session's one local Spark session (local[2], few shuffle partitions): a JVM takes ~10 s to start.
+
+    Started through the engine's own entry point, so the tests run with the settings a run uses."""
+    from kam_pipeline.engines.spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

@@ -30,6 +30,9 @@ class KamResource(dg.ConfigurableResource):
     sources_path: str | None = None
     # Seconds a run waits for another run on the same database (None: KAM_RUN_WAIT, default 600).
     run_wait_seconds: float | None = None
+    # Where the intermediate models run: "duckdb" (the working database) or "spark" (docs/spark.md).
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
     _lock: ExitStack | None = PrivateAttr(default=None)
 
     @property
@@ -73,7 +76,9 @@ class KamResource(dg.ConfigurableResource):
         return load_mappings(self.mapping_file())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # A broken model must stop the run before any asset touches data.
+        # A broken model must stop the run before any asset touches data, and so must an unknown engine.
+        if self.engine not in ("duckdb", "spark"):
+            raise dg.Failure(f"unknown engine {self.engine!r} (KAM_ENGINE): duckdb or spark")
         self.model()
         preload()
         # One run at a time per database: held until the run's last step (teardown below). Taken
@@ -97,6 +102,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         db_path=str(settings.db_path),
         model_path=str(settings.model_path) if settings.model_path else None,
         sources_path=str(settings.sources_path) if settings.sources_path else None,
+        engine=settings.engine,
+        spark_master=settings.spark_master,
     )
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     # Files are written in the v1.5 storage format, which DuckDB 2.0 reads and writes as well:

@@ -64,7 +64,29 @@ def _undeclared(folder: str, declared: set[str]) -> list[str]:
 
 
 def test_the_package_imports_only_declared_runtime_dependencies():
-    assert _undeclared("kam_pipeline", _declared()) == []
+    # The `spark` extra is the one optional part: pyspark, imported only when the Spark engine runs
+    # (checked below), so a plain install never needs it.
+    assert _undeclared("kam_pipeline", _declared("spark")) == []
+    assert _third_party_imports(REPO / "kam_pipeline").get("pyspark") == "kam_pipeline/engines/spark.py"
+
+
+def test_pyspark_is_imported_only_inside_functions():
+    """A plain install (no `spark` extra) imports every module: pyspark only inside the functions
+    that start a Spark session, or for type checkers."""
+    tree = ast.parse((REPO / "kam_pipeline" / "engines" / "spark.py").read_text(encoding="utf-8"))
+    top_level = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any("pyspark" in (getattr(node, "module", None) or a.name) for a in node.names)
+    ]
+    assert top_level == []
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)]
+    assert any(
+        isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("pyspark")
+        for function in functions
+        for inner in ast.walk(function)
+    )
 
 
 def test_the_tests_import_only_declared_runtime_or_dev_dependencies():

@@ -19,6 +19,7 @@ LINKED_FROM_README = [
     "report",
     "performance",
     "scaling",
+    "spark",
 ]
 
 

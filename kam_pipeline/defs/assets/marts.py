@@ -138,6 +138,15 @@ def intermediate_models(context: dg.AssetExecutionContext, kam: KamResource, duc
     selected = [name for name in intermediate_order() if _intermediate(name) in context.selected_asset_keys]
     with open_connection(duckdb) as conn:
         batches = date_batches(conn, dates)
+        if kam.engine == "spark":
+            # Spark computes each batch of dates in one query per model (engines/spark.py).
+            from kam_pipeline.engines.spark import intermediate_on_spark
+
+            params = [sql_params(model, batch[-1], batch) for batch in batches]
+            counts = intermediate_on_spark(conn, kam.spark_master, kam.work_path, selected, params)
+            for name in selected:
+                yield dg.MaterializeResult(asset_key=_intermediate(name), metadata={"dagster/row_count": counts[name]})
+            return
         for name in selected:
             rows = 0
             for batch in batches if takes_date_range(name, "intermediate") else [[d] for d in dates]:
@@ -163,7 +172,7 @@ def _sql_asset(table: str, description: str) -> dg.AssetsDefinition:
                 params = sql_params(model, batch[-1], batch)
                 if "previous_as_of_dates" in parameters_of(read_sql(f"marts/{table}")):
                     params |= previous_params(conn, batch)
-                rows = write_sql_snapshot(conn, table, params)
+                rows = _write_mart(conn, kam, table, params)
             for batch in batches:
                 checks.update(mart_check_results(conn, key, batch))
         return dg.MaterializeResult(
@@ -172,6 +181,17 @@ def _sql_asset(table: str, description: str) -> dg.AssetsDefinition:
         )
 
     return _asset
+
+
+def _write_mart(conn: duckdb.DuckDBPyConnection, kam: KamResource, table: str, params: dict[str, object]) -> int:
+    """Write the snapshot of `marts.<table>`: on Spark for a mart that reads the order lines when the
+    engine is Spark (engines/spark.py), else in DuckDB; return the row count."""
+    if kam.engine == "spark":
+        from kam_pipeline.engines.spark import SPARK_MARTS, mart_on_spark
+
+        if table in SPARK_MARTS:
+            return mart_on_spark(conn, kam.spark_master, kam.work_path, table, params)
+    return write_sql_snapshot(conn, table, params)
 
 
 def _mart(name: str) -> dg.AssetKey:

@@ -1,0 +1,210 @@
+"""The Spark engine: the intermediate models and account_lifecycle (the work that grows with order lines) run on Apache Spark.
+
+What Spark computes is O(accounts x dates): the per-account figures of each as-of date. They come back
+into the working DuckDB database as `intermediate.<name>`, with the types DuckDB itself gives the same
+query, and everything after them (marts, scoring, checks, publishing, the report) runs there as on
+the DuckDB engine.
+
+Spark reads `staging.<source>` as Parquet: the staged rows of each source the models read, written
+under `<working database>.spark/staging/<source>.parquet` at every run and registered as the temporary
+view `staging_<source>`. pyspark is imported lazily: the DuckDB engine never needs it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from kam_pipeline.engines.spark_sql import SESSION_CONF, to_spark
+from kam_pipeline.warehouse.database import write_snapshot
+from kam_pipeline.warehouse.sql_files import bind, read_sql, tables_read, takes_date_range
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+ENGINES = ("duckdb", "spark")
+DEFAULT_MASTER = "local[2]"
+
+# Few shuffle partitions: the per-account results are small; a cluster's own default applies to
+# a session it configures (spark-defaults), this one to the sessions started here.
+# No web UI or console progress bars: a run's output is kam's own summary.
+_LOCAL_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+class SparkUnavailable(RuntimeError):
+    """pyspark (the `spark` extra) or Java is missing: a message saying what to install."""
+
+
+_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|spark://\S+|sc://\S+|yarn|k8s://\S+")
+
+
+def check_master(master: str) -> str:
+    """Return `master` when it is a Spark master URL this engine accepts, else raise ValueError."""
+    if _MASTER.fullmatch(master):
+        return master
+    raise ValueError(
+        f"not a Spark master: {master!r} (local[N], spark://host:port, sc://host:port for Spark Connect, yarn, k8s://...)"
+    )
+
+
+@cache
+def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
+    """Return the process's Spark session for `master` (started once: a JVM takes seconds to start).
+
+    `sc://host:port` connects to a Spark Connect server (the session's settings are sent to it);
+    any other master starts a driver in this process (local[N], spark://, yarn, k8s://).
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailable(
+            "the Spark engine needs pyspark: pip install -e '.[spark]' (and Java 17 or newer, "
+            "e.g. Debian's openjdk-17-jre-headless)"
+        ) from None
+    if master.startswith("sc://"):
+        builder = SparkSession.builder.remote(master)
+    else:
+        builder = SparkSession.builder.master(master).appName("kam_pipeline")
+        for key, value in _LOCAL_CONF.items():
+            builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j, Spark Connect and the JVM launcher raise unrelated types
+        hint = (
+            ""
+            if shutil.which("java")
+            else " (no `java` on PATH: install Java 17 or newer, e.g. openjdk-17-jre-headless)"
+        )
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SparkUnavailable(f"cannot start Spark at {master}: {first}{hint}") from None
+    for key, value in SESSION_CONF.items():
+        session.conf.set(key, value)
+    if not master.startswith("sc://"):
+        # Warnings about plan sizes and native libraries would bury kam's own output. (The JVM's few
+        # start-up lines come before any setting can reach it: a driver's Java options are fixed
+        # when pyspark launches it.)
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def staging_dir(work_path: Path) -> Path:
+    """Where a run writes the staged rows Spark reads: `<working database>.spark/staging`."""
+    return work_path.with_name(work_path.name + ".spark") / "staging"
+
+
+def view_name(schema: str, table: str) -> str:
+    """The Spark view of DuckDB's `<schema>.<table>` (`staging_orders`, `intermediate_window_years`)."""
+    return f"{schema}_{table}"
+
+
+def export_tables(
+    conn: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, str]], folder: Path
+) -> dict[tuple[str, str], Path]:
+    """Write each DuckDB table `<schema>.<table>` as one Parquet file `folder/<schema>_<table>.parquet`;
+    return them by (schema, table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for schema, table in sorted(set(tables)):
+        path = folder / f"{view_name(schema, table)}.parquet"
+        conn.execute(f"copy (select * from {schema}.{table}) to '{path}' (format parquet)")
+        written[(schema, table)] = path
+    return written
+
+
+def register_parquet(spark: SparkSession, files: dict[tuple[str, str], Path]) -> None:
+    """Register each Parquet file as the Spark view of its table (`staging_orders`)."""
+    for (schema, table), path in files.items():
+        spark.read.parquet(str(path.resolve())).createOrReplaceTempView(view_name(schema, table))
+
+
+def _duckdb_types(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """The columns and DuckDB types of a query's result (DuckDB binds it without running it)."""
+    return [
+        (name, kind) for name, kind, *_ in conn.execute(f"describe select * from ({sql})", bind(sql, params)).fetchall()
+    ]
+
+
+def spark_frame(spark: SparkSession, layer: str, name: str, params: dict[str, Any]) -> DataFrame:
+    """The Spark DataFrame of `sql/<layer>/<name>.sql`, translated, over the registered views."""
+    tables = {key: view_name(*key) for key in tables_read(f"{layer}/{name}")}
+    return spark.sql(to_spark(read_sql(f"{layer}/{name}"), params, tables))
+
+
+def write_from_spark(
+    conn: duckdb.DuckDBPyConnection, spark: SparkSession, name: str, params: dict[str, Any], layer: str = "intermediate"
+) -> int:
+    """Compute `sql/<layer>/<name>.sql` on Spark and write its result as the snapshot of `<layer>.<name>` in
+    DuckDB, each column cast to the type DuckDB gives the same query; return the row count (of the last date).
+
+    The result is also registered in Spark as `<layer>_<name>`, for the models that read it.
+    """
+    frame = spark_frame(spark, layer, name, params)
+    rows = frame.toArrow()
+    # Lazily: a model reading it (wallet and market read window_years) recomputes the small query.
+    frame.createOrReplaceTempView(view_name(layer, name))
+    sql = read_sql(f"{layer}/{name}")
+    columns = _duckdb_types(conn, sql, params)
+    select = "select " + ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in columns) + " from spark_rows"
+    dates = params["as_of_dates"] if takes_date_range(name, layer) else params["as_of"]
+    conn.execute(f"create schema if not exists {layer}")
+    conn.register("spark_rows", rows)
+    try:
+        return write_snapshot(conn, name, select, {}, dates, schema=layer)
+    finally:
+        conn.unregister("spark_rows")
+
+
+def intermediate_on_spark(
+    conn: duckdb.DuckDBPyConnection, master: str, work_path: Path, names: list[str], batches: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Compute the intermediate models `names` (in that order: each after those it reads) on Spark, one
+    query per model and batch of dates (`params["as_of_dates"]` of each of `batches`), and write them
+    into DuckDB; return the row count of each (of the last date).
+
+    Spark reads the staged rows, and any intermediate table it does not compute here, from Parquet
+    written by DuckDB under `<working database>.spark/staging`. The batches are those DuckDB would
+    use (marts.date_batches): what comes back per query fits DuckDB's memory limit.
+    """
+    single = [name for name in names if not takes_date_range(name, "intermediate")]
+    if single:
+        # Every model takes $as_of_dates today; one that does not would need a query per date.
+        raise ValueError(f"the Spark engine runs only models that take $as_of_dates: {', '.join(single)}")
+    spark = spark_session(master)
+    computed = set(names)
+    inputs = {
+        key
+        for name in names
+        for key in tables_read(f"intermediate/{name}")
+        if key[0] == "staging" or (key[0] == "intermediate" and key[1] not in computed)
+    }
+    register_parquet(spark, export_tables(conn, inputs, staging_dir(work_path)))
+    counts = {}
+    for params in batches:
+        for name in names:
+            counts[name] = write_from_spark(conn, spark, name, params)
+    return counts
+
+
+# The marts computed on Spark too: those that read the order lines themselves (account_lifecycle
+# reads staging.orders; its result is per account and date).
+SPARK_MARTS = frozenset({"account_lifecycle"})
+
+
+def mart_on_spark(
+    conn: duckdb.DuckDBPyConnection, master: str, work_path: Path, table: str, params: dict[str, Any]
+) -> int:
+    """Compute `sql/marts/<table>.sql` on Spark for the dates of `params` and write it into DuckDB's
+    `marts.<table>` (see write_from_spark); return the row count of the last date."""
+    spark = spark_session(master)
+    register_parquet(spark, export_tables(conn, tables_read(f"marts/{table}"), staging_dir(work_path)))
+    return write_from_spark(conn, spark, table, params, layer="marts")
