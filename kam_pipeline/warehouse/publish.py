@@ -267,6 +267,8 @@ def _write_catalog(
     for part in sorted(parts.values(), key=lambda p: (p.relation, p.as_of_date or dt.date.min)):
         by_relation.setdefault(part.relation, []).append(part)
     with duckdb.connect(str(path), config=CATALOG_CONFIG) as cat:
+        # One transaction: each view, comment and insert committed alone was logged and synced alone.
+        cat.execute("begin transaction")
         for schema in sorted({r.schema for r in relations} | {"publish"}):
             cat.execute(f"create schema if not exists {schema}")
         for relation in relations:
@@ -281,14 +283,27 @@ def _write_catalog(
             "rows bigint not null, fingerprint varchar)"
         )
         cat.execute("create table publish.retired (path varchar not null, retired_at timestamp not null)")
-        cat.executemany(
-            "insert into publish.files values (?, ?, ?, ?, ?)",
-            [[p.relation, p.as_of_date, p.path, p.rows, p.fingerprint] for p in parts.values()],
+        # One statement per table: executemany ran one autocommitted insert per file, each logged
+        # on its own (at 365 snapshots x 20 relations: 13 s and 31 MiB of log for a 0.5 MB table).
+        listed = list(parts.values())
+        cat.execute(
+            "insert into publish.files select unnest(?::varchar[]), unnest(?::date[]), unnest(?::varchar[]), "
+            "unnest(?::bigint[]), unnest(?::varchar[])",
+            [
+                [p.relation for p in listed],
+                [p.as_of_date for p in listed],
+                [p.path for p in listed],
+                [p.rows for p in listed],
+                [p.fingerprint for p in listed],
+            ],
         )
-        if retired:
-            cat.executemany("insert into publish.retired values (?, ?)", [list(item) for item in retired.items()])
+        cat.execute(
+            "insert into publish.retired select unnest(?::varchar[]), unnest(?::timestamp[])",
+            [list(retired), list(retired.values())],
+        )
         cat.execute("comment on table publish.files is 'The Parquet file behind every published relation and snapshot'")
         cat.execute("comment on table publish.retired is 'Files no view reads any more, removed an hour after'")
+        cat.execute("commit")
         cat.execute("checkpoint")
 
 

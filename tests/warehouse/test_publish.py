@@ -180,3 +180,46 @@ def test_a_locked_down_reader_reads_every_view_once_the_folder_is_admitted(work,
     with duckdb.connect(str(db), read_only=True, config={"enable_external_access": False}) as reader:
         with pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
             reader.execute("select count(*) from marts.scores").fetchone()
+
+
+def _bytes_written_by_this_process() -> int:
+    """Bytes this process has caused to be written (the kernel's write_bytes: page cache and disk)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise AssertionError("no write_bytes in /proc/self/io")
+
+
+def _publish_next_date_after(tmp_path: Path, stored: int) -> int:
+    """Publish `stored` snapshots of two marts tables, then one more date; return the bytes the last
+    publish wrote."""
+    with duckdb.connect(str(tmp_path / "kam.work.duckdb")) as conn:
+        conn.execute("create schema marts")
+        conn.execute(
+            "create table marts.scores as select date '2025-01-01' + d::int as as_of_date, 'A' || i as account_id, "
+            "(i + d)::double as score from range(?) t(d), range(3) s(i)",
+            [stored],
+        )
+        conn.execute(
+            "create table marts.kpis as select date '2025-01-01' + d::int as as_of_date, 1.5 as nrr from range(?) t(d)",
+            [stored],
+        )
+        publish(conn, tmp_path / "kam.duckdb", [])
+        new = dt.date(2025, 1, 1) + dt.timedelta(days=stored)
+        conn.execute("insert into marts.scores select ?, 'A' || i, i::double from range(3) s(i)", [new])
+        conn.execute("insert into marts.kpis select ?, 2.0", [new])
+        before = _bytes_written_by_this_process()
+        publish(conn, tmp_path / "kam.duckdb", [new])
+        written = _bytes_written_by_this_process() - before
+    assert _catalog(tmp_path / "kam.duckdb", "select count(*) from marts.kpis") == [(stored + 1,)]
+    return written
+
+
+def test_the_bytes_a_publish_writes_hardly_grow_with_the_stored_history(tmp_path):
+    # The manifest of 300 snapshots (600 rows) once went in one logged insert per row: 2.6 MiB more
+    # than after 2 snapshots for the same two new files. Now the catalog's growth is its file list.
+    (tmp_path / "short").mkdir()
+    (tmp_path / "long").mkdir()
+    short = _publish_next_date_after(tmp_path / "short", 2)
+    long = _publish_next_date_after(tmp_path / "long", 300)
+    assert long - short < 0.5 * 2**20, (short, long)
