@@ -74,6 +74,11 @@ class Relation:
         return f"{self.schema}.{self.name}"
 
     @property
+    def layout(self) -> str:
+        """The relation's column names and types in order: what a file written from it holds."""
+        return ",".join(f"{name}:{kind}" for name, kind, _ in self.columns)
+
+    @property
     def is_snapshot(self) -> bool:
         if self.qualified in WHOLE_HISTORY:
             return False
@@ -82,13 +87,15 @@ class Relation:
 
 @dataclass(frozen=True)
 class Part:
-    """One Parquet file of a relation: the snapshot date it holds (None: the whole relation)."""
+    """One Parquet file of a relation: the snapshot date it holds (None: the whole relation), and the
+    relation's column layout when it was written (None: not recorded, a catalog of an earlier version)."""
 
     relation: str
     as_of_date: dt.date | None
     path: str
     rows: int
     fingerprint: str | None
+    layout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,7 +260,7 @@ def _write_part(
     )
     if date is None:
         rows = conn.execute(f"select count(*) from read_parquet({_literal(str(path))})").fetchone()[0]
-    return Part(relation.qualified, date, str(path), rows, fingerprint)
+    return Part(relation.qualified, date, str(path), rows, fingerprint, relation.layout)
 
 
 def _write_catalog(
@@ -280,7 +287,7 @@ def _write_catalog(
                     cat.execute(f'comment on column {_quoted(relation)}."{name}" is {_literal(comment)}')
         cat.execute(
             "create table publish.files (relation varchar not null, as_of_date date, path varchar not null, "
-            "rows bigint not null, fingerprint varchar)"
+            "rows bigint not null, fingerprint varchar, layout varchar)"
         )
         cat.execute("create table publish.retired (path varchar not null, retired_at timestamp not null)")
         # One statement per table: executemany ran one autocommitted insert per file, each logged
@@ -288,13 +295,14 @@ def _write_catalog(
         listed = list(parts.values())
         cat.execute(
             "insert into publish.files select unnest(?::varchar[]), unnest(?::date[]), unnest(?::varchar[]), "
-            "unnest(?::bigint[]), unnest(?::varchar[])",
+            "unnest(?::bigint[]), unnest(?::varchar[]), unnest(?::varchar[])",
             [
                 [p.relation for p in listed],
                 [p.as_of_date for p in listed],
                 [p.path for p in listed],
                 [p.rows for p in listed],
                 [p.fingerprint for p in listed],
+                [p.layout for p in listed],
             ],
         )
         cat.execute(
@@ -309,15 +317,20 @@ def _write_catalog(
 
 def _view_sql(relation: Relation, parts: list[Part]) -> str:
     """`create view` over the relation's files, with the working database's column order and types;
-    columns added after a file was written read as null in it (union_by_name)."""
+    columns added after a file was written read as null in it (union_by_name).
+
+    When every file holds exactly the relation's columns (the usual case), the files are read by
+    position: union_by_name makes every query that binds the view read the schema of every file
+    (365 daily files: most of the report's 4 CPU-seconds of reading, against 0.3 s for one)."""
     columns = ", ".join(f'cast("{name}" as {kind}) as "{name}"' for name, kind, _ in relation.columns)
     if not parts:
         nulls = ", ".join(f'cast(null as {kind}) as "{name}"' for name, kind, _ in relation.columns)
         return f"create view {_quoted(relation)} as select {nulls} where false"
     files = ", ".join(_literal(p.path) for p in parts)
+    by_name = "false" if all(p.layout == relation.layout for p in parts) else "true"
     return (
         f"create view {_quoted(relation)} as select {columns} "
-        f"from read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
+        f"from read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = false)"
     )
 
 
@@ -331,12 +344,25 @@ def _read_manifest(db_path: Path) -> tuple[dict[tuple[str, dt.date | None], Part
         ).fetchone()[0]
         if has < 2:
             return None, {}
+        # `layout` came later: a catalog without it reads as layouts unknown.
+        layout = "layout" if _has_column(cat, "publish", "files", "layout") else "null"
         parts = {
-            (relation, date): Part(relation, date, path, rows, fingerprint)
-            for relation, date, path, rows, fingerprint in cat.execute("select * from publish.files").fetchall()
+            (relation, date): Part(relation, date, path, rows, fingerprint, file_layout)
+            for relation, date, path, rows, fingerprint, file_layout in cat.execute(
+                f"select relation, as_of_date, path, rows, fingerprint, {layout} from publish.files"
+            ).fetchall()
         }
         retired = dict(cat.execute("select path, retired_at from publish.retired").fetchall())
     return parts, retired
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from duckdb_columns() where schema_name = ? and table_name = ? and column_name = ?",
+            [schema, table, column],
+        ).fetchone()[0]
+    )
 
 
 def _collect_garbage(folder: Path, kept: set[str], expired: set[str]) -> None:

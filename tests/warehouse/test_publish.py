@@ -223,3 +223,41 @@ def test_the_bytes_a_publish_writes_hardly_grow_with_the_stored_history(tmp_path
     short = _publish_next_date_after(tmp_path / "short", 2)
     long = _publish_next_date_after(tmp_path / "long", 300)
     assert long - short < 0.5 * 2**20, (short, long)
+
+
+def _reads_by_name(db: Path, view: str) -> bool:
+    (sql,) = _catalog(db, "select sql from duckdb_views() where view_name = ?", [view])[0]
+    assert "union_by_name = " in sql.lower()
+    return "union_by_name = true" in sql.lower()
+
+
+def test_files_of_one_layout_are_read_by_position_and_mixed_layouts_by_name(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    assert not _reads_by_name(db, "scores") and not _reads_by_name(db, "orders")
+    work.execute("alter table marts.scores add column grade varchar")
+    work.execute("update marts.scores set grade = 'A' where as_of_date = ?", [D2])
+    publish(work, db, [D2])
+    # D1's file lacks the new column: that view matches columns by name, the others still by position.
+    assert _reads_by_name(db, "scores") and not _reads_by_name(db, "kpis")
+    assert _catalog(db, "select as_of_date, grade, count(*) from marts.scores group by all order by 1") == [
+        (D1, None, 3),
+        (D2, "A", 3),
+    ]
+    # Once D1 is published again from the working database, every file has the new layout.
+    publish(work, db, [D1])
+    assert not _reads_by_name(db, "scores")
+    assert _catalog(db, "select count(*) from marts.scores where grade is null") == [(3,)]
+
+
+def test_a_catalog_without_file_layouts_is_read_by_name_until_its_files_are_rewritten(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    # An earlier version's manifest: no layout column.
+    with duckdb.connect(str(db)) as cat:
+        cat.execute("alter table publish.files drop column layout")
+    publish(work, db, [D2])
+    assert _reads_by_name(db, "scores")
+    assert _catalog(db, "select count(*) from marts.scores") == [(6,)]
+    publish(work, db, [D1])
+    assert not _reads_by_name(db, "scores")
