@@ -261,3 +261,42 @@ def test_a_catalog_without_file_layouts_is_read_by_name_until_its_files_are_rewr
     assert _catalog(db, "select count(*) from marts.scores") == [(6,)]
     publish(work, db, [D1])
     assert not _reads_by_name(db, "scores")
+
+
+def _staging_files(db: Path) -> dict[str, str]:
+    return dict(
+        _catalog(db, "select source_file, path from publish.files where relation = 'staging.orders' order by 1")
+    )
+
+
+def test_staged_rows_are_published_one_file_per_delivered_file(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    first = _staging_files(db)
+    assert list(first) == ["f.csv"]
+    # A daily file arrives: one new Parquet file for it; f.csv's file is kept as it was.
+    work.execute("insert into staging.orders_typed select 'g.csv', range, range * 3 from range(4)")
+    result = publish(work, db, [D2])
+    second = _staging_files(db)
+    assert list(second) == ["f.csv", "g.csv"] and second["f.csv"] == first["f.csv"]
+    assert (
+        _catalog(db, "select _source_file, _row_number, qty from staging.orders order by all")
+        == work.execute("select _source_file, _row_number, qty from staging.orders order by all").fetchall()
+    )
+    # Snapshot D2 of both marts tables and g.csv's rows: nothing else (quarantine did not change).
+    assert result.files_written == 3
+    # A cross-row rule excludes a row of f.csv later: only f.csv's file is written again.
+    work.execute("insert into staging.orders_excluded values ('f.csv', 1)")
+    publish(work, db, [D2])
+    third = _staging_files(db)
+    assert third["g.csv"] == second["g.csv"] and third["f.csv"] != second["f.csv"]
+    assert _catalog(db, "select _row_number from staging.orders where _source_file = 'f.csv' order by 1") == [
+        (0,),
+        (2,),
+        (4,),
+    ]
+    # A file whose rows are all gone leaves the catalog.
+    work.execute("delete from staging.orders_typed where _source_file = 'g.csv'")
+    publish(work, db, [D2])
+    assert list(_staging_files(db)) == ["f.csv"]
+    assert _catalog(db, "select count(*) from staging.orders") == [(3,)]
