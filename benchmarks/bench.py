@@ -212,7 +212,8 @@ def bench_size(lines: int, work: Path) -> dict:
     results["kam_backfill_30"]["stages"] = stage_times(timings)
     shutil.rmtree(data)
     for f in work.glob(f"kam_{lines}*"):
-        f.unlink()
+        # The published Parquet folders (kam_<lines>.parquet/) too.
+        shutil.rmtree(f) if f.is_dir() else f.unlink()
     return results
 
 
