@@ -12,7 +12,10 @@ own process (wall time and peak RSS from the kernel's accounting of that child):
   kam_backfill_30   `kam run --from D-29 --to D`: 30 consecutive as-of dates
   kam_tiny          `kam run` on a 5-account data set (fixed overhead)
 
-and prints a table with the ratios the targets in issue 5 are stated in.
+and prints a table with the ratios the targets are stated in. Then, from
+benchmarks/history.py (same command, same machine state): the bare import of the stack against
+the 5-account run, a daily run after 1 and after --snapshots stored snapshots (bytes written,
+wall and CPU seconds), and each size's daily run minus the 5-account run.
 
     .venv/bin/python benchmarks/bench.py --full-load DATA_DIR --repeats 2
 
@@ -277,16 +280,9 @@ def bench_size(lines: int, work: Path) -> dict:
     results["kam_backfill_30"]["stages"] = stage_times(timings)
     shutil.rmtree(data)
     for f in work.glob(f"kam_{lines}*"):
-        f.unlink()
+        # The published Parquet folders (kam_<lines>.parquet/) too.
+        shutil.rmtree(f) if f.is_dir() else f.unlink()
     return results
-
-
-def tiny(work: Path) -> dict:
-    data = work / "tiny"
-    measure(kam("generate", "--out", str(data), "--accounts", "5", "--days", "400", "--end", END.isoformat()))
-    db = work / "tiny.duckdb"
-    measure(kam("run", "--data", str(data), "--db", str(db), "--as-of", AS_OF.isoformat(), "--quiet"))  # warm-up
-    return measure(kam("run", "--data", str(data), "--db", str(db), "--as-of", AS_OF.isoformat(), "--quiet"))
 
 
 def report(sizes: dict[int, dict], tiny_run: dict) -> str:
@@ -339,13 +335,61 @@ def report(sizes: dict[int, dict], tiny_run: dict) -> str:
     return "\n".join(lines)
 
 
+def daily_costs(args: argparse.Namespace, work: Path) -> tuple[dict, dict | None]:
+    """The start-up floor and 5-account run (interleaved, `--repeats` each) and, unless
+    --snapshots is 0, the daily runs after 1 and after --snapshots stored snapshots."""
+    import history  # the sibling benchmark (it imports this module's helpers)
+
+    print(f"start-up floor and the 5-account run in {work} ...", file=sys.stderr, flush=True)
+    start = history.start_up(work, args.repeats)
+    if not args.snapshots:
+        return start, None
+    print(f"daily run after 1 and after {args.snapshots} snapshots ...", file=sys.stderr, flush=True)
+    return start, history.history(work, args.accounts, args.snapshots, args.repeats)
+
+
+def daily_report(sizes: dict[int, dict], start: dict, hist: dict | None, args: argparse.Namespace) -> str:
+    """The start-up, history and daily-run figures of one benchmark command, ratios from the same run."""
+    import history
+
+    tiny_run = start["kam_tiny"]
+    lines = ["", *history.HEADER, *history.start_up_rows(start)]
+    if hist is not None:
+        lines += history.history_rows(hist, args.accounts, args.snapshots)
+    for r in sizes.values():
+        daily = r["kam_incremental"]
+        lines.append(
+            f"| daily run at {r['order_lines']:,} order lines | {daily['wall_s']:.1f} | {daily['cpu_s']:.1f} | "
+            f"{daily['rss_mib']:.0f} | | minus the 5-account run: {daily['wall_s'] - tiny_run['wall_s']:.1f} s wall "
+            f"(target <= 6 s), {daily['cpu_s'] - tiny_run['cpu_s']:.1f} CPU s |"
+        )
+    if hist is not None:
+        one, many = hist["daily_after_1"], hist[f"daily_after_{args.snapshots}"]
+        lines += [
+            "",
+            f"stored before the daily run (working database, catalog, Parquet folder): "
+            f"{one['stored_mib']:.0f} MiB with 1 snapshot, {many['stored_mib']:.0f} MiB with {args.snapshots}",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, action="append", help="order lines (repeatable)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--full-load", type=Path, default=None, help="only the full load of this data folder")
-    parser.add_argument("--repeats", type=int, default=1, help="rounds of baseline and full load (--full-load)")
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=AS_OF, help="as-of date (--full-load)")
+    parser.add_argument("--accounts", type=int, default=1000, help="accounts of the history data set")
+    parser.add_argument(
+        "--snapshots", type=int, default=365, help="stored snapshots of the long history (0: no history runs)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="runs of each measured step (--full-load: rounds of baseline and full load; otherwise the"
+        " start-up and history steps, median)",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="kam_bench_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -357,7 +401,9 @@ def main() -> None:
     for n in args.lines or [1_000_000, 10_000_000]:
         print(f"benchmarking {n:,} order lines in {work} ...", file=sys.stderr, flush=True)
         sizes[n] = bench_size(n, work)
-    print(report(sizes, tiny(work)))
+    start, hist = daily_costs(args, work)
+    print(report(sizes, start["kam_tiny"]))
+    print(daily_report(sizes, start, hist, args))
     shutil.rmtree(work, ignore_errors=True)
 
 

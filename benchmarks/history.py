@@ -14,7 +14,9 @@ kernel's block-output count of that child, ru_oublock x 512) come from the kerne
                     (synthetic history, published once before the measured run)
 
 and prints the figures with the ratios the targets are stated in (after N / after 1: bytes
-<= 1.3x, wall <= 1.2x; tiny / floor <= 1.25x).
+<= 1.3x, wall <= 1.2x; tiny / floor <= 1.25x). CPU seconds (user + system of the child) are
+printed beside the wall times: on a shared machine they move far less. `benchmarks/bench.py`
+runs the same steps (start_up, history) beside its full-load and 10M daily figures.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ print(len(tables))
 
 
 def measure(cmd: list[str]) -> dict:
-    """Run `cmd` as a child; return wall seconds, peak RSS (MiB) and MiB written (block output)."""
+    """Run `cmd` as a child; return wall seconds, CPU seconds (user + system), peak RSS (MiB) and
+    MiB written (block output)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -66,7 +69,12 @@ def measure(cmd: list[str]) -> dict:
     err = proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark step failed ({' '.join(cmd)}):\n{err[-2000:]}")
-    return {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024, "written_mib": usage.ru_oublock * 512 / 2**20}
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "written_mib": usage.ru_oublock * 512 / 2**20,
+    }
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -137,24 +145,50 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and "data" not in p.parts)
 
 
-def report(start: dict, hist: dict, accounts: int, snapshots: int) -> str:
+def _row(label: str, m: dict, ratio: str) -> str:
+    return f"| {label} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['rss_mib']:.0f} | {m['written_mib']:.1f} | {ratio} |"
+
+
+def start_up_rows(start: dict) -> list[str]:
+    """The table rows of the bare import of the stack and the 5-account run, with its ratio to the floor."""
     floor, tiny = start["import_floor"], start["kam_tiny"]
+    return [
+        _row("bare import of the stack", floor, "1.00x floor"),
+        _row(
+            "kam run, 5 accounts",
+            tiny,
+            f"{tiny['wall_s'] / floor['wall_s']:.2f}x floor wall, {tiny['cpu_s'] / floor['cpu_s']:.2f}x CPU "
+            "(target <= 1.25x)",
+        ),
+    ]
+
+
+def history_rows(hist: dict, accounts: int, snapshots: int) -> list[str]:
+    """The table rows of the daily runs after 1 and after `snapshots` stored snapshots, with their ratios."""
+    one, many = hist["daily_after_1"], hist[f"daily_after_{snapshots}"]
+    return [
+        _row(f"daily run, {accounts:,} accounts, after 1 snapshot", one, "1.00x"),
+        _row(
+            f"daily run, {accounts:,} accounts, after {snapshots} snapshots",
+            many,
+            f"bytes {many['written_mib'] / one['written_mib']:.2f}x (target <= 1.3x), "
+            f"wall {many['wall_s'] / one['wall_s']:.2f}x (target <= 1.2x), CPU {many['cpu_s'] / one['cpu_s']:.2f}x",
+        ),
+    ]
+
+
+HEADER = ["| step | wall s | CPU s | peak RSS MiB | MiB written | ratio |", "|---|---|---|---|---|---|"]
+
+
+def report(start: dict, hist: dict, accounts: int, snapshots: int) -> str:
     one, many = hist["daily_after_1"], hist[f"daily_after_{snapshots}"]
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}",
         "",
-        "| step | wall s | peak RSS MiB | MiB written | ratio |",
-        "|---|---|---|---|---|",
-        f"| bare import of the stack | {floor['wall_s']:.1f} | {floor['rss_mib']:.0f} | "
-        f"{floor['written_mib']:.1f} | 1.00x floor |",
-        f"| kam run, 5 accounts | {tiny['wall_s']:.1f} | {tiny['rss_mib']:.0f} | {tiny['written_mib']:.1f} | "
-        f"{tiny['wall_s'] / floor['wall_s']:.2f}x floor (target <= 1.25x) |",
-        f"| daily run, {accounts:,} accounts, after 1 snapshot | {one['wall_s']:.1f} | {one['rss_mib']:.0f} | "
-        f"{one['written_mib']:.1f} | 1.00x |",
-        f"| daily run, {accounts:,} accounts, after {snapshots} snapshots | {many['wall_s']:.1f} | "
-        f"{many['rss_mib']:.0f} | {many['written_mib']:.1f} | bytes {many['written_mib'] / one['written_mib']:.2f}x "
-        f"(target <= 1.3x), wall {many['wall_s'] / one['wall_s']:.2f}x (target <= 1.2x) |",
+        *HEADER,
+        *start_up_rows(start),
+        *history_rows(hist, accounts, snapshots),
         "",
         f"stored before the daily run (working database, catalog, Parquet folder): "
         f"{one['stored_mib']:.0f} MiB with 1 snapshot, {many['stored_mib']:.0f} MiB with {snapshots}",
@@ -173,7 +207,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="kam_history_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"start-up floor and the 5-account run in {work} ...", file=sys.stderr, flush=True)
-    nothing = {"wall_s": float("nan"), "rss_mib": float("nan"), "written_mib": float("nan")}
+    nothing = dict.fromkeys(("wall_s", "cpu_s", "rss_mib", "written_mib"), float("nan"))
     start = {"import_floor": nothing, "kam_tiny": nothing} if args.skip_start_up else start_up(work, args.repeats)
     print(f"daily run after 1 and after {args.snapshots} snapshots ...", file=sys.stderr, flush=True)
     hist = history(work, args.accounts, args.snapshots, args.repeats)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -81,6 +83,8 @@ class KamResource(dg.ConfigurableResource):
             raise dg.Failure(f"unknown engine {self.engine!r} (KAM_ENGINE): duckdb or spark")
         self.model()
         preload()
+        # The report's renderer (matplotlib's figures) is imported meanwhile too, for the last step.
+        threading.Thread(target=importlib.import_module, args=("kam_pipeline.report.render",), daemon=True).start()
         # One run at a time per database: held until the run's last step (teardown below). Taken
         # last, so a setup that fails never leaves it held; not by a sensor tick (no run).
         if context.run is None:

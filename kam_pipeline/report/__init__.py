@@ -13,7 +13,6 @@ from pathlib import Path
 
 from kam_pipeline.report.data import ReportData, ReportError, load
 from kam_pipeline.report.i18n import LANGS
-from kam_pipeline.report.render import render_report
 from kam_pipeline.scoring.model import ScoringModel, load_model
 from kam_pipeline.warehouse.files import atomic_path
 
@@ -54,6 +53,10 @@ def build_report(
     if not isinstance(model, ScoringModel):
         model = load_model(model)
     data = data if data is not None and (as_of is None or data.as_of == as_of) else load(db_path, as_of)
+    # Rendering needs matplotlib's figures (about a second to import): imported here, so that the
+    # pipeline's definitions, which read report.data and report.metadata, do not import it.
+    from kam_pipeline.report.render import render_report
+
     html = render_report(data, model, lang)
     out = Path(out) if out else default_report_path(db_path, data.as_of, lang)
     with atomic_path(out) as tmp:

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from kam_pipeline.warehouse.files import atomic_path
 
@@ -52,6 +51,8 @@ def export_marts(db_path: Path, out_dir: Path, as_of: dt.date | None = None) -> 
 
 
 def _write_atomically(frame, path: Path) -> None:
+    import pyarrow.parquet as pq  # only for a deployment that exports (KAM_PARQUET_DIR)
+
     with atomic_path(path) as tmp:
         # ZSTD: small files; every Parquet reader of the last years reads it.
         pq.write_table(frame, tmp, compression="zstd")

@@ -4,10 +4,12 @@ Next to `kam.duckdb` (the published catalog) live `kam.parquet/` (the files its 
 and `kam.work.duckdb` (the pipeline's working database, where every step writes):
 
     kam.parquet/marts/<table>/as_of_date=<D>/<id>.parquet    one file per table and snapshot
-    kam.parquet/<schema>/<name>/<id>.parquet                  staging, quarantine, raw.ingest_log
+    kam.parquet/<schema>/<name>/<id>-<file digest>.parquet    staging, quarantine: one per delivered file
+    kam.parquet/<schema>/<name>/<id>.parquet                  the others (raw.ingest_log, rule_violations)
 
-A publish writes the Parquet files of the run's as-of dates (every marts table) and of every
-other published relation whose content changed, each under a new name, never modified
+A publish writes the Parquet files of the run's as-of dates (every marts table) and, for every
+other published relation, of the delivered files whose rows changed (or of the whole relation
+when it changed and has no `_source_file`), each under a new name, never modified
 afterwards; then it builds a new catalog whose views list exactly the current files and
 swaps it over `kam.duckdb` with an atomic rename. So a publish costs the new snapshot, not
 the history; a reader sees the previous catalog or the new one, whole; a run killed at any
@@ -45,6 +47,9 @@ PUBLISHED_SCHEMAS: dict[str, tuple[str, ...] | None] = {
 INTERNAL_SUFFIXES = ("_typed", "_excluded")
 # A relation with this column is published one file per snapshot.
 SNAPSHOT_COLUMN = "as_of_date"
+# Any other relation with this column (staging and quarantine rows) is published one file per
+# delivered file: a new daily file adds one Parquet file instead of rewriting the source's rows.
+FILE_COLUMN = "_source_file"
 # Marts a run rewrites for earlier dates too, published whole when their content changed (like
 # staging): marts.score_backtest, whose older snapshots gain a horizon as later ones arrive.
 WHOLE_HISTORY = frozenset({"marts.score_backtest"})
@@ -74,6 +79,16 @@ class Relation:
         return f"{self.schema}.{self.name}"
 
     @property
+    def layout(self) -> str:
+        """The relation's column names and types in order: what a file written from it holds."""
+        return ",".join(f"{name}:{kind}" for name, kind, _ in self.columns)
+
+    @property
+    def by_file(self) -> bool:
+        """Published one Parquet file per delivered file (a non-snapshot relation with FILE_COLUMN)."""
+        return not self.is_snapshot and any(name == FILE_COLUMN for name, _, _ in self.columns)
+
+    @property
     def is_snapshot(self) -> bool:
         if self.qualified in WHOLE_HISTORY:
             return False
@@ -82,13 +97,21 @@ class Relation:
 
 @dataclass(frozen=True)
 class Part:
-    """One Parquet file of a relation: the snapshot date it holds (None: the whole relation)."""
+    """One Parquet file of a relation: the snapshot date or the delivered file whose rows it holds
+    (both None: the whole relation), and the relation's column layout when it was written (None:
+    not recorded, a catalog of an earlier version)."""
 
     relation: str
     as_of_date: dt.date | None
     path: str
     rows: int
     fingerprint: str | None
+    layout: str | None = None
+    source_file: str | None = None
+
+    @property
+    def key(self) -> tuple[str, dt.date | None, str | None]:
+        return (self.relation, self.as_of_date, self.source_file)
 
 
 @dataclass(frozen=True)
@@ -121,7 +144,7 @@ def publish(
         stale.unlink(missing_ok=True)
     previous, retired = _read_manifest(db_path)
     token = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    parts: dict[tuple[str, dt.date | None], Part] = {}
+    parts: dict[tuple[str, dt.date | None, str | None], Part] = {}
     written: list[Path] = []
     relations = published_relations(work)
     for relation in relations:
@@ -131,22 +154,35 @@ def publish(
             fresh = previous is None or not old
             todo = _snapshot_dates(work, relation) if fresh else set(dates)
             # A file deleted by hand is written again from the working database.
-            todo |= {d for (_, d), part in old.items() if not Path(part.path).exists()}
+            todo |= {d for (_, d, _), part in old.items() if not Path(part.path).exists()}
             for date in sorted(todo):
-                parts.pop((relation.qualified, date), None)
+                parts.pop((relation.qualified, date, None), None)
                 part = _write_part(work, relation, folder, token, date)
                 if part is not None:
-                    parts[(relation.qualified, date)] = part
+                    parts[part.key] = part
+                    written.append(Path(part.path))
+        elif relation.by_file:
+            # Parts not of one delivered file (the whole relation, by an earlier version) give way.
+            for key in [key for key in old if key[2] is None]:
+                parts.pop(key)
+            files = _file_fingerprints(work, relation)
+            for key in [key for key in old if key[2] is not None and key[2] not in files]:
+                parts.pop(key)  # a file no longer delivered, or all of whose rows are gone
+            for name, (fingerprint, rows) in sorted(files.items()):
+                current = old.get((relation.qualified, None, name))
+                if current is None or current.fingerprint != fingerprint or not Path(current.path).exists():
+                    part = _write_part(work, relation, folder, token, None, fingerprint, name, rows)
+                    parts[part.key] = part
                     written.append(Path(part.path))
         else:
             # Parts of single dates (a relation published per snapshot by an earlier version) give way.
-            for key in [key for key in old if key[1] is not None]:
+            for key in [key for key in old if key[1] is not None or key[2] is not None]:
                 parts.pop(key)
             fingerprint = _fingerprint(work, relation)
-            current = old.get((relation.qualified, None))
+            current = old.get((relation.qualified, None, None))
             if current is None or current.fingerprint != fingerprint or not Path(current.path).exists():
                 part = _write_part(work, relation, folder, token, None, fingerprint)
-                parts[(relation.qualified, None)] = part
+                parts[part.key] = part
                 written.append(Path(part.path))
     for path in written:
         # Read-only: a reader admitted to the folder, or a person, cannot alter a published file in place.
@@ -226,6 +262,18 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, relation: Relation) -> str:
     return hashlib.sha256(f"{count}|{digest}|{columns}".encode()).hexdigest()[:32]
 
 
+def _file_fingerprints(conn: duckdb.DuckDBPyConnection, relation: Relation) -> dict[str, tuple[str, int]]:
+    """Per delivered file ('' for rows without one): a digest of its rows and columns, and its row count."""
+    columns = relation.layout
+    return {
+        name: (hashlib.sha256(f"{count}|{digest}|{columns}".encode()).hexdigest()[:32], count)
+        for name, count, digest in conn.execute(
+            f"select coalesce({FILE_COLUMN}, ''), count(*), coalesce(sum(hash(t)), 0) "
+            f"from {_quoted(relation)} as t group by all"
+        ).fetchall()
+    }
+
+
 def _write_part(
     conn: duckdb.DuckDBPyConnection,
     relation: Relation,
@@ -233,12 +281,18 @@ def _write_part(
     token: str,
     date: dt.date | None,
     fingerprint: str | None = None,
+    source_file: str | None = None,
+    rows: int | None = None,
 ) -> Part | None:
-    """Write one new Parquet file of `relation` (the snapshot `date`, or all of it); return its Part,
-    or None for a snapshot with no rows."""
+    """Write one new Parquet file of `relation` (the snapshot `date`, the rows of `source_file`, or
+    all of it); return its Part, or None for a snapshot with no rows."""
     directory = folder / relation.schema / relation.name
     where = ""
-    if date is not None:
+    if source_file is not None:
+        where = f" where coalesce({FILE_COLUMN}, '') = {_literal(source_file)}"
+        # File names can hold any character: the Parquet file is named by a digest of it.
+        token = f"{token}-{hashlib.sha256(source_file.encode()).hexdigest()[:12]}"
+    elif date is not None:
         directory = directory / f"{SNAPSHOT_COLUMN}={date.isoformat()}"
         where = f" where {SNAPSHOT_COLUMN} = date '{date.isoformat()}'"
         rows = conn.execute(f"select count(*) from {_quoted(relation)}{where}").fetchone()[0]
@@ -251,22 +305,24 @@ def _write_part(
         f"copy (select * from {_quoted(relation)}{where}) to {_literal(str(path))} "
         "(format parquet, compression zstd, row_group_size 1000000)"
     )
-    if date is None:
+    if rows is None:
         rows = conn.execute(f"select count(*) from read_parquet({_literal(str(path))})").fetchone()[0]
-    return Part(relation.qualified, date, str(path), rows, fingerprint)
+    return Part(relation.qualified, date, str(path), rows, fingerprint, relation.layout, source_file)
 
 
 def _write_catalog(
     path: Path,
     relations: list[Relation],
-    parts: dict[tuple[str, dt.date | None], Part],
+    parts: dict[tuple[str, dt.date | None, str | None], Part],
     retired: dict[str, dt.datetime],
 ) -> None:
     """Write the catalog: one view per relation over its files, its comments, and the manifest."""
     by_relation: dict[str, list[Part]] = {}
-    for part in sorted(parts.values(), key=lambda p: (p.relation, p.as_of_date or dt.date.min)):
+    for part in sorted(parts.values(), key=lambda p: (p.relation, p.as_of_date or dt.date.min, p.source_file or "")):
         by_relation.setdefault(part.relation, []).append(part)
     with duckdb.connect(str(path), config=CATALOG_CONFIG) as cat:
+        # One transaction: each view, comment and insert committed alone was logged and synced alone.
+        cat.execute("begin transaction")
         for schema in sorted({r.schema for r in relations} | {"publish"}):
             cat.execute(f"create schema if not exists {schema}")
         for relation in relations:
@@ -278,35 +334,57 @@ def _write_catalog(
                     cat.execute(f'comment on column {_quoted(relation)}."{name}" is {_literal(comment)}')
         cat.execute(
             "create table publish.files (relation varchar not null, as_of_date date, path varchar not null, "
-            "rows bigint not null, fingerprint varchar)"
+            "rows bigint not null, fingerprint varchar, layout varchar, source_file varchar)"
         )
         cat.execute("create table publish.retired (path varchar not null, retired_at timestamp not null)")
-        cat.executemany(
-            "insert into publish.files values (?, ?, ?, ?, ?)",
-            [[p.relation, p.as_of_date, p.path, p.rows, p.fingerprint] for p in parts.values()],
+        # One statement per table: executemany ran one autocommitted insert per file, each logged
+        # on its own (at 365 snapshots x 20 relations: 13 s and 31 MiB of log for a 0.5 MB table).
+        listed = list(parts.values())
+        cat.execute(
+            "insert into publish.files select unnest(?::varchar[]), unnest(?::date[]), unnest(?::varchar[]), "
+            "unnest(?::bigint[]), unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[])",
+            [
+                [p.relation for p in listed],
+                [p.as_of_date for p in listed],
+                [p.path for p in listed],
+                [p.rows for p in listed],
+                [p.fingerprint for p in listed],
+                [p.layout for p in listed],
+                [p.source_file for p in listed],
+            ],
         )
-        if retired:
-            cat.executemany("insert into publish.retired values (?, ?)", [list(item) for item in retired.items()])
+        cat.execute(
+            "insert into publish.retired select unnest(?::varchar[]), unnest(?::timestamp[])",
+            [list(retired), list(retired.values())],
+        )
         cat.execute("comment on table publish.files is 'The Parquet file behind every published relation and snapshot'")
         cat.execute("comment on table publish.retired is 'Files no view reads any more, removed an hour after'")
+        cat.execute("commit")
         cat.execute("checkpoint")
 
 
 def _view_sql(relation: Relation, parts: list[Part]) -> str:
     """`create view` over the relation's files, with the working database's column order and types;
-    columns added after a file was written read as null in it (union_by_name)."""
+    columns added after a file was written read as null in it (union_by_name).
+
+    When every file holds exactly the relation's columns (the usual case), the files are read by
+    position: union_by_name makes every query that binds the view read the schema of every file
+    (365 daily files: most of the report's 4 CPU-seconds of reading, against 0.3 s for one)."""
     columns = ", ".join(f'cast("{name}" as {kind}) as "{name}"' for name, kind, _ in relation.columns)
     if not parts:
         nulls = ", ".join(f'cast(null as {kind}) as "{name}"' for name, kind, _ in relation.columns)
         return f"create view {_quoted(relation)} as select {nulls} where false"
     files = ", ".join(_literal(p.path) for p in parts)
+    by_name = "false" if all(p.layout == relation.layout for p in parts) else "true"
     return (
         f"create view {_quoted(relation)} as select {columns} "
-        f"from read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
+        f"from read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = false)"
     )
 
 
-def _read_manifest(db_path: Path) -> tuple[dict[tuple[str, dt.date | None], Part] | None, dict[str, dt.datetime]]:
+def _read_manifest(
+    db_path: Path,
+) -> tuple[dict[tuple[str, dt.date | None, str | None], Part] | None, dict[str, dt.datetime]]:
     """The parts and retired files of the published catalog; (None, {}) when it has no manifest."""
     if not db_path.exists():
         return None, {}
@@ -316,12 +394,27 @@ def _read_manifest(db_path: Path) -> tuple[dict[tuple[str, dt.date | None], Part
         ).fetchone()[0]
         if has < 2:
             return None, {}
-        parts = {
-            (relation, date): Part(relation, date, path, rows, fingerprint)
-            for relation, date, path, rows, fingerprint in cat.execute("select * from publish.files").fetchall()
-        }
+        # `layout` and `source_file` came later: a catalog without them reads as layouts unknown
+        # and parts of whole relations.
+        later = ", ".join(c if _has_column(cat, "publish", "files", c) else "null" for c in ("layout", "source_file"))
+        listed = [
+            Part(*row)
+            for row in cat.execute(
+                f"select relation, as_of_date, path, rows, fingerprint, {later} from publish.files"
+            ).fetchall()
+        ]
+        parts = {part.key: part for part in listed}
         retired = dict(cat.execute("select path, retired_at from publish.retired").fetchall())
     return parts, retired
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from duckdb_columns() where schema_name = ? and table_name = ? and column_name = ?",
+            [schema, table, column],
+        ).fetchone()[0]
+    )
 
 
 def _collect_garbage(folder: Path, kept: set[str], expired: set[str]) -> None:

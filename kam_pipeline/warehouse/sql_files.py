@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -60,6 +61,16 @@ def intermediate_files() -> list[str]:
     return sorted(path.stem for path in (_sql_root() / "intermediate").glob("*.sql"))
 
 
+# One in-memory database parses every file: opening one per file cost about 0.1 s each, paid by
+# every run at import time (the asset graph is built from the parsed files).
+_PARSER_LOCK = threading.Lock()
+
+
+@cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
 @cache
 def tables_read(name: str) -> frozenset[tuple[str, str]]:
     """Return the (schema, table) pairs `sql/<name>.sql` reads, e.g. ("staging", "orders").
@@ -67,8 +78,9 @@ def tables_read(name: str) -> frozenset[tuple[str, str]]:
     DuckDB's own parser reads the query (json_serialize_sql parses without binding), so
     comments, strings and the query's CTE names (tables without a schema) never count.
     """
-    with duckdb.connect() as conn:
-        tree = json.loads(conn.execute("select json_serialize_sql(?)", [read_sql(name)]).fetchone()[0])
+    with _PARSER_LOCK:
+        text = _parser().execute("select json_serialize_sql(?)", [read_sql(name)]).fetchone()[0]
+    tree = json.loads(text)
     if tree.get("error"):
         raise ValueError(f"sql/{name}.sql does not parse: {tree.get('error_message')}")
     found: set[tuple[str, str]] = set()

@@ -180,3 +180,123 @@ def test_a_locked_down_reader_reads_every_view_once_the_folder_is_admitted(work,
     with duckdb.connect(str(db), read_only=True, config={"enable_external_access": False}) as reader:
         with pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
             reader.execute("select count(*) from marts.scores").fetchone()
+
+
+def _bytes_written_by_this_process() -> int:
+    """Bytes this process has caused to be written (the kernel's write_bytes: page cache and disk)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise AssertionError("no write_bytes in /proc/self/io")
+
+
+def _publish_next_date_after(tmp_path: Path, stored: int) -> int:
+    """Publish `stored` snapshots of two marts tables, then one more date; return the bytes the last
+    publish wrote."""
+    with duckdb.connect(str(tmp_path / "kam.work.duckdb")) as conn:
+        conn.execute("create schema marts")
+        conn.execute(
+            "create table marts.scores as select date '2025-01-01' + d::int as as_of_date, 'A' || i as account_id, "
+            "(i + d)::double as score from range(?) t(d), range(3) s(i)",
+            [stored],
+        )
+        conn.execute(
+            "create table marts.kpis as select date '2025-01-01' + d::int as as_of_date, 1.5 as nrr from range(?) t(d)",
+            [stored],
+        )
+        publish(conn, tmp_path / "kam.duckdb", [])
+        new = dt.date(2025, 1, 1) + dt.timedelta(days=stored)
+        conn.execute("insert into marts.scores select ?, 'A' || i, i::double from range(3) s(i)", [new])
+        conn.execute("insert into marts.kpis select ?, 2.0", [new])
+        before = _bytes_written_by_this_process()
+        publish(conn, tmp_path / "kam.duckdb", [new])
+        written = _bytes_written_by_this_process() - before
+    assert _catalog(tmp_path / "kam.duckdb", "select count(*) from marts.kpis") == [(stored + 1,)]
+    return written
+
+
+def test_the_bytes_a_publish_writes_hardly_grow_with_the_stored_history(tmp_path):
+    # The manifest of 300 snapshots (600 rows) once went in one logged insert per row: 2.6 MiB more
+    # than after 2 snapshots for the same two new files. Now the catalog's growth is its file list.
+    (tmp_path / "short").mkdir()
+    (tmp_path / "long").mkdir()
+    short = _publish_next_date_after(tmp_path / "short", 2)
+    long = _publish_next_date_after(tmp_path / "long", 300)
+    assert long - short < 0.5 * 2**20, (short, long)
+
+
+def _reads_by_name(db: Path, view: str) -> bool:
+    (sql,) = _catalog(db, "select sql from duckdb_views() where view_name = ?", [view])[0]
+    assert "union_by_name = " in sql.lower()
+    return "union_by_name = true" in sql.lower()
+
+
+def test_files_of_one_layout_are_read_by_position_and_mixed_layouts_by_name(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    assert not _reads_by_name(db, "scores") and not _reads_by_name(db, "orders")
+    work.execute("alter table marts.scores add column grade varchar")
+    work.execute("update marts.scores set grade = 'A' where as_of_date = ?", [D2])
+    publish(work, db, [D2])
+    # D1's file lacks the new column: that view matches columns by name, the others still by position.
+    assert _reads_by_name(db, "scores") and not _reads_by_name(db, "kpis")
+    assert _catalog(db, "select as_of_date, grade, count(*) from marts.scores group by all order by 1") == [
+        (D1, None, 3),
+        (D2, "A", 3),
+    ]
+    # Once D1 is published again from the working database, every file has the new layout.
+    publish(work, db, [D1])
+    assert not _reads_by_name(db, "scores")
+    assert _catalog(db, "select count(*) from marts.scores where grade is null") == [(3,)]
+
+
+def test_a_catalog_without_file_layouts_is_read_by_name_until_its_files_are_rewritten(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    # An earlier version's manifest: no layout column.
+    with duckdb.connect(str(db)) as cat:
+        cat.execute("alter table publish.files drop column layout")
+    publish(work, db, [D2])
+    assert _reads_by_name(db, "scores")
+    assert _catalog(db, "select count(*) from marts.scores") == [(6,)]
+    publish(work, db, [D1])
+    assert not _reads_by_name(db, "scores")
+
+
+def _staging_files(db: Path) -> dict[str, str]:
+    return dict(
+        _catalog(db, "select source_file, path from publish.files where relation = 'staging.orders' order by 1")
+    )
+
+
+def test_staged_rows_are_published_one_file_per_delivered_file(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    first = _staging_files(db)
+    assert list(first) == ["f.csv"]
+    # A daily file arrives: one new Parquet file for it; f.csv's file is kept as it was.
+    work.execute("insert into staging.orders_typed select 'g.csv', range, range * 3 from range(4)")
+    result = publish(work, db, [D2])
+    second = _staging_files(db)
+    assert list(second) == ["f.csv", "g.csv"] and second["f.csv"] == first["f.csv"]
+    assert (
+        _catalog(db, "select _source_file, _row_number, qty from staging.orders order by all")
+        == work.execute("select _source_file, _row_number, qty from staging.orders order by all").fetchall()
+    )
+    # Snapshot D2 of both marts tables and g.csv's rows: nothing else (quarantine did not change).
+    assert result.files_written == 3
+    # A cross-row rule excludes a row of f.csv later: only f.csv's file is written again.
+    work.execute("insert into staging.orders_excluded values ('f.csv', 1)")
+    publish(work, db, [D2])
+    third = _staging_files(db)
+    assert third["g.csv"] == second["g.csv"] and third["f.csv"] != second["f.csv"]
+    assert _catalog(db, "select _row_number from staging.orders where _source_file = 'f.csv' order by 1") == [
+        (0,),
+        (2,),
+        (4,),
+    ]
+    # A file whose rows are all gone leaves the catalog.
+    work.execute("delete from staging.orders_typed where _source_file = 'g.csv'")
+    publish(work, db, [D2])
+    assert list(_staging_files(db)) == ["f.csv"]
+    assert _catalog(db, "select count(*) from staging.orders") == [(3,)]

@@ -1,0 +1,34 @@
+"""What a run imports before its first step: only what building the definitions needs (checked in a
+fresh interpreter, as `kam run` starts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Imported later, where they are used: the report's renderer (matplotlib's figures, about a second)
+# by a background thread while the run works, pandera's Ibis backend by the check of a new file,
+# pyarrow.parquet by the optional Parquet export.
+DEFERRED = ("matplotlib.figure", "kam_pipeline.report.render", "pandera.ibis", "ibis", "pyarrow.parquet")
+
+
+def test_building_the_definitions_imports_none_of_the_deferred_modules():
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import kam_pipeline.cli, kam_pipeline.definitions\n"
+        f"print(','.join(m for m in {DEFERRED!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_report_package_reads_data_without_importing_the_renderer():
+    code = (
+        "import sys\n"
+        "from kam_pipeline.report import build_report, default_report_path\n"
+        "from kam_pipeline.report.data import load\n"
+        "print('matplotlib.figure' in sys.modules, 'kam_pipeline.report.render' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
