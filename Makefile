@@ -4,16 +4,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SPARK  := $(VENV)/.installed-spark
 
 .PHONY: demo ui test test-fast lint install clean chromium cjk-font java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The `spark` extra (pyspark, about 490 MB) only for the tests of the Spark engine: with pyspark
+# installed, pandera and great-expectations import it at start-up, about half a second per run.
+$(SPARK): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK)
 
 # The demo records its run in a project-local Dagster instance; `make ui` opens the UI on
 # that instance and on the demo's data folder and database (kam demo's defaults).
@@ -34,12 +41,12 @@ ui: $(STAMP) $(DEMO_HOME)/dagster.yaml
 
 # The full suite, lint first. It installs the `spark` extra (with the dev one) and Java for the
 # Spark engine's tests.
-test: lint chromium cjk-font java
+test: lint chromium cjk-font java $(SPARK)
 	$(BIN)/python -m pytest
 
 # The tests not marked `integration` (no Dagster runs, kam subprocesses, browser or webserver),
 # spread over the machine's cores (pytest-xdist).
-test-fast: $(STAMP)
+test-fast: $(SPARK)
 	$(BIN)/python -m pytest -m "not integration" -n auto
 
 lint: $(STAMP)
