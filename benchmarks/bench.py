@@ -92,7 +92,8 @@ print(len(result.fillna(0)))
 
 
 def measure(cmd: list[str], env: dict | None = None) -> dict:
-    """Run `cmd` as a child; return wall seconds, peak RSS in MiB and its output."""
+    """Run `cmd` as a child; return wall seconds, CPU seconds (user + system), peak RSS (MiB), MiB
+    written (the kernel's block-output count) and its output."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
@@ -107,7 +108,13 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     # CPU seconds (user + system) of the child and the threads it ran: a shared machine stretches
     # wall times far more than CPU time, so ratios are given both ways.
     cpu = usage.ru_utime + usage.ru_stime
-    return {"wall_s": wall, "cpu_s": cpu, "rss_mib": usage.ru_maxrss / 1024, "stdout": out}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "written_mib": usage.ru_oublock * 512 / 2**20,
+        "stdout": out,
+    }
 
 
 def kam(*args: str) -> list[str]:

@@ -30,11 +30,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import AS_OF, END, PYTHON, kam  # noqa: E402 (the sibling benchmark's helpers)
+from bench import AS_OF, END, PYTHON, kam, measure  # noqa: E402 (the sibling benchmark's helpers)
 
 STACK = "import dagster, duckdb, polars, pandera.polars, great_expectations, matplotlib"
 
@@ -57,24 +56,6 @@ with duckdb.connect(work) as conn:
     publish(conn, db, [*earlier, as_of])
 print(len(tables))
 """
-
-
-def measure(cmd: list[str]) -> dict:
-    """Run `cmd` as a child; return wall seconds, CPU seconds (user + system), peak RSS (MiB) and
-    MiB written (block output)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark step failed ({' '.join(cmd)}):\n{err[-2000:]}")
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mib": usage.ru_maxrss / 1024,
-        "written_mib": usage.ru_oublock * 512 / 2**20,
-    }
 
 
 def median_of(runs: list[dict]) -> dict:

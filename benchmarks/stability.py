@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import statistics
@@ -46,6 +45,9 @@ from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_mo
 from kam_pipeline.scoring.snapshot import _indicator_frame, _profile_of, _values  # the scoring step's inputs
 from kam_pipeline.scoring.stability import bootstrap, stability_of
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import measure  # noqa: E402 (the sibling benchmark's helper)
+
 END = dt.date.today() - dt.timedelta(days=2)
 SEEDS = (7, 8)
 KAM = [sys.executable, "-m", "kam_pipeline.cli"]
@@ -57,18 +59,6 @@ def model_with(draws: int, folder: Path, seed: int = 7) -> ScoringModel:
     path = folder / f"model_{draws}_{seed}.yaml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return load_model(path)
-
-
-def measure(cmd: list[str]) -> dict:
-    """Run `cmd` as a child; return its wall seconds, user + system CPU seconds and peak RSS (MiB)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark step failed ({' '.join(cmd)}):\n{err[-2000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
 
 
 def kam_run(data: Path, db: Path, as_of: dt.date, model: ScoringModel) -> dict:
