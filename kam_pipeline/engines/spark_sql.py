@@ -22,6 +22,19 @@ data where the plain transpilation would differ (tests/engines/test_spark_sql.py
 - `avg()` of a decimal: DOUBLE in DuckDB, DECIMAL(38, 16) in Spark -> cast to double;
 - `asof left join`: no such join in Spark -> a lateral subquery ordered by the inequality's column, limit 1.
 
+And for the typing of delivered text (the row rules of ingestion, `ingest/rules_sql.py`):
+
+- `try_strptime(x, fmt | [fmt, ...])`: no such function -> the first of `try_to_timestamp(x, pattern)`
+  that parses, each strftime format as a Spark datetime pattern (one or two digits for month, day,
+  hour, minute and second, as DuckDB accepts);
+- `isfinite(x)` -> `abs(x) < Infinity` (false for NaN and infinities, NULL for NULL, as in DuckDB);
+- `regexp_full_match(x, p)` -> `x rlike '^(?:p)\\z'` (Java's `$` also matches before a final newline);
+- `cast(cast(x as double) as decimal(p, s))`: DuckDB rounds x * 10^s (a double) half away from zero,
+  Spark the double's exact binary value -> `round(x * 10^s)` as decimal(p, 0) times 10^-s;
+- `try_cast(text as double | bigint)`: Spark's cast also takes `1.5d`, hex floats and trims any control
+  character -> cast only text of the form DuckDB reads (ASCII blanks around, digits with `_`); to bigint
+  only whole-number text (DuckDB also rounds `.5` and `1e5`; the row rules read those through a double).
+
 Parameters (`$name`) are bound as literals, since Spark SQL has no array parameters in every version
 Spark Connect serves; tables `<schema>.<name>` are renamed to the views the caller registered.
 """
@@ -338,6 +351,109 @@ def _avg_double(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# strftime fields -> Spark datetime pattern letters; one letter parses one or two digits (DuckDB's
+# %m, %d, %H, %M and %S accept both), `yyyy` four or more.
+_PATTERN_FIELDS = {"%Y": "yyyy", "%m": "M", "%d": "d", "%H": "H", "%M": "m", "%S": "s", "%f": "SSSSSS", "%%": "%"}
+
+
+def spark_pattern(fmt: str) -> str:
+    """The Spark datetime pattern of a DuckDB strptime format (letters between fields quoted)."""
+    pieces = []
+    for token in re.split(r"(%.)", fmt):
+        if not token:
+            continue
+        if token.startswith("%") and len(token) == 2:
+            if token not in _PATTERN_FIELDS:
+                raise UntranslatableSql(f"strptime field {token} has no Spark translation")
+            pieces.append(_PATTERN_FIELDS[token])
+        else:
+            pieces.append("".join(f"'{c}'" if c.isalpha() else c for c in token.replace("'", "''")))
+    return "".join(pieces)
+
+
+def _strptime(node: exp.Expression) -> exp.Expression:
+    """try_strptime(x, formats): the value of the first format that parses x, NULL when none does."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime"):
+        return node
+    text, formats = node.expressions
+    listed = formats.expressions if isinstance(formats, exp.Array) else [formats]
+    if not all(isinstance(f, exp.Literal) and f.is_string for f in listed):
+        raise UntranslatableSql("try_strptime() needs literal formats to be translated")
+    parses = [
+        exp.Anonymous(this="try_to_timestamp", expressions=[text.copy(), exp.Literal.string(spark_pattern(f.this))])
+        for f in listed
+    ]
+    return parses[0] if len(parses) == 1 else exp.Coalesce(this=parses[0], expressions=parses[1:])
+
+
+def _isfinite(node: exp.Expression) -> exp.Expression:
+    """isfinite(x): Spark has no such function; |x| below infinity means the same (NaN is above it)."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite"):
+        return node
+    infinity = exp.cast(exp.Literal.string("Infinity"), exp.DataType.build("double"))
+    return exp.paren(exp.LT(this=exp.Abs(this=node.expressions[0]), expression=infinity))
+
+
+def _full_match(node: exp.Expression) -> exp.Expression:
+    """regexp_full_match(x, p): the whole text matches; `\\z` is the end of the text in Java's regex."""
+    if not isinstance(node, exp.RegexpFullMatch):
+        return node
+    pattern = node.expression
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise UntranslatableSql("regexp_full_match() needs a literal pattern to be translated")
+    return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern.this})\\z"))
+
+
+# The text DuckDB casts to a number: ASCII blanks around, a sign, digits (`_` between them), a decimal
+# part, an exponent; infinities and NaN are left out (every caller treats a non-finite number as none).
+_BLANKS = r"[ \t\n\r\x0B\f]*"
+_DIGITS = r"\d+(_\d+)*"
+_DOUBLE_TEXT = rf"^{_BLANKS}[+-]?({_DIGITS}(\.({_DIGITS})?)?|\.{_DIGITS})([eE][+-]?\d+)?{_BLANKS}\z"
+_WHOLE_TEXT = rf"^{_BLANKS}[+-]?{_DIGITS}{_BLANKS}\z"
+_NUMBER_TYPES = {"double": _DOUBLE_TEXT, "bigint": _WHOLE_TEXT, "int": _WHOLE_TEXT}
+
+
+def _lenient_cast(node: exp.Expression) -> exp.Expression:
+    """try_cast(text as double | bigint | integer) of text: only of the forms DuckDB reads (Spark's cast
+    also reads `1.5d`, `0x1p3` and trims control characters), underscores removed first."""
+    if not isinstance(node, exp.TryCast | exp.Cast) or not (node.args.get("safe") or isinstance(node, exp.TryCast)):
+        return node
+    kind = node.to.sql(dialect="spark").lower()
+    operand = node.this
+    if kind not in _NUMBER_TYPES or node.meta.get("lenient"):
+        return node
+    if isinstance(operand, exp.Cast | exp.TryCast) and not operand.to.is_type("text", "varchar"):
+        return node  # a number already: Spark and DuckDB cast it alike
+    if isinstance(operand, exp.Literal) and not operand.is_string:
+        return node
+    plain = exp.Anonymous(
+        this="regexp_replace", expressions=[operand.copy(), exp.Literal.string("_"), exp.Literal.string("")]
+    )
+    cast = exp.TryCast(this=plain, to=node.to.copy())
+    cast.meta["lenient"] = True
+    matches = exp.RegexpLike(this=operand.copy(), expression=exp.Literal.string(_NUMBER_TYPES[kind]))
+    return exp.Case(ifs=[exp.If(this=matches, true=cast)])
+
+
+def _double_to_decimal(node: exp.Expression) -> exp.Expression:
+    """cast(cast(x as double) as decimal(p, s)): DuckDB multiplies the double by 10^s (in double) and rounds
+    half away from zero; Spark rounds the double's exact value, which differs when x * 10^s is inexact."""
+    if not (isinstance(node, exp.Cast) and node.to.is_type("decimal")):
+        return node
+    operand = node.this
+    if not (isinstance(operand, exp.Cast) and operand.to.is_type("double")):
+        return node
+    params = node.to.expressions
+    if len(params) != 2:
+        raise UntranslatableSql("a cast of a double to decimal needs its precision and scale to be translated")
+    precision, scale = (int(p.this.this if isinstance(p, exp.DataTypeParam) else p.this) for p in params)
+    double = exp.DataType.build("double")
+    scaled = exp.Mul(this=operand, expression=exp.cast(exp.Literal.number(10**scale), double))
+    whole = exp.cast(exp.Round(this=scaled), exp.DataType.build(f"decimal({precision}, 0)"))
+    unit = exp.Literal.number(f"{Decimal(1).scaleb(-scale):f}" if scale else "1")
+    return exp.cast(exp.Mul(this=whole, expression=unit), node.to.copy())
+
+
 # In the order they run, each over the whole tree (bottom up).
 FIXES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _drop_materialized,
@@ -351,6 +467,11 @@ FIXES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _union_by_name,
     _avg_double,
     _double_division,
+    _strptime,
+    _isfinite,
+    _full_match,
+    _lenient_cast,
+    _double_to_decimal,
 )
 
 

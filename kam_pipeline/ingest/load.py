@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -52,6 +53,18 @@ from kam_pipeline.warehouse.database import transaction
 __all__ = ["NO_SOURCE", "FileOutcome", "SourceReport", "ensure_source", "ingest_source", "record_ignored"]
 
 
+class Stager(Protocol):
+    """Types and checks a plain CSV file's rows with another engine (the Spark engine's SparkStager)."""
+
+    def takes(self, source: str) -> bool: ...
+
+    def stage(
+        self, spec: Source, path: Path, file_name: str, columns: list[str], values: dict[str, dict[str, str]]
+    ) -> str: ...
+
+    def clean(self, source: str) -> None: ...
+
+
 def ensure_source(conn: duckdb.DuckDBPyConnection, source: str) -> None:
     """Create the layers and the (empty) tables of `source` as its first ingest does: raw.<source>,
     staging.<source>_typed, staging.<source>_excluded and the staging.<source> view (also those
@@ -69,26 +82,51 @@ def _load_file(
     reader: str,
     mapping: SourceMapping,
     checksum: str,
+    stager: Stager | None = None,
 ) -> FileOutcome:
     """Make the file's rows readable as raw rows, then type and validate them in DuckDB; return its outcome.
 
     `reader` is `duckdb` (plain UTF-8 CSV, parallel, archived and read once straight into
     staging; raises FastPathFailed when the file needs more), `stream` (polars in batches;
-    raises StreamFailed likewise) or `whole`.
+    raises StreamFailed likewise) or `whole`. With a `stager` that takes the source, an
+    archived CSV file is typed and checked by it instead (raising FastPathFailed likewise).
     """
     if reader == "duckdb":
         rows_sql = raw_from_duckdb(conn, spec, delivered, now, mapping, checksum)
+        typed = _staged_elsewhere(conn, spec, delivered, mapping, stager)
         try:
-            rows, rejected = type_and_validate(conn, spec, delivered.name, mapping, rows_sql)
+            rows, rejected = type_and_validate(conn, spec, delivered.name, mapping, rows_sql, typed)
         except duckdb.Error as exc:
             # Read in this same pass: a row wider than the header, text that is not UTF-8.
             raise FastPathFailed(str(exc)) from exc
+        finally:
+            if typed is not None:
+                stager.clean(spec.name)
     else:
         rows_sql = raw_from_polars(conn, spec, delivered, now, mapping, stream=reader == "stream")
         if rows_sql is None:
             return FileOutcome(delivered.name, "loaded")
         rows, rejected = type_and_validate(conn, spec, delivered.name, mapping, rows_sql)
     return FileOutcome(delivered.name, "loaded", rows, rows - rejected, rejected)
+
+
+def _staged_elsewhere(
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    delivered: DeliveredFile,
+    mapping: SourceMapping,
+    stager: Stager | None,
+) -> str | None:
+    """The query of the file's rows as `stager` typed them, or None when DuckDB types them (no stager,
+    a source it does not take, or an in-memory database that archives no copy)."""
+    if stager is None or not stager.takes(spec.name):
+        return None
+    archived = conn.execute(
+        "select path, columns from raw.archived_files where source = ? and file_name = ?", [spec.name, delivered.name]
+    ).fetchone()
+    if archived is None:
+        return None
+    return stager.stage(spec, Path(archived[0]), delivered.name, list(archived[1]), mapping.values)
 
 
 # Each reader hands a file it cannot read to the next one; the last names the reason.
@@ -103,12 +141,13 @@ def _load_with_fallback(
     reader: str,
     mapping: SourceMapping,
     checksum: str,
+    stager: Stager | None = None,
 ) -> FileOutcome:
     """Load the file inside the open transaction, restarting it with the next reader when one gives up."""
     while True:
         forget_file(conn, spec.name, delivered.name)
         try:
-            outcome = _load_file(conn, spec, delivered, now, reader, mapping, checksum)
+            outcome = _load_file(conn, spec, delivered, now, reader, mapping, checksum, stager)
             refresh_raw_view(conn, spec)
             return outcome
         except (FastPathFailed, StreamFailed):
@@ -135,11 +174,13 @@ def ingest_source(
     source: str,
     now: dt.datetime | None = None,
     mapping: SourceMapping | None = None,
+    stager: Stager | None = None,
 ) -> SourceReport:
     """Bring `source` up to date with the files in `data_dir`; return what happened per file.
 
     `mapping` (the source's part of sources.yaml, already validated) names the customer's
-    headers and values; a file loaded under another mapping is loaded again.
+    headers and values; a file loaded under another mapping is loaded again. `stager` (the
+    Spark engine's) types and checks the plain CSV files of the sources it takes.
     """
     spec = SOURCES[source]
     mapping = mapping or SourceMapping(source)
@@ -185,7 +226,7 @@ def ingest_source(
             continue
         with transaction(conn):
             outcome = _load_with_fallback(
-                conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping, checksum
+                conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping, checksum, stager
             )
             if mapping.digest:
                 # Also a file that failed is tried again when the mapping changes (it may be what fixes it).

@@ -14,16 +14,24 @@ from kam_pipeline.warehouse.database import scalar
 
 
 def type_and_validate(
-    conn: duckdb.DuckDBPyConnection, spec: Source, file_name: str, mapping: SourceMapping, rows: str
+    conn: duckdb.DuckDBPyConnection,
+    spec: Source,
+    file_name: str,
+    mapping: SourceMapping,
+    rows: str,
+    typed: str | None = None,
 ) -> tuple[int, int]:
     """Type the file's text rows (the query `rows`) and apply the row rules in DuckDB; return (rows, rows rejected).
 
     Every row goes to staging.<source>_typed in one pass, the row rules it broke with it; those
     are then copied to quarantine.rule_violations (a scan of the new rows' `_violations`).
+    `typed`, when given, is a query of rows already typed and checked by the same SQL elsewhere
+    (the Spark engine's Parquet): it is inserted instead.
     """
     params = {"source": spec.name, "file": file_name}
     staged = scalar(
-        conn, f"insert into staging.{spec.name}_typed by name {stage_query(spec.name, rows, mapping.values)}"
+        conn,
+        f"insert into staging.{spec.name}_typed by name {typed or stage_query(spec.name, rows, mapping.values)}",
     )
     conn.execute(
         'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '

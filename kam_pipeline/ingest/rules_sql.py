@@ -347,6 +347,14 @@ def _violations(source: str) -> list[tuple[str, str]]:
     return cases
 
 
+def _staged_cast(col: Column, typed: str) -> str:
+    """The typed value cast to the column's staging type. An amount is a double cast to DECIMAL; the
+    double is spelt out so the Spark translation rounds it as DuckDB does (`engines/spark_sql.py`)."""
+    if col.sql_type == AMOUNT:
+        return f"cast(cast({typed} as double) as {col.sql_type})"
+    return f"cast({typed} as {col.sql_type})"
+
+
 # The row rules a staged row broke, kept with it in staging.<source>_typed (null for a row that
 # broke none): what quarantine.rule_violations records for its file.
 VIOLATIONS_TYPE = 'struct("column" varchar, rule varchar, value varchar)[]'
@@ -366,7 +374,7 @@ def stage_query(source: str, rows: str, values: dict[str, dict[str, str]] | None
     listed = ",\n        ".join(expression for _, expression in rules)
     suspect = " or ".join(f"({condition})" for condition, _ in rules) or "false"
     typed = ", ".join(
-        f"cast({_typed(c, values.get(c.name))} as {c.sql_type}) as {ident('y_' + c.name)}" for c in spec.columns
+        f"{_staged_cast(c, _typed(c, values.get(c.name)))} as {ident('y_' + c.name)}" for c in spec.columns
     )
     delivered = ", ".join(ident(c) for c in spec.column_names)
     staged = ", ".join(f"{ident('y_' + c)} as {ident(c)}" for c in spec.column_names)

@@ -225,3 +225,81 @@ def test_asof_left_join_takes_the_nearest_earlier_row(duck, spark):
     )
     # Worked by hand: a on Mar 1 sees Feb 20 (25; Mar 1 itself is not before it), a on Jan 1 and b nothing.
     assert rows == [("a", dt.date(2025, 1, 1), None), ("a", dt.date(2025, 3, 1), 25), ("b", dt.date(2025, 3, 1), None)]
+
+
+# --- the typing of delivered text (ingest/rules_sql.py) ------------------------------------------------------
+
+
+def test_strptime_with_a_list_of_formats(duck, spark):
+    _tables(
+        duck,
+        spark,
+        {"cells": "select * from (values ('2025-03-07'), ('2025/3/7 9:05'), ('2025-02-30'), ('07/03/25')) as t (x)"},
+    )
+    rows = _check(
+        duck, spark, "select x, try_strptime(x, ['%Y-%m-%d', '%Y/%m/%d %H:%M', '%Y-%m-%dT%H:%M:%S.%f']) as t from cells"
+    )
+    # One or two digits for month, day and hour; no 30 February; day-first is no format here.
+    assert sorted(rows, key=repr) == sorted(
+        [
+            ("2025-03-07", dt.datetime(2025, 3, 7)),
+            ("2025/3/7 9:05", dt.datetime(2025, 3, 7, 9, 5)),
+            ("2025-02-30", None),
+            ("07/03/25", None),
+        ],
+        key=repr,
+    )
+
+
+def test_isfinite(duck, spark):
+    _tables(
+        duck, spark, {"xs": "select * from (values (1.5::double), ('inf'::double), ('nan'::double), (null)) as t (x)"}
+    )
+    rows = _check(duck, spark, "select x, isfinite(x) as finite from xs")
+    assert {str(x): finite for x, finite in rows} == {"1.5": True, "inf": False, "nan": False, "None": None}
+
+
+def test_regexp_full_match_ends_at_the_end_of_the_text(duck, spark):
+    _tables(duck, spark, {"cells": "select * from (values ('1,200'), ('1,200\n'), ('x1,200'), ('1,20')) as t (x)"})
+    rows = _check(duck, spark, r"select x, regexp_full_match(x, '^(\d{1,3}(,\d{3})+|\d+)$') as ok from cells")
+    # Only the whole text "1,200" is a number with a thousands separator; a final newline is not allowed.
+    assert sorted(rows) == [("1,20", False), ("1,200", True), ("1,200\n", False), ("x1,200", False)]
+
+
+def test_try_cast_of_text_reads_what_duckdb_reads(duck, spark):
+    _tables(
+        duck,
+        spark,
+        {
+            "cells": "select * from (values (' 12 '), ('1_000'), ('.5'), ('1.5d'), ('0x1p3'), ('1e5'), ('\u000b7')) as t (x)"
+        },
+    )
+    rows = _check(duck, spark, "select x, try_cast(x as double) as d from cells")
+    by_text = dict(rows)
+    # Java reads `1.5d` and the hex float `0x1p3`; DuckDB does not. Underscores between digits are DuckDB's.
+    assert by_text["1.5d"] is None and by_text["0x1p3"] is None
+    assert by_text["1_000"] == 1000.0 and by_text[" 12 "] == 12.0 and by_text[".5"] == 0.5
+
+
+def test_try_cast_of_whole_number_text_to_bigint(duck, spark):
+    # Only whole-number text: DuckDB also rounds `.5` and `1e5` to a bigint, which the translation leaves
+    # NULL (the row rules type such a cell through its double, `rules_sql._parse`).
+    _tables(duck, spark, {"cells": "select * from (values (' 12 '), ('1_000'), ('-7'), ('7x')) as t (x)"})
+    rows = _check(duck, spark, "select x, try_cast(x as bigint) as i from cells")
+    assert dict(rows) == {" 12 ": 12, "1_000": 1000, "-7": -7, "7x": None}
+
+
+def test_double_to_decimal_rounds_as_duckdb(duck, spark):
+    _tables(
+        duck,
+        spark,
+        {"xs": "select * from (values (356676348028.79035::double), (-0.00125::double), (2.5::double)) as t (x)"},
+    )
+    rows = _check(duck, spark, "select x, cast(cast(x as double) as decimal(18, 4)) as d from xs")
+    # The double nearest 356676348028.79035 lies just below it, but times 10^4 it is ...903.5 in double,
+    # which DuckDB rounds up; rounding the exact binary value gives ...7903.
+    assert dict(rows) == {
+        356676348028.79035: Decimal("356676348028.7904"),
+        -0.00125: Decimal("-0.0013"),
+        2.5: Decimal("2.5000"),
+    }

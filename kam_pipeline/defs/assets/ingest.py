@@ -78,8 +78,14 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
         ignored = record_ignored(conn, kam.data_path, mapping_file=kam.mapping_file())
         for owner, outcome in ignored:
             context.log.warning(f"ignored file {outcome.file} ({owner}): {outcome.reason}")
+        stager = None
+        if kam.engine == "spark":
+            # The large sources' CSV files are typed and checked on Spark (docs/spark.md).
+            from kam_pipeline.engines.spark_ingest import SparkStager
+
+            stager = SparkStager(kam.spark_master, kam.work_path)
         for source in selected:
-            report = ingest_source(conn, kam.data_path, source, mapping=mappings.get(source))
+            report = ingest_source(conn, kam.data_path, source, mapping=mappings.get(source), stager=stager)
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
