@@ -168,20 +168,7 @@ def full_load(data: Path, work: Path, repeats: int, as_of: dt.date) -> str:
         for f in work.glob("kam_full*"):
             shutil.rmtree(f) if f.is_dir() else f.unlink()
         timings = work / "timings.json"
-        full = measure(
-            kam(
-                "run",
-                "--data",
-                str(data),
-                "--db",
-                str(db),
-                "--as-of",
-                as_of.isoformat(),
-                "--quiet",
-                "--timings",
-                str(timings),
-            )
-        )
+        full = kam_run(data, db, timings, "--as-of", as_of.isoformat())
         stored = {
             "working database": disk_mib([db.with_name("kam_full.work.duckdb")]),
             "archive": disk_mib([db.with_name("kam_full.work.delivered")]),
@@ -195,13 +182,21 @@ def full_load(data: Path, work: Path, repeats: int, as_of: dt.date) -> str:
             f"| {round_} | kam run, full | {full['wall_s']:.1f} | {full['cpu_s']:.1f} | {full['rss_mib']:.0f} | "
             f"{sum(stored.values()):.0f} | {full['wall_s'] / base['wall_s']:.2f}x | {full['cpu_s'] / base['cpu_s']:.2f}x |"
         )
-        top = sorted(stage_times(timings).items(), key=lambda kv: -kv[1])[:6]
+        top = sorted(full["stages"].items(), key=lambda kv: -kv[1])[:6]
         lines.append(f"| {round_} | stages | " + ", ".join(f"{k} {v:.1f}" for k, v in top) + " | | | | | |")
         lines.append(
             f"| {round_} | disk | " + ", ".join(f"{k} {v:.0f} MiB" for k, v in stored.items()) + " | | | | | |"
         )
         print("\n".join(lines[-4:]), file=sys.stderr, flush=True)
     return "\n".join(lines)
+
+
+def kam_run(data: Path, db: Path, timings: Path, *dates: str) -> dict:
+    """Measure `kam run` of `data` into `db` for `dates` (its date options); the result carries the
+    run's Dagster stage times under "stages"."""
+    result = measure(kam("run", "--data", str(data), "--db", str(db), *dates, "--quiet", "--timings", str(timings)))
+    result["stages"] = stage_times(timings)
+    return result
 
 
 def bench_size(lines: int, work: Path) -> dict:
@@ -217,21 +212,7 @@ def bench_size(lines: int, work: Path) -> dict:
 
     db = work / f"kam_{lines}.duckdb"
     timings = work / "timings.json"
-    results["kam_full"] = measure(
-        kam(
-            "run",
-            "--data",
-            str(data),
-            "--db",
-            str(db),
-            "--as-of",
-            AS_OF.isoformat(),
-            "--quiet",
-            "--timings",
-            str(timings),
-        )
-    )
-    results["kam_full"]["stages"] = stage_times(timings)
+    results["kam_full"] = kam_run(data, db, timings, "--as-of", AS_OF.isoformat())
 
     next_day = AS_OF + dt.timedelta(days=1)
     # The next day's drop: the last daily file's lines again, as new orders dated AS_OF.
@@ -250,41 +231,12 @@ def bench_size(lines: int, work: Path) -> dict:
         ],
         check=True,
     )
-    results["kam_incremental"] = measure(
-        kam(
-            "run",
-            "--data",
-            str(data),
-            "--db",
-            str(db),
-            "--as-of",
-            next_day.isoformat(),
-            "--quiet",
-            "--timings",
-            str(timings),
-        )
-    )
-    results["kam_incremental"]["stages"] = stage_times(timings)
+    results["kam_incremental"] = kam_run(data, db, timings, "--as-of", next_day.isoformat())
 
     backfill_db = work / f"kam_{lines}_backfill.duckdb"
     shutil.copy(work / f"kam_{lines}.work.duckdb", backfill_db.with_name(f"kam_{lines}_backfill.work.duckdb"))
-    results["kam_backfill_30"] = measure(
-        kam(
-            "run",
-            "--data",
-            str(data),
-            "--db",
-            str(backfill_db),
-            "--from",
-            (next_day - dt.timedelta(days=29)).isoformat(),
-            "--to",
-            next_day.isoformat(),
-            "--quiet",
-            "--timings",
-            str(timings),
-        )
-    )
-    results["kam_backfill_30"]["stages"] = stage_times(timings)
+    first = (next_day - dt.timedelta(days=29)).isoformat()
+    results["kam_backfill_30"] = kam_run(data, backfill_db, timings, "--from", first, "--to", next_day.isoformat())
     shutil.rmtree(data)
     for f in work.glob(f"kam_{lines}*"):
         # The published Parquet folders (kam_<lines>.parquet/) too.
