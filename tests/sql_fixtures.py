@@ -18,6 +18,8 @@ import pytest
 
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import ensure_source
+from kam_pipeline.warehouse.order_days import TABLE as ORDER_DAYS
+from kam_pipeline.warehouse.order_days import refresh_order_days
 from kam_pipeline.warehouse.sql_files import bind, mart_files, read_sql, tables_read
 
 AS_OF = dt.date(2025, 3, 1)
@@ -104,6 +106,8 @@ def materialize_inputs(conn: duckdb.DuckDBPyConnection, name: str, params: dict[
             materialize_inputs(conn, f"intermediate/{table}", params)
             conn.execute("create schema if not exists intermediate")
             conn.execute(f"create or replace table intermediate.{table} as {sql}", bind(sql, params))
+        elif schema == "state" and table == ORDER_DAYS:
+            refresh_order_days(conn)
         elif schema == "marts" and table not in made and table in mart_files():
             materialize_mart(conn, table, **params)
 

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from kam_pipeline.warehouse.catalog import column_comment
-from kam_pipeline.warehouse.sql_files import bind, read_sql, takes_date_range
+from kam_pipeline.warehouse.sql_files import bind, read_sql, tables_read, takes_date_range
 
 
 def work_path_for(db_path: str | Path) -> Path:
@@ -142,9 +142,15 @@ def write_sql_snapshot(
 ) -> int:
     """Write the snapshot of `<layer>.<table>` from `sql/<layer>/<table>.sql`; return the row count.
 
-    A file that takes `$as_of_dates` writes the snapshots of all those dates at once.
+    A file that takes `$as_of_dates` writes the snapshots of all those dates at once. A file that reads
+    state.account_order_days (the running order totals) brings it up to date first.
     """
     dates = params["as_of_dates"] if takes_date_range(table, layer) else params["as_of"]
+    if ("state", "account_order_days") in tables_read(f"{layer}/{table}"):
+        # Imported here: warehouse/order_days.py uses this module's transaction().
+        from kam_pipeline.warehouse.order_days import refresh_order_days
+
+        refresh_order_days(conn)
     if layer != "marts":
         conn.execute(f"create schema if not exists {layer}")
     return write_snapshot(conn, table, read_sql(f"{layer}/{table}"), params, dates, schema=layer)

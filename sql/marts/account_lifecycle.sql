@@ -14,8 +14,9 @@
 -- cost_amount) from acquired_on to D / acquisition_cost; NULL when the cost is 0, or when lines since acquired_on
 -- exist but none carries cost data.
 --
--- Several as-of dates share one pass over orders: per account, running totals at each order date, read by ASOF
--- joins at the cut dates D, D - W, D - 2W (and acquired_on): "everything dated before the cut".
+-- Several as-of dates share one read of state.account_order_days: per account, running totals at each order date
+-- (warehouse/order_days.py keeps them up to date with staging.orders), read at the cut dates D, D - W, D - 2W (and
+-- acquired_on): "everything dated before the cut".
 
 with
 
@@ -25,10 +26,6 @@ accounts as (
 
 managers as (
     select * from staging.managers
-),
-
-orders as not materialized (
-    select * from staging.orders
 ),
 
 acquisition as (
@@ -60,40 +57,21 @@ snapshot_accounts as (
         on accounts.manager_id = managers.manager_id
 ),
 
-daily_lines as (
-    -- One row per account and order date: its signed net, whether a completed line is among it, and the
-    -- margin of the lines that carry cost data.
-    select
-        orders.account_id,
-        orders.order_date,
-        sum(case when orders.status = 'returned' then -abs(orders.net_amount) else orders.net_amount end) as net,
-        bool_or(orders.status = 'completed') as has_completed,
-        sum(
-            case when orders.status = 'returned' then -abs(orders.net_amount) else orders.net_amount end
-            - case when orders.status = 'returned' then -abs(orders.cost_amount) else orders.cost_amount end
-        ) as margin,
-        count(*) as lines,
-        count(orders.cost_amount) as costed_lines
-    from orders
-    where orders.status in ('completed', 'returned')
-        and orders.order_date < list_max($as_of_dates::date[])
-    group by orders.account_id, orders.order_date
-),
-
 running_lines as (
-    -- Totals of everything dated on or before order_date; an ASOF join at a cut X (order_date < X) reads
-    -- the totals of everything dated before X.
+    -- Per account and order date, the totals of everything dated on or before order_date, kept up to
+    -- date by warehouse/order_days.py; the row with order_date < X <= next_order_date (or the last row
+    -- before X) holds the totals of everything dated before the cut X.
     select
         account_id,
         order_date,
-        sum(net) over to_date as net_before,
-        coalesce(sum(margin) over to_date, 0) as margin_before,
-        sum(lines) over to_date as lines_before,
-        sum(costed_lines) over to_date as costed_lines_before,
-        max(case when has_completed then order_date end) over to_date as last_completed_before,
-        min(case when has_completed then order_date end) over to_date as first_completed_before
-    from daily_lines
-    window to_date as (partition by account_id order by order_date rows between unbounded preceding and current row)
+        coalesce(next_order_date, date '9999-12-31') as next_order_date,
+        net_before,
+        margin_before,
+        lines_before,
+        costed_lines_before,
+        first_completed_before,
+        last_completed_before
+    from state.account_order_days
 ),
 
 cuts as (
@@ -110,15 +88,18 @@ cuts as (
         coalesce(at_d.lines_before, 0) as lines_before_d,
         coalesce(at_d.costed_lines_before, 0) as costed_lines_before_d
     from snapshot_accounts
-    asof left join running_lines as at_d
+    left join running_lines as at_d
         on snapshot_accounts.account_id = at_d.account_id
         and snapshot_accounts.as_of_date > at_d.order_date
-    asof left join running_lines as at_c
+        and snapshot_accounts.as_of_date <= at_d.next_order_date
+    left join running_lines as at_c
         on snapshot_accounts.account_id = at_c.account_id
         and snapshot_accounts.current_start > at_c.order_date
-    asof left join running_lines as at_p
+        and snapshot_accounts.current_start <= at_c.next_order_date
+    left join running_lines as at_p
         on snapshot_accounts.account_id = at_p.account_id
         and snapshot_accounts.previous_start > at_p.order_date
+        and snapshot_accounts.previous_start <= at_p.next_order_date
 ),
 
 acquired as (
@@ -135,9 +116,10 @@ acquired as (
     inner join acquisition
         on cuts.account_id = acquisition.account_id
         and acquisition.acquired_on < cuts.as_of_date
-    asof left join running_lines as at_a
+    left join running_lines as at_a
         on acquisition.account_id = at_a.account_id
         and acquisition.acquired_on > at_a.order_date
+        and acquisition.acquired_on <= at_a.next_order_date
 ),
 
 staged as (

@@ -17,6 +17,9 @@ from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.warehouse.database import open_connection, scalar, write_sql_snapshot
 from kam_pipeline.warehouse.history import previous_params
+from kam_pipeline.warehouse.order_days import READS as ORDER_DAYS_READS
+from kam_pipeline.warehouse.order_days import TABLE as ORDER_DAYS
+from kam_pipeline.warehouse.order_days import refresh_order_days
 from kam_pipeline.warehouse.sql_files import (
     intermediate_files,
     parameters_of,
@@ -85,11 +88,13 @@ def _gib(setting: str) -> float:
 
 
 def sql_deps(table: str, layer: str = "marts") -> list[dg.AssetKey]:
-    """The assets `sql/<layer>/<table>.sql` reads: every staging, intermediate or marts table it names, as parsed."""
+    """The assets `sql/<layer>/<table>.sql` reads: every staging, intermediate or marts table it names, as parsed,
+    and what the state tables it names are kept up to date from (warehouse/order_days.py)."""
+    read = tables_read(f"{layer}/{table}")
+    if ("state", ORDER_DAYS) in read:
+        read = read | ORDER_DAYS_READS
     return [
-        dg.AssetKey([schema, name])
-        for schema, name in sorted(tables_read(f"{layer}/{table}"))
-        if schema in ("staging", "intermediate", "marts")
+        dg.AssetKey([schema, name]) for schema, name in sorted(read) if schema in ("staging", "intermediate", "marts")
     ]
 
 
@@ -190,6 +195,8 @@ def _write_mart(conn: duckdb.DuckDBPyConnection, kam: KamResource, table: str, p
         from kam_pipeline.engines.spark import SPARK_MARTS, mart_on_spark
 
         if table in SPARK_MARTS:
+            if ("state", ORDER_DAYS) in tables_read(f"marts/{table}"):
+                refresh_order_days(conn)  # Spark reads the running totals as DuckDB keeps them
             return mart_on_spark(conn, kam.spark_master, kam.work_path, table, params)
     return write_sql_snapshot(conn, table, params)
 
