@@ -350,3 +350,33 @@ def test_combined_entropy_with_missing_values_and_critic_recomputed_by_hand(tmp_
     assert np.array_equal(draws.score[3], draws.score[20])
     by = {r["account_id"]: r for r in ranks.iter_rows(named=True)}
     assert (by["a03"]["rank_p05"], by["a03"]["rank_p95"]) == (by["a20"]["rank_p05"], by["a20"]["rank_p95"])
+
+
+def test_ranks_and_grade_codes_match_rankdata_and_the_grade_rule():
+    # The (accounts x draws) ranks and grade comparisons are vectorised; scipy's rankdata ("min", as
+    # account_scores ranks) and the polars grade rule of account_scores are the references.
+    import polars as pl
+    from scipy import stats
+
+    from kam_pipeline.scoring.snapshot import grade_expr
+    from kam_pipeline.scoring.stability import _grade_codes, _ranks
+
+    model = load_model(None)
+    rng = np.random.default_rng(3)
+    score = np.round(rng.uniform(0, 100, (400, 7)) / 5) * 5  # steps of 5: many ties
+    score[rng.uniform(size=score.shape) < 0.1] = np.nan
+    completeness = rng.uniform(0.0, 1.0, score.shape)
+    expected = stats.rankdata(np.where(np.isnan(score), np.inf, -score), method="min", axis=0)
+    assert np.array_equal(_ranks(score), expected)
+    grades = (
+        pl.DataFrame({"s": score.reshape(-1), "c": completeness.reshape(-1)})
+        .select(grade_expr(pl.col("s"), pl.col("c"), model))
+        .to_series()
+        .to_numpy()
+        .reshape(score.shape)
+    )
+    codes = _grade_codes(score, completeness, model)
+    assert len(set(grades.reshape(-1))) >= 3  # several grades and insufficient_data are met
+    for j in range(score.shape[1]):  # each column as the real grades, the others as draws
+        assert np.array_equal(grades == grades[:, [j]], codes == codes[:, [j]])
+    assert np.array_equal(codes == -1, grades == "insufficient_data")
