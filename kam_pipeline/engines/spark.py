@@ -195,8 +195,8 @@ def intermediate_on_spark(
     return counts
 
 
-# The marts computed on Spark too: those that read the order lines themselves (account_lifecycle
-# reads staging.orders; its result is per account and date).
+# The marts computed on Spark too: account_lifecycle (it reads the running order totals DuckDB keeps,
+# state.account_order_days; its result is per account and date).
 SPARK_MARTS = frozenset({"account_lifecycle"})
 
 
