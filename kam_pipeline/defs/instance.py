@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 from dagster._core.instance import InstanceType
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.run_coordinator import DefaultRunCoordinator
@@ -27,16 +27,16 @@ class _Reused:
     def _init_reused(self) -> None:
         self._reused = threading.local()
         self._reused_lock = threading.Lock()
-        self._opened: list[sa.Connection] = []
+        self._opened: list[Any] = []  # SQLAlchemy connections
 
     @contextmanager
-    def _reused_connection(self) -> Iterator[sa.Connection]:
+    def _reused_connection(self) -> Iterator[Any]:
         with self._reused_lock:
             conn = getattr(self._reused, "conn", None)
             if conn is None:
                 conn = self._reused.conn = self._engine.connect()
                 self._opened.append(conn)
-                conn.execute(sa.text("PRAGMA foreign_keys=ON;")).close()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON;").close()
                 conn.commit()
             with conn.begin():
                 yield conn
