@@ -14,7 +14,8 @@ kernel's block-output count of that child, ru_oublock x 512) come from the kerne
                     (synthetic history, published once before the measured run)
 
 and prints the figures with the ratios the targets are stated in (after N / after 1: bytes
-<= 1.3x, wall <= 1.2x; tiny / floor <= 1.25x). CPU seconds (user + system of the child) are
+<= 1.3x, wall <= 1.2x; tiny / floor <= 1.25x). `--snapshots 0` measures only the start-up pair
+(import_floor and kam_tiny, interleaved `--repeats` times). CPU seconds (user + system of the child) are
 printed beside the wall times: on a shared machine they move far less. `benchmarks/bench.py`
 runs the same steps (start_up, history) beside its full-load and 10M daily figures.
 """
@@ -158,14 +159,20 @@ def history_rows(hist: dict, accounts: int, snapshots: int) -> list[str]:
     ]
 
 
+def _machine() -> list[str]:
+    return [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    ]
+
+
 HEADER = ["| step | wall s | CPU s | peak RSS MiB | MiB written | ratio |", "|---|---|---|---|---|---|"]
 
 
 def report(start: dict, hist: dict, accounts: int, snapshots: int) -> str:
     one, many = hist["daily_after_1"], hist[f"daily_after_{snapshots}"]
     lines = [
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}",
+        *_machine(),
         "",
         *HEADER,
         *start_up_rows(start),
@@ -180,7 +187,9 @@ def report(start: dict, hist: dict, accounts: int, snapshots: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=1000, help="accounts of the history data set")
-    parser.add_argument("--snapshots", type=int, default=365, help="stored snapshots of the long history")
+    parser.add_argument(
+        "--snapshots", type=int, default=365, help="stored snapshots of the long history (0: only the start-up pair)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="measured runs per step (the median is shown)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--skip-start-up", action="store_true", help="measure only the history runs")
@@ -190,6 +199,10 @@ def main() -> None:
     print(f"start-up floor and the 5-account run in {work} ...", file=sys.stderr, flush=True)
     nothing = dict.fromkeys(("wall_s", "cpu_s", "rss_mib", "written_mib"), float("nan"))
     start = {"import_floor": nothing, "kam_tiny": nothing} if args.skip_start_up else start_up(work, args.repeats)
+    if not args.snapshots:
+        print("\n".join(_machine() + ["", *HEADER, *start_up_rows(start)]))
+        shutil.rmtree(work, ignore_errors=True)
+        return
     print(f"daily run after 1 and after {args.snapshots} snapshots ...", file=sys.stderr, flush=True)
     hist = history(work, args.accounts, args.snapshots, args.repeats)
     print(report(start, hist, args.accounts, args.snapshots))

@@ -447,7 +447,9 @@ def _instance():
     import dagster as dg
 
     if not _has_dagster_home():
-        return dg.DagsterInstance.ephemeral()
+        from kam_pipeline.defs.instance import throwaway_instance
+
+        return throwaway_instance()
     try:
         return dg.DagsterInstance.get()
     except dg.DagsterInvariantViolationError as exc:  # not a folder, or not an absolute path

@@ -213,9 +213,12 @@ def _validate(frame, name: str, expectations: list) -> SuiteOutcome:
     import great_expectations as gx
 
     batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(
-        gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations), result_format="SUMMARY"
-    )
+    suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
+    # Pass or fail first: the summary's counts and samples of unexpected values were half of GX's
+    # time per suite and are shown only for a suite that fails, which is then validated again with them.
+    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+    if not result.success:
+        result = batch.validate(suite, result_format="SUMMARY")
     failures = [
         {
             "expectation": r.expectation_config.type,

@@ -43,6 +43,10 @@ def test_scores_suite_counts_duplicates_nulls_and_out_of_range(conn):
     assert failed[("expect_column_values_to_be_between", "score")] == 1
     assert failed[("expect_column_values_to_be_between", "completeness")] == 1
     assert failed[("expect_column_values_to_not_be_null", "grade")] == 1
+    # A failed suite names the values it found (only a failure is validated with them).
+    samples = {(f["expectation"], f["column"]): f["sample"] for f in outcome.failures}
+    assert samples[("expect_column_values_to_be_between", "score")] == "120.0"
+    assert samples[("expect_column_values_to_be_unique", "account_id")] == "A1, A1"
     assert "A1" in outcome.markdown()
 
 
