@@ -379,8 +379,24 @@ def _view_sql(relation: Relation, parts: list[Part]) -> str:
     by_name = "false" if all(p.layout == relation.layout for p in parts) else "true"
     return (
         f"create view {_quoted(relation)} as select {columns} "
-        f"from read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = false)"
+        f"from read_parquet([{files}], union_by_name = {by_name}, {_partitioning(parts)})"
     )
+
+
+def _partitioning(parts: list[Part]) -> str:
+    """read_parquet's partitioning options for a view over `parts`.
+
+    When every file is one snapshot in its `as_of_date=<D>` folder, the view reads the date from
+    the folder name: a query filtering on as_of_date then opens only the files of the dates it
+    asks for (at 365 snapshots the report's and BI's one-date queries opened all 365 files to
+    read their statistics). The value is the same as the file's own column."""
+    by_date = all(
+        p.as_of_date is not None and Path(p.path).parent.name == f"{SNAPSHOT_COLUMN}={p.as_of_date.isoformat()}"
+        for p in parts
+    )
+    if not by_date:
+        return "hive_partitioning = false"
+    return f"hive_partitioning = true, hive_types = {{'{SNAPSHOT_COLUMN}': date}}"
 
 
 def _read_manifest(

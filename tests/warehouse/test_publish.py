@@ -300,3 +300,30 @@ def test_staged_rows_are_published_one_file_per_delivered_file(work, tmp_path):
     publish(work, db, [D2])
     assert list(_staging_files(db)) == ["f.csv"]
     assert _catalog(db, "select count(*) from staging.orders") == [(3,)]
+
+
+def test_a_query_of_one_date_opens_only_that_dates_files(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    # D2's file made unreadable (the view takes its columns from the first file, D1's): a view
+    # that opened every file to read its statistics would fail on a query of D1.
+    d2 = Path(_files(db)[("marts.scores", D2)])
+    kept = d2.read_bytes()
+    d2.chmod(0o644)
+    d2.write_bytes(b"not a parquet file")
+    assert _catalog(db, "select account_id, score from marts.scores where as_of_date = ? order by 1", [D1]) == (
+        work.execute("select account_id, score from marts.scores where as_of_date = ? order by 1", [D1]).fetchall()
+    )
+    assert _catalog(
+        db, "select max(score) from marts.scores where as_of_date between ? and ?", [D1 - dt.timedelta(3), D1]
+    ) == [(21.0,)]
+    with pytest.raises(duckdb.Error):
+        _catalog(db, "select count(*) from marts.scores where as_of_date = ?", [D2])
+    # The date the view reports is the snapshot's, typed as in the working database.
+    d2.write_bytes(kept)
+    assert _catalog(
+        db, "select as_of_date, typeof(as_of_date), count(*) from marts.scores group by all order by 1"
+    ) == [
+        (D1, "DATE", 3),
+        (D2, "DATE", 3),
+    ]
