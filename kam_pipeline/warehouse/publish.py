@@ -321,7 +321,10 @@ def _write_catalog(
     by_relation: dict[str, list[Part]] = {}
     for part in sorted(parts.values(), key=lambda p: (p.relation, p.as_of_date or dt.date.min, p.source_file or "")):
         by_relation.setdefault(part.relation, []).append(part)
-    with duckdb.connect(str(path), config=CATALOG_CONFIG) as cat:
+    # A checkpoint threshold of zero: the commit writes the new file's blocks directly instead of
+    # logging the whole catalog first and copying it in at the checkpoint (at 365 snapshots 5.5
+    # MiB of log and 2.8 MiB of file, against 2.8 MiB).
+    with duckdb.connect(str(path), config={**CATALOG_CONFIG, "checkpoint_threshold": "0b"}) as cat:
         # One transaction: each view, comment and insert committed alone was logged and synced alone.
         cat.execute("begin transaction")
         for schema in sorted({r.schema for r in relations} | {"publish"}):
