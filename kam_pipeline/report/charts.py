@@ -39,6 +39,8 @@ CJK_FONTS = [
 ]
 LATIN_FONTS = ["Segoe UI", "Helvetica Neue", "Arial"]
 _TEXT = "#333333"
+# Dates labelled under a trend chart: more would overlap (a quarter of daily snapshots is 90).
+TREND_TICKS = 8
 
 
 def css_font_stack(lang: str) -> str:
@@ -167,7 +169,8 @@ def grade_donut(counts: Sequence[tuple[str, int]], names: dict[str, str], title:
 
 
 def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], title: str, axis: str, name: str) -> str:
-    """Score lines over the stored snapshots, one per account of `accounts` ((id, label) pairs)."""
+    """Score lines over the snapshots of `history`, one per account of `accounts` ((id, label) pairs);
+    at most TREND_TICKS dates labelled."""
     with mpl.rc_context(_style()), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
         fig = _figure(7.2, 3.2)
@@ -182,13 +185,14 @@ def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], titl
             ax.plot(
                 xs,
                 series.get_column("score").to_list(),
-                marker="o",
+                # A marker per snapshot while they can be told apart (a month of daily runs).
+                marker="o" if len(xs) <= 31 else None,
                 markersize=4,
                 linewidth=1.8,
                 color=SERIES_COLORS[i % len(SERIES_COLORS)],
                 label=_short(label, 28),
             )
-        ticks = sorted(dates)
+        ticks = _spread(sorted(dates), TREND_TICKS)
         ax.set_xticks(ticks, [d.isoformat() for d in ticks], rotation=30, ha="right")
         ax.set_ylim(0, 100)
         ax.set_ylabel(axis)
@@ -196,6 +200,14 @@ def trend_chart(history: pl.DataFrame, accounts: Sequence[tuple[str, str]], titl
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
         ax.set_title(title, loc="left", fontsize=11, color=_TEXT)
         return _svg(fig, name, title)
+
+
+def _spread(dates: list[dt.date], n: int) -> list[dt.date]:
+    """At most `n` of `dates`, evenly spaced, the first and the last among them."""
+    if len(dates) <= n:
+        return dates
+    step = (len(dates) - 1) / (n - 1)
+    return [dates[round(i * step)] for i in range(n)]
 
 
 def breakdown_chart(

@@ -14,7 +14,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from kam_pipeline.warehouse.history import previous_snapshot
+from kam_pipeline.warehouse.history import previous_snapshot, stored_snapshots
+
+# The trend charts show the last TREND_SNAPSHOTS stored snapshots up to the as-of date (a
+# quarter of daily runs), of the accounts they chart: the report reads that window, not the
+# whole history, so its cost stays flat as snapshots accumulate.
+TREND_SNAPSHOTS = 90
+# Accounts per trend chart (the best ranked; the ones to watch).
+TREND_ACCOUNTS = 5
 
 
 class ReportError(Exception):
@@ -33,7 +40,7 @@ class ReportData:
     indicators: pl.DataFrame  # marts.account_indicators at as_of
     contributions: pl.DataFrame  # marts.score_contributions at as_of
     previous_contributions: pl.DataFrame  # ... at previous_as_of (empty without one)
-    history: pl.DataFrame  # account_id, as_of_date, score for every snapshot up to as_of
+    history: pl.DataFrame  # account_id, as_of_date, score of the charted accounts over the trend window
     weights: pl.DataFrame  # marts.indicator_weights at as_of
     consistency: pl.DataFrame  # marts.weight_consistency at as_of
     managers: pl.DataFrame  # marts.manager_scores at as_of
@@ -97,37 +104,33 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
     with duckdb.connect(str(db_path), read_only=True) as conn:
         if not _exists(conn, "marts", "account_scores"):
             raise ReportError(f"{db_path} has no marts.account_scores: run `kam run` first")
-        snapshots = [
-            r[0] for r in conn.execute("select distinct as_of_date from marts.account_scores order by 1").fetchall()
-        ]
+        snapshots = stored_snapshots(conn)
         if not snapshots:
             raise ReportError(f"{db_path} holds no scored snapshot yet")
         as_of = as_of or snapshots[-1]
         if as_of not in snapshots:
             raise ReportError(f"no snapshot for {as_of} in {db_path} (stored: {', '.join(str(d) for d in snapshots)})")
         previous = previous_snapshot(conn, as_of)
+        upto = [d for d in snapshots if d <= as_of]
+        scores = _sorted(_snapshot(conn, "account_scores", as_of), ["rank", "account_id"])
+        alerts = _snapshot(conn, "score_alerts", as_of) if _exists(conn, "marts", "score_alerts") else None
         return ReportData(
             db_path=db_path,
             as_of=as_of,
             previous_as_of=previous,
-            snapshots=[d for d in snapshots if d <= as_of],
-            scores=_sorted(_snapshot(conn, "account_scores", as_of), ["rank", "account_id"]),
+            snapshots=upto,
+            scores=scores,
             indicators=_snapshot(conn, "account_indicators", as_of),
             contributions=_snapshot(conn, "score_contributions", as_of),
             previous_contributions=_snapshot(conn, "score_contributions", previous),
-            history=_frame(
-                conn,
-                "select account_id, as_of_date, score from marts.account_scores where as_of_date <= ? "
-                "order by account_id, as_of_date",
-                [as_of],
-            ),
+            history=_trend_history(conn, upto[-TREND_SNAPSHOTS:], trend_accounts(scores, alerts, TREND_ACCOUNTS)),
             weights=_snapshot(conn, "indicator_weights", as_of),
             consistency=_snapshot(conn, "weight_consistency", as_of),
             managers=_sorted(_snapshot(conn, "manager_scores", as_of), ["rank", "manager_id"]),
             teams=_sorted(_snapshot(conn, "team_scores", as_of), ["rank", "team_id"]),
             portfolio=_snapshot(conn, "portfolio_kpis", as_of),
             kpis=_snapshot(conn, "kpi_attainment", as_of) if _exists(conn, "marts", "kpi_attainment") else None,
-            alerts=_snapshot(conn, "score_alerts", as_of) if _exists(conn, "marts", "score_alerts") else None,
+            alerts=alerts,
             quarantine_by_source=_quarantine_by_source(conn),
             quarantine_by_rule=_quarantine_by_rule(conn),
             failed_files=_failed_files(conn),
@@ -142,6 +145,53 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
             weight_stability=_optional(conn, "weight_stability", as_of),
         )
+
+
+def top_accounts(scores: pl.DataFrame, n: int) -> list[str]:
+    """The `n` best ranked scored accounts, in rank order."""
+    if scores.is_empty():
+        return []
+    scored = scores.filter(pl.col("score").is_not_null()).sort(["rank", "account_id"])
+    return scored.get_column("account_id").head(n).to_list()
+
+
+def at_risk_accounts(scores: pl.DataFrame, alerts: pl.DataFrame | None, n: int) -> list[str]:
+    """Accounts to watch: alerts first, then the largest score falls, then the lowest scores."""
+    if scores.is_empty():
+        return []
+    alerted = (
+        alerts.sort(["score_change", "account_id"], nulls_last=True).get_column("account_id")
+        if alerts is not None and not alerts.is_empty()
+        else pl.Series(dtype=pl.String)
+    )
+    falling = scores.filter(pl.col("score_change") < 0).sort(["score_change", "account_id"])
+    lowest = scores.filter(pl.col("score").is_not_null()).sort(["score", "account_id"])
+    # Only the first n distinct ids are needed: the candidates are cut to n each before merging.
+    candidates = [
+        alerted.unique(maintain_order=True).head(n),
+        falling.get_column("account_id").head(n),
+        lowest.get_column("account_id").head(n),
+    ]
+    return list(dict.fromkeys(a for series in candidates for a in series))[:n]
+
+
+def trend_accounts(scores: pl.DataFrame, alerts: pl.DataFrame | None, n: int) -> list[str]:
+    """The accounts of both trend charts: the `n` best ranked and the `n` to watch."""
+    return list(dict.fromkeys([*top_accounts(scores, n), *at_risk_accounts(scores, alerts, n)]))
+
+
+def _trend_history(conn: duckdb.DuckDBPyConnection, window: list[dt.date], accounts: list[str]) -> pl.DataFrame:
+    """account_id, as_of_date, score of `accounts` on the snapshots of `window` (sorted dates)."""
+    if not window or not accounts:
+        return pl.DataFrame(schema={"account_id": pl.String, "as_of_date": pl.Date, "score": pl.Float64})
+    # A range on as_of_date: the published views open only the files of the window's dates.
+    return _frame(
+        conn,
+        "select account_id, as_of_date, score from marts.account_scores "
+        "where as_of_date between ? and ? and account_id in (select unnest(?::varchar[])) "
+        "order by account_id, as_of_date",
+        [window[0], window[-1], accounts],
+    )
 
 
 def _optional(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date) -> pl.DataFrame | None:

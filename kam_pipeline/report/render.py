@@ -11,7 +11,7 @@ import jinja2
 import polars as pl
 
 from kam_pipeline.report import charts
-from kam_pipeline.report.data import ReportData
+from kam_pipeline.report.data import TREND_ACCOUNTS, ReportData, at_risk_accounts, top_accounts
 from kam_pipeline.report.findings import Findings, analyse
 from kam_pipeline.report.i18n import (
     indicator_value,
@@ -43,7 +43,6 @@ from kam_pipeline.report.narrative import (
 from kam_pipeline.report.peers import peer_group_sentences
 from kam_pipeline.scoring.model import ScoringModel
 
-TREND_ACCOUNTS = 5
 # The perspective chart shows every account of a small book, else the best and the worst this many.
 BREAKDOWN_TOP, BREAKDOWN_BOTTOM = 6, 6
 TABLE_TOP, TABLE_BOTTOM = 10, 5
@@ -419,20 +418,8 @@ def _method_comparison(data: ReportData, model: ScoringModel, labels: Labels) ->
 
 def _at_risk_accounts(data: ReportData, n: int) -> list[str]:
     """Accounts to watch: alerts first, then the largest score falls, then the lowest scores."""
-    alerted = (
-        data.alerts.sort(["score_change", "account_id"], nulls_last=True).get_column("account_id")
-        if data.alerts is not None
-        else pl.Series(dtype=pl.String)
-    )
-    falling = data.scores.filter(pl.col("score_change") < 0).sort(["score_change", "account_id"])
-    lowest = data.scores.filter(pl.col("score").is_not_null()).sort(["score", "account_id"])
-    # Only the first n distinct ids are needed: the candidates are cut to n each before merging.
-    candidates = [
-        alerted.unique(maintain_order=True).head(n),
-        falling.get_column("account_id").head(n),
-        lowest.get_column("account_id").head(n),
-    ]
-    return list(dict.fromkeys(a for series in candidates for a in series))[:n]
+    # The same choice as the one that decided which accounts' history the report read.
+    return at_risk_accounts(data.scores, data.alerts, n)
 
 
 def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str, Any]:
@@ -452,7 +439,7 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
             )
         )
     ranked_ids = scored.sort(["rank", "account_id"]).get_column("account_id")
-    top = ranked_ids.head(TREND_ACCOUNTS).to_list()
+    top = top_accounts(scores, TREND_ACCOUNTS)
     risky = _at_risk_accounts(data, TREND_ACCOUNTS)
     # In rank order: the whole book when it is small, else the best and the worst with a gap between.
     split = scored.height > BREAKDOWN_TOP + BREAKDOWN_BOTTOM

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,7 +321,10 @@ def _write_catalog(
     by_relation: dict[str, list[Part]] = {}
     for part in sorted(parts.values(), key=lambda p: (p.relation, p.as_of_date or dt.date.min, p.source_file or "")):
         by_relation.setdefault(part.relation, []).append(part)
-    with duckdb.connect(str(path), config=CATALOG_CONFIG) as cat:
+    # A checkpoint threshold of zero: the commit writes the new file's blocks directly instead of
+    # logging the whole catalog first and copying it in at the checkpoint (at 365 snapshots 5.5
+    # MiB of log and 2.8 MiB of file, against 2.8 MiB).
+    with duckdb.connect(str(path), config={**CATALOG_CONFIG, "checkpoint_threshold": "0b"}) as cat:
         # One transaction: each view, comment and insert committed alone was logged and synced alone.
         cat.execute("begin transaction")
         for schema in sorted({r.schema for r in relations} | {"publish"}):
@@ -378,8 +382,24 @@ def _view_sql(relation: Relation, parts: list[Part]) -> str:
     by_name = "false" if all(p.layout == relation.layout for p in parts) else "true"
     return (
         f"create view {_quoted(relation)} as select {columns} "
-        f"from read_parquet([{files}], union_by_name = {by_name}, hive_partitioning = false)"
+        f"from read_parquet([{files}], union_by_name = {by_name}, {_partitioning(parts)})"
     )
+
+
+def _partitioning(parts: list[Part]) -> str:
+    """read_parquet's partitioning options for a view over `parts`.
+
+    When every file is one snapshot in its `as_of_date=<D>` folder, the view reads the date from
+    the folder name: a query filtering on as_of_date then opens only the files of the dates it
+    asks for (at 365 snapshots the report's and BI's one-date queries opened all 365 files to
+    read their statistics). The value is the same as the file's own column."""
+    by_date = all(
+        p.as_of_date is not None and Path(p.path).parent.name == f"{SNAPSHOT_COLUMN}={p.as_of_date.isoformat()}"
+        for p in parts
+    )
+    if not by_date:
+        return "hive_partitioning = false"
+    return f"hive_partitioning = true, hive_types = {{'{SNAPSHOT_COLUMN}': date}}"
 
 
 def _read_manifest(
@@ -424,12 +444,17 @@ def _collect_garbage(folder: Path, kept: set[str], expired: set[str]) -> None:
         Path(path).unlink(missing_ok=True)
     if not folder.is_dir():
         return
-    for path in folder.rglob("*.parquet"):
-        if str(path.resolve()) not in kept:
-            path.unlink(missing_ok=True)
-    for directory in sorted((d for d in folder.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
-        if not any(directory.iterdir()):
-            directory.rmdir()
+    # One walk, deepest folders first, over plain strings: the folder holds a file and a folder
+    # per table and snapshot (7,300 of each at 365 snapshots), and a Path per entry, resolved,
+    # then a second walk for the empty folders took a second of a daily run.
+    root = folder.resolve()
+    for directory, _, names in os.walk(root, topdown=False):
+        for name in names:
+            path = os.path.join(directory, name)
+            if name.endswith(".parquet") and path not in kept:
+                Path(path).unlink(missing_ok=True)
+        if directory != str(root) and not os.listdir(directory):
+            os.rmdir(directory)
 
 
 def _quoted(relation: Relation) -> str:

@@ -225,6 +225,26 @@ def test_the_bytes_a_publish_writes_hardly_grow_with_the_stored_history(tmp_path
     assert long - short < 0.5 * 2**20, (short, long)
 
 
+def test_the_catalog_is_written_once_not_logged_first(tmp_path):
+    db = tmp_path / "kam.duckdb"
+    # 8 tables x 250 snapshots: a catalog of some MiB (views over 2,000 paths, their manifest).
+    with duckdb.connect(str(tmp_path / "kam.work.duckdb")) as work:
+        work.execute("create schema marts")
+        for t in range(8):
+            work.execute(
+                f"create table marts.t{t} as select date '2025-01-01' + d::int as as_of_date, 'A' || i as account_id, "
+                "(i + d)::double as score from range(250) t(d), range(3) s(i)"
+            )
+        publish(work, db, [])
+        before = _bytes_written_by_this_process()
+        result = publish(work, db, [dt.date(2025, 1, 1)])
+        written = _bytes_written_by_this_process() - before
+    parquet = result.bytes_written - result.catalog_bytes
+    # Logged first and copied in at the checkpoint, the catalog was written about three times over.
+    assert written - parquet < 1.5 * result.catalog_bytes, (written, parquet, result.catalog_bytes)
+    assert _catalog(db, "select count(*) from marts.t7") == [(750,)]
+
+
 def _reads_by_name(db: Path, view: str) -> bool:
     (sql,) = _catalog(db, "select sql from duckdb_views() where view_name = ?", [view])[0]
     assert "union_by_name = " in sql.lower()
@@ -300,3 +320,30 @@ def test_staged_rows_are_published_one_file_per_delivered_file(work, tmp_path):
     publish(work, db, [D2])
     assert list(_staging_files(db)) == ["f.csv"]
     assert _catalog(db, "select count(*) from staging.orders") == [(3,)]
+
+
+def test_a_query_of_one_date_opens_only_that_dates_files(work, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    publish(work, db, [D1, D2])
+    # D2's file made unreadable (the view takes its columns from the first file, D1's): a view
+    # that opened every file to read its statistics would fail on a query of D1.
+    d2 = Path(_files(db)[("marts.scores", D2)])
+    kept = d2.read_bytes()
+    d2.chmod(0o644)
+    d2.write_bytes(b"not a parquet file")
+    assert _catalog(db, "select account_id, score from marts.scores where as_of_date = ? order by 1", [D1]) == (
+        work.execute("select account_id, score from marts.scores where as_of_date = ? order by 1", [D1]).fetchall()
+    )
+    assert _catalog(
+        db, "select max(score) from marts.scores where as_of_date between ? and ?", [D1 - dt.timedelta(3), D1]
+    ) == [(21.0,)]
+    with pytest.raises(duckdb.Error):
+        _catalog(db, "select count(*) from marts.scores where as_of_date = ?", [D2])
+    # The date the view reports is the snapshot's, typed as in the working database.
+    d2.write_bytes(kept)
+    assert _catalog(
+        db, "select as_of_date, typeof(as_of_date), count(*) from marts.scores group by all order by 1"
+    ) == [
+        (D1, "DATE", 3),
+        (D2, "DATE", 3),
+    ]
