@@ -6,6 +6,14 @@ once by DuckDB's CSV reader straight into staging (`row_rules.py`). Its delivere
 not written again: raw.<source> is a view that reads the archived copy (`delivered_rows`),
 with the same row numbers, whenever the text is asked for (a quarantine reason, a query).
 
+The copy is a copy of the bytes, not a hard link: a link shares the delivered file's
+content, so a user rewriting that file in place (`cp new.csv orders.csv`, an appending
+export) would change the archived rows under staging's feet; a copy is immune to that and to
+the file's removal. (This file system has no copy-on-write clone, which would be both.) A
+new file is copied in the same read that computes its checksum (`PendingCopy`, fed by
+`reader.scan_file`), and flushed to disk while DuckDB types its rows: the load commits only
+once the copy is on disk.
+
 raw.archived_files  per archived file: its copy's path, the column name of each delivered
                     header cell (sources.yaml mapping applied) and when it was loaded
 """
@@ -15,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import duckdb
@@ -22,6 +31,7 @@ import duckdb
 from kam_pipeline.ingest.contract import Source
 from kam_pipeline.ingest.rules_sql import ident, lit
 from kam_pipeline.warehouse.database import scalar
+from kam_pipeline.warehouse.files import fsync_dir
 
 
 def archive_dir(conn: duckdb.DuckDBPyConnection) -> Path | None:
@@ -46,6 +56,60 @@ def archive_copy(folder: Path, source: str, path: Path, checksum: str) -> Path:
         os.fsync(fh.fileno())
     os.replace(temporary, target)
     return target
+
+
+class PendingCopy:
+    """A delivered file's copy into the archive, written block by block while the file is read for its checksum.
+
+    `place` names it after its content and starts flushing it to disk in a thread; `settle`
+    waits for the flush (the load commits after it). Until placed it is a hidden temporary
+    file; one a killed run leaves, or one not placed, is removed by `discard` or `sweep`.
+    """
+
+    def __init__(self, folder: Path, source: str, path: Path) -> None:
+        self._folder, self._source, self._name = folder, source, path.name
+        (folder / source).mkdir(parents=True, exist_ok=True)
+        self._temporary = folder / source / f".{path.name}.{os.getpid()}.tmp"
+        self._file = self._temporary.open("wb")
+        self._flush: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def write(self, block: bytes) -> None:
+        self._file.write(block)
+
+    def place(self, checksum: str) -> Path:
+        """Rename the written copy to its archived name and start flushing it to disk; return that path.
+
+        A crash before the flush ends can leave a short copy under that name, but no committed
+        load refers to it yet (`settle` comes first), and the next load replaces or sweeps it.
+        """
+        self._file.close()
+        target = self._folder / self._source / f"{checksum[:16]}_{self._name}"
+        os.replace(self._temporary, target)
+        self._flush = threading.Thread(target=self._fsync, args=(target,), daemon=True)
+        self._flush.start()
+        return target
+
+    def _fsync(self, target: Path) -> None:
+        try:
+            with target.open("rb") as fh:
+                os.fsync(fh.fileno())
+            fsync_dir(target.parent)
+        except OSError as exc:
+            self._error = exc
+
+    def settle(self) -> None:
+        """Wait until a placed copy is on disk (raise the flush's OSError); nothing when it was not placed."""
+        if self._flush is not None:
+            self._flush.join()
+            self._flush = None
+            if self._error is not None:
+                raise self._error
+
+    def discard(self) -> None:
+        """Remove the copy when it was not placed (the file needed no load, or another reader)."""
+        self._file.close()
+        self._temporary.unlink(missing_ok=True)
 
 
 def sweep(conn: duckdb.DuckDBPyConnection, folder: Path | None, source: str) -> None:

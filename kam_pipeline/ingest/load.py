@@ -29,7 +29,7 @@ from typing import Protocol
 
 import duckdb
 
-from kam_pipeline.ingest.archive import archive_dir, sweep
+from kam_pipeline.ingest.archive import PendingCopy, archive_dir, sweep
 from kam_pipeline.ingest.bookkeeping import (
     NO_SOURCE,
     FileOutcome,
@@ -83,6 +83,7 @@ def _load_file(
     mapping: SourceMapping,
     checksum: str,
     stager: Stager | None = None,
+    pending: PendingCopy | None = None,
 ) -> FileOutcome:
     """Make the file's rows readable as raw rows, then type and validate them in DuckDB; return its outcome.
 
@@ -92,7 +93,7 @@ def _load_file(
     archived CSV file is typed and checked by it instead (raising FastPathFailed likewise).
     """
     if reader == "duckdb":
-        rows_sql = raw_from_duckdb(conn, spec, delivered, now, mapping, checksum)
+        rows_sql = raw_from_duckdb(conn, spec, delivered, now, mapping, checksum, pending)
         typed = _staged_elsewhere(conn, spec, delivered, mapping, stager)
         try:
             rows, rejected = type_and_validate(conn, spec, delivered.name, mapping, rows_sql, typed)
@@ -142,12 +143,17 @@ def _load_with_fallback(
     mapping: SourceMapping,
     checksum: str,
     stager: Stager | None = None,
+    pending: PendingCopy | None = None,
 ) -> FileOutcome:
-    """Load the file inside the open transaction, restarting it with the next reader when one gives up."""
+    """Load the file inside the open transaction, restarting it with the next reader when one gives up.
+
+    `pending` is the archive's copy made while the file was scanned (for DuckDB's reader); the
+    caller settles it before committing.
+    """
     while True:
         forget_file(conn, spec.name, delivered.name)
         try:
-            outcome = _load_file(conn, spec, delivered, now, reader, mapping, checksum, stager)
+            outcome = _load_file(conn, spec, delivered, now, reader, mapping, checksum, stager, pending)
             refresh_raw_view(conn, spec)
             return outcome
         except (FastPathFailed, StreamFailed):
@@ -156,6 +162,7 @@ def _load_with_fallback(
             conn.execute("rollback")
             conn.execute("begin transaction")
             reader = _NEXT_READER[reader]
+            pending = None  # a placed copy is no longer referred to; `sweep` removes it
         except UnreadableFile as exc:
             refresh_raw_view(conn, spec)
             return FileOutcome(delivered.name, "failed", reason=str(exc))
@@ -166,6 +173,15 @@ def _first_reader(delivered: DeliveredFile, inner_blank: bool) -> str:
     if delivered.path.suffix.lower() != ".csv":
         return "whole"  # Parquet and Excel: only the polars readers know them
     return "stream" if inner_blank else "duckdb"
+
+
+def _pending_copy(conn: duckdb.DuckDBPyConnection, source: str, delivered: DeliveredFile) -> PendingCopy | None:
+    """The archive's copy of a plain CSV file, to be written while it is scanned (None: the file is no CSV,
+    or the database is in memory and keeps no archive)."""
+    folder = archive_dir(conn)
+    if folder is None or _first_reader(delivered, inner_blank=False) != "duckdb":
+        return None
+    return PendingCopy(folder, source, delivered.path)
 
 
 def ingest_source(
@@ -214,7 +230,18 @@ def ingest_source(
         same_stat = previous and (previous[0], previous[1]) == (delivered.size, delivered.mtime_ns)
         # A file loaded under another mapping (or none) is read again: its columns or values change.
         remapped = loaded_with.get(delivered.name, "") != mapping.digest
-        checksum, inner_blank = (None, False) if same_stat and not remapped else scan_file(delivered.path)
+        # A new plain CSV file is copied into the archive in the read that computes its checksum.
+        pending = _pending_copy(conn, source, delivered) if previous is None else None
+        try:
+            scanned = None if same_stat and not remapped else scan_file(delivered.path, pending and pending.write)
+        except BaseException:
+            if pending is not None:
+                pending.discard()
+            raise
+        checksum, inner_blank = scanned or (None, False)
+        if pending is not None and inner_blank:
+            pending.discard()  # read by polars, which keeps its rows as text
+            pending = None
         if previous and not remapped and (same_stat or previous[2] == checksum):
             if not same_stat:
                 conn.execute(
@@ -225,9 +252,22 @@ def ingest_source(
             report.files.append(FileOutcome(delivered.name, status, reason=previous[4]))
             continue
         with transaction(conn):
-            outcome = _load_with_fallback(
-                conn, spec, delivered, now, _first_reader(delivered, inner_blank), mapping, checksum, stager
-            )
+            try:
+                outcome = _load_with_fallback(
+                    conn,
+                    spec,
+                    delivered,
+                    now,
+                    _first_reader(delivered, inner_blank),
+                    mapping,
+                    checksum,
+                    stager,
+                    pending,
+                )
+            finally:
+                if pending is not None:
+                    pending.discard()  # nothing when it was placed
+                    pending.settle()  # the load commits once its archived copy is on disk
             if mapping.digest:
                 # Also a file that failed is tried again when the mapping changes (it may be what fixes it).
                 conn.execute(

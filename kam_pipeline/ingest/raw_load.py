@@ -16,7 +16,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from kam_pipeline.ingest.archive import archive_copy, archive_dir, delivered_rows
+from kam_pipeline.ingest.archive import PendingCopy, archive_copy, archive_dir, delivered_rows
 from kam_pipeline.ingest.contract import Source
 from kam_pipeline.ingest.mapping import SourceMapping
 from kam_pipeline.ingest.reader import (
@@ -101,10 +101,12 @@ def raw_from_duckdb(
     now: dt.datetime,
     mapping: SourceMapping,
     checksum: str,
+    pending: PendingCopy | None = None,
 ) -> str:
     """Make the file's rows readable by DuckDB's CSV reader; return the query of its text rows.
 
-    With a database file the delivered file is copied into the archive and recorded in
+    With a database file the delivered file is copied into the archive (`pending` is the copy
+    already written while it was scanned, when there is one) and recorded in
     raw.archived_files, and the query reads the copy: its text is never written to a table.
     An in-memory database keeps the rows in raw.<source>_rows instead.
     """
@@ -127,7 +129,7 @@ def raw_from_duckdb(
         except duckdb.Error as exc:
             raise FastPathFailed(str(exc)) from exc
         return _text_rows(spec, delivered)
-    copy = archive_copy(folder, spec.name, delivered.path, checksum)
+    copy = pending.place(checksum) if pending is not None else archive_copy(folder, spec.name, delivered.path, checksum)
     conn.execute(
         "insert or replace into raw.archived_files values (?, ?, ?, ?, ?)",
         [spec.name, delivered.name, str(copy), columns, now],

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from ingest_support import (
     T1,
     T2,
     count,
+    csv_text,
     ingest,
     reasons,
     row,
@@ -61,6 +64,33 @@ def test_replaced_and_removed_files_leave_the_archive(conn, data_dir, tmp_path):
     assert kept.endswith("_orders_a.csv") and kept not in first
     assert rows_of(conn, "select order_id, _source_file from raw.orders") == [("O3", "orders_a.csv")]
     assert staged(conn, "orders", "order_id") == [("O3",)]
+
+
+def test_copy_made_while_checksumming_is_the_delivered_file(conn, data_dir, tmp_path):
+    write_reference_data(data_dir)
+    # More than one read block (1 MiB), so the copy is assembled from several.
+    rows = [row("orders", order_id=f"O{i}", product_category="x" * 200) for i in range(8000)]
+    path = write_source(data_dir, "orders", rows)
+    # A file with a blank line inside is read by polars: its rows are kept as text, no copy.
+    second = csv_text("orders", [row("orders", order_id="P2")]).split("\n", 1)[1]
+    write(data_dir, "orders_blank.csv", csv_text("orders", [row("orders", order_id="P1")]) + "\n" + second)
+    delivered = path.read_bytes()
+    assert len(delivered) > 1 << 20
+    ingest(conn, data_dir, now=T1)
+
+    digest = hashlib.sha256(delivered).hexdigest()
+    # Named by the checksum of what was delivered; no temporary file is left.
+    assert _archived(tmp_path) == [f"{digest[:16]}_orders.csv"]
+    assert (tmp_path / "kam.delivered" / "orders" / _archived(tmp_path)[0]).read_bytes() == delivered
+    assert rows_of(conn, "select sha256 from raw.ingest_log where file_name = 'orders.csv'") == [(digest,)]
+    assert rows_of(conn, "select count(*) from raw.orders_rows where _source_file = 'orders_blank.csv'") == [(2,)]
+    assert count(conn, "raw.orders") == 8002
+
+    # Touched but not changed: read for its checksum, not copied again.
+    path.write_bytes(delivered)
+    report = ingest(conn, data_dir, now=T2)["orders"]
+    assert [f.status for f in report.files] == ["unchanged", "unchanged"]
+    assert _archived(tmp_path) == [f"{digest[:16]}_orders.csv"]
 
 
 def test_cross_row_rejects_quote_the_archived_text_after_later_files(conn, data_dir):
