@@ -16,7 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
-from kam_pipeline.ingest.mapping import MappingError, load_for
+from kam_pipeline.ingest.mapping import MappingError, check_engine, load_for
 from kam_pipeline.scoring.model import ModelError, load_model
 from kam_pipeline.settings import DEFAULT_DATA_DIR, DEFAULT_DB_PATH, Settings, env
 
@@ -313,7 +313,8 @@ def run_pipeline(
     _check_engine(engine, spark_master)
     if not data.is_dir():
         raise CliError(f"data folder not found: {data}")
-    load_for(data, sources)  # and a broken sources.yaml too
+    # and a broken sources.yaml too, or one naming an input the engine cannot read
+    check_engine(load_for(data, sources), engine)
     for date in (as_of, until or as_of):
         _check_as_of(date)
     if until is not None and until < as_of:

@@ -12,8 +12,10 @@ view `staging_<source>`. pyspark is imported lazily: the DuckDB engine never nee
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
+import time
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -27,6 +29,9 @@ from kam_pipeline.warehouse.sql_files import bind, read_sql, tables_read, takes_
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+# Debug lines with the seconds of each Spark step (benchmarks/spark_engine.py reads them).
+log = logging.getLogger(__name__)
 
 ENGINES = ("duckdb", "spark")
 DEFAULT_MASTER = "local[2]"
@@ -77,6 +82,7 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
         builder = SparkSession.builder.master(master).appName("kam_pipeline")
         for key, value in _LOCAL_CONF.items():
             builder = builder.config(key, value)
+    started = time.perf_counter()
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # py4j, Spark Connect and the JVM launcher raise unrelated types
@@ -94,7 +100,19 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
         # start-up lines come before any setting can reach it: a driver's Java options are fixed
         # when pyspark launches it.)
         session.sparkContext.setLogLevel("ERROR")
+    log.debug("spark session at %s: started in %.2f s", master, time.perf_counter() - started)
     return session
+
+
+def spark_phases(frame: DataFrame) -> str:
+    """The seconds Spark's own tracker recorded per phase of the frame's last query (analysis,
+    optimization, planning), as ` (analysis 1.20 s, ...)`; empty on Spark Connect (no JVM handle)."""
+    try:
+        phases = frame._jdf.queryExecution().tracker().phases()  # noqa: SLF001 - classic pyspark only
+        seconds = {key: phases.get(key).durationMs() / 1000 for key in phases.keySet().toArray()}
+    except Exception:  # Spark Connect frames have no _jdf; this is diagnostics only
+        return ""
+    return " (" + ", ".join(f"{key} {value:.2f} s" for key, value in sorted(seconds.items())) + ")"
 
 
 def staging_dir(work_path: Path) -> Path:
@@ -116,7 +134,11 @@ def export_tables(
     written = {}
     for schema, table in sorted(set(tables)):
         path = folder / f"{view_name(schema, table)}.parquet"
+        started = time.perf_counter()
         conn.execute(f"copy (select * from {schema}.{table}) to '{path}' (format parquet)")
+        log.debug(
+            "spark input %s.%s written as Parquet by DuckDB in %.2f s", schema, table, time.perf_counter() - started
+        )
         written[(schema, table)] = path
     return written
 
@@ -148,8 +170,14 @@ def write_from_spark(
 
     The result is also registered in Spark as `<layer>_<name>`, for the models that read it.
     """
+    started = time.perf_counter()
     frame = spark_frame(spark, layer, name, params)
+    analysed = time.perf_counter()
     rows = frame.toArrow()
+    log.debug(
+        "spark %s.%s: translated and analysed %.2f s, planned, ran and returned %d rows %.2f s%s",
+        layer, name, analysed - started, rows.num_rows, time.perf_counter() - analysed, spark_phases(frame),
+    )  # fmt: skip
     # Lazily: a model reading it (wallet and market read window_years) recomputes the small query.
     frame.createOrReplaceTempView(view_name(layer, name))
     sql = read_sql(f"{layer}/{name}")

@@ -1,7 +1,7 @@
 """The typing and row rules of the large sources on Spark: a delivered CSV file read and staged by Spark.
 
-Under the Spark engine, a plain UTF-8 CSV file of orders, invoices or surveys (the sources that
-grow with the business) is read by Spark from its archived copy, with the row numbers DuckDB's
+Under the Spark engine, a plain UTF-8 CSV file of orders, invoices, complaints or surveys (the
+sources that grow with the business) is read by Spark from its archived copy, with the row numbers DuckDB's
 reader gives (`delivered_frame`), and typed and checked by the same generated SQL DuckDB runs
 (`rules_sql.stage_query`, translated by `spark_sql.to_spark`). The staged rows, each with the
 row rules it broke in `_violations`, come back as Parquet, which DuckDB inserts into
@@ -14,10 +14,11 @@ quoted line break) is read by the DuckDB engine's readers.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kam_pipeline.engines.spark import spark_session
+from kam_pipeline.engines.spark import log, spark_session
 from kam_pipeline.engines.spark_sql import to_spark
 from kam_pipeline.ingest.contract import SOURCES, Source
 from kam_pipeline.ingest.raw_load import FastPathFailed
@@ -27,9 +28,9 @@ from kam_pipeline.ingest.schemas import MODELS
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-# The sources staged on Spark. complaints is not yet: its timestamps may carry an offset
-# (`+08:00`), which Spark's try_to_timestamp into TIMESTAMP_NTZ drops instead of converting.
-SPARK_SOURCES = frozenset({"orders", "invoices", "surveys"})
+# The sources staged on Spark: those that grow with the business (complaints' timestamps with an
+# offset, `+08:00`, are converted to UTC by the translation of DuckDB's %z, engines/spark_sql.py).
+SPARK_SOURCES = frozenset({"orders", "invoices", "complaints", "surveys"})
 
 
 class SparkReadFailed(FastPathFailed):
@@ -142,11 +143,18 @@ class SparkStager:
         frame.createOrReplaceTempView(view)
         out = self.folder / spec.name
         try:
+            started = time.perf_counter()
             if _duckdb_would_not_read(frame, spec.column_names):
                 raise SparkReadFailed("not UTF-8 text, or a quoted line break")
-            spark.sql(to_spark(stage_query(spec.name, f"select * from {view}", values))).write.mode(
-                "overwrite"
-            ).parquet(str(out.resolve()))
+            scanned = time.perf_counter()
+            staged = spark.sql(to_spark(stage_query(spec.name, f"select * from {view}", values)))
+            analysed = time.perf_counter()
+            staged.write.mode("overwrite").parquet(str(out.resolve()))
+            log.debug(
+                "spark staging %s (%s): read and scanned %.2f s, translated and analysed %.2f s, typed, checked "
+                "and written as Parquet %.2f s",
+                spec.name, file_name, scanned - started, analysed - scanned, time.perf_counter() - analysed,
+            )  # fmt: skip
         except SparkReadFailed:
             raise
         except Exception as exc:  # py4j reports the reader's malformed-row error as a Java exception

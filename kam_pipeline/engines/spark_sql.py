@@ -27,6 +27,10 @@ And for the typing of delivered text (the row rules of ingestion, `ingest/rules_
 - `try_strptime(x, fmt | [fmt, ...])`: no such function -> the first of `try_to_timestamp(x, pattern)`
   that parses, each strftime format as a Spark datetime pattern (one or two digits for month, day,
   hour, minute and second, as DuckDB accepts);
+- `timezone('UTC', try_strptime(x, [fmt%z, ...]))`: Spark parses an offset into TIMESTAMP_NTZ by dropping
+  it -> the text split into its local part and its offset (the forms DuckDB's `%z` reads: `+05`,
+  `+0530`, `+05:30`, `+05:30:45`, any two digits each), the local part parsed as above and the offset's
+  seconds subtracted;
 - `isfinite(x)` -> `abs(x) < Infinity` (false for NaN and infinities, NULL for NULL, as in DuckDB);
 - `regexp_full_match(x, p)` -> `x rlike '^(?:p)\\z'` (Java's `$` also matches before a final newline);
 - `cast(cast(x as double) as decimal(p, s))`: DuckDB rounds x * 10^s (a double) half away from zero,
@@ -386,6 +390,99 @@ def _strptime(node: exp.Expression) -> exp.Expression:
     return parses[0] if len(parses) == 1 else exp.Coalesce(this=parses[0], expressions=parses[1:])
 
 
+# A text of a local time and an offset as DuckDB's %z reads it: a sign and two digits of hours, then
+# optionally two of minutes (`+0530`), or a colon and two of minutes with optionally a colon and two of
+# seconds (`+05:30`, `+05:30:45`); DuckDB bounds none of them (`+99:99` is 100 h 39 min).
+# Groups: 1 local part, 2 sign, 3 hours, 4 minutes after a colon, 5 seconds, 6 minutes without a colon.
+_OFFSET_TEXT = r"^(.*?)([+-])([0-9]{2})(?::([0-9]{2})(?::([0-9]{2}))?|([0-9]{2}))?\z"
+
+
+def _extract(text: exp.Expression, pattern: str) -> exp.Expression:
+    """regexp_extract(text, pattern, 1): the first group's text, '' when the pattern does not match."""
+    return exp.Anonymous(
+        this="regexp_extract", expressions=[text.copy(), exp.Literal.string(pattern), exp.Literal.number(1)]
+    )
+
+
+def _local_time(text: exp.Expression, formats: list[str], listed: bool) -> exp.Expression:
+    """The local part of a time with an offset, parsed in `formats` (no %z) as DuckDB parses it.
+
+    DuckDB's try_strptime with a *list* of formats ending in %z takes any day from 1 to 31 in any month
+    and carries the days past the month's end into the next (`2025-02-30T10:00:00+01:00` is 2 March;
+    a single format, or a list without %z, rejects it). For the same rows on both engines, a list whose
+    formats all begin with a year-month-day date is parsed here with day 1 and the day's other days added.
+    """
+    plain = exp.Array(expressions=[exp.Literal.string(f) for f in formats])
+    if not (listed and all(f.startswith("%Y-%m-%d") and f[8:9] in ("T", " ") for f in formats)):
+        return _strptime(exp.Anonymous(this="try_strptime", expressions=[text, plain]))
+    # The day: one or two digits after the date's second `-`, before the `T` or blank of the time.
+    day_text = _extract(text, "^[0-9]+-[0-9]{1,2}-([0-9]{1,2})[T ]")
+    day = exp.cast(exp.Nullif(this=day_text, expression=exp.Literal.string("")), exp.DataType.build("int"))
+    # The same text with day 1 (no regexp_replace: Spark SQL would substitute `${...}` in its replacement).
+    first = exp.Concat(
+        expressions=[
+            _extract(text, "^([0-9]+-[0-9]{1,2}-)[0-9]{1,2}[T ]"),
+            exp.Literal.string("01"),
+            _extract(text, "^[0-9]+-[0-9]{1,2}-[0-9]{1,2}([T ].*)$"),
+        ]
+    )
+    parsed = _strptime(exp.Anonymous(this="try_strptime", expressions=[first, plain]))
+    later = exp.Anonymous(
+        this="timestampadd", expressions=[exp.var("DAY"), exp.Sub(this=day, expression=exp.Literal.number(1)), parsed]
+    )
+    valid = exp.Between(this=day.copy(), low=exp.Literal.number(1), high=exp.Literal.number(31))
+    return exp.Case(ifs=[exp.If(this=valid, true=later)])
+
+
+def _offset_strptime(node: exp.Expression) -> exp.Expression:
+    """timezone('UTC', try_strptime(x, formats ending in %z)): x's local time minus its offset, as a
+    timestamp without a zone; NULL when x has no offset or its local part parses in no format.
+
+    Spark's try_to_timestamp into TIMESTAMP_NTZ drops an offset instead of converting it, so the
+    offset is cut off the text (regexp_extract) and its seconds subtracted (timestampadd)."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "timezone" and len(node.expressions) == 2):
+        return node
+    zone, inner = node.expressions
+    if not (isinstance(inner, exp.Anonymous) and inner.name.lower() == "try_strptime"):
+        return node
+    text, formats = inner.expressions
+    listed = formats.expressions if isinstance(formats, exp.Array) else [formats]
+    if not all(isinstance(f, exp.Literal) and f.is_string and f.this.endswith("%z") for f in listed):
+        if any(isinstance(f, exp.Literal) and "%z" in f.this for f in listed):
+            raise UntranslatableSql("try_strptime() with %z is translated only with %z last in every format")
+        return node
+    if not (isinstance(zone, exp.Literal) and zone.is_string and zone.this.upper() == "UTC"):
+        raise UntranslatableSql("try_strptime() with %z is translated only inside timezone('UTC', ...)")
+    pattern = exp.Literal.string(_OFFSET_TEXT)
+
+    def group(index: int) -> exp.Expression:
+        return exp.Anonymous(
+            this="regexp_extract", expressions=[text.copy(), pattern.copy(), exp.Literal.number(index)]
+        )
+
+    def number(index: int) -> exp.Expression:
+        # regexp_extract gives '' for a group that did not take part: no minutes or seconds is 0.
+        digits = exp.Nullif(this=group(index), expression=exp.Literal.string(""))
+        return exp.cast(digits, exp.DataType.build("int"))
+
+    minutes = exp.Coalesce(this=number(4), expressions=[number(6), exp.Literal.number(0)])
+    seconds = exp.Coalesce(this=number(5), expressions=[exp.Literal.number(0)])
+    offset = exp.Add(
+        this=exp.Add(
+            this=exp.Mul(this=number(3), expression=exp.Literal.number(3600)),
+            expression=exp.Mul(this=minutes, expression=exp.Literal.number(60)),
+        ),
+        expression=seconds,
+    )
+    # A zone east of UTC is ahead of it: its offset is subtracted.
+    east = exp.EQ(this=group(2), expression=exp.Literal.string("+"))
+    sign = exp.Case(ifs=[exp.If(this=east, true=exp.Literal.number(-1))], default=exp.Literal.number(1))
+    shift = exp.Mul(this=exp.paren(offset), expression=sign)
+    local = _local_time(group(1), [f.this[:-2] for f in listed], isinstance(formats, exp.Array))
+    moved = exp.Anonymous(this="timestampadd", expressions=[exp.var("SECOND"), shift, local])
+    return exp.Case(ifs=[exp.If(this=exp.RegexpLike(this=text.copy(), expression=pattern.copy()), true=moved)])
+
+
 def _isfinite(node: exp.Expression) -> exp.Expression:
     """isfinite(x): Spark has no such function; |x| below infinity means the same (NaN is above it)."""
     if not (isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite"):
@@ -467,6 +564,7 @@ FIXES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _union_by_name,
     _avg_double,
     _double_division,
+    _offset_strptime,
     _strptime,
     _isfinite,
     _full_match,

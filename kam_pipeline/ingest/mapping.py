@@ -8,6 +8,17 @@ maps delivered cell values of a text column to contract values:
       values:
         status: {已完成: completed, 已取消: cancelled, 退货: returned}
 
+Per source, instead of files in the data folder, the input may also be a Parquet dataset at a
+path (`parquet:`, a file or a folder of files, Hive-partitioned folders such as `year=2025/`
+included; a relative path is relative to the mapping file's folder) or a table in the Spark
+session's catalog (`table:`, `name`, `db.name` or `catalog.db.name`; the Spark engine only):
+
+    orders:
+      parquet: /lake/sales/order_lines
+    invoices:
+      table: finance.invoices
+      columns: {invoice_no: invoice_id}
+
 The file is validated as a whole before any data is read; every problem names the
 file and the key (`data/sources.yaml: orders.columns.金额: unknown contract column ...`).
 
@@ -27,6 +38,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +48,10 @@ import yaml
 from kam_pipeline.ingest.contract import SOURCES
 
 FILE_NAME = "sources.yaml"
+# The keys of a source's part of the file; `parquet` and `table` name an input other than the data folder.
+SOURCE_KEYS = ("columns", "values", "parquet", "table")
+# A table name Spark's catalog resolves: `name`, `db.name` or `catalog.db.name`, unquoted identifiers.
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
 
 
 class MappingError(ValueError):
@@ -59,6 +75,18 @@ class SourceMapping:
     columns: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The input when not the data folder's files: a Parquet dataset (absolute path) or a catalog table.
+    parquet: Path | None = None
+    table: str | None = None
+    # The mapping file it came from (messages name it).
+    origin: str = ""
+
+    @property
+    def dataset(self) -> str | None:
+        """The input named instead of the data folder's files (`parquet:<path>`, `table:<name>`), or None."""
+        if self.parquet is not None:
+            return f"parquet:{self.parquet}"
+        return f"table:{self.table}" if self.table else None
 
     def contract_name(self, header: str) -> str | None:
         """The contract column a delivered header cell is mapped to, or None."""
@@ -120,7 +148,7 @@ def load_mappings(path: Path | None) -> dict[str, SourceMapping]:
     problems: list[str] = []
     mappings = {}
     for source, body in document.items():
-        mapping = _source_mapping(source, body, problems)
+        mapping = _source_mapping(source, body, problems, Path(path).parent, label)
         if mapping is not None:
             mappings[source] = mapping
     if problems:
@@ -147,7 +175,51 @@ def _bad_text(text: str) -> str | None:
     return None
 
 
-def _source_mapping(source: object, body: object, problems: list[str]) -> SourceMapping | None:
+def check_engine(mappings: dict[str, SourceMapping], engine: str) -> None:
+    """Raise MappingError when an input of `mappings` needs another engine (a catalog table needs Spark's)."""
+    problems = [
+        f"{m.origin}: {source}.table: a table of Spark's catalog is read by the Spark engine only "
+        "(--engine spark or KAM_ENGINE=spark; the DuckDB engine reads a Parquet dataset with 'parquet:')"
+        for source, m in mappings.items()
+        if m.table and engine != "spark"
+    ]
+    if problems:
+        raise MappingError(problems)
+
+
+def _dataset(source: str, body: dict, base: Path, problems: list[str]) -> tuple[Path | None, str | None]:
+    """The `parquet` path (absolute, existing, holding Parquet files) and `table` name of a source's part."""
+    parquet, table = body.get("parquet"), body.get("table")
+    if parquet is not None and table is not None:
+        problems.append(f"{source}: 'parquet' and 'table' name two inputs of one source (give one)")
+        return None, None
+    path = None
+    if parquet is not None:
+        if not isinstance(parquet, str) or _bad_text(parquet):
+            problems.append(f"{source}.parquet: must be the path of a Parquet file or folder")
+        else:
+            path = (base / parquet.strip()).resolve()
+            if not path.exists():
+                problems.append(f"{source}.parquet: {path}: no such file or folder")
+                path = None
+            elif path.is_dir() and next(path.rglob("*.parquet"), None) is None:
+                problems.append(f"{source}.parquet: {path}: the folder holds no .parquet file")
+                path = None
+            elif path.is_file() and path.suffix.lower() != ".parquet":
+                problems.append(f"{source}.parquet: {path}: not a .parquet file")
+                path = None
+    if table is not None:
+        if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table.strip()):
+            problems.append(f"{source}.table: {_show(table)!r} is not a table name (name, db.name or catalog.db.name)")
+            table = None
+        else:
+            table = table.strip()
+    return path, table
+
+
+def _source_mapping(
+    source: object, body: object, problems: list[str], base: Path | None = None, label: str = ""
+) -> SourceMapping | None:
     if not isinstance(source, str) or source not in SOURCES:
         allowed = list(SOURCES)
         problems.append(f"{_show(source)}: unknown source ({_hint(str(source), allowed)}sources: {', '.join(allowed)})")
@@ -155,16 +227,18 @@ def _source_mapping(source: object, body: object, problems: list[str]) -> Source
     if body is None or body == "":
         return SourceMapping(source)
     if not isinstance(body, dict):
-        problems.append(f"{source}: must be a mapping with 'columns' and/or 'values'")
+        problems.append(f"{source}: must be a mapping with 'columns', 'values', 'parquet' or 'table'")
         return None
     for key in body:
-        if key not in ("columns", "values"):
+        if key not in SOURCE_KEYS:
             problems.append(
-                f"{source}.{_show(key)}: unknown key ({_hint(str(key), ['columns', 'values'])}allowed: columns, values)"
+                f"{source}.{_show(key)}: unknown key ({_hint(str(key), list(SOURCE_KEYS))}allowed: "
+                f"{', '.join(SOURCE_KEYS)})"
             )
     columns, headers = _columns(source, body.get("columns"), problems)
     values = _values(source, body.get("values"), problems)
-    return SourceMapping(source, columns, headers, values)
+    parquet, table = _dataset(source, body, base or Path.cwd(), problems)
+    return SourceMapping(source, columns, headers, values, parquet, table, label)
 
 
 def _columns(source: str, body: object, problems: list[str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -251,6 +251,65 @@ def test_strptime_with_a_list_of_formats(duck, spark):
     )
 
 
+def test_strptime_with_an_offset_converted_to_utc(duck, spark):
+    # The offsets DuckDB's %z reads (two-digit hours, minutes with or without a colon, seconds after a
+    # second colon, none bounded), Z, and what it does not read: one-digit hours, no offset, a zone name.
+    cells = [
+        "2025-03-01T10:00:00+05:30",
+        "2025-03-01 10:00:00.25-0530",
+        "2025-03-01T10:00:00+05",
+        "2025-03-01T10:00:00Z",
+        "2025-03-01T10:00:00+05:30:45",
+        "2025-03-01T10:00:00-99:99",
+        "2025-3-1T1:2:3+01:00",
+        "2025-03-01T10:00:00+5",
+        "2025-03-01T10:00:00+0530:00",
+        "2025-03-01T10:00:00+05:3",
+        "2025-03-01T10:00:00",
+        "2025-03-01T10:00:00UTC",
+        "2025-02-30T10:00:00+01:00",
+        "2025-04-31 10:00:00.5+01:00",
+        "2025-02-32T10:00:00+01:00",
+        "2025-02-00T10:00:00+01:00",
+    ]
+    values = ", ".join(f"('{c}')" for c in cells)
+    _tables(duck, spark, {"cells": f"select * from (values {values}) as t (x)"})
+    formats = "['%Y-%m-%dT%H:%M:%S%z', '%Y-%m-%dT%H:%M:%S.%f%z', '%Y-%m-%d %H:%M:%S%z', '%Y-%m-%d %H:%M:%S.%f%z']"
+    rows = _check(
+        duck,
+        spark,
+        f"select x, timezone('UTC', try_strptime(regexp_replace(x, '[Zz]$', '+00:00'), {formats})) as t from cells",
+    )
+    # Worked by hand: local time minus the offset (east of UTC is ahead of it).
+    utc = dt.datetime(2025, 3, 1, 10)
+    assert dict(rows) == {
+        "2025-03-01T10:00:00+05:30": utc - dt.timedelta(hours=5, minutes=30),
+        "2025-03-01 10:00:00.25-0530": utc + dt.timedelta(hours=5, minutes=30, microseconds=250_000),
+        "2025-03-01T10:00:00+05": utc - dt.timedelta(hours=5),
+        "2025-03-01T10:00:00Z": utc,
+        "2025-03-01T10:00:00+05:30:45": utc - dt.timedelta(hours=5, minutes=30, seconds=45),
+        "2025-03-01T10:00:00-99:99": utc + dt.timedelta(hours=99, minutes=99),
+        "2025-3-1T1:2:3+01:00": dt.datetime(2025, 3, 1, 0, 2, 3),
+        "2025-03-01T10:00:00+5": None,
+        "2025-03-01T10:00:00+0530:00": None,
+        "2025-03-01T10:00:00+05:3": None,
+        "2025-03-01T10:00:00": None,
+        "2025-03-01T10:00:00UTC": None,
+        # DuckDB's list of %z formats carries a day past the month's end into the next month.
+        "2025-02-30T10:00:00+01:00": dt.datetime(2025, 3, 2, 9),
+        "2025-04-31 10:00:00.5+01:00": dt.datetime(2025, 5, 1, 9, 0, 0, 500_000),
+        "2025-02-32T10:00:00+01:00": None,
+        "2025-02-00T10:00:00+01:00": None,
+    }
+
+
+def test_strptime_with_an_offset_elsewhere_is_untranslatable():
+    with pytest.raises(UntranslatableSql, match="%z"):
+        to_spark("select try_strptime(x, '%Y-%m-%d %H:%M:%S%z') from t")
+    with pytest.raises(UntranslatableSql, match="%z last"):
+        to_spark("select timezone('UTC', try_strptime(x, ['%z %Y-%m-%d', '%Y-%m-%d%z'])) from t")
+
+
 def test_isfinite(duck, spark):
     _tables(
         duck, spark, {"xs": "select * from (values (1.5::double), ('inf'::double), ('nan'::double), (null)) as t (x)"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_formats import AMOUNTS, DATES
+from test_formats import AMOUNTS, DATES, TIMESTAMP_REASON, TIMESTAMPS
 from test_rules import ROW_RULES
 from test_rules_sql import MANAGERS, ROWS, generate
 
@@ -26,9 +26,32 @@ from kam_pipeline.ingest.load import ingest_source
 pytestmark = pytest.mark.integration
 
 NOW = dt.datetime(2026, 1, 1, 8, 0, 0)
-SOURCES_ON_SPARK = ("orders", "invoices", "surveys")
+SOURCES_ON_SPARK = ("orders", "invoices", "complaints", "surveys")
 # Reason cells of test_formats' quarantine cases for orders (one row each).
 AMBIGUOUS = ["03/07/2025", "07/03/25", "2025/2/30", "2026/7/13 25:00"]
+# Timestamps of complaints with and without an offset: converted to UTC, kept as delivered when none,
+# quarantined when the offset is not one DuckDB reads (one-digit hours, a zone name, minutes in one
+# digit, a blank before it), and a day past the month's end with an offset (DuckDB carries it over).
+OFFSETS = [
+    "2026-07-13T14:05:00+05:30",
+    "2026-07-13 14:05:00.125-0530",
+    "2026-07-13T14:05:00Z",
+    "2026-07-13T14:05:00z",
+    "2026-07-13T14:05:00+08",
+    "2026-07-13T14:05:00-00:00",
+    "2026-07-13T14:05:00+05:30:15",
+    "2026-07-13T14:05:00",
+    "2026-07-13 14:05",
+    "2026-07-13T14:05:00+5",
+    "2026-07-13T14:05:00+05:3",
+    "2026-07-13T14:05:00 +05:00",
+    "2026-07-13T14:05:00UTC",
+    "2026-07-13T14:05:00+0530:00",
+    "2026-07-13T14:05+05:30",
+    "2026-02-30T14:05:00+01:00",
+    "2026-02-32T14:05:00+01:00",
+    "2026-07-13T25:05:00+01:00",
+]
 
 
 def write_corpus(data_dir: Path) -> None:
@@ -47,6 +70,12 @@ def write_corpus(data_dir: Path) -> None:
     forms += [row("orders", order_id=f"N{i}", net_amount=text) for i, (text, _) in enumerate(AMOUNTS)]
     forms += [row("orders", order_id=f"X{i}", order_date=text) for i, text in enumerate(AMBIGUOUS)]
     write(data_dir, "orders_forms.csv", csv_text("orders", forms))
+    stamps = [row("complaints", complaint_id=f"T{i}", opened_at=text) for i, (text, _) in enumerate(TIMESTAMPS)]
+    stamps += [
+        row("complaints", complaint_id=f"Z{i}", opened_at="2026-01-01 09:00", resolved_at=text)
+        for i, text in enumerate(OFFSETS)
+    ]
+    write(data_dir, "complaints_offsets.csv", csv_text("complaints", stamps))
     header = ",".join(SOURCES["orders"].column_names)
     valid = ",".join(row("orders").values())
     bad_status = ",".join(row("orders", order_id="O3", status="shipped").values())
@@ -125,8 +154,44 @@ def test_the_bad_input_corpus_stages_and_quarantines_the_same_rows_on_spark(spar
     assert sorted(stager.staged) == sorted(
         [f"{s}.csv" for s in SOURCES_ON_SPARK]
         + [f"{s}_rules.csv" for s in SOURCES_ON_SPARK]
-        + ["orders_forms.csv", "orders_empty.csv"]
+        + ["orders_forms.csv", "orders_empty.csv", "complaints_offsets.csv"]
     )
+    # Offsets converted to UTC, as computed by hand; those DuckDB does not read quarantined.
+    offsets = dict(
+        rows_of(
+            on_spark,
+            "select complaint_id, resolved_at from staging.complaints_typed "
+            "where _source_file = 'complaints_offsets.csv' and complaint_id like 'Z%'",
+        )
+    )
+    local = dt.datetime(2026, 7, 13, 14, 5)
+    assert offsets == {
+        "Z0": local - dt.timedelta(hours=5, minutes=30),
+        "Z1": local + dt.timedelta(hours=5, minutes=30, milliseconds=125),
+        "Z2": local,
+        "Z3": local,
+        "Z4": local - dt.timedelta(hours=8),
+        "Z5": local,
+        "Z6": local - dt.timedelta(hours=5, minutes=30, seconds=15),
+        "Z7": local,
+        "Z8": local,
+        "Z9": None,
+        "Z10": None,
+        "Z11": None,
+        "Z12": None,
+        "Z13": None,
+        "Z14": None,
+        "Z15": dt.datetime(2026, 3, 2, 13, 5),
+        "Z16": None,
+        "Z17": None,
+    }
+    bad = rows_of(
+        on_spark,
+        "select reason from quarantine.complaints where _source_file = 'complaints_offsets.csv' order by _row_number",
+    )
+    assert [r for (r,) in bad if r.startswith("resolved_at: not a timestamp")] == [
+        f"resolved_at: {TIMESTAMP_REASON} (value '{OFFSETS[i]}')" for i in (9, 10, 11, 12, 13, 14, 16, 17)
+    ]
     # The corpus has quarantined rows, numbered as the file reads (row 2 spans two lines).
     quoted = rows_of(
         on_spark,

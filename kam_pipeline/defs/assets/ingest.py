@@ -7,7 +7,7 @@ from kam_pipeline.defs.checks import staging_check_results, staging_check_specs
 from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_source, record_ignored
-from kam_pipeline.ingest.mapping import MappingError
+from kam_pipeline.ingest.mapping import MappingError, check_engine
 from kam_pipeline.ingest.reader import FILE_TYPES, discover, ignored_files
 from kam_pipeline.warehouse.database import open_connection
 
@@ -67,11 +67,14 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     try:
         # A broken sources.yaml stops the ingest before any file is read.
         mappings = kam.mappings()
+        check_engine(mappings, kam.engine)
     except MappingError as exc:
         raise dg.Failure(f"invalid sources mapping: {exc}") from None
     selected = [s for s in SOURCES if _key(s) in context.selected_asset_keys]
+    # A source read from a Parquet dataset or catalog table (sources.yaml) needs no file in the folder.
+    named = {s for s, m in mappings.items() if m.dataset}
     for source in selected:
-        if SOURCES[source].required and not discover(kam.data_path, source):
+        if SOURCES[source].required and source not in named and not discover(kam.data_path, source):
             raise dg.Failure(_no_file(kam.data_path, source, kam.mapping_file()))
     with open_connection(duckdb) as conn:
         # Every run lists the folder's unread files, whichever sources it brings up to date.
@@ -85,7 +88,13 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
 
             stager = SparkStager(kam.spark_master, kam.work_path)
         for source in selected:
-            report = ingest_source(conn, kam.data_path, source, mapping=mappings.get(source), stager=stager)
+            folder = kam.data_path
+            if source in named:
+                from kam_pipeline.engines.inputs import prepare_input
+
+                folder = prepare_input(mappings[source], kam.engine, kam.spark_master, kam.work_path)
+                context.log.info(f"{source}: read from {mappings[source].dataset}")
+            report = ingest_source(conn, folder, source, mapping=mappings.get(source), stager=stager)
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
