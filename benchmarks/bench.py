@@ -335,7 +335,9 @@ def daily_report(sizes: dict[int, dict], start: dict, hist: dict | None, args: a
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, action="append", help="order lines (repeatable)")
-    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="scratch folder, kept afterwards (default: a temp dir, removed)"
+    )
     parser.add_argument("--full-load", type=Path, default=None, help="only the full load of this data folder")
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=AS_OF, help="as-of date (--full-load)")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts of the history data set")
@@ -354,16 +356,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     if args.full_load:
         print(full_load(args.full_load.resolve(), work, args.repeats, args.as_of))
+    else:
+        sizes = {}
+        for n in args.lines or [1_000_000, 10_000_000]:
+            print(f"benchmarking {n:,} order lines in {work} ...", file=sys.stderr, flush=True)
+            sizes[n] = bench_size(n, work)
+        start, hist = daily_costs(args, work)
+        print(report(sizes, start["kam_tiny"]))
+        print(daily_report(sizes, start, hist, args))
+    # A folder the user named keeps what the runs left (databases to query or run again).
+    if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
-        return
-    sizes = {}
-    for n in args.lines or [1_000_000, 10_000_000]:
-        print(f"benchmarking {n:,} order lines in {work} ...", file=sys.stderr, flush=True)
-        sizes[n] = bench_size(n, work)
-    start, hist = daily_costs(args, work)
-    print(report(sizes, start["kam_tiny"]))
-    print(daily_report(sizes, start, hist, args))
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
