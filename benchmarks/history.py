@@ -173,13 +173,14 @@ def _machine() -> list[str]:
 HEADER = ["| step | wall s | CPU s | peak RSS MiB | MiB written | ratio |", "|---|---|---|---|---|---|"]
 
 
-def report(start: dict, hist: dict, accounts: int, snapshots: int) -> str:
+def report(start: dict | None, hist: dict, accounts: int, snapshots: int) -> str:
+    """The table of the history runs, with the start-up pair's rows unless `start` is None (not measured)."""
     one, many = hist["daily_after_1"], hist[f"daily_after_{snapshots}"]
     lines = [
         *_machine(),
         "",
         *HEADER,
-        *start_up_rows(start),
+        *(start_up_rows(start) if start is not None else []),
         *history_rows(hist, accounts, snapshots),
         "",
         f"stored before the daily run (working database, catalog, Parquet folder): "
@@ -200,9 +201,10 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="kam_history_"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"start-up floor and the 5-account run in {work} ...", file=sys.stderr, flush=True)
-    nothing = dict.fromkeys(("wall_s", "cpu_s", "rss_mib", "written_mib"), float("nan"))
-    start = {"import_floor": nothing, "kam_tiny": nothing} if args.skip_start_up else start_up(work, args.repeats)
+    start = None
+    if not args.skip_start_up or not args.snapshots:
+        print(f"start-up floor and the 5-account run in {work} ...", file=sys.stderr, flush=True)
+        start = start_up(work, args.repeats)
     if not args.snapshots:
         print("\n".join(_machine() + ["", *HEADER, *start_up_rows(start)]))
         shutil.rmtree(work, ignore_errors=True)
