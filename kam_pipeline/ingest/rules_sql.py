@@ -64,6 +64,8 @@ _TIMESTAMP_FORMATS = (
     "%Y-%m-%d",
 )
 _OFFSET_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z")
+# The date part of a timestamp in one of the offset forms (all begin with a date, then `T` or a blank).
+_OFFSET_DATE = "^([0-9]+-[0-9]{1,2}-[0-9]{1,2})[T ]"
 # Year-first dates with `/` or `.` (as spreadsheets write them), tried only for a cell that failed
 # the ISO forms. DuckDB's %m, %d and %H accept one digit or two, so `2025/3/7` and `9:05` need no
 # forms of their own; the year must have four digits (`%Y` alone would read `07/03/25` as year 7).
@@ -199,10 +201,12 @@ def _parse_again(col: Column, text: str) -> str:
             iso = f"cast(try_strptime({text}, [{', '.join(lit(f) for f in _TIMESTAMP_FORMATS)}]) as date)"
         if col.sql_type == "TIMESTAMP":
             # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
+            # DuckDB's try_strptime with a list of %z formats takes day 1-31 in any month and carries
+            # the surplus into the next (2026-02-30 -> 2 March): the date part must be a date itself.
             offset = ", ".join(lit(f) for f in _OFFSET_FORMATS)
-            iso = (
-                f"coalesce({iso}, timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}])))"
-            )
+            day = f"try_strptime(regexp_extract({text}, {lit(_OFFSET_DATE)}, 1), '%Y-%m-%d')"
+            utc = f"timezone('UTC', try_strptime(regexp_replace({text}, '[Zz]$', '+00:00'), [{offset}]))"
+            iso = f"coalesce({iso}, case when {day} is not null then {utc} end)"
         formats = _SLASH_TIMESTAMP_FORMATS
         slashed = f"try_strptime({text}, [{', '.join(lit(f) for f in formats)}])"
         slashed = f"cast({slashed} as date)" if col.sql_type == "DATE" else slashed
