@@ -22,6 +22,9 @@ from kam_pipeline.warehouse.history import previous_snapshot, stored_snapshots
 TREND_SNAPSHOTS = 90
 # Accounts per trend chart (the best ranked; the ones to watch).
 TREND_ACCOUNTS = 5
+# Obstacles named per at-risk key account: only these ranks of marts.account_obstacles are read
+# (about 20 rows per account otherwise).
+TOP_OBSTACLES = 3
 
 
 class ReportError(Exception):
@@ -140,7 +143,13 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             method_agreement=_optional(conn, "method_agreement", as_of),
             changes=_snapshot(conn, "score_changes", as_of) if _exists(conn, "marts", "score_changes") else None,
             obstacles=(
-                _snapshot(conn, "account_obstacles", as_of) if _exists(conn, "marts", "account_obstacles") else None
+                _frame(
+                    conn,
+                    "select * from marts.account_obstacles where as_of_date = ? and obstacle_rank <= ?",
+                    [as_of, TOP_OBSTACLES],
+                )
+                if _exists(conn, "marts", "account_obstacles")
+                else None
             ),
             backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
             weight_stability=_optional(conn, "weight_stability", as_of),

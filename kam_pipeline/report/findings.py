@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from kam_pipeline.report.data import ReportData
+from kam_pipeline.report.data import TOP_OBSTACLES, ReportData
 from kam_pipeline.report.i18n import missing
 from kam_pipeline.scoring import indicators as registry
 from kam_pipeline.scoring.model import ScoringModel
@@ -29,9 +29,8 @@ ACTION_BY_GROUP = {"learning_growth": "executive_sponsor", "customer": "service_
 TOP_DROPS = 5
 MIN_DROP_POINTS = 1.0
 TOP_BELOW_TARGET = 8
-# Value effects named in a drop's breakdown, and obstacles named per at-risk key account.
+# Value effects named in a drop's breakdown (the obstacles named per at-risk key account: TOP_OBSTACLES).
 TOP_EFFECTS = 3
-TOP_OBSTACLES = 3
 
 
 @dataclass(frozen=True)
@@ -273,16 +272,21 @@ def _breakdown(changes: pl.DataFrame | None, account_id: str) -> dict:
     }
 
 
-def _obstacles(obstacles: pl.DataFrame | None, account_id: str) -> tuple[tuple[str, float], ...]:
-    """The account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles."""
+def _top_obstacles(obstacles: pl.DataFrame | None) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Each account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles,
+    in rank order: one pass over the frame, not one filter of it per account."""
     if obstacles is None or obstacles.is_empty():
-        return ()
+        return {}
     top = (
-        obstacles.filter((pl.col("account_id") == account_id) & pl.col("obstacle_rank").is_not_null())
-        .sort("obstacle_rank")
+        obstacles.filter(pl.col("obstacle_rank").is_not_null())
+        .sort("account_id", "obstacle_rank")
+        .group_by("account_id", maintain_order=True)
         .head(TOP_OBSTACLES)
     )
-    return tuple(top.select("indicator", "obstacle_degree").iter_rows())
+    found: dict[str, list[tuple[str, float]]] = {}
+    for account_id, indicator, degree in top.select("account_id", "indicator", "obstacle_degree").iter_rows():
+        found.setdefault(account_id, []).append((indicator, degree))
+    return {account_id: tuple(items) for account_id, items in found.items()}
 
 
 def _targets(scores: pl.DataFrame, indicators: dict[str, dict], model: ScoringModel, findings: Findings) -> None:
@@ -290,10 +294,14 @@ def _targets(scores: pl.DataFrame, indicators: dict[str, dict], model: ScoringMo
     findings.key_accounts = key.height
     findings.targets = targets_of(model, "default")
     candidates = []
+    by_profile: dict[str, dict[str, float]] = {}  # each profile's targets, looked up once
     for row in key.iter_rows(named=True):
         values = indicators.get(row["account_id"], {})
         misses, evaluated = [], 0
-        for indicator, target in targets_of(model, row.get("profile") or "default").items():
+        profile = row.get("profile") or "default"
+        if profile not in by_profile:
+            by_profile[profile] = targets_of(model, profile)
+        for indicator, target in by_profile[profile].items():
             value = values.get(indicator)
             if missing(value):
                 continue
@@ -333,6 +341,7 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
         for row in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
             alerts.setdefault(row["account_id"], []).append(row["rule"])
     key = data.scores.filter(pl.col("is_key_account")).sort(["score", "account_id"], nulls_last=True)
+    obstacles = _top_obstacles(data.obstacles)
     for row in key.iter_rows(named=True):
         values = indicators.get(row["account_id"], {})
         recency = values.get("recency_days")
@@ -366,7 +375,7 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
                 last_order=values.get("last_order_date"),
                 reasons=reasons,
                 action=action,
-                obstacles=_obstacles(data.obstacles, row["account_id"]),
+                obstacles=obstacles.get(row["account_id"], ()),
             )
         )
         findings.suggest(action, row["account_id"], row["account_name"], cause, indicator)
