@@ -108,11 +108,14 @@ class Findings:
     risks: list[Risk] = field(default_factory=list)
     # action -> [(account_id, account_name, cause kind, cause indicator or None)]
     actions: dict[str, list[tuple[str, str, str, str | None]]] = field(default_factory=dict)
+    # (action, account_id) pairs already in `actions`: thousands of accounts at risk share an action.
+    _suggested: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
 
     def suggest(self, action: str, account_id: str, account_name: str, cause: str, indicator: str | None) -> None:
         """Record that `action` applies to an account because of `cause` (once per action and account)."""
         entries = self.actions.setdefault(action, [])
-        if all(e[0] != account_id for e in entries):
+        if (action, account_id) not in self._suggested:
+            self._suggested.add((action, account_id))
             entries.append((account_id, account_name, cause, indicator))
 
 
