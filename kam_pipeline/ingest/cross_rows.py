@@ -24,15 +24,58 @@ DELIVERED = "kam_delivered"
 def apply_cross_row_rules(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:
     """Record the cross-row violations and rebuild what depends on them; return (staged, quarantined, collapsed)."""
     if spec.key:
-        key = ", ".join(spec.key)
-        conn.execute(
-            f"create or replace temp table {DUPLICATE_KEYS} as "
-            f"select {key} from staging.{spec.name}_typed group by {key} having count(*) > 1"
-        )
+        _find_duplicate_keys(conn, spec)
     _cross_row_violations(conn, spec)
     counts = _rebuild(conn, spec)
     conn.execute(f"drop table if exists {DUPLICATE_KEYS}")
     return counts
+
+
+def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
+    """Fill DUPLICATE_KEYS with the source's keys delivered more than once, and keep them for the next run.
+
+    The typed rows of a loaded file never change (a file loaded again is deleted and typed anew,
+    under a new ingest time), and a removed file can only take duplicates away. So a key delivered
+    more than once now either was the last time (state.<source>_duplicate_keys, found among the
+    files of state.<source>_duplicate_files) or has a row in a file loaded since: only those keys
+    are counted, and a daily file costs a lookup of its own keys instead of grouping every key
+    of the history. The first time (or after an upgrade) every key is grouped.
+    """
+    key = ", ".join(spec.key)
+    typed = f"staging.{spec.name}_typed"
+    keys, files = f"state.{spec.name}_duplicate_keys", f"state.{spec.name}_duplicate_files"
+    conn.execute("create schema if not exists state")
+    kept = scalar(
+        conn,
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'state' and table_name in (?, ?)",
+        [f"{spec.name}_duplicate_keys", f"{spec.name}_duplicate_files"],
+    )
+    if kept == 2:
+        # Files whose typed rows are those the kept keys were found among: same name, content and load.
+        unchanged = (
+            f"select f.file_name from {files} as f join raw.ingest_log as l on l.source = $source "
+            "and l.file_name = f.file_name and l.sha256 is not distinct from f.sha256 and l.ingested_at = f.ingested_at"
+        )
+        candidates = (
+            f"(select {key} from {keys} union select {key} from {typed} where _source_file not in ({unchanged}))"
+        )
+        conn.execute(
+            f"create or replace temp table {DUPLICATE_KEYS} as select {key} from {typed} "
+            f"semi join {candidates} as c using ({key}) group by {key} having count(*) > 1",
+            {"source": spec.name},
+        )
+    else:
+        conn.execute(
+            f"create or replace temp table {DUPLICATE_KEYS} as "
+            f"select {key} from {typed} group by {key} having count(*) > 1"
+        )
+    conn.execute(f"create or replace table {keys} as select * from {DUPLICATE_KEYS}")
+    conn.execute(
+        f"create or replace table {files} as select file_name, sha256, ingested_at from raw.ingest_log "
+        "where source = ?",
+        [spec.name],
+    )
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import duckdb
@@ -231,3 +232,41 @@ def test_staging_is_a_view_of_delivered_rows_minus_rejected_and_repeated_ones(co
         ("orders_b.csv", 2),
         ("orders_b.csv", 3),
     ]
+
+
+def test_duplicate_keys_found_run_after_run_are_those_of_a_load_from_scratch(conn, data_dir):
+    """The duplicate keys are looked up among the files loaded since the last run and the keys found
+    then (ingest/cross_rows.py): after each delivery below, the staged rows, the quarantine with its
+    reasons and the collapsed copies are those a fresh database gives for the same folder."""
+    write_reference_data(data_dir)
+    first = [row("orders"), row("orders", order_id="O2"), row("orders", order_id="O3")]
+    steps = [
+        ("orders_a.csv", first),
+        ("orders_b.csv", [row("orders"), row("orders", order_id="O4")]),  # O1 again, identical
+        ("orders_c.csv", [row("orders", quantity="7")]),  # O1 a third time, different: a conflict
+        ("orders_c.csv", None),  # removed: O1 is an identical copy again
+        ("orders_b.csv", [row("orders", order_id="O2", quantity="9")]),  # replaced: O2 conflicts, O1 is single
+        ("orders_d.csv", [row("orders", order_id="O3"), row("orders", order_id="O3")]),  # twice in one file
+    ]
+    for step, (name, rows) in enumerate(steps):
+        if rows is None:
+            (data_dir / name).unlink()
+        else:
+            write_source(data_dir, "orders", rows, name=name)
+        now = T1 + dt.timedelta(days=step)
+        report = ingest(conn, data_dir, now=now)["orders"]
+        with duckdb.connect() as fresh:
+            expected = ingest(fresh, data_dir, now=now)["orders"]
+            assert reasons(conn, "orders") == reasons(fresh, "orders"), name
+            columns = "_source_file, _row_number, order_id, line_no, quantity"
+            assert staged(conn, "orders", columns) == staged(fresh, "orders", columns), name
+            assert (report.staged_rows, report.quarantined_rows, report.duplicates_collapsed) == (
+                expected.staged_rows,
+                expected.quarantined_rows,
+                expected.duplicates_collapsed,
+            ), name
+    # The last state, worked by hand: O2 conflicts (orders_a row 2, orders_b row 1), O3 is delivered
+    # three times identically (orders_a row 3, orders_d rows 1 and 2: the two later copies collapse).
+    assert [(f, r) for f, r, *_ in reasons(conn, "orders")] == [("orders_a.csv", 2), ("orders_b.csv", 1)]
+    assert staged(conn, "orders", "_source_file, order_id") == [("orders_a.csv", "O1"), ("orders_a.csv", "O3")]
+    assert report.duplicates_collapsed == 2
