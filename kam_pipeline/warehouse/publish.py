@@ -266,12 +266,58 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, relation: Relation) -> str:
 def _file_fingerprints(conn: duckdb.DuckDBPyConnection, relation: Relation) -> dict[str, tuple[str, int]]:
     """Per delivered file ('' for rows without one): a digest of its rows and columns, and its row count."""
     columns = relation.layout
+    names = (relation.schema, f"{relation.name}_typed", f"{relation.name}_excluded")
+    if relation.schema == "staging" and _has_tables(conn, *names):
+        return _staged_file_fingerprints(conn, relation)
     return {
         name: (hashlib.sha256(f"{count}|{digest}|{columns}".encode()).hexdigest()[:32], count)
         for name, count, digest in conn.execute(
             f"select coalesce({FILE_COLUMN}, ''), count(*), coalesce(sum(hash(t)), 0) "
             f"from {_quoted(relation)} as t group by all"
         ).fetchall()
+    }
+
+
+def _has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:
+    found = conn.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() and schema_name = ? "
+        "and table_name in (select unnest(?::varchar[]))",
+        [schema, list(tables)],
+    ).fetchone()[0]
+    return found == len(tables)
+
+
+def _staged_file_fingerprints(conn: duckdb.DuckDBPyConnection, relation: Relation) -> dict[str, tuple[str, int]]:
+    """`_file_fingerprints` of a staging view (typed rows minus excluded ones) without reading its rows.
+
+    A file's typed rows are fixed by its load (content and ingest time in raw.ingest_log, the
+    mapping in raw.file_mapping: a file loaded again is typed anew, at a new time), so its staged
+    rows are fixed by that load and the rows of it excluded since (the cross-row rules): those are
+    digested instead of every row of the history, which a daily run would otherwise hash again.
+    """
+    name = relation.name
+    rows = conn.execute(
+        f"""
+        with typed as (
+            select _source_file, count(*) as delivered from staging.{name}_typed group by _source_file
+        ),
+        excluded as (
+            select _source_file, count(*) as excluded, sum(hash(_row_number)) as digest
+            from staging.{name}_excluded group by _source_file
+        )
+        select t._source_file, t.delivered - coalesce(e.excluded, 0), l.sha256, l.ingested_at, m.mapping,
+               coalesce(e.excluded, 0), coalesce(e.digest, 0)
+        from typed as t
+        left join excluded as e using (_source_file)
+        left join raw.ingest_log as l on l.source = $source and l.file_name = t._source_file
+        left join raw.file_mapping as m on m.source = $source and m.file_name = t._source_file
+        where t.delivered > coalesce(e.excluded, 0)
+        """,
+        {"source": name},
+    ).fetchall()
+    return {
+        file: (hashlib.sha256(f"staged|{count}|{load}|{relation.layout}".encode()).hexdigest()[:32], count)
+        for file, count, *load in rows
     }
 
 

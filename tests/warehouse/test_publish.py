@@ -37,7 +37,9 @@ def work(tmp_path: Path):
                 anti join staging.orders_excluded using (_source_file, _row_number);
             create table quarantine.orders as select 'f.csv' as _source_file, 3 as _row_number, 'qty' as reason;
             create table quarantine.rule_violations as select 'orders' as source, 3 as _row_number;
-            create table raw.ingest_log as select 'orders' as source, 'f.csv' as file_name, 'loaded' as status;
+            create table raw.ingest_log as select 'orders' as source, 'f.csv' as file_name, 'loaded' as status,
+                'abc' as sha256, timestamp '2026-06-01 08:00' as ingested_at;
+            create table raw.file_mapping (source varchar, file_name varchar, mapping varchar);
             create table raw.orders as select 'x' as text_row;
             """
         )
@@ -315,6 +317,15 @@ def test_staged_rows_are_published_one_file_per_delivered_file(work, tmp_path):
         (2,),
         (4,),
     ]
+    # A file's staged rows are known by its load (raw.ingest_log) and its excluded rows, not read
+    # again: rows changed behind the log's back are not seen, a new load of the file is.
+    work.execute("update staging.orders_typed set qty = qty + 1 where _source_file = 'f.csv'")
+    publish(work, db, [D2])
+    assert _staging_files(db)["f.csv"] == third["f.csv"]
+    work.execute("update raw.ingest_log set ingested_at = timestamp '2026-06-02 08:00' where file_name = 'f.csv'")
+    publish(work, db, [D2])
+    assert _staging_files(db)["f.csv"] != third["f.csv"]
+    assert _catalog(db, "select qty from staging.orders where _source_file = 'f.csv' order by 1") == [(1,), (5,), (9,)]
     # A file whose rows are all gone leaves the catalog.
     work.execute("delete from staging.orders_typed where _source_file = 'g.csv'")
     publish(work, db, [D2])
