@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import socket
 import time
 from collections.abc import Iterable
 from functools import cache
@@ -62,6 +63,46 @@ def check_master(master: str) -> str:
     )
 
 
+def shown(master: str) -> str:
+    """`master` as messages and logs show it: a Spark Connect URL's `token=` parameter hidden."""
+    return re.sub(r"(?i)(;token=)[^;]*", r"\1...", master)
+
+
+# How long a Spark Connect server may take to accept a connection at the start of a run. pyspark's
+# client retries an unreachable server for ten minutes or more (a server restarting mid-run); at the
+# start, no server there is a wrong URL or a server not up, which a run says at once.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_connect_server(master: str) -> None:
+    """Raise SparkUnavailable, naming the URL, unless something accepts connections at the Spark Connect
+    URL's host and port (15002 when it names none)."""
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+
+    try:
+        channel = DefaultChannelBuilder(master)
+    except Exception as exc:  # pyspark's INVALID_CONNECT_URL
+        raise SparkUnavailable(f"not a Spark Connect URL: {shown(master)}: {exc}") from None
+    host, port = channel.host.strip("[]"), int(channel.endpoint.rsplit(":", 1)[1])
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SparkUnavailable(
+            f"cannot start Spark at {shown(master)}: no Spark Connect server at {channel.endpoint} ({reason})"
+        ) from None
+
+
+def _reason(exc: Exception) -> str:
+    """One line saying why `exc` was raised: a gRPC error's status and details (its text starts with
+    `<_InactiveRpcError of RPC that terminated with:`), else the first line of its text."""
+    text = str(exc).strip()
+    grpc = re.search(r'status = StatusCode\.(\w+)\s+details = "([^"]*)"', text)
+    if grpc:
+        return f"{grpc[1]}: {grpc[2]}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @cache
 def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
     """Return the process's Spark session for `master` (started once: a JVM takes seconds to start).
@@ -76,7 +117,9 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
             "the Spark engine needs pyspark: pip install -e '.[spark]' (and Java 17 or newer, "
             "e.g. Debian's openjdk-17-jre-headless)"
         ) from None
-    if master.startswith("sc://"):
+    connect = master.startswith("sc://")
+    if connect:
+        _check_connect_server(master)
         builder = SparkSession.builder.remote(master)
     else:
         builder = SparkSession.builder.master(master).appName("kam_pipeline")
@@ -85,22 +128,22 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
     started = time.perf_counter()
     try:
         session = builder.getOrCreate()
+        # On Spark Connect this is the first call that reaches the server (a wrong token fails here).
+        for key, value in SESSION_CONF.items():
+            session.conf.set(key, value)
     except Exception as exc:  # py4j, Spark Connect and the JVM launcher raise unrelated types
         hint = (
             ""
-            if shutil.which("java")
+            if connect or shutil.which("java")
             else " (no `java` on PATH: install Java 17 or newer, e.g. openjdk-17-jre-headless)"
         )
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SparkUnavailable(f"cannot start Spark at {master}: {first}{hint}") from None
-    for key, value in SESSION_CONF.items():
-        session.conf.set(key, value)
-    if not master.startswith("sc://"):
+        raise SparkUnavailable(f"cannot start Spark at {shown(master)}: {_reason(exc)}{hint}") from None
+    if not connect:
         # Warnings about plan sizes and native libraries would bury kam's own output. (The JVM's few
         # start-up lines come before any setting can reach it: a driver's Java options are fixed
         # when pyspark launches it.)
         session.sparkContext.setLogLevel("ERROR")
-    log.debug("spark session at %s: started in %.2f s", master, time.perf_counter() - started)
+    log.debug("spark session at %s: started in %.2f s", shown(master), time.perf_counter() - started)
     return session
 
 
