@@ -24,7 +24,8 @@ from test_rules import ROW_RULES
 from test_rules_sql import MANAGERS, ROWS, generate
 
 from ingest_support import csv_text, row, rows_of, write
-from kam_pipeline.engines.inputs import NotStagedOnSpark, SparkDataset, prepare_input
+from kam_pipeline.engines.inputs import prepare_input
+from kam_pipeline.engines.spark_inputs import NotStagedOnSpark, SparkDataset
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import ingest_dataset, ingest_source
 from kam_pipeline.ingest.mapping import SourceMapping

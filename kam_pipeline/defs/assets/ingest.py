@@ -114,8 +114,9 @@ def _staged_on_spark(context, conn, kam: KamResource, source: str, mappings) -> 
     source, a column type Spark's staging does not mirror)."""
     if kam.engine != "spark":
         return None
-    from kam_pipeline.engines.inputs import NotStagedOnSpark, SparkDataset, inputs_dir
+    from kam_pipeline.engines.inputs import inputs_dir
     from kam_pipeline.engines.spark_ingest import SPARK_SOURCES
+    from kam_pipeline.engines.spark_inputs import NotStagedOnSpark, SparkDataset
 
     if source not in SPARK_SOURCES:
         return None
