@@ -18,7 +18,9 @@ is rewritten when a daily file arrives.
 This module decides what a run does per file and per source; the steps are each a module:
 `layout` (tables, and the upgrade of an older layout), `raw_load` and `archive` (the readers),
 `row_rules` (typing and the row rules), `cross_rows` (duplicate keys, references, quarantine)
-and `bookkeeping` (raw.ingest_log, ignored files, what a rebuild depends on).
+and `bookkeeping` (raw.ingest_log, ignored files, what a rebuild depends on). A dataset that another
+engine stages as a whole (a Parquet dataset or catalog table on Spark) is loaded by `ingest_dataset`, as
+one file of the ingest log.
 """
 
 from __future__ import annotations
@@ -429,7 +431,9 @@ def ingest_dataset(
                 outcome = FileOutcome(name, "failed", reason=str(exc))
             else:
                 remember_headers(conn, spec, delivered, mapping, renames)
-                raw_folder = folder / source / f"{checksum[:16]}_{name}"
+                # A folder of its own per load: the one the committed load refers to stays until this one commits.
+                stamp = hashlib.sha256(f"{checksum} {now.isoformat()}".encode()).hexdigest()
+                raw_folder = folder / source / f"{stamp[:16]}_{name}"
                 typed = dataset.stage(spec, renames, raw_folder, mapping.values)
                 try:
                     rows, rejected = type_and_validate(conn, spec, name, mapping, "", typed)

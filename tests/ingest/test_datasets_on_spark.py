@@ -118,7 +118,7 @@ def _typed_invoices(lake: Path, name: str = "part-0.parquet", first: int = 0) ->
         lake,
         "invoices",
         f"""
-        select 'I' || i as invoice_id, 'A' || (i % {ROWS + 2}) as account_id,
+        select 'I' || i as "Invoice No", 'A' || (i % {ROWS + 2}) as account_id,
                date '2024-01-10' + i::int as issued_on, date '2024-02-10' - (i * 7)::int as due_on,
                case when i % 2 = 0 then timestamp '2024-02-01 00:00:00' end as paid_on,
                [500.25, -3, 1e20, 0.00375, 12345678.9][1 + i % 5]::decimal(38, 5) as amount
@@ -149,12 +149,19 @@ def _reference_data(data_dir: Path) -> None:
 DATASET_SOURCES = ("orders", "surveys", "complaints", "invoices")
 
 
+def _mapping(source: str, lake: Path) -> SourceMapping:
+    """The source's dataset under `lake`; the invoices deliver their key under a header sources.yaml maps."""
+    if source == "invoices":
+        return SourceMapping(source, {"invoice no": "invoice_id"}, {"invoice_id": "Invoice No"}, parquet=lake / source)
+    return SourceMapping(source, parquet=lake / source)
+
+
 def _on_duckdb(db: Path, data_dir: Path, lake: Path) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(str(db))
     for source in ("managers", "accounts"):
         ingest_source(conn, data_dir, source, now=NOW)
     for source in DATASET_SOURCES:
-        mapping = SourceMapping(source, parquet=lake / source)
+        mapping = _mapping(source, lake)
         folder = prepare_input(mapping, "duckdb", "local[2]", db)
         ingest_source(conn, folder, source, now=NOW, mapping=mapping)
     return conn
@@ -194,7 +201,7 @@ def test_a_parquet_dataset_stages_and_quarantines_on_spark_what_duckdb_does(spar
     for source in ("managers", "accounts"):
         ingest_source(on_spark, data_dir, source, now=NOW)
     for source in DATASET_SOURCES:
-        report = _on_spark(on_spark, db, SourceMapping(source, parquet=lake / source))
+        report = _on_spark(on_spark, db, _mapping(source, lake))
         assert [(f.file, f.status) for f in report.files] == [(f"{source}.parquet", "loaded")]
     for source in DATASET_SOURCES:
         got, expected = _full(on_spark, source), _full(on_duckdb, source)
@@ -210,6 +217,11 @@ def test_a_parquet_dataset_stages_and_quarantines_on_spark_what_duckdb_does(spar
     reasons = dict(rows_of(on_spark, "select response_id, reason from quarantine.surveys"))
     assert reasons["S6"] == "overall: not a number (value 'inf'); price_value: not a number (value 'inf')"
     assert reasons["S8"] == "overall: not a number (value 'NaN'); price_value: not a number (value 'NaN')"
+    # The header sources.yaml maps is recorded as for a delivered file (quarantine reasons name it).
+    mapped = "select file_name, headers from raw.file_mapping where source = 'invoices'"
+    assert (
+        rows_of(on_spark, mapped) == rows_of(on_duckdb, mapped) == [("invoices.parquet", {"invoice_id": "Invoice No"})]
+    )
 
 
 def test_an_unchanged_dataset_is_not_read_again_and_a_changed_one_is(spark, tmp_path, data_dir, lake):
@@ -218,7 +230,7 @@ def test_an_unchanged_dataset_is_not_read_again_and_a_changed_one_is(spark, tmp_
     conn = duckdb.connect(str(db))
     for source in ("managers", "accounts"):
         ingest_source(conn, data_dir, source, now=NOW)
-    mapping = SourceMapping("invoices", parquet=lake / "invoices")
+    mapping = _mapping("invoices", lake)
     _on_spark(conn, db, mapping)
     archived = _staged_by_spark(conn, "invoices")
     first = rows_of(conn, "select * from raw.ingest_log where source = 'invoices'")
