@@ -61,12 +61,16 @@ def _shortest_float_text(x: str) -> str:
 
     Java 17's `Double.toString` (Spark's cast to text) is not always the shortest (`4.9E-324` for
     `5e-324`, 17 digits where 16 read back); polars writes the shortest, so the digits are found here.
+    The precisions are tried in a fold (`aggregate`), which stops formatting once one reads back: 17
+    literal branches made the stage's generated code too large for the JVM (Spark then logs the
+    compiler's error and runs the stage without generated code).
     """
-    forms = " ".join(
-        f"when try_cast(format_string('%.{p}e', {x}) as double) = {x} then format_string('%.{p}e', {x})"
-        for p in range(17)
+    form = f"format_string(concat('%.', p, 'e'), {x})"
+    return (
+        f"case when {x} is null or isnan({x}) or abs({x}) = double('Infinity') or {x} = 0 then null else "
+        f"aggregate(sequence(0, 16), cast(null as string), (found, p) -> coalesce(found, "
+        f"case when try_cast({form} as double) = {x} then {form} end)) end"
     )
-    return f"case when {x} is null or isnan({x}) or abs({x}) = double('Infinity') or {x} = 0 then null else case {forms} end end"
 
 
 def _with_float_text(frame: DataFrame, name: str) -> DataFrame:
