@@ -2,10 +2,15 @@
 
 A source whose part of sources.yaml has `parquet: <path>` (a file, or a folder of files, Hive-partitioned
 folders such as `year=2025/` included) or `table: <name>` (a table of the Spark session's catalog) is read
-from there: the engine copies the dataset's rows into one Parquet file, `<source>.parquet`, in a folder of
-the run's own (`<working database>.inputs/<source>/`), and the ingest loads that folder's file as it loads a
-delivered Parquet file (archive, row numbers, typing, row rules, quarantine, reloaded when its content
-changes). The DuckDB engine reads a Parquet dataset itself; a catalog table needs the Spark engine.
+from there. Two ways:
+
+- Copied (`prepare_input`): the engine copies the dataset's rows into one Parquet file, `<source>.parquet`,
+  in a folder of the run's own (`<working database>.inputs/<source>/`), and the ingest loads that folder's
+  file as it loads a delivered Parquet file (archive, row numbers, typing, row rules, quarantine, reloaded
+  when its content changes). The DuckDB engine reads a Parquet dataset itself; a catalog table needs the
+  Spark engine. Every source on the DuckDB engine, the small ones on the Spark engine.
+- Staged on Spark (`engines/spark_inputs.py`, the large sources on the Spark engine): read where it lies,
+  with the same staged and quarantined rows as the copy gives, and not read again while unchanged.
 """
 
 from __future__ import annotations

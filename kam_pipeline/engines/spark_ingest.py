@@ -117,6 +117,26 @@ def _numbers_as_duckdb_writes_them(source: str, staged: str) -> str:
     )
 
 
+def stage_frame(
+    spark: SparkSession, spec: Source, frame: DataFrame, out: Path, values: dict[str, dict[str, str]]
+) -> str:
+    """Type and check the text rows `frame` (raw.<source>'s contract columns, `_source_file`, `_row_number`)
+    with the generated row-rule SQL, translated, into Parquet under `out`; return the DuckDB query of them."""
+    view = f"delivered_{spec.name}"
+    frame.createOrReplaceTempView(view)
+    started = time.perf_counter()
+    staged = spark.sql(to_spark(stage_query(spec.name, f"select * from {view}", values)))
+    analysed = time.perf_counter()
+    staged.write.mode("overwrite").parquet(str(out.resolve()))
+    log.debug(
+        "spark staging %s: translated and analysed %.2f s, typed, checked and written as Parquet %.2f s",
+        spec.name, analysed - started, time.perf_counter() - analysed,
+    )  # fmt: skip
+    return _numbers_as_duckdb_writes_them(
+        spec.name, f"select * from read_parquet({lit(str(out.resolve() / '*.parquet'))})"
+    )
+
+
 def ingest_dir(work_path: Path) -> Path:
     """Where Spark writes the staged rows of a file for DuckDB: `<working database>.spark/ingest`."""
     return work_path.with_name(work_path.name + ".spark") / "ingest"
@@ -139,30 +159,23 @@ class SparkStager:
         (staging.<source>_typed's columns with `_violations`). Raises SparkReadFailed (see the class)."""
         spark = spark_session(self.master)
         frame = delivered_frame(spark, spec, path, file_name, columns)
-        view = f"delivered_{spec.name}"
-        frame.createOrReplaceTempView(view)
-        out = self.folder / spec.name
         try:
             started = time.perf_counter()
             if _duckdb_would_not_read(frame, spec.column_names):
                 raise SparkReadFailed("not UTF-8 text, or a quoted line break")
             scanned = time.perf_counter()
-            staged = spark.sql(to_spark(stage_query(spec.name, f"select * from {view}", values)))
-            analysed = time.perf_counter()
-            staged.write.mode("overwrite").parquet(str(out.resolve()))
+            query = stage_frame(spark, spec, frame, self.folder / spec.name, values)
             log.debug(
-                "spark staging %s (%s): read and scanned %.2f s, translated and analysed %.2f s, typed, checked "
+                "spark staging %s (%s): read and scanned %.2f s, translated, analysed, typed, checked "
                 "and written as Parquet %.2f s",
-                spec.name, file_name, scanned - started, analysed - scanned, time.perf_counter() - analysed,
+                spec.name, file_name, scanned - started, time.perf_counter() - scanned,
             )  # fmt: skip
         except SparkReadFailed:
             raise
         except Exception as exc:  # py4j reports the reader's malformed-row error as a Java exception
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SparkReadFailed(first) from None
-        return _numbers_as_duckdb_writes_them(
-            spec.name, f"select * from read_parquet({lit(str(out.resolve() / '*.parquet'))})"
-        )
+        return query
 
     def clean(self, source: str) -> None:
         """Remove the Parquet staged for `source` (once DuckDB holds its rows)."""

@@ -14,6 +14,10 @@ new file is copied in the same read that computes its checksum (`PendingCopy`, f
 `reader.scan_file`), and flushed to disk while DuckDB types its rows: the load commits only
 once the copy is on disk.
 
+A Parquet dataset or catalog table that the Spark engine stages (`engines/inputs.py`) is archived as the
+text Spark gave its cells: a folder of Parquet files, `<checksum>_<source>.parquet/`, with raw.<source>'s
+columns but the file name and load time (`archived_rows` reads either kind).
+
 raw.archived_files  per archived file: its copy's path, the column name of each delivered
                     header cell (sources.yaml mapping applied) and when it was loaded
 """
@@ -118,8 +122,12 @@ def sweep(conn: duckdb.DuckDBPyConnection, folder: Path | None, source: str) -> 
         return
     kept = {row[0] for row in conn.execute("select path from raw.archived_files where source = ?", [source]).fetchall()}
     for path in (folder / source).iterdir():
-        if str(path) not in kept and path.is_file():
+        if str(path) in kept:
+            continue
+        if path.is_file():
             path.unlink(missing_ok=True)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)  # the text of a dataset staged on Spark
 
 
 def csv_relation(path: Path | str, width: int) -> str:
@@ -158,4 +166,19 @@ def delivered_rows(
             from {csv_relation(path, len(columns))} with ordinality
         )
         where _has_value
+    """
+
+
+def archived_rows(
+    spec: Source, path: Path | str, file_name: str, columns: list[str], ingested_at: dt.datetime | str
+) -> str:
+    """A query of an archived file's rows as raw.<source> holds them: a CSV copy (`delivered_rows`), or the
+    folder of Parquet text a dataset staged on Spark left (its rows already hold raw.<source>'s columns)."""
+    if not Path(path).is_dir():
+        return delivered_rows(spec, path, file_name, columns, ingested_at)
+    stamp = ingested_at if isinstance(ingested_at, str) else ingested_at.isoformat(sep=" ")
+    return f"""
+        select {", ".join(ident(c) for c in spec.column_names)}, _extra::json as _extra,
+               {lit(file_name)} as _source_file, _row_number, timestamp {lit(stamp)} as _ingested_at
+        from read_parquet({lit(str(Path(path) / "*.parquet"))})
     """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import duckdb
 
-from kam_pipeline.ingest.archive import delivered_rows
+from kam_pipeline.ingest.archive import archived_rows
 from kam_pipeline.ingest.contract import SOURCES, Source
 from kam_pipeline.ingest.rules_sql import VIOLATIONS_TYPE, ident, lit
 from kam_pipeline.warehouse.database import scalar
@@ -50,7 +50,7 @@ def raw_relation(conn: duckdb.DuckDBPyConnection, spec: Source, files: list[str]
     where = "" if files is None else f" where _source_file in ({', '.join(lit(f) for f in files) or 'null'})"
     parts = [f"select {names} from raw.{spec.name}_rows{where}"]
     parts += [
-        f"select {names} from ({delivered_rows(spec, path, name, columns, ingested_at)})"
+        f"select {names} from ({archived_rows(spec, path, name, columns, ingested_at)})"
         for name, path, columns, ingested_at in archived
         if files is None or name in files
     ]

@@ -18,12 +18,15 @@ is rewritten when a daily file arrives.
 This module decides what a run does per file and per source; the steps are each a module:
 `layout` (tables, and the upgrade of an older layout), `raw_load` and `archive` (the readers),
 `row_rules` (typing and the row rules), `cross_rows` (duplicate keys, references, quarantine)
-and `bookkeeping` (raw.ingest_log, ignored files, what a rebuild depends on).
+and `bookkeeping` (raw.ingest_log, ignored files, what a rebuild depends on). A dataset that another
+engine stages as a whole (a Parquet dataset or catalog table on Spark) is loaded by `ingest_dataset`, as
+one file of the ingest log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -44,13 +47,27 @@ from kam_pipeline.ingest.contract import SOURCES, Source
 from kam_pipeline.ingest.cross_rows import apply_cross_row_rules
 from kam_pipeline.ingest.layout import ensure_source_tables, forget_file, refresh_raw_view
 from kam_pipeline.ingest.mapping import SourceMapping
-from kam_pipeline.ingest.raw_load import FastPathFailed, raw_from_duckdb, raw_from_polars
+from kam_pipeline.ingest.raw_load import (
+    FastPathFailed,
+    column_names,
+    raw_from_duckdb,
+    raw_from_polars,
+    remember_headers,
+)
 from kam_pipeline.ingest.reader import DeliveredFile, StreamFailed, UnreadableFile, discover, scan_file
 from kam_pipeline.ingest.row_rules import type_and_validate
 from kam_pipeline.warehouse.database import transaction
 
 # Callers read the outcome types and the ignored-file listing from here.
-__all__ = ["NO_SOURCE", "FileOutcome", "SourceReport", "ensure_source", "ingest_source", "record_ignored"]
+__all__ = [
+    "NO_SOURCE",
+    "FileOutcome",
+    "SourceReport",
+    "ensure_source",
+    "ingest_dataset",
+    "ingest_source",
+    "record_ignored",
+]
 
 
 class Stager(Protocol):
@@ -184,6 +201,16 @@ def _pending_copy(conn: duckdb.DuckDBPyConnection, source: str, delivered: Deliv
     return PendingCopy(folder, source, delivered.path)
 
 
+def _forget_removed(conn: duckdb.DuckDBPyConnection, spec: Source, names: list[str], report: SourceReport) -> None:
+    """Forget the files of `names`, no longer delivered."""
+    for name in names:
+        with transaction(conn):
+            if forget_file(conn, spec.name, name):
+                refresh_raw_view(conn, spec)
+            conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [spec.name, name])
+        report.files.append(FileOutcome(name, "removed"))
+
+
 def ingest_source(
     conn: duckdb.DuckDBPyConnection,
     data_dir: Path,
@@ -218,12 +245,7 @@ def ingest_source(
         conn.execute("select file_name, mapping from raw.file_mapping where source = ?", [source]).fetchall()
     )
     found = discover(data_dir, source)
-    for name in sorted(set(known) - {f.name for f in found}):
-        with transaction(conn):
-            if forget_file(conn, source, name):
-                refresh_raw_view(conn, spec)
-            conn.execute("delete from raw.ingest_log where source = ? and file_name = ?", [source, name])
-        report.files.append(FileOutcome(name, "removed"))
+    _forget_removed(conn, spec, sorted(set(known) - {f.name for f in found}), report)
     for delivered in found:
         previous = known.get(delivered.name)
         # Size and modification time spare hashing an untouched file; the checksum decides otherwise.
@@ -293,6 +315,14 @@ def ingest_source(
         report.files.append(outcome)
     # The copies of files replaced or removed now, or left by a killed run, are no longer read.
     sweep(conn, archive_dir(conn), source)
+    return _apply_cross_row_rules(conn, spec, mapping, report)
+
+
+def _apply_cross_row_rules(
+    conn: duckdb.DuckDBPyConnection, spec: Source, mapping: SourceMapping, report: SourceReport
+) -> SourceReport:
+    """Rebuild the source's excluded rows and quarantine when its files or a source it references changed."""
+    source = spec.name
     signature = input_signature(conn, spec, mapping)
     state = conn.execute(
         "select signature, staged_rows, quarantined_rows, duplicates_collapsed from raw.staging_state where source = ?",
@@ -322,3 +352,120 @@ def ingest_source(
         if outcome.status == "loaded" and outcome.file in counts:
             outcome.rows_valid, outcome.rows_quarantined = counts[outcome.file]
     return report
+
+
+class Dataset(Protocol):
+    """A source's dataset staged by another engine as a whole (the Spark engine's SparkDataset): a Parquet
+    dataset or a catalog table named in sources.yaml, loaded as one delivered file called `name`."""
+
+    name: str
+
+    def signature(self) -> tuple[str | None, int, int]: ...
+
+    def check(self) -> None: ...
+
+    def header(self) -> list[str]: ...
+
+    def stage(
+        self, spec: Source, renames: dict[str, str], raw_folder: Path, values: dict[str, dict[str, str]]
+    ) -> str: ...
+
+    def clean(self) -> None: ...
+
+
+def ingest_dataset(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    mapping: SourceMapping,
+    dataset: Dataset,
+    now: dt.datetime | None = None,
+) -> SourceReport:
+    """Bring `source` up to date with `dataset` (its sources.yaml input), staged by the dataset's engine.
+
+    The dataset is one delivered file of the ingest log, `dataset.name`, whose checksum is the dataset's
+    signature (a listing of its files with sizes and mtimes): an unchanged signature under the same mapping
+    leaves it as it is, without reading it. The engine writes the rows' text into the archive (a folder of
+    Parquet files that raw.<source> reads) and the typed, checked rows, which are inserted here; the
+    cross-row rules then run as for files. A dataset whose signature cannot be told is read every run.
+    `dataset.check()` may refuse a changed dataset (raising its own error) before anything is written.
+    """
+    spec = SOURCES[source]
+    now = now or dt.datetime.now()
+    folder = archive_dir(conn)
+    if folder is None:
+        raise ValueError("a dataset staged by another engine needs a database file (its archive holds the text)")
+    catalog = read_catalog(conn)
+    ensure_layers(conn, catalog)
+    ensure_source_tables(conn, spec, catalog)
+    report = SourceReport(source)
+    known = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "select file_name, sha256, status, reason from raw.ingest_log where source = ? and status <> 'ignored'",
+            [source],
+        ).fetchall()
+    }
+    loaded_with = dict(
+        conn.execute("select file_name, mapping from raw.file_mapping where source = ?", [source]).fetchall()
+    )
+    name = dataset.name
+    signature, size, mtime_ns = dataset.signature()
+    previous = known.get(name)
+    remapped = loaded_with.get(name, "") != mapping.digest
+    unchanged = previous and not remapped and signature is not None and previous[0] == signature
+    if not unchanged:
+        dataset.check()  # before anything is written: the caller then loads the dataset another way
+    _forget_removed(conn, spec, sorted(set(known) - {name}), report)
+    if unchanged:
+        status = "failed" if previous[1] == "failed" else "unchanged"
+        report.files.append(FileOutcome(name, status, reason=previous[2]))
+    else:
+        # A dataset read at every run gets a checksum of its own each time: what it holds may have changed.
+        checksum = signature or hashlib.sha256(f"{dataset.name} read at {now.isoformat()}".encode()).hexdigest()
+        delivered = DeliveredFile(Path(name), source, size, mtime_ns)
+        with transaction(conn):
+            forget_file(conn, source, name)
+            try:
+                renames = column_names(dataset.header(), spec, mapping)
+            except UnreadableFile as exc:
+                outcome = FileOutcome(name, "failed", reason=str(exc))
+            else:
+                remember_headers(conn, spec, delivered, mapping, renames)
+                # A folder of its own per load: the one the committed load refers to stays until this one commits.
+                stamp = hashlib.sha256(f"{checksum} {now.isoformat()}".encode()).hexdigest()
+                raw_folder = folder / source / f"{stamp[:16]}_{name}"
+                typed = dataset.stage(spec, renames, raw_folder, mapping.values)
+                try:
+                    rows, rejected = type_and_validate(conn, spec, name, mapping, "", typed)
+                finally:
+                    dataset.clean()
+                conn.execute(
+                    "insert or replace into raw.archived_files values (?, ?, ?, ?, ?)",
+                    [source, name, str(raw_folder), list(renames.values()), now],
+                )
+                outcome = FileOutcome(name, "loaded", rows, rows - rejected, rejected)
+            refresh_raw_view(conn, spec)
+            if mapping.digest:
+                conn.execute(
+                    "insert or ignore into raw.file_mapping values (?, ?, ?, map([]::varchar[], []::varchar[]))",
+                    [source, name, mapping.digest],
+                )
+            conn.execute(
+                "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    source,
+                    name,
+                    size,
+                    mtime_ns,
+                    checksum,
+                    outcome.rows_read,
+                    outcome.rows_valid,
+                    outcome.rows_quarantined,
+                    outcome.status,
+                    outcome.reason,
+                    now,
+                ],
+            )
+        report.files.append(outcome)
+    sweep(conn, folder, source)
+    return _apply_cross_row_rules(conn, spec, mapping, report)

@@ -68,7 +68,13 @@ def _names(header: list[str], spec: Source, streamed: bool, mapping: SourceMappi
     return dict(zip(header, names, strict=True))
 
 
-def _remember_headers(
+def column_names(header: list[str], spec: Source, mapping: SourceMapping) -> dict[str, str]:
+    """Map a dataset's column names to contract or normalised names as a delivered file's header; raise
+    UnreadableFile (a name twice, a required column missing)."""
+    return _names(header, spec, streamed=False, mapping=mapping)
+
+
+def remember_headers(
     conn: duckdb.DuckDBPyConnection,
     spec: Source,
     delivered: DeliveredFile,
@@ -117,7 +123,7 @@ def raw_from_duckdb(
         renames = _names(header, spec, streamed=True, mapping=mapping)
     except StreamFailed as exc:
         raise FastPathFailed(str(exc)) from exc
-    _remember_headers(conn, spec, delivered, mapping, renames)
+    remember_headers(conn, spec, delivered, mapping, renames)
     columns = list(renames.values())
     folder = archive_dir(conn)
     if folder is None:
@@ -162,7 +168,7 @@ def raw_from_polars(
     else:
         header, batches = streamed
     renames = _names([c for c in header if c != SURPLUS], spec, streamed=streamed is not None, mapping=mapping)
-    _remember_headers(conn, spec, delivered, mapping, renames)
+    remember_headers(conn, spec, delivered, mapping, renames)
     for batch in batches:
         _insert_raw_batch(conn, spec, batch.rename(renames), delivered, now)
     return _text_rows(spec, delivered)

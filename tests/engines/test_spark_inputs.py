@@ -89,9 +89,27 @@ def test_a_parquet_dataset_and_a_catalog_table_on_spark(delivered, csv_run, tmp_
     )
     assert code == 0
     _same_published(csv_run, db)
-    with duckdb.connect(str(db.with_name("kam.work.duckdb")), read_only=True) as conn:
+    work = db.with_name("kam.work.duckdb")
+    with duckdb.connect(str(work), read_only=True) as conn:
         staged = conn.execute("select count(*) from staging.invoices").fetchone()[0]
+        archived = dict(conn.execute("select source, path from raw.archived_files").fetchall())
+        logged = conn.execute(
+            "select * from raw.ingest_log where source in ('orders', 'invoices') order by all"
+        ).fetchall()
     assert staged == spark.table("kam_lake.invoices").count() > 0
+    # Both were staged on Spark (their archived text is a folder Spark wrote), none copied for polars.
+    for source in ("orders", "invoices"):
+        assert (Path(archived[source]) / "_SUCCESS").is_file(), source
+    assert not work.with_name("kam.work.duckdb.inputs").exists()
+    # The next day's run finds both unchanged (the listing, the table's files) and reads neither again.
+    code = main(["run", "--engine", "spark", "--data", str(data), "--db", str(db), "--as-of", "2026-06-03", "--quiet"])
+    assert code == 0
+    with duckdb.connect(str(work), read_only=True) as conn:
+        again = conn.execute(
+            "select * from raw.ingest_log where source in ('orders', 'invoices') order by all"
+        ).fetchall()
+        assert dict(conn.execute("select source, path from raw.archived_files").fetchall()) == archived
+    assert again == logged
 
 
 def _fails(data: Path, db: Path, *engine: str) -> list[str]:

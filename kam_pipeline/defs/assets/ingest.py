@@ -1,12 +1,14 @@
 """One asset per input source: delivered files -> raw, staging and quarantine."""
 
+import shutil
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.defs.checks import staging_check_results, staging_check_specs
 from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import SOURCES
-from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_source, record_ignored
+from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_dataset, ingest_source, record_ignored
 from kam_pipeline.ingest.mapping import MappingError, check_engine
 from kam_pipeline.ingest.reader import FILE_TYPES, discover, ignored_files
 from kam_pipeline.warehouse.database import open_connection
@@ -88,13 +90,15 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
 
             stager = SparkStager(kam.spark_master, kam.work_path)
         for source in selected:
-            folder = kam.data_path
-            if source in named:
-                from kam_pipeline.engines.inputs import prepare_input
+            report = _staged_on_spark(context, conn, kam, source, mappings) if source in named else None
+            if report is None:
+                folder = kam.data_path
+                if source in named:
+                    from kam_pipeline.engines.inputs import prepare_input
 
-                folder = prepare_input(mappings[source], kam.engine, kam.spark_master, kam.work_path)
-                context.log.info(f"{source}: read from {mappings[source].dataset}")
-            report = ingest_source(conn, folder, source, mapping=mappings.get(source), stager=stager)
+                    folder = prepare_input(mappings[source], kam.engine, kam.spark_master, kam.work_path)
+                    context.log.info(f"{source}: read from {mappings[source].dataset} (copied)")
+                report = ingest_source(conn, folder, source, mapping=mappings.get(source), stager=stager)
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
@@ -102,6 +106,31 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
                 context.log.warning(f"{report.quarantined_rows} {source} row(s) quarantined: see quarantine.{source}")
             own = [outcome for owner, outcome in ignored if owner == source]
             yield dg.MaterializeResult(asset_key=_key(source), metadata=_metadata(report, own), check_results=checks)
+
+
+def _staged_on_spark(context, conn, kam: KamResource, source: str, mappings) -> SourceReport | None:
+    """Ingest a large source's dataset named in sources.yaml on Spark (the Spark engine); None when the
+    dataset is to be copied and loaded as a delivered Parquet file instead (the DuckDB engine, a small
+    source, a column type Spark's staging does not mirror)."""
+    if kam.engine != "spark":
+        return None
+    from kam_pipeline.engines.inputs import inputs_dir
+    from kam_pipeline.engines.spark_ingest import SPARK_SOURCES
+    from kam_pipeline.engines.spark_inputs import NotStagedOnSpark, SparkDataset
+
+    if source not in SPARK_SOURCES:
+        return None
+    mapping = mappings[source]
+    try:
+        report = ingest_dataset(conn, source, mapping, SparkDataset(mapping, kam.spark_master, kam.work_path))
+    except NotStagedOnSpark as exc:
+        context.log.info(f"{source}: {mapping.dataset} is copied, not staged on Spark: {exc}")
+        return None
+    # A copy an earlier run made is no longer read.
+    shutil.rmtree(inputs_dir(kam.work_path, source), ignore_errors=True)
+    done = ", ".join(f"{f.file} {f.status}" for f in report.files)
+    context.log.info(f"{source}: read from {mapping.dataset}, staged on Spark ({done})")
+    return report
 
 
 def _no_file(data_path, source: str, mapping_file=None) -> str:
