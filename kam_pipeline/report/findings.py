@@ -32,6 +32,8 @@ TOP_BELOW_TARGET = 8
 # Value effects named in a drop's breakdown, and obstacles named per at-risk key account.
 TOP_EFFECTS = 3
 TOP_OBSTACLES = 3
+# The indicator columns a risk reads, besides the KPI targets' indicators.
+RISK_COLUMNS = ("recency_days", "is_churned", "last_order_date")
 
 
 @dataclass(frozen=True)
@@ -212,9 +214,17 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
         return findings
     # Targets and risks look at key accounts only: their indicator rows, not the whole book's.
     key_ids = scores.filter(pl.col("is_key_account")).get_column("account_id")
+    # ... and of those rows only the columns the targets and risks read (a large book has 100,000s of key
+    # accounts: a row of every indicator each is hundreds of MB of Python values).
+    read = {"account_id", *RISK_COLUMNS}
+    profiles = scores.get_column("profile").drop_nulls().unique().to_list() if "profile" in scores.columns else []
+    for profile in {*profiles, "default"}:
+        read.update(targets_of(model, profile))
     indicators = {
         r["account_id"]: r
-        for r in data.indicators.filter(pl.col("account_id").is_in(key_ids.to_list())).iter_rows(named=True)
+        for r in data.indicators.filter(pl.col("account_id").is_in(key_ids.to_list()))
+        .select([c for c in data.indicators.columns if c in read])
+        .iter_rows(named=True)
     }
     _drops(data, model, findings)
     _targets(scores, indicators, model, findings)
@@ -222,15 +232,25 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
     return findings
 
 
+def largest_drops(scores: pl.DataFrame) -> pl.DataFrame:
+    """The TOP_DROPS accounts that fell most (by MIN_DROP_POINTS or more), largest fall first."""
+    falling = scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
+    return falling.sort(["score_change", "account_id"]).head(TOP_DROPS)
+
+
+def _of_accounts(frame: pl.DataFrame, accounts: list[str]) -> pl.DataFrame:
+    """The rows of `accounts` (a frame without rows may lack the column)."""
+    return frame if frame.is_empty() else frame.filter(pl.col("account_id").is_in(accounts))
+
+
 def _drops(data: ReportData, model: ScoringModel, findings: Findings) -> None:
     directions = {i.id: i.direction for i in model.indicators}
-    drivers = {
-        r["account_id"]: r
-        for r in contribution_drivers(data.contributions, data.previous_contributions, directions).iter_rows(named=True)
-    }
-    falling = data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
-    findings.drop_count = falling.height
-    falling = falling.sort(["score_change", "account_id"]).head(TOP_DROPS)
+    falling = largest_drops(data.scores)
+    findings.drop_count = data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS).height
+    # Only the listed drops need a driver: the other accounts' contributions are not compared.
+    shown = falling.get_column("account_id").to_list()
+    current, previous = (_of_accounts(c, shown) for c in (data.contributions, data.previous_contributions))
+    drivers = {r["account_id"]: r for r in contribution_drivers(current, previous, directions).iter_rows(named=True)}
     for row in falling.iter_rows(named=True):
         driver = drivers.get(row["account_id"])
         indicator = driver["indicator"] if driver else None
@@ -273,16 +293,21 @@ def _breakdown(changes: pl.DataFrame | None, account_id: str) -> dict:
     }
 
 
-def _obstacles(obstacles: pl.DataFrame | None, account_id: str) -> tuple[tuple[str, float], ...]:
-    """The account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles."""
+def _obstacles(obstacles: pl.DataFrame | None) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Every account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles."""
     if obstacles is None or obstacles.is_empty():
-        return ()
+        return {}
+    # One pass over the rows, not one filter of them per account.
     top = (
-        obstacles.filter((pl.col("account_id") == account_id) & pl.col("obstacle_rank").is_not_null())
-        .sort("obstacle_rank")
+        obstacles.filter(pl.col("obstacle_rank").is_not_null())
+        .sort(["account_id", "obstacle_rank"])
+        .group_by("account_id", maintain_order=True)
         .head(TOP_OBSTACLES)
     )
-    return tuple(top.select("indicator", "obstacle_degree").iter_rows())
+    out: dict[str, list[tuple[str, float]]] = {}
+    for account_id, indicator, degree in top.select("account_id", "indicator", "obstacle_degree").iter_rows():
+        out.setdefault(account_id, []).append((indicator, degree))
+    return {a: tuple(items) for a, items in out.items()}
 
 
 def _targets(scores: pl.DataFrame, indicators: dict[str, dict], model: ScoringModel, findings: Findings) -> None:
@@ -333,6 +358,7 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
         for row in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
             alerts.setdefault(row["account_id"], []).append(row["rule"])
     key = data.scores.filter(pl.col("is_key_account")).sort(["score", "account_id"], nulls_last=True)
+    obstacles = _obstacles(data.obstacles)
     for row in key.iter_rows(named=True):
         values = indicators.get(row["account_id"], {})
         recency = values.get("recency_days")
@@ -366,7 +392,7 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
                 last_order=values.get("last_order_date"),
                 reasons=reasons,
                 action=action,
-                obstacles=_obstacles(data.obstacles, row["account_id"]),
+                obstacles=obstacles.get(row["account_id"], ()),
             )
         )
         findings.suggest(action, row["account_id"], row["account_name"], cause, indicator)
