@@ -7,9 +7,11 @@ the bytes the process has written so far (`write_bytes` of /proc/self/io: everyt
 page cache or the disk, temporary spill files included) and the process's CPU time, and charges
 the increase to the step the main thread is executing — the innermost function of the pipeline's
 asset, check or publish code on its stack (`defs/assets/*`, `defs/checks.py`), else "start-up and
-Dagster", and records the process's largest resident set size (VmHWM of /proc/self/status) seen
-while each step runs. Prints one JSON object {step: {"written_mib", "cpu_s", "wall_s",
-"peak_rss_mib"}} on stdout.
+Dagster", and records the process's largest resident set size so far (VmHWM of /proc/self/status)
+seen while each step runs, and the largest resident set size sampled while it runs (VmRSS): the
+first names the steps that raise the run's peak, the second what each step holds even when an
+earlier one held more. Prints one JSON object {step: {"written_mib", "cpu_s", "wall_s",
+"peak_rss_mib", "max_rss_mib"}} on stdout.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ def _write_bytes() -> int:
     return 0
 
 
-def _peak_rss_mib() -> float:
-    """The process's peak resident set size so far (VmHWM), in MiB."""
+def _rss_mib() -> tuple[float, float]:
+    """The process's peak resident set size so far (VmHWM) and its resident set size now (VmRSS), in MiB."""
+    found = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            if line.startswith(("VmHWM:", "VmRSS:")):
+                found[line[:5]] = int(line.split()[1]) / 1024
+    return found.get("VmHWM", 0.0), found.get("VmRSS", 0.0)
 
 
 def _step(frame) -> str:
@@ -65,9 +68,13 @@ def main() -> None:
             frame = sys._current_frames().get(main_thread.ident)
             step = _step(frame) if frame is not None else OUTSIDE
             now_bytes, now_cpu, now_wall = _write_bytes(), time.process_time(), time.perf_counter()
-            row = totals.setdefault(step, {"written_mib": 0.0, "cpu_s": 0.0, "wall_s": 0.0, "peak_rss_mib": 0.0})
+            row = totals.setdefault(
+                step, {"written_mib": 0.0, "cpu_s": 0.0, "wall_s": 0.0, "peak_rss_mib": 0.0, "max_rss_mib": 0.0}
+            )
             # The high-water mark only rises: the step running when it rises is the one that raised it.
-            row["peak_rss_mib"] = max(row["peak_rss_mib"], _peak_rss_mib())
+            peak, now = _rss_mib()
+            row["peak_rss_mib"] = max(row["peak_rss_mib"], peak)
+            row["max_rss_mib"] = max(row["max_rss_mib"], now)
             row["written_mib"] += (now_bytes - last_bytes) / 2**20
             row["cpu_s"] += now_cpu - last_cpu
             row["wall_s"] += now_wall - last_wall

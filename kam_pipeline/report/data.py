@@ -22,9 +22,8 @@ from kam_pipeline.warehouse.history import previous_snapshot, stored_snapshots
 TREND_SNAPSHOTS = 90
 # Accounts per trend chart (the best ranked; the ones to watch).
 TREND_ACCOUNTS = 5
-# Obstacles named per at-risk key account: only these ranks of marts.account_obstacles are read
-# (about 20 rows per account otherwise).
-TOP_OBSTACLES = 3
+# The breakdown chart shows every account of a small book, else the best and the worst ranked.
+BREAKDOWN_TOP, BREAKDOWN_BOTTOM = 6, 6
 
 
 class ReportError(Exception):
@@ -41,8 +40,10 @@ class ReportData:
     snapshots: list[dt.date]
     scores: pl.DataFrame  # marts.account_scores at as_of
     indicators: pl.DataFrame  # marts.account_indicators at as_of
-    contributions: pl.DataFrame  # marts.score_contributions at as_of
-    previous_contributions: pl.DataFrame  # ... at previous_as_of (empty without one)
+    # marts.score_contributions at as_of: load() reads the rows of the accounts the report breaks
+    # down (breakdown_accounts) and of its largest drops (findings.largest_drops), not the whole book.
+    contributions: pl.DataFrame
+    previous_contributions: pl.DataFrame  # ... of the largest drops, at previous_as_of (empty without one)
     history: pl.DataFrame  # account_id, as_of_date, score of the charted accounts over the trend window
     weights: pl.DataFrame  # marts.indicator_weights at as_of
     consistency: pl.DataFrame  # marts.weight_consistency at as_of
@@ -58,8 +59,10 @@ class ReportData:
     bridge: pl.DataFrame = field(default_factory=pl.DataFrame)  # marts.revenue_bridge at as_of (empty without it)
     method_comparison: pl.DataFrame | None = None  # marts.method_comparison at as_of, if the database has it
     method_agreement: pl.DataFrame | None = None  # marts.method_agreement at as_of, if the database has it
-    changes: pl.DataFrame | None = None  # marts.score_changes at as_of, if the database has it
-    obstacles: pl.DataFrame | None = None  # marts.account_obstacles at as_of, if the database has it
+    # marts.score_changes at as_of, if the database has it (load(): the largest drops' rows).
+    changes: pl.DataFrame | None = None
+    # marts.account_obstacles at as_of, if the database has it (load(): the key accounts' largest obstacles).
+    obstacles: pl.DataFrame | None = None
     backtest: pl.DataFrame | None = None  # per horizon, the latest marts.score_backtest row complete by as_of
     weight_stability: pl.DataFrame | None = None  # marts.weight_stability at as_of, if the database has it
     # Results derived from this data that do not depend on the language (the findings),
@@ -117,6 +120,18 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
         upto = [d for d in snapshots if d <= as_of]
         scores = _sorted(_snapshot(conn, "account_scores", as_of), ["rank", "account_id"])
         alerts = _snapshot(conn, "score_alerts", as_of) if _exists(conn, "marts", "score_alerts") else None
+        # Imported here: findings reads this module's ReportData.
+        from kam_pipeline.report import findings
+
+        # Per-account rows (about 20 an account each) only of the accounts the report names.
+        drops = (
+            findings.largest_drops(scores).get_column("account_id").to_list() if _has(scores, "score_change") else []
+        )
+        key = (
+            scores.filter(pl.col("is_key_account")).get_column("account_id").to_list()
+            if _has(scores, "is_key_account")
+            else []
+        )
         return ReportData(
             db_path=db_path,
             as_of=as_of,
@@ -124,8 +139,8 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             snapshots=upto,
             scores=scores,
             indicators=_snapshot(conn, "account_indicators", as_of),
-            contributions=_snapshot(conn, "score_contributions", as_of),
-            previous_contributions=_snapshot(conn, "score_contributions", previous),
+            contributions=_of_accounts(conn, "score_contributions", as_of, breakdown_accounts(scores) + drops),
+            previous_contributions=_of_accounts(conn, "score_contributions", previous, drops),
             history=_trend_history(conn, upto[-TREND_SNAPSHOTS:], trend_accounts(scores, alerts, TREND_ACCOUNTS)),
             weights=_snapshot(conn, "indicator_weights", as_of),
             consistency=_snapshot(conn, "weight_consistency", as_of),
@@ -141,19 +156,46 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             bridge=_snapshot(conn, "revenue_bridge", as_of),
             method_comparison=_optional(conn, "method_comparison", as_of),
             method_agreement=_optional(conn, "method_agreement", as_of),
-            changes=_snapshot(conn, "score_changes", as_of) if _exists(conn, "marts", "score_changes") else None,
-            obstacles=(
-                _frame(
-                    conn,
-                    "select * from marts.account_obstacles where as_of_date = ? and obstacle_rank <= ?",
-                    [as_of, TOP_OBSTACLES],
-                )
-                if _exists(conn, "marts", "account_obstacles")
-                else None
-            ),
+            changes=_of_accounts(conn, "score_changes", as_of, drops)
+            if _exists(conn, "marts", "score_changes")
+            else None,
+            obstacles=_of_accounts(conn, "account_obstacles", as_of, key, f"obstacle_rank <= {findings.TOP_OBSTACLES}")
+            if _exists(conn, "marts", "account_obstacles")
+            else None,
             backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
             weight_stability=_optional(conn, "weight_stability", as_of),
         )
+
+
+def _of_accounts(
+    conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None, accounts: list[str], where: str = "true"
+) -> pl.DataFrame:
+    """The rows of `accounts` in the snapshot `as_of` of `marts.<table>` (and `where`); no frame without the
+    snapshot or the table, as _snapshot."""
+    if as_of is None or not _exists(conn, "marts", table):
+        return pl.DataFrame()
+    return _frame(
+        conn,
+        f"select * from marts.{table} where as_of_date = ? and ({where}) "
+        "and account_id in (select unnest(?::varchar[]))",
+        [as_of, accounts],
+    )
+
+
+def _has(frame: pl.DataFrame, column: str) -> bool:
+    # An older database's marts may lack a column the report reads (or have no rows).
+    return frame.height > 0 and column in frame.columns
+
+
+def breakdown_accounts(scores: pl.DataFrame) -> list[str]:
+    """The accounts of the breakdown chart in rank order: the whole book when it is small, else the
+    BREAKDOWN_TOP best and the BREAKDOWN_BOTTOM worst scored."""
+    if not _has(scores, "score"):
+        return []
+    ranked = scores.filter(pl.col("score").is_not_null()).sort(["rank", "account_id"]).get_column("account_id")
+    if len(ranked) > BREAKDOWN_TOP + BREAKDOWN_BOTTOM:
+        return ranked.head(BREAKDOWN_TOP).to_list() + ranked.tail(BREAKDOWN_BOTTOM).to_list()
+    return ranked.to_list()
 
 
 def top_accounts(scores: pl.DataFrame, n: int) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from kam_pipeline.report.data import TOP_OBSTACLES, ReportData
+from kam_pipeline.report.data import ReportData
 from kam_pipeline.report.i18n import missing
 from kam_pipeline.scoring import indicators as registry
 from kam_pipeline.scoring.model import ScoringModel
@@ -29,8 +29,11 @@ ACTION_BY_GROUP = {"learning_growth": "executive_sponsor", "customer": "service_
 TOP_DROPS = 5
 MIN_DROP_POINTS = 1.0
 TOP_BELOW_TARGET = 8
-# Value effects named in a drop's breakdown (the obstacles named per at-risk key account: TOP_OBSTACLES).
+# Value effects named in a drop's breakdown, and obstacles named per at-risk key account.
 TOP_EFFECTS = 3
+TOP_OBSTACLES = 3
+# The indicator columns a risk reads, besides the KPI targets' indicators.
+RISK_COLUMNS = ("recency_days", "is_churned", "last_order_date")
 
 
 @dataclass(frozen=True)
@@ -214,9 +217,17 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
         return findings
     # Targets and risks look at key accounts only: their indicator rows, not the whole book's.
     key_ids = scores.filter(pl.col("is_key_account")).get_column("account_id")
+    # ... and of those rows only the columns the targets and risks read (a large book has 100,000s of key
+    # accounts: a row of every indicator each is hundreds of MB of Python values).
+    read = {"account_id", *RISK_COLUMNS}
+    profiles = scores.get_column("profile").drop_nulls().unique().to_list() if "profile" in scores.columns else []
+    for profile in {*profiles, "default"}:
+        read.update(targets_of(model, profile))
     indicators = {
         r["account_id"]: r
-        for r in data.indicators.filter(pl.col("account_id").is_in(key_ids.to_list())).iter_rows(named=True)
+        for r in data.indicators.filter(pl.col("account_id").is_in(key_ids.to_list()))
+        .select([c for c in data.indicators.columns if c in read])
+        .iter_rows(named=True)
     }
     _drops(data, model, findings)
     _targets(scores, indicators, model, findings)
@@ -224,15 +235,25 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
     return findings
 
 
+def largest_drops(scores: pl.DataFrame) -> pl.DataFrame:
+    """The TOP_DROPS accounts that fell most (by MIN_DROP_POINTS or more), largest fall first."""
+    falling = scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
+    return falling.sort(["score_change", "account_id"]).head(TOP_DROPS)
+
+
+def _of_accounts(frame: pl.DataFrame, accounts: list[str]) -> pl.DataFrame:
+    """The rows of `accounts` (a frame without rows may lack the column)."""
+    return frame if frame.is_empty() else frame.filter(pl.col("account_id").is_in(accounts))
+
+
 def _drops(data: ReportData, model: ScoringModel, findings: Findings) -> None:
     directions = {i.id: i.direction for i in model.indicators}
-    drivers = {
-        r["account_id"]: r
-        for r in contribution_drivers(data.contributions, data.previous_contributions, directions).iter_rows(named=True)
-    }
-    falling = data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS)
-    findings.drop_count = falling.height
-    falling = falling.sort(["score_change", "account_id"]).head(TOP_DROPS)
+    falling = largest_drops(data.scores)
+    findings.drop_count = data.scores.filter(pl.col("score_change") <= -MIN_DROP_POINTS).height
+    # Only the listed drops need a driver: the other accounts' contributions are not compared.
+    shown = falling.get_column("account_id").to_list()
+    current, previous = (_of_accounts(c, shown) for c in (data.contributions, data.previous_contributions))
+    drivers = {r["account_id"]: r for r in contribution_drivers(current, previous, directions).iter_rows(named=True)}
     for row in falling.iter_rows(named=True):
         driver = drivers.get(row["account_id"])
         indicator = driver["indicator"] if driver else None
@@ -275,21 +296,21 @@ def _breakdown(changes: pl.DataFrame | None, account_id: str) -> dict:
     }
 
 
-def _top_obstacles(obstacles: pl.DataFrame | None) -> dict[str, tuple[tuple[str, float], ...]]:
-    """Each account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles,
-    in rank order: one pass over the frame, not one filter of it per account."""
+def _obstacles(obstacles: pl.DataFrame | None) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Every account's TOP_OBSTACLES largest obstacles (indicator, degree) from marts.account_obstacles."""
     if obstacles is None or obstacles.is_empty():
         return {}
+    # One pass over the rows, not one filter of them per account.
     top = (
         obstacles.filter(pl.col("obstacle_rank").is_not_null())
-        .sort("account_id", "obstacle_rank")
+        .sort(["account_id", "obstacle_rank"])
         .group_by("account_id", maintain_order=True)
         .head(TOP_OBSTACLES)
     )
-    found: dict[str, list[tuple[str, float]]] = {}
+    out: dict[str, list[tuple[str, float]]] = {}
     for account_id, indicator, degree in top.select("account_id", "indicator", "obstacle_degree").iter_rows():
-        found.setdefault(account_id, []).append((indicator, degree))
-    return {account_id: tuple(items) for account_id, items in found.items()}
+        out.setdefault(account_id, []).append((indicator, degree))
+    return {a: tuple(items) for a, items in out.items()}
 
 
 def _targets(scores: pl.DataFrame, indicators: dict[str, dict], model: ScoringModel, findings: Findings) -> None:
@@ -344,7 +365,7 @@ def _risks(data: ReportData, indicators: dict[str, dict], model: ScoringModel, f
         for row in data.alerts.sort(["account_id", "rule"]).iter_rows(named=True):
             alerts.setdefault(row["account_id"], []).append(row["rule"])
     key = data.scores.filter(pl.col("is_key_account")).sort(["score", "account_id"], nulls_last=True)
-    obstacles = _top_obstacles(data.obstacles)
+    obstacles = _obstacles(data.obstacles)
     for row in key.iter_rows(named=True):
         values = indicators.get(row["account_id"], {})
         recency = values.get("recency_days")

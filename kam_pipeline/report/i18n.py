@@ -299,6 +299,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "new_key_heading": {"en": "New key accounts", "zh": "新增关键客户"},
     "new_key_none": {"en": "No key account is new in this window.", "zh": "本窗口没有新增的关键客户。"},
+    "new_key_more": {
+        "en": "The {shown} with the most revenue of {total} new key accounts.",
+        "zh": "共 {total} 个新增关键客户，列出收入最高的 {shown} 个。",
+    },
     "churned_heading": {"en": "Churned accounts", "zh": "流失客户"},
     "churned_none": {"en": "No account churned in this window.", "zh": "本窗口没有流失客户。"},
     "churned_more": {

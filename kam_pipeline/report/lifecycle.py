@@ -15,6 +15,8 @@ from kam_pipeline.warehouse.catalog import BRIDGE_BUCKETS
 
 # The churned accounts listed, biggest previous revenue first.
 CHURNED_SHOWN = 10
+# The new key accounts listed, biggest revenue first (a young book may have tens of thousands).
+NEW_KEY_SHOWN = 20
 
 
 def _steps(row: dict, lang: str) -> list[tuple[str, float]]:
@@ -67,12 +69,15 @@ def lifecycle_section(data: ReportData, labels: Labels) -> dict[str, Any]:
         return {**section, "new_key": None, "churned": None}
     won = _stage_accounts(data, "new").filter(pl.col("is_key_account"))
     won = won.sort(["revenue", "account_id"], descending=[True, False])
+    won_shown = won.head(NEW_KEY_SHOWN)
     lost = _stage_accounts(data, "churned").sort(["revenue_prev", "account_id"], descending=[True, False])
     shown = lost.head(CHURNED_SHOWN)
     section["new_key"] = {
         "title": t(lang, "new_key_heading"),
         "empty": t(lang, "new_key_none"),
-        "note": None,
+        "note": t(lang, "new_key_more", shown=won_shown.height, total=won.height)
+        if won.height > won_shown.height
+        else None,
         "numeric": {3},
         "row_classes": [],
         "headers": [t(lang, k) for k in ("col_account", "col_segment", "col_first_order", "col_revenue")],
@@ -83,7 +88,7 @@ def lifecycle_section(data: ReportData, labels: Labels) -> dict[str, Any]:
                 str(r["first_order_date"]),
                 money(r["revenue"], lang),
             ]
-            for r in won.iter_rows(named=True)
+            for r in won_shown.iter_rows(named=True)
         ],
     }
     section["churned"] = {

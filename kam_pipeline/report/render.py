@@ -11,7 +11,15 @@ import jinja2
 import polars as pl
 
 from kam_pipeline.report import charts
-from kam_pipeline.report.data import TREND_ACCOUNTS, ReportData, at_risk_accounts, top_accounts
+from kam_pipeline.report.data import (
+    BREAKDOWN_BOTTOM,
+    BREAKDOWN_TOP,
+    TREND_ACCOUNTS,
+    ReportData,
+    at_risk_accounts,
+    breakdown_accounts,
+    top_accounts,
+)
 from kam_pipeline.report.findings import Findings, analyse
 from kam_pipeline.report.i18n import (
     indicator_value,
@@ -44,7 +52,6 @@ from kam_pipeline.report.peers import peer_group_sentences
 from kam_pipeline.scoring.model import ScoringModel
 
 # The perspective chart shows every account of a small book, else the best and the worst this many.
-BREAKDOWN_TOP, BREAKDOWN_BOTTOM = 6, 6
 TABLE_TOP, TABLE_BOTTOM = 10, 5
 # League tables list every manager and team up to this many rows, then the best and the worst:
 # a book of thousands of managers is for BI (marts.manager_scores), not for a page.
@@ -438,16 +445,11 @@ def _results(data: ReportData, model: ScoringModel, labels: Labels) -> dict[str,
                 counts, {g: labels.grade(g) for g, _ in counts}, t(lang, "chart_grades"), t(lang, "axis_accounts")
             )
         )
-    ranked_ids = scored.sort(["rank", "account_id"]).get_column("account_id")
     top = top_accounts(scores, TREND_ACCOUNTS)
     risky = _at_risk_accounts(data, TREND_ACCOUNTS)
     # In rank order: the whole book when it is small, else the best and the worst with a gap between.
     split = scored.height > BREAKDOWN_TOP + BREAKDOWN_BOTTOM
-    breakdown_ids = (
-        ranked_ids.head(BREAKDOWN_TOP).to_list() + ranked_ids.tail(BREAKDOWN_BOTTOM).to_list()
-        if split
-        else ranked_ids.to_list()
-    )
+    breakdown_ids = breakdown_accounts(scores)
     # Display names of the few accounts the charts show, not of the whole book.
     shown = scores.filter(pl.col("account_id").is_in([*top, *risky, *breakdown_ids]))
     names = {a: account(a, n) for a, n in shown.select("account_id", "account_name").iter_rows()}

@@ -6,6 +6,7 @@ Only the (accounts × indicators) matrix comes into Python; orders never do.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -16,8 +17,8 @@ from kam_pipeline.scoring.engine import ProfileScores, WeightResult, has_evidenc
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
 from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
-from kam_pipeline.scoring.stability import RANK_SCHEMA, WEIGHT_SCHEMA, bootstrap, stability_of
-from kam_pipeline.warehouse.database import write_frame_snapshot
+from kam_pipeline.scoring.stability import RANK_SCHEMA, WEIGHT_SCHEMA, profile_stability
+from kam_pipeline.warehouse.database import write_frame_snapshot, write_frames_snapshot
 from kam_pipeline.warehouse.history import previous_snapshot
 
 
@@ -141,11 +142,18 @@ def _profile_of(frame: pl.DataFrame, model: ScoringModel) -> pl.Series:
     return frame.select(key.replace_strict(profiles, default=None, return_dtype=pl.String)).to_series()
 
 
+# The columns of account_scores taken from the indicator frame (and the profile it is scored with).
+SCORE_COLUMNS = ("account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue")
+
+
 def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
     frame = frame.with_columns(_profile_of(frame, model).alias("profile"))
-    scored = frame.filter(pl.col("profile").is_not_null())
+    # The profiles are scored from these columns only: filtering rows copies the columns kept, and the
+    # indicator frame has twice as many (at 400,000 accounts each copy of all of them is 170 MB).
+    used = [*SCORE_COLUMNS, "is_churned", *(i.id for i in model.indicators)]
+    scored = frame.select(list(dict.fromkeys(used))).filter(pl.col("profile").is_not_null())
     portfolio = _values(scored, model)
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
     method_parts: list[pl.DataFrame] = []
@@ -163,9 +171,7 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         ids = part.get_column("account_id").to_list()
         group_cols = {f"{g}_score": result.group_scores[g] for g in model.groups}
         score_rows.append(
-            part.select(
-                "account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue"
-            ).with_columns(
+            part.select(SCORE_COLUMNS).with_columns(
                 pl.Series("score", result.score),
                 pl.Series("completeness", result.completeness),
                 pl.lit(peer_group, pl.String).alias("peer_group"),
@@ -178,12 +184,11 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
                 *[pl.Series(k, v) for k, v in group_cols.items()],
             )
         )
-        contrib_parts.append(contributions_of(result, "account_id", ids, values))
+        contrib_parts.append((result, ids, values))
         method_parts.append(method_comparison_of(result, ids, model.spec.methods.gra_rho))
         if model.spec.stability.draws:
             peers, peers_churned, rows = peer_population(model, values, churned, portfolio, in_profile)
-            draws = bootstrap(model, profile, peers, peers_churned)
-            weights, ranks = stability_of(model, result, draws, rows, ids)
+            weights, ranks = profile_stability(model, profile, result, peers, peers_churned, rows, ids)
             stability_parts.append(weights)
             rank_parts.append(ranks)
     scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
@@ -220,12 +225,11 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
-    contributions = (pl.concat(contrib_parts) if contrib_parts else empty_contributions("account_id")).with_columns(
-        pl.lit(as_of).alias("as_of_date")
-    )
     counts = {
         "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
-        "score_contributions": write_frame_snapshot(conn, "score_contributions", contributions, as_of),
+        "score_contributions": write_frames_snapshot(
+            conn, "score_contributions", contribution_batches(contrib_parts, "account_id", as_of), as_of
+        ),
     }
     counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
     counts.update(write_methods(conn, method_parts, as_of))
@@ -356,6 +360,25 @@ def contributions_of(result: ProfileScores, id_column: str, ids: list[str], valu
         },
         strict=False,
     ).with_columns(pl.col("value").fill_nan(None), pl.col("normalized").fill_nan(None))
+
+
+# Entities per batch of score_contributions rows: a batch of 20,000 accounts is about 40 MB of rows,
+# where a profile of 400,000 accounts held 800 MB at once.
+CONTRIBUTION_BATCH = 20_000
+
+
+def contribution_batches(
+    parts: list[tuple[ProfileScores, list[str], np.ndarray]], id_column: str, as_of: dt.date
+) -> Iterator[pl.DataFrame]:
+    """score_contributions rows of every (scores, ids, values) part, in order, CONTRIBUTION_BATCH entities
+    at a time, with their as_of_date; one empty frame when there are none (it gives the columns)."""
+    if not parts:
+        yield empty_contributions(id_column).with_columns(pl.lit(as_of).alias("as_of_date"))
+    for result, ids, values in parts:
+        for first in range(0, len(ids), CONTRIBUTION_BATCH):
+            rows = slice(first, first + CONTRIBUTION_BATCH)
+            batch = contributions_of(result.take(rows), id_column, ids[rows], values[rows])
+            yield batch.with_columns(pl.lit(as_of).alias("as_of_date"))
 
 
 def empty_contributions(id_column: str) -> pl.DataFrame:

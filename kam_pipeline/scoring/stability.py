@@ -8,13 +8,15 @@ replacement, recomputes the weights on the resample with the engine's own resolv
 every account of the profile with the draw's weights, keeping the normalised values of the
 real score (see docs/scoring_model.md, "Stability"). Plain NumPy, no Dagster: `bootstrap`
 returns the draw matrices, `stability_of` the rows of marts.weight_stability and
-marts.rank_stability.
+marts.rank_stability from them; `profile_stability` (what score_snapshot calls) gives the same
+rows a chunk of draws at a time, without the (accounts × draws) matrices.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,7 @@ __all__ = [
     "WEIGHT_SCHEMA",
     "Draws",
     "bootstrap",
+    "profile_stability",
     "stability_of",
 ]
 
@@ -98,82 +101,131 @@ def bootstrap(
     churned: np.ndarray | None = None,
     draws: int | None = None,
     seed: int | None = None,
+    cells: int = _CELLS,
 ) -> Draws:
     """Resample the rows of `values` (the peer group, as score_profile gets it) `draws` times.
 
     Each draw recomputes the weights that depend on data from the resampled rows, then scores
     every row (resampled or not) with them, on the same normalised values as the real score.
-    `draws` and `seed` default to the model's `stability` settings.
+    `draws` and `seed` default to the model's `stability` settings; `cells` bounds the arrays of
+    one chunk of draws (it does not change the draws). The matrices hold rows × draws cells each:
+    profile_stability gives the marts' rows without them.
     """
-    spec = model.spec.stability
-    draws = spec.draws if draws is None else draws
-    seed = spec.seed if seed is None else seed
-    indicators, groups = model.indicators, model.groups
-    values = np.asarray(values, dtype=float)
-    normalized, filled, has_value = prepare(model, profile, values, churned)
-    usable = ~np.isnan(filled)
-    m, n = values.shape
-    samples = _rng(seed, profile.name).integers(0, m, size=(draws, m)) if m else np.zeros((draws, 0), dtype=int)
-    cols = {g: [j for j, i in enumerate(indicators) if i.group == g] for g in groups}
-    group_of = np.array([groups.index(i.group) for i in indicators], dtype=int)
-    within_rules = {
-        g: _WithinWeights(profile, g, [indicators[j].id for j in cols[g]], normalized[:, cols[g]]) for g in groups
-    }
-    fixed_between = None
-    if not _varies(profile.group_weights):
-        fixed_between = resolve_weights(profile.group_weights, groups, None, profile.name, "groups").final
-    # A draw's score depends on an account only through its row of (filled, usable, has_value):
-    # accounts with the same row are scored once, so they keep exactly equal scores (and tie).
-    key = np.column_stack([np.where(usable, filled, 0.0), usable, has_value]) if m else np.zeros((0, 3 * n))
-    first, inverse = _distinct_rows(key)
-    u_filled, u_usable, u_has = key[first, :n], key[first, n : 2 * n], key[first, 2 * n :]
-    u = len(first)
-
-    weights = np.zeros((draws, n))
-    score = np.zeros((m, draws))
-    completeness = np.zeros((m, draws))
-    step = max(1, _CELLS // max(1, u * max(1, len(groups))))
-    for start in range(0, draws, step):
-        chunk = samples[start : start + step]
-        c = len(chunk)
-        within = np.zeros((c, n))
-        for g in groups:
-            within[:, cols[g]] = within_rules[g].draws(chunk)
-        # Group scores of every distinct row and draw (groups × rows × draws): 100 · Σ w·value / Σ w
-        # over the row's usable indicators of the group (two matrix products), NaN where none is usable.
-        group_scores = np.full((len(groups), u, c), np.nan)
-        for k, g in enumerate(groups):
-            w = within[:, cols[g]].T
-            num, den = u_filled[:, cols[g]] @ w, u_usable[:, cols[g]] @ w
-            np.divide(100.0 * num, den, out=group_scores[k], where=den > 0)
-        # Between groups: the draw's weights from the group scores of its own resample.
-        between = np.zeros((c, len(groups)))
-        for b, rows in enumerate(chunk):
-            between[b] = (
-                fixed_between
-                if fixed_between is not None
-                else resolve_weights(
-                    profile.group_weights, groups, group_scores[:, inverse[rows], b].T / 100.0, profile.name, "groups"
-                ).final
-            )
-        # The score: the group scores weighted by the draw's group weights, shared among the groups
-        # the row has (as weight_shares does), NaN when it has none with a positive weight.
-        weighed, total = np.zeros((u, c)), np.zeros((u, c))
-        for k in range(len(groups)):
-            present = ~np.isnan(group_scores[k])
-            w = np.where(present, between[None, :, k], 0.0)
-            total += w
-            weighed += w * np.where(present, group_scores[k], 0.0)
-        scores = np.divide(weighed, total, out=np.full((u, c), np.nan), where=total > 0)
-        score[:, start : start + c] = scores[inverse]
-        base = between[:, group_of] * within
-        weights[start : start + c] = base
-        sums = base.sum(axis=1)
-        backed = u_has @ base.T
-        np.divide(backed, sums, out=backed, where=sums > 0)
-        backed[:, sums <= 0] = 0.0
-        completeness[:, start : start + c] = np.clip(backed, 0.0, 1.0)[inverse]
+    resampler = _Resampler(model, profile, values, churned, draws, seed)
+    m, n, b = resampler.m, resampler.n, resampler.draws
+    samples = np.zeros((b, m), dtype=int)
+    weights = np.zeros((b, n))
+    score = np.zeros((m, b))
+    completeness = np.zeros((m, b))
+    for chunk in resampler.chunks(cells):
+        part = slice(chunk.start, chunk.start + len(chunk.samples))
+        samples[part] = chunk.samples
+        weights[part] = chunk.weights
+        score[:, part] = chunk.score[resampler.inverse]
+        completeness[:, part] = chunk.completeness[resampler.inverse]
     return Draws(samples=samples, weights=weights, score=score, completeness=completeness)
+
+
+@dataclass
+class _Chunk:
+    """Consecutive draws of a bootstrap, from draw `start` on; scores of the distinct rows only."""
+
+    start: int
+    samples: np.ndarray  # draws × rows
+    weights: np.ndarray  # draws × indicators
+    score: np.ndarray  # distinct rows × draws
+    completeness: np.ndarray  # distinct rows × draws
+
+
+class _Resampler:
+    """The draws of one profile's bootstrap, a chunk of draws at a time (see bootstrap)."""
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        profile: Profile,
+        values: np.ndarray,
+        churned: np.ndarray | None,
+        draws: int | None,
+        seed: int | None,
+    ) -> None:
+        spec = model.spec.stability
+        self.draws = spec.draws if draws is None else draws
+        self.seed = spec.seed if seed is None else seed
+        self.model, self.profile = model, profile
+        indicators, groups = model.indicators, model.groups
+        values = np.asarray(values, dtype=float)
+        normalized, filled, has_value = prepare(model, profile, values, churned)
+        usable = ~np.isnan(filled)
+        self.m, self.n = m, n = values.shape
+        self.cols = {g: [j for j, i in enumerate(indicators) if i.group == g] for g in groups}
+        self.group_of = np.array([groups.index(i.group) for i in indicators], dtype=int)
+        self.within_rules = {
+            g: _WithinWeights(profile, g, [indicators[j].id for j in self.cols[g]], normalized[:, self.cols[g]])
+            for g in groups
+        }
+        self.fixed_between = None
+        if not _varies(profile.group_weights):
+            self.fixed_between = resolve_weights(profile.group_weights, groups, None, profile.name, "groups").final
+        # A draw's score depends on an account only through its row of (filled, usable, has_value):
+        # accounts with the same row are scored once, so they keep exactly equal scores (and tie).
+        key = np.column_stack([np.where(usable, filled, 0.0), usable, has_value]) if m else np.zeros((0, 3 * n))
+        first, self.inverse = _distinct_rows(key)
+        self.u_filled, self.u_usable, self.u_has = key[first, :n], key[first, n : 2 * n], key[first, 2 * n :]
+
+    def chunks(self, cells: int = _CELLS) -> Iterator[_Chunk]:
+        """The draws in order, as many at a time as keep each chunk's arrays near `cells` cells."""
+        groups, cols, m, n = self.model.groups, self.cols, self.m, self.n
+        u = len(self.u_filled)
+        # The draws' row indices come chunk by chunk from one stream: the same numbers as drawing
+        # them all at once, without a draws × rows matrix.
+        rng = _rng(self.seed, self.profile.name)
+        # Bounded by the distinct rows (groups × rows × draws of group scores) and by the rows
+        # (each draw's count of every row; scores of every row), so that many equal rows do not
+        # let a chunk grow with the draws.
+        step = max(1, cells // max(1, u * max(1, len(groups)), m))
+        for start in range(0, self.draws, step):
+            c = min(step, self.draws - start)
+            chunk = rng.integers(0, m, size=(c, m)) if m else np.zeros((c, 0), dtype=int)
+            within = np.zeros((c, n))
+            for g in groups:
+                within[:, cols[g]] = self.within_rules[g].draws(chunk)
+            # Group scores of every distinct row and draw (groups × rows × draws): 100 · Σ w·value / Σ w
+            # over the row's usable indicators of the group (two matrix products), NaN where none is usable.
+            group_scores = np.full((len(groups), u, c), np.nan)
+            for k, g in enumerate(groups):
+                w = within[:, cols[g]].T
+                num, den = self.u_filled[:, cols[g]] @ w, self.u_usable[:, cols[g]] @ w
+                np.divide(100.0 * num, den, out=group_scores[k], where=den > 0)
+            # Between groups: the draw's weights from the group scores of its own resample.
+            between = np.zeros((c, len(groups)))
+            for b, rows in enumerate(chunk):
+                between[b] = (
+                    self.fixed_between
+                    if self.fixed_between is not None
+                    else resolve_weights(
+                        self.profile.group_weights,
+                        groups,
+                        group_scores[:, self.inverse[rows], b].T / 100.0,
+                        self.profile.name,
+                        "groups",
+                    ).final
+                )
+            # The score: the group scores weighted by the draw's group weights, shared among the groups
+            # the row has (as weight_shares does), NaN when it has none with a positive weight.
+            weighed, total = np.zeros((u, c)), np.zeros((u, c))
+            for k in range(len(groups)):
+                present = ~np.isnan(group_scores[k])
+                w = np.where(present, between[None, :, k], 0.0)
+                total += w
+                weighed += w * np.where(present, group_scores[k], 0.0)
+            scores = np.divide(weighed, total, out=np.full((u, c), np.nan), where=total > 0)
+            base = between[:, self.group_of] * within
+            sums = base.sum(axis=1)
+            backed = self.u_has @ base.T
+            np.divide(backed, sums, out=backed, where=sums > 0)
+            backed[:, sums <= 0] = 0.0
+            yield _Chunk(start, chunk, base, scores, np.clip(backed, 0.0, 1.0))
 
 
 def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +239,12 @@ def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hashes = pl.DataFrame(key).hash_rows(seed=0).to_numpy()
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    if not np.array_equal(key[first][inverse], key):
+    # Checked a block of rows at a time: a copy of the whole key would be as large as the key.
+    block = max(1, _CELLS // max(1, key.shape[1]))
+    if not all(
+        np.array_equal(key[first[inverse[start : start + block]]], key[start : start + block])
+        for start in range(0, key.shape[0], block)
+    ):
         _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
     return first, inverse
@@ -336,13 +393,78 @@ def stability_of(
     ids. Ranks are within the profile, over the accounts with a real score; an account without
     one has no rank_stability row.
     """
-    b = draws.weights.shape[0]
     score = draws.score if rows is None else draws.score[rows]
     completeness = draws.completeness if rows is None else draws.completeness[rows]
     scored = ~np.isnan(real.score)
+    own = score[scored]
+    rank_low, rank_high = np.percentile(_ranks(own), [LOW, HIGH], axis=1)
+    real_code = _grade_codes(real.score[scored], real.completeness[scored], model)
+    kept = (_grade_codes(own, completeness[scored], model) == real_code[:, None]).mean(axis=1)
+    return _stability_frames(model, real, draws.weights, rank_low, rank_high, kept, ids, subject)
+
+
+def profile_stability(
+    model: ScoringModel,
+    profile: Profile,
+    real: ProfileScores,
+    values: np.ndarray,
+    churned: np.ndarray | None,
+    rows: np.ndarray | None,
+    ids: list[str],
+    subject: str = "account",
+    draws: int | None = None,
+    seed: int | None = None,
+    cells: int = _CELLS,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of stability_of(model, real, bootstrap(model, profile, values, churned, draws, seed),
+    rows, ids, subject), equal to them, without the bootstrap's rows × draws matrices of scores.
+
+    Each chunk of draws is ranked and graded as it comes; what is kept is every scored account's
+    rank in every draw (whole numbers, as 32-bit integers: half the bytes of one score matrix
+    and exact) and its count of draws that keep its grade.
+    """
+    resampler = _Resampler(model, profile, values, churned, draws, seed)
+    b = resampler.draws
+    scored = ~np.isnan(real.score)
+    # The bootstrap rows of the profile's scored accounts (`rows` an index or a mask, as in stability_of).
+    own = (np.arange(resampler.m) if rows is None else np.arange(resampler.m)[rows])[scored]
+    distinct = resampler.inverse[own] if len(own) else np.zeros(0, dtype=int)
+    real_code = _grade_codes(real.score[scored], real.completeness[scored], model)
+    weights = np.zeros((b, resampler.n))
+    draw_ranks = np.zeros((len(own), b), dtype=np.int32)
+    kept = np.zeros(len(own), dtype=np.int64)
+    for chunk in resampler.chunks(cells):
+        part = slice(chunk.start, chunk.start + len(chunk.samples))
+        weights[part] = chunk.weights
+        score, completeness = chunk.score[distinct], chunk.completeness[distinct]
+        draw_ranks[:, part] = _ranks(score)
+        kept += (_grade_codes(score, completeness, model) == real_code[:, None]).sum(axis=1)
+    # The percentiles of each account's ranks, a block of accounts at a time.
+    rank_low, rank_high = np.zeros(len(own)), np.zeros(len(own))
+    block = max(1, cells // max(1, b))
+    for first in range(0, len(own), block):
+        part = slice(first, first + block)
+        rank_low[part], rank_high[part] = np.percentile(draw_ranks[part].astype(float), [LOW, HIGH], axis=1)
+    return _stability_frames(model, real, weights, rank_low, rank_high, kept / b, ids, subject)
+
+
+def _stability_frames(
+    model: ScoringModel,
+    real: ProfileScores,
+    draw_weights: np.ndarray,
+    rank_low: np.ndarray,
+    rank_high: np.ndarray,
+    kept: np.ndarray,
+    ids: list[str],
+    subject: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """weight_stability and rank_stability rows from the draws' weights (draws × indicators) and, per
+    scored account, its rank band and share of draws keeping its grade."""
+    b = draw_weights.shape[0]
+    scored = ~np.isnan(real.score)
     accounts = int(scored.sum())
     weight = np.array([real.base_weight(i) for i in real.indicators])
-    low, high = np.percentile(draws.weights, [LOW, HIGH], axis=0)
+    low, high = np.percentile(draw_weights, [LOW, HIGH], axis=0)
     band = high - low
     weights = pl.DataFrame(
         {
@@ -359,13 +481,8 @@ def stability_of(
         },
         schema=WEIGHT_SCHEMA,
     )
-    own = score[scored]
     rank = _ranks(real.score[scored][:, None])[:, 0]
-    draw_ranks = _ranks(own)
-    rank_low, rank_high = np.percentile(draw_ranks, [LOW, HIGH], axis=1)
     grade = _grades(real.score[scored][:, None], real.completeness[scored][:, None], model)[:, 0]
-    real_code = _grade_codes(real.score[scored], real.completeness[scored], model)
-    kept = (_grade_codes(own, completeness[scored], model) == real_code[:, None]).mean(axis=1)
     ranks = pl.DataFrame(
         {
             "account_id": [a for a, s in zip(ids, scored, strict=True) if s],

@@ -18,7 +18,7 @@ from kam_pipeline.report.i18n import LANGS, t
 from kam_pipeline.scoring.engine import score_profile
 from kam_pipeline.scoring.model import ModelError, ScoringModel, default_model_path, load_model
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.scoring.stability import bootstrap, stability_of
+from kam_pipeline.scoring.stability import bootstrap, profile_stability, stability_of
 
 ORDER = ["revenue", "gross_margin", "csat", "complaint_rate"]  # model.indicators order
 GRADES = [("A", 80), ("B", 65), ("C", 50), ("D", 0)]  # the default bands
@@ -380,3 +380,37 @@ def test_ranks_and_grade_codes_match_rankdata_and_the_grade_rule():
     for j in range(score.shape[1]):  # each column as the real grades, the others as draws
         assert np.array_equal(grades == grades[:, [j]], codes == codes[:, [j]])
     assert np.array_equal(codes == -1, grades == "insufficient_data")
+
+
+@pytest.mark.parametrize("within", ["entropy", "fixed"])
+def test_the_marts_rows_without_the_draw_matrices_equal_those_from_them(tmp_path, within):
+    # score_snapshot ranks and grades the draws a chunk at a time (profile_stability) instead of
+    # holding the accounts × draws matrices of bootstrap: the rows must be the same, for a profile
+    # scored among its own accounts and for one scored among the portfolio (rows a mask), and the
+    # chunks must not change the draws.
+    model = tiny_model(tmp_path, within)
+    profile = model.profile("default")
+    values = random_values(90, seed=5)
+    values[10:30] = values[4]  # many equal accounts: fewer distinct rows than accounts
+    values[40:48, 2] = np.nan
+    ids = [f"a{i:02d}" for i in range(90)]
+    full = bootstrap(model, profile, values, draws=41, seed=6)
+    for cells in (300, 1_120, 4_000_000):  # 2, 8 and all 41 draws per chunk (70 distinct rows × 2 groups)
+        chunked = bootstrap(model, profile, values, draws=41, seed=6, cells=cells)
+        assert np.array_equal(chunked.samples, full.samples)
+        assert np.allclose(chunked.score, full.score, rtol=0, atol=1e-9, equal_nan=True)
+    real = score_profile(model, profile, values)
+    for cells in (300, 1_120, 4_000_000):
+        expected = stability_of(
+            model, real, bootstrap(model, profile, values, draws=41, seed=6, cells=cells), None, ids
+        )
+        got = profile_stability(model, profile, real, values, None, None, ids, draws=41, seed=6, cells=cells)
+        assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+    mask = np.zeros(90, dtype=bool)
+    mask[[3, 12, 44, 70, 85]] = True
+    own = real.take(mask)
+    own_ids = [a for a, keep in zip(ids, mask, strict=True) if keep]
+    expected = stability_of(model, own, full, mask, own_ids)
+    got = profile_stability(model, profile, own, values, None, mask, own_ids, draws=41, seed=6)
+    assert got[1].get_column("account_id").to_list() == own_ids
+    assert got[0].equals(expected[0]) and got[1].equals(expected[1])

@@ -6,6 +6,7 @@ import datetime as dt
 
 import duckdb
 import polars as pl
+import pytest
 
 from kam_pipeline.warehouse.catalog import column_comment
 from kam_pipeline.warehouse.database import write_frame_snapshot
@@ -71,3 +72,27 @@ def test_intermediate_snapshots_stay_in_the_working_database(tmp_path):
     with duckdb.connect(str(work), read_only=True) as conn:
         assert conn.execute("select count(*) from intermediate.window_years").fetchall()[0][0] == 4
     assert not list(tmp_path.glob(".kam.duckdb.*"))  # no temporary catalog or WAL left behind
+
+
+def test_a_snapshot_written_in_batches_replaces_the_date_at_once_or_not_at_all(tmp_path):
+    # score_contributions is written a batch of accounts at a time from a generator; the batches are
+    # one transaction: all of them replace the date's rows, and a batch that fails keeps the old ones.
+    from kam_pipeline.warehouse.database import write_frames_snapshot
+
+    def batches(n: int, fail_at: int | None = None):
+        for k in range(n):
+            if k == fail_at:
+                raise RuntimeError("batch failed")
+            yield pl.DataFrame({"account_id": [f"a{k}", f"b{k}"], "score": [float(k), -1.0], "as_of_date": [D1, D1]})
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute("create schema marts")
+        assert write_frames_snapshot(conn, "score_contributions", batches(3), D1) == 6
+        rows = "select account_id, score from marts.score_contributions order by all"
+        written = conn.execute(rows).fetchall()
+        assert written == sorted([(f"a{k}", float(k)) for k in range(3)] + [(f"b{k}", -1.0) for k in range(3)])
+        with pytest.raises(RuntimeError, match="batch failed"):
+            write_frames_snapshot(conn, "score_contributions", batches(4, fail_at=2), D1)
+        assert conn.execute(rows).fetchall() == written
+        assert write_frames_snapshot(conn, "score_contributions", batches(1), D1) == 2
+        assert conn.execute(rows).fetchall() == [("a0", 0.0), ("b0", -1.0)]
