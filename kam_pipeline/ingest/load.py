@@ -211,6 +211,42 @@ def _forget_removed(conn: duckdb.DuckDBPyConnection, spec: Source, names: list[s
         report.files.append(FileOutcome(name, "removed"))
 
 
+def _record_load(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    name: str,
+    size: int,
+    mtime_ns: int,
+    checksum: str | None,
+    outcome: FileOutcome,
+    mapping: SourceMapping,
+    now: dt.datetime,
+) -> None:
+    """Log a file's load in raw.ingest_log, and the mapping it was read under in raw.file_mapping."""
+    if mapping.digest:
+        # Also a file that failed is tried again when the mapping changes (it may be what fixes it).
+        conn.execute(
+            "insert or ignore into raw.file_mapping values (?, ?, ?, map([]::varchar[], []::varchar[]))",
+            [source, name, mapping.digest],
+        )
+    conn.execute(
+        "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            source,
+            name,
+            size,
+            mtime_ns,
+            checksum,
+            outcome.rows_read,
+            outcome.rows_valid,
+            outcome.rows_quarantined,
+            outcome.status,
+            outcome.reason,
+            now,
+        ],
+    )
+
+
 def ingest_source(
     conn: duckdb.DuckDBPyConnection,
     data_dir: Path,
@@ -290,27 +326,8 @@ def ingest_source(
                 if pending is not None:
                     pending.discard()  # nothing when it was placed
                     pending.settle()  # the load commits once its archived copy is on disk
-            if mapping.digest:
-                # Also a file that failed is tried again when the mapping changes (it may be what fixes it).
-                conn.execute(
-                    "insert or ignore into raw.file_mapping values (?, ?, ?, map([]::varchar[], []::varchar[]))",
-                    [source, delivered.name, mapping.digest],
-                )
-            conn.execute(
-                "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    source,
-                    delivered.name,
-                    delivered.size,
-                    delivered.mtime_ns,
-                    checksum,
-                    outcome.rows_read,
-                    outcome.rows_valid,
-                    outcome.rows_quarantined,
-                    outcome.status,
-                    outcome.reason,
-                    now,
-                ],
+            _record_load(
+                conn, source, delivered.name, delivered.size, delivered.mtime_ns, checksum, outcome, mapping, now
             )
         report.files.append(outcome)
     # The copies of files replaced or removed now, or left by a killed run, are no longer read.
@@ -445,27 +462,7 @@ def ingest_dataset(
                 )
                 outcome = FileOutcome(name, "loaded", rows, rows - rejected, rejected)
             refresh_raw_view(conn, spec)
-            if mapping.digest:
-                conn.execute(
-                    "insert or ignore into raw.file_mapping values (?, ?, ?, map([]::varchar[], []::varchar[]))",
-                    [source, name, mapping.digest],
-                )
-            conn.execute(
-                "insert or replace into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    source,
-                    name,
-                    size,
-                    mtime_ns,
-                    checksum,
-                    outcome.rows_read,
-                    outcome.rows_valid,
-                    outcome.rows_quarantined,
-                    outcome.status,
-                    outcome.reason,
-                    now,
-                ],
-            )
+            _record_load(conn, source, name, size, mtime_ns, checksum, outcome, mapping, now)
         report.files.append(outcome)
     sweep(conn, folder, source)
     return _apply_cross_row_rules(conn, spec, mapping, report)
