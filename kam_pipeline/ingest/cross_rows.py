@@ -11,7 +11,7 @@ import duckdb
 
 from kam_pipeline.ingest.contract import Source
 from kam_pipeline.ingest.layout import raw_relation
-from kam_pipeline.warehouse.database import scalar
+from kam_pipeline.warehouse.database import has_tables, scalar
 
 # Keys delivered more than once, found in one pass over the typed rows and used by both the
 # conflict rule and the collapsing of identical copies (a temporary table of this connection).
@@ -45,13 +45,7 @@ def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
     typed = f"staging.{spec.name}_typed"
     keys, files = f"state.{spec.name}_duplicate_keys", f"state.{spec.name}_duplicate_files"
     conn.execute("create schema if not exists state")
-    kept = scalar(
-        conn,
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'state' and table_name in (?, ?)",
-        [f"{spec.name}_duplicate_keys", f"{spec.name}_duplicate_files"],
-    )
-    if kept == 2:
+    if has_tables(conn, "state", f"{spec.name}_duplicate_keys", f"{spec.name}_duplicate_files"):
         # Files whose typed rows are those the kept keys were found among: same name, content and load.
         unchanged = (
             f"select f.file_name from {files} as f join raw.ingest_log as l on l.source = $source "

@@ -80,6 +80,17 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> 
     return rows[0][0] if rows else None
 
 
+def has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:
+    """Whether the connection's own database holds every one of `tables` in `schema` (tables, not views)."""
+    found = scalar(
+        conn,
+        "select count(*) from duckdb_tables() where database_name = current_database() and schema_name = ? "
+        "and table_name in (select unnest(?::varchar[]))",
+        [schema, list(tables)],
+    )
+    return found == len(tables)
+
+
 def write_snapshot(
     conn: duckdb.DuckDBPyConnection,
     table: str,

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from kam_pipeline.warehouse.database import has_tables
 from kam_pipeline.warehouse.files import atomic_path, fsync_dir, fsync_file, remove_stale_temporaries
 
 # Published relations by schema; None: all of them (minus the internal staging tables below).
@@ -267,7 +268,7 @@ def _file_fingerprints(conn: duckdb.DuckDBPyConnection, relation: Relation) -> d
     """Per delivered file ('' for rows without one): a digest of its rows and columns, and its row count."""
     columns = relation.layout
     names = (relation.schema, f"{relation.name}_typed", f"{relation.name}_excluded")
-    if relation.schema == "staging" and _has_tables(conn, *names):
+    if relation.schema == "staging" and has_tables(conn, *names):
         return _staged_file_fingerprints(conn, relation)
     return {
         name: (hashlib.sha256(f"{count}|{digest}|{columns}".encode()).hexdigest()[:32], count)
@@ -276,15 +277,6 @@ def _file_fingerprints(conn: duckdb.DuckDBPyConnection, relation: Relation) -> d
             f"from {_quoted(relation)} as t group by all"
         ).fetchall()
     }
-
-
-def _has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:
-    found = conn.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() and schema_name = ? "
-        "and table_name in (select unnest(?::varchar[]))",
-        [schema, list(tables)],
-    ).fetchone()[0]
-    return found == len(tables)
 
 
 def _staged_file_fingerprints(conn: duckdb.DuckDBPyConnection, relation: Relation) -> dict[str, tuple[str, int]]:
