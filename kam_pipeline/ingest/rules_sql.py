@@ -64,8 +64,9 @@ _TIMESTAMP_FORMATS = (
     "%Y-%m-%d",
 )
 _OFFSET_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z")
-# The date part of a timestamp in one of the offset forms (all begin with a date, then `T` or a blank).
-_OFFSET_DATE = "^([0-9]+-[0-9]{1,2}-[0-9]{1,2})[T ]"
+# The date part of a timestamp in one of the offset forms (all begin with a date with a four-digit
+# year, then `T` or a blank).
+_OFFSET_DATE = "^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})[T ]"
 # Year-first dates with `/` or `.` (as spreadsheets write them), tried only for a cell that failed
 # the ISO forms. DuckDB's %m, %d and %H accept one digit or two, so `2025/3/7` and `9:05` need no
 # forms of their own; the year must have four digits (`%Y` alone would read `07/03/25` as year 7).
@@ -147,10 +148,10 @@ def _text(col: Column, values: dict[str, str] | None = None) -> str:
 def _parse(col: Column, text: str) -> str:
     """The typed value of the text expression `text`, null when it does not parse."""
     if col.sql_type == "DATE":
-        return f"cast(try_strptime({text}, '%Y-%m-%d') as date)"
+        return _four_digit_year(text, f"cast(try_strptime({text}, '%Y-%m-%d') as date)")
     if col.sql_type == "TIMESTAMP":
         plain = ", ".join(lit(f) for f in _TIMESTAMP_FORMATS)
-        return f"try_strptime({text}, [{plain}])"
+        return _four_digit_year(text, f"try_strptime({text}, [{plain}])")
     number = _number(text)
     if col.sql_type in ("BIGINT", "INTEGER"):
         # Digits exactly (beyond 2**53), or a whole number such as "2.0" that a float export writes.
@@ -161,6 +162,16 @@ def _parse(col: Column, text: str) -> str:
     if col.sql_type == AMOUNT:
         return f"case when isfinite({number}) and abs({number}) < {AMOUNT_LIMIT:.0e} then {number} end"
     return f"case when isfinite({number}) then {number} end"
+
+
+def _four_digit_year(text: str, parsed: str) -> str:
+    """`parsed` when the text `text` starts with four characters and a dash (strptime's %Y then read
+    four digits), else null.
+
+    DuckDB's %Y takes a year of any length: without this `25-03-07` would be staged as 7 March of
+    the year 25, outside every window. A character test, not a regular expression: it runs for
+    every delivered date."""
+    return f"case when strpos({text}, '-') = 5 then {parsed} end"
 
 
 def _number(text: str) -> str:
@@ -198,7 +209,9 @@ def _parse_again(col: Column, text: str) -> str:
         if col.sql_type == "DATE":
             # A date with a time of day, as ERP and spreadsheet exports write date cells
             # (`2025-01-31 00:00:00`, `2026/7/13 14:05`): the date is unambiguous, the time is dropped.
-            iso = f"cast(try_strptime({text}, [{', '.join(lit(f) for f in _TIMESTAMP_FORMATS)}]) as date)"
+            iso = _four_digit_year(
+                text, f"cast(try_strptime({text}, [{', '.join(lit(f) for f in _TIMESTAMP_FORMATS)}]) as date)"
+            )
         if col.sql_type == "TIMESTAMP":
             # An offset (Z, +08:00) is converted to UTC so all timestamps compare on one clock.
             # DuckDB's try_strptime with a list of %z formats takes day 1-31 in any month and carries

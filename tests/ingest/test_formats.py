@@ -108,6 +108,10 @@ def test_spreadsheet_timestamps_load(conn, data_dir):
         ({"order_date": "03/07/2025"}, f"order_date: {DATE_REASON} (value '03/07/2025')"),
         ({"order_date": "07/03/25"}, f"order_date: {DATE_REASON} (value '07/03/25')"),
         ({"order_date": "25/3/7"}, f"order_date: {DATE_REASON} (value '25/3/7')"),
+        # %Y alone takes a year of any length: the first two were staged in the year 25.
+        ({"order_date": "25-03-07"}, f"order_date: {DATE_REASON} (value '25-03-07')"),
+        ({"order_date": "25-3-7 00:00:00"}, f"order_date: {DATE_REASON} (value '25-3-7 00:00:00')"),
+        ({"order_date": "20250-03-07"}, f"order_date: {DATE_REASON} (value '20250-03-07')"),
         ({"order_date": "2025/3-7"}, f"order_date: {DATE_REASON} (value '2025/3-7')"),
         ({"order_date": "2025/2/30"}, f"order_date: {DATE_REASON} (value '2025/2/30')"),
         ({"order_date": "07/13/2026 14:05"}, f"order_date: {DATE_REASON} (value '07/13/2026 14:05')"),
@@ -140,7 +144,7 @@ def test_ambiguous_forms_stay_quarantined_with_their_reason(conn, data_dir, cell
 
 
 # A day past the month's end is no date, with or without an offset (DuckDB's list of %z formats alone
-# would carry 2026-02-30 over into 2 March).
+# would carry 2026-02-30 over into 2 March), nor is a year of two digits.
 @pytest.mark.parametrize(
     "text",
     [
@@ -152,6 +156,9 @@ def test_ambiguous_forms_stay_quarantined_with_their_reason(conn, data_dir, cell
         "2026-04-31 14:05:00.5+01:00",
         "2026-02-30T14:05:00Z",
         "2026-02-30 14:05:00",
+        # a two-digit year, with and without an offset
+        "26-07-13 14:05",
+        "26-07-13T14:05:00+01:00",
     ],
 )
 def test_ambiguous_timestamps_stay_quarantined(conn, data_dir, text):
