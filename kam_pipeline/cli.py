@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import glob
 import json
 import os
 import sys
@@ -206,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         type=Path,
         default=None,
-        help="HTML file (default: <db dir>/reports/kam_report_<as-of>_<lang>.html)",
+        help="HTML file (default: <db dir>/reports/<db name>_report_<as-of>_<lang>.html)",
     )
     report.add_argument(
         "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="snapshot date (default: the latest stored)"
@@ -527,7 +528,7 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     for rank, aid, name, seg, score, grade, key in top:
         print(f"    {rank:>3}. {aid} {name} ({seg}) {score} {grade}{' key' if key else ''}")
     print(f"  tables: marts.account_scores, marts.score_contributions, ... in {db} (open it read-only)")
-    reports = sorted((db.parent / "reports").glob(f"kam_report_{as_of}_*.html"))
+    reports = sorted((db.parent / "reports").glob(f"{glob.escape(db.stem)}_report_{as_of}_*.html"))
     if reports:
         print("  report: " + ", ".join(str(r) for r in reports))
 

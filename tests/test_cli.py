@@ -63,6 +63,16 @@ def test_run_succeeds_and_prints_a_summary(generated_data, tmp_path):
     with duckdb.connect(str(db), read_only=True) as conn:
         n = conn.execute("select count(*) from marts.account_scores where as_of_date = ?", [AS_OF]).fetchall()
     assert n[0][0] == 24
+    reports = db.parent / "reports"
+    ours = [reports / f"kam_report_{AS_OF}_{lang}.html" for lang in ("en", "zh")]
+    assert f"report: {ours[0]}, {ours[1]}" in proc.stdout
+    # A second database in the same folder (here a copy of the catalog) writes reports of its own name.
+    before = {path: path.read_bytes() for path in ours}
+    shutil.copy(db, db.with_name("other.duckdb"))
+    proc = kam("report", "--db", str(db.with_name("other.duckdb")), "--lang", "zh")
+    assert proc.returncode == 0, proc.stderr
+    assert (reports / f"other_report_{AS_OF}_zh.html").stat().st_size > 0
+    assert {path: path.read_bytes() for path in ours} == before
 
 
 def test_environment_variables_give_the_same_settings(generated_data, tmp_path):

@@ -31,8 +31,10 @@ class ReportResult:
 
 
 def default_report_path(db_path: str | Path, as_of: dt.date, lang: str) -> Path:
-    """`<db dir>/reports/kam_report_<as_of>_<lang>.html`."""
-    return Path(db_path).parent / "reports" / f"kam_report_{as_of.isoformat()}_{lang}.html"
+    """`<db dir>/reports/<db name>_report_<as_of>_<lang>.html` (`kam_report_...` for `kam.duckdb`): two
+    databases in one folder keep their own reports."""
+    db_path = Path(db_path)
+    return db_path.parent / "reports" / f"{db_path.stem}_report_{as_of.isoformat()}_{lang}.html"
 
 
 def build_report(
