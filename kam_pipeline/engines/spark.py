@@ -30,6 +30,7 @@ from kam_pipeline.warehouse.sql_files import bind, read_sql, tables_read, takes_
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.connect.client import DefaultChannelBuilder
 
 # Debug lines with the seconds of each Spark step (benchmarks/spark_engine.py reads them).
 log = logging.getLogger(__name__)
@@ -68,29 +69,55 @@ def shown(master: str) -> str:
     return re.sub(r"(?i)(;token=)[^;]*", r"\1...", master)
 
 
-# How long a Spark Connect server may take to accept a connection at the start of a run. pyspark's
-# client retries an unreachable server for ten minutes or more (a server restarting mid-run); at the
-# start, no server there is a wrong URL or a server not up, which a run says at once.
+# How long a Spark Connect server may take to accept a connection, and then to complete the channel's
+# handshake (TLS, HTTP/2), at the start of a run. pyspark's client retries an unreachable server for
+# ten minutes or more (a server restarting mid-run), and waits as long for a handshake that never
+# completes; at the start, either is a wrong URL or a server not up, which a run says at once.
 CONNECT_TIMEOUT_S = 10.0
 
 
+def _why_no_handshake(channel: DefaultChannelBuilder) -> str:
+    """Why a server that accepts connections did not complete the handshake of the channel pyspark builds
+    for the URL: pyspark's client speaks TLS with `use_ssl=true`, and with a token (`token=` or
+    SPARK_CONNECT_AUTHENTICATE_TOKEN) to any host but the literal `localhost`."""
+    if channel.use_ssl:
+        return "use_ssl=true: the client speaks TLS, and the server did not complete a TLS handshake"
+    if channel.secure and channel.host != "localhost":
+        return (
+            "with a token, pyspark's client speaks TLS to any host but localhost, and the server did not "
+            "complete a TLS handshake; a server without TLS takes a token only at sc://localhost:PORT"
+        )
+    return "the server did not complete a gRPC (HTTP/2) handshake"
+
+
 def _check_connect_server(master: str) -> None:
-    """Raise SparkUnavailable, naming the URL, unless something accepts connections at the Spark Connect
-    URL's host and port (15002 when it names none)."""
+    """Raise SparkUnavailable, naming the URL, unless a server at the Spark Connect URL's host and port
+    (15002 when it names none) accepts connections and completes the handshake of pyspark's channel."""
+    import grpc
     from pyspark.sql.connect.client import DefaultChannelBuilder
 
     try:
-        channel = DefaultChannelBuilder(master)
+        builder = DefaultChannelBuilder(master)
     except Exception as exc:  # pyspark's INVALID_CONNECT_URL
         raise SparkUnavailable(f"not a Spark Connect URL: {shown(master)}: {exc}") from None
-    host, port = channel.host.strip("[]"), int(channel.endpoint.rsplit(":", 1)[1])
+    host, port = builder.host.strip("[]"), int(builder.endpoint.rsplit(":", 1)[1])
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise SparkUnavailable(
-            f"cannot start Spark at {shown(master)}: no Spark Connect server at {channel.endpoint} ({reason})"
+            f"cannot start Spark at {shown(master)}: no Spark Connect server at {builder.endpoint} ({reason})"
         ) from None
+    channel = builder.toChannel()
+    try:
+        grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+    except grpc.FutureTimeoutError:
+        raise SparkUnavailable(
+            f"cannot start Spark at {shown(master)}: no handshake with {builder.endpoint} in "
+            f"{CONNECT_TIMEOUT_S:.0f} s ({_why_no_handshake(builder)})"
+        ) from None
+    finally:
+        channel.close()
 
 
 def _reason(exc: Exception) -> str:
