@@ -120,7 +120,7 @@ def _check_connect_server(master: str) -> None:
         channel.close()
 
 
-def _reason(exc: Exception) -> str:
+def error_line(exc: Exception) -> str:
     """One line saying why `exc` was raised: a gRPC error's status and details (its text starts with
     `<_InactiveRpcError of RPC that terminated with:`), else the first line of its text."""
     text = str(exc).strip()
@@ -164,7 +164,7 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
             if connect or shutil.which("java")
             else " (no `java` on PATH: install Java 17 or newer, e.g. openjdk-17-jre-headless)"
         )
-        raise SparkUnavailable(f"cannot start Spark at {shown(master)}: {_reason(exc)}{hint}") from None
+        raise SparkUnavailable(f"cannot start Spark at {shown(master)}: {error_line(exc)}{hint}") from None
     if not connect:
         # Warnings about plan sizes and native libraries would bury kam's own output. (The JVM's few
         # start-up lines come before any setting can reach it: a driver's Java options are fixed
