@@ -21,29 +21,13 @@ from pathlib import Path
 
 import duckdb
 
-from kam_pipeline.ingest.mapping import SourceMapping
+from kam_pipeline.ingest.mapping import SourceMapping, parquet_files
 from kam_pipeline.ingest.rules_sql import lit
 
 
 def inputs_dir(work_path: Path, source: str) -> Path:
     """The folder of a source's copied dataset: `<working database>.inputs/<source>`."""
     return work_path.with_name(work_path.name + ".inputs") / source
-
-
-def _hidden(name: str) -> bool:
-    """Whether Spark's file listing leaves out a file or folder of this name below a dataset's path: one
-    starting with `.`, or with `_` and holding no `=` (`_SUCCESS`, `.part-0.parquet.crc`, `_delta_log/`,
-    `_temporary/`; a Hive folder `_x=1/` is read). What a lakehouse writes beside its data is not data."""
-    return name.startswith(".") or (name.startswith("_") and "=" not in name)
-
-
-def parquet_files(path: Path) -> list[Path]:
-    """The files of a `parquet:` dataset, as Spark lists them, in the order DuckDB reads them (sorted paths):
-    every `.parquet` file below the path but those under a name Spark leaves out (`_hidden`)."""
-    if path.is_file():
-        return [path]
-    found = sorted(path.rglob("*.parquet"), key=str)
-    return [file for file in found if not any(_hidden(part) for part in file.relative_to(path).parts)]
 
 
 def copy_with_duckdb(mapping: SourceMapping, out: Path) -> None:

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from kam_pipeline.engines.inputs import parquet_files
 from kam_pipeline.ingest.contract import Source
-from kam_pipeline.ingest.mapping import SourceMapping
+from kam_pipeline.ingest.mapping import SourceMapping, parquet_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
