@@ -170,6 +170,13 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
         # start-up lines come before any setting can reach it: a driver's Java options are fixed
         # when pyspark launches it.)
         session.sparkContext.setLogLevel("ERROR")
+        # A stage whose generated Java code is too large for the JVM (64 KB a method: the generated row
+        # rules of a wide source) is logged as an error with its whole code and a stack trace, tens of KB,
+        # and then runs without generated code, with the same result: nothing a run's reader can act on.
+        jvm = session.sparkContext._jvm  # noqa: SLF001 - the driver's log4j, classic pyspark only
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", jvm.org.apache.logging.log4j.Level.OFF
+        )
     log.debug("spark session at %s: started in %.2f s", shown(master), time.perf_counter() - started)
     return session
 
