@@ -377,20 +377,27 @@ def test_what_a_lakehouse_writes_beside_its_data_is_left_out_and_its_partitions_
     _compare_with_duckdb(tmp_path, data_dir, mapping, got)
 
 
+def _refused_then_copied(tmp_path: Path, data_dir: Path, lake: Path, refusal: str) -> duckdb.DuckDBPyConnection:
+    """The complaints dataset `lake` is refused by the Spark staging with `refusal`, then copied and loaded as
+    on the DuckDB engine, with what that engine gives; return the Spark engine's connection."""
+    mapping = SourceMapping("complaints", parquet=lake)
+    conn, db = _ingested_on_spark(tmp_path, data_dir)
+    with pytest.raises(NotStagedOnSpark, match=refusal):
+        _on_spark(conn, db, mapping)
+    ingest_source(conn, prepare_input(mapping, "spark", "local[2]", db), "complaints", now=NOW, mapping=mapping)
+    _compare_with_duckdb(tmp_path, data_dir, mapping, _full(conn, "complaints"))
+    return conn
+
+
 def test_a_hive_value_with_an_escaped_utf8_byte_is_copied_by_duckdb_which_decodes_it(spark, tmp_path, data_dir):
     """Spark reads `region=S%C3%BCd` as `SÃ¼d` (each escaped byte a Latin-1 character); DuckDB as `Süd`."""
     lake = tmp_path / "lake" / "complaints"
     for region, first in (("Nord", 0), ("S%C3%BCd", 6)):
         (lake / f"region={region}").mkdir(parents=True)
         _complaints_frame(first, "us").write_parquet(lake / f"region={region}" / "part-0.parquet")
-    mapping = SourceMapping("complaints", parquet=lake)
-    conn, db = _ingested_on_spark(tmp_path, data_dir)
-    with pytest.raises(NotStagedOnSpark, match=r"escaped non-ASCII byte \(region=S%C3%BCd\)"):
-        _on_spark(conn, db, mapping)
-    ingest_source(conn, prepare_input(mapping, "spark", "local[2]", db), "complaints", now=NOW, mapping=mapping)
+    conn = _refused_then_copied(tmp_path, data_dir, lake, r"escaped non-ASCII byte \(region=S%C3%BCd\)")
     regions = rows_of(conn, "select distinct json_extract_string(_extra, '$.region') from raw.complaints order by 1")
     assert regions == [("Nord",), ("Süd",)]
-    _compare_with_duckdb(tmp_path, data_dir, mapping, _full(conn, "complaints"))
 
 
 def test_nanosecond_timestamps_which_spark_does_not_read_are_copied_by_duckdb_on_either_engine(
@@ -399,13 +406,6 @@ def test_nanosecond_timestamps_which_spark_does_not_read_are_copied_by_duckdb_on
     lake = tmp_path / "lake" / "complaints"
     lake.mkdir(parents=True)
     _complaints_frame(0, "ns").write_parquet(lake / "part-0.parquet")
-    mapping = SourceMapping("complaints", parquet=lake)
-    conn, db = _ingested_on_spark(tmp_path, data_dir)
-    with pytest.raises(NotStagedOnSpark, match=r"Spark cannot read it \(.*TIMESTAMP\(NANOS"):
-        _on_spark(conn, db, mapping)
-    ingest_source(conn, prepare_input(mapping, "spark", "local[2]", db), "complaints", now=NOW, mapping=mapping)
-    got = _full(conn, "complaints")
-    assert ("C1", "2024-03-01 11:00:00.250000000") in rows_of(
-        conn, "select complaint_id, opened_at from raw.complaints"
-    )
-    _compare_with_duckdb(tmp_path, data_dir, mapping, got)
+    conn = _refused_then_copied(tmp_path, data_dir, lake, r"Spark cannot read it \(.*TIMESTAMP\(NANOS")
+    opened = rows_of(conn, "select complaint_id, opened_at from raw.complaints")
+    assert ("C1", "2024-03-01 11:00:00.250000000") in opened
