@@ -30,6 +30,7 @@ from kam_pipeline.warehouse.sql_files import bind, read_sql, tables_read, takes_
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.connect.client import DefaultChannelBuilder
 
 # Debug lines with the seconds of each Spark step (benchmarks/spark_engine.py reads them).
 log = logging.getLogger(__name__)
@@ -68,32 +69,58 @@ def shown(master: str) -> str:
     return re.sub(r"(?i)(;token=)[^;]*", r"\1...", master)
 
 
-# How long a Spark Connect server may take to accept a connection at the start of a run. pyspark's
-# client retries an unreachable server for ten minutes or more (a server restarting mid-run); at the
-# start, no server there is a wrong URL or a server not up, which a run says at once.
+# How long a Spark Connect server may take to accept a connection, and then to complete the channel's
+# handshake (TLS, HTTP/2), at the start of a run. pyspark's client retries an unreachable server for
+# ten minutes or more (a server restarting mid-run), and waits as long for a handshake that never
+# completes; at the start, either is a wrong URL or a server not up, which a run says at once.
 CONNECT_TIMEOUT_S = 10.0
 
 
+def _why_no_handshake(channel: DefaultChannelBuilder) -> str:
+    """Why a server that accepts connections did not complete the handshake of the channel pyspark builds
+    for the URL: pyspark's client speaks TLS with `use_ssl=true`, and with a token (`token=` or
+    SPARK_CONNECT_AUTHENTICATE_TOKEN) to any host but the literal `localhost`."""
+    if channel.use_ssl:
+        return "use_ssl=true: the client speaks TLS, and the server did not complete a TLS handshake"
+    if channel.secure and channel.host != "localhost":
+        return (
+            "with a token, pyspark's client speaks TLS to any host but localhost, and the server did not "
+            "complete a TLS handshake; a server without TLS takes a token only at sc://localhost:PORT"
+        )
+    return "the server did not complete a gRPC (HTTP/2) handshake"
+
+
 def _check_connect_server(master: str) -> None:
-    """Raise SparkUnavailable, naming the URL, unless something accepts connections at the Spark Connect
-    URL's host and port (15002 when it names none)."""
+    """Raise SparkUnavailable, naming the URL, unless a server at the Spark Connect URL's host and port
+    (15002 when it names none) accepts connections and completes the handshake of pyspark's channel."""
+    import grpc
     from pyspark.sql.connect.client import DefaultChannelBuilder
 
     try:
-        channel = DefaultChannelBuilder(master)
+        builder = DefaultChannelBuilder(master)
     except Exception as exc:  # pyspark's INVALID_CONNECT_URL
         raise SparkUnavailable(f"not a Spark Connect URL: {shown(master)}: {exc}") from None
-    host, port = channel.host.strip("[]"), int(channel.endpoint.rsplit(":", 1)[1])
+    host, port = builder.host.strip("[]"), int(builder.endpoint.rsplit(":", 1)[1])
     try:
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise SparkUnavailable(
-            f"cannot start Spark at {shown(master)}: no Spark Connect server at {channel.endpoint} ({reason})"
+            f"cannot start Spark at {shown(master)}: no Spark Connect server at {builder.endpoint} ({reason})"
         ) from None
+    channel = builder.toChannel()
+    try:
+        grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+    except grpc.FutureTimeoutError:
+        raise SparkUnavailable(
+            f"cannot start Spark at {shown(master)}: no handshake with {builder.endpoint} in "
+            f"{CONNECT_TIMEOUT_S:.0f} s ({_why_no_handshake(builder)})"
+        ) from None
+    finally:
+        channel.close()
 
 
-def _reason(exc: Exception) -> str:
+def error_line(exc: Exception) -> str:
     """One line saying why `exc` was raised: a gRPC error's status and details (its text starts with
     `<_InactiveRpcError of RPC that terminated with:`), else the first line of its text."""
     text = str(exc).strip()
@@ -137,12 +164,19 @@ def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
             if connect or shutil.which("java")
             else " (no `java` on PATH: install Java 17 or newer, e.g. openjdk-17-jre-headless)"
         )
-        raise SparkUnavailable(f"cannot start Spark at {shown(master)}: {_reason(exc)}{hint}") from None
+        raise SparkUnavailable(f"cannot start Spark at {shown(master)}: {error_line(exc)}{hint}") from None
     if not connect:
         # Warnings about plan sizes and native libraries would bury kam's own output. (The JVM's few
         # start-up lines come before any setting can reach it: a driver's Java options are fixed
         # when pyspark launches it.)
         session.sparkContext.setLogLevel("ERROR")
+        # A stage whose generated Java code is too large for the JVM (64 KB a method: the generated row
+        # rules of a wide source) is logged as an error with its whole code and a stack trace, tens of KB,
+        # and then runs without generated code, with the same result: nothing a run's reader can act on.
+        jvm = session.sparkContext._jvm  # noqa: SLF001 - the driver's log4j, classic pyspark only
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", jvm.org.apache.logging.log4j.Level.OFF
+        )
     log.debug("spark session at %s: started in %.2f s", shown(master), time.perf_counter() - started)
     return session
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kam_pipeline.engines.spark import log, spark_session
+from kam_pipeline.engines.spark import error_line, log, spark_session
 from kam_pipeline.engines.spark_sql import to_spark
 from kam_pipeline.ingest.contract import SOURCES, Source
 from kam_pipeline.ingest.raw_load import FastPathFailed
@@ -173,8 +173,7 @@ class SparkStager:
         except SparkReadFailed:
             raise
         except Exception as exc:  # py4j reports the reader's malformed-row error as a Java exception
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SparkReadFailed(first) from None
+            raise SparkReadFailed(error_line(exc)) from None
         return query
 
     def clean(self, source: str) -> None:

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import operator
+import re
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from kam_pipeline.ingest.contract import Source
-from kam_pipeline.ingest.mapping import SourceMapping
+from kam_pipeline.ingest.mapping import SourceMapping, parquet_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -37,11 +38,6 @@ def dataset_file_name(source: str) -> str:
     """The name the ingest gives a source's named dataset (`_source_file`, raw.ingest_log): `<source>.parquet`,
     as on the DuckDB engine, whose copy has that name."""
     return f"{source}.parquet"
-
-
-def parquet_files(path: Path) -> list[Path]:
-    """The files of a `parquet:` dataset in the order DuckDB reads them (its glob sorts the paths)."""
-    return [path] if path.is_file() else sorted(path.rglob("*.parquet"), key=str)
 
 
 def listing_signature(mapping: SourceMapping) -> tuple[str, int, int]:
@@ -173,6 +169,16 @@ def _table_signature(spark, table: str) -> tuple[str | None, int, int]:
     return digest, sum(s or 0 for _, s, _ in listed), max((m or 0 for _, _, m in listed), default=0)
 
 
+def _non_ascii_escape(root: Path) -> str | None:
+    """The first Hive folder below `root` whose value holds a %-escape of a non-ASCII byte (`region=S%C3%BCd`,
+    Süd as other writers than Spark escape it), else None. Spark's writer escapes only ASCII punctuation."""
+    for file in parquet_files(root):
+        for part in file.relative_to(root).parts[:-1] if file != root else ():
+            if "=" in part and re.search(r"%[89a-fA-F][0-9a-fA-F]", part.split("=", 1)[1]):
+                return part
+    return None
+
+
 # The columns a dataset's rows are numbered by while Spark reads it: names no dataset column can have.
 _FILE, _INDEX = "\x00file", "\x00index"
 
@@ -207,15 +213,24 @@ class SparkDataset:
 
     def check(self) -> None:
         """Raise NotStagedOnSpark when Spark cannot stage the dataset as the copy would load it."""
-        frame = self.frame()
+        from kam_pipeline.engines.spark import error_line
+
+        if self.mapping.parquet and (escaped := _non_ascii_escape(self.mapping.parquet)):
+            raise NotStagedOnSpark(
+                f"a Hive folder value with an escaped non-ASCII byte ({escaped}), which Spark reads as Latin-1 "
+                "characters where DuckDB decodes UTF-8"
+            )
+        try:
+            frame = self.frame()
+        except Exception as exc:  # an AnalysisException: a Parquet type Spark does not read (TIMESTAMP(NANOS))
+            raise NotStagedOnSpark(f"Spark cannot read it ({error_line(exc)})") from None
         odd = [f"{f.name!r} ({f.dataType.simpleString()})" for f in frame.schema.fields if _unmirrored(f.dataType)]
         if odd:
             raise NotStagedOnSpark(f"column(s) of a type whose text is not mirrored on Spark: {', '.join(odd)}")
         try:
             frame.select("_metadata.file_path", "_metadata.row_index").schema  # noqa: B018 - analysed here
         except Exception as exc:  # an AnalysisException: a table that is no set of Parquet files
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise NotStagedOnSpark(f"its rows cannot be numbered by file and position ({first})") from None
+            raise NotStagedOnSpark(f"its rows cannot be numbered by file and position ({error_line(exc)})") from None
 
     def signature(self) -> tuple[str | None, int, int]:
         """(digest, bytes, newest mtime in ns) of what the dataset holds; digest None when not told cheaply."""

@@ -187,6 +187,22 @@ def check_engine(mappings: dict[str, SourceMapping], engine: str) -> None:
         raise MappingError(problems)
 
 
+def _hidden(name: str) -> bool:
+    """Whether Spark's file listing leaves out a file or folder of this name below a dataset's path: one
+    starting with `.`, or with `_` and holding no `=` (`_SUCCESS`, `.part-0.parquet.crc`, `_delta_log/`,
+    `_temporary/`; a Hive folder `_x=1/` is read). What a lakehouse writes beside its data is not data."""
+    return name.startswith(".") or (name.startswith("_") and "=" not in name)
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The files of a `parquet:` dataset, as Spark lists them, in the order DuckDB reads them (sorted paths):
+    every `.parquet` file below the path but those under a name Spark leaves out (`_hidden`)."""
+    if path.is_file():
+        return [path]
+    found = sorted(path.rglob("*.parquet"), key=str)
+    return [file for file in found if not any(_hidden(part) for part in file.relative_to(path).parts)]
+
+
 def _dataset(source: str, body: dict, base: Path, problems: list[str]) -> tuple[Path | None, str | None]:
     """The `parquet` path (absolute, existing, holding Parquet files) and `table` name of a source's part."""
     parquet, table = body.get("parquet"), body.get("table")
@@ -202,8 +218,10 @@ def _dataset(source: str, body: dict, base: Path, problems: list[str]) -> tuple[
             if not path.exists():
                 problems.append(f"{source}.parquet: {path}: no such file or folder")
                 path = None
-            elif path.is_dir() and next(path.rglob("*.parquet"), None) is None:
-                problems.append(f"{source}.parquet: {path}: the folder holds no .parquet file")
+            elif path.is_dir() and not parquet_files(path):
+                problems.append(
+                    f"{source}.parquet: {path}: the folder holds no .parquet file (none under a name starting with _ or .)"
+                )
                 path = None
             elif path.is_file() and path.suffix.lower() != ".parquet":
                 problems.append(f"{source}.parquet: {path}: not a .parquet file")

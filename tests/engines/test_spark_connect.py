@@ -27,6 +27,7 @@ from test_spark_parity import TABLES, _differences, _rows
 
 from kam_pipeline.cli import main
 from kam_pipeline.demo.generate import generate_dataset
+from kam_pipeline.engines.spark import CONNECT_TIMEOUT_S, shown
 from kam_pipeline.engines.spark_sql import SESSION_CONF
 
 pytestmark = pytest.mark.integration
@@ -226,3 +227,48 @@ def test_a_spark_connect_url_with_no_server_fails_at_once_in_one_line(client_env
         f"kam: error: ingest_sources: SparkUnavailable: cannot start Spark at sc://localhost:{port}: "
         f"no Spark Connect server at localhost:{port} (Connection refused)"
     )
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port where something accepts connections and never says anything (no TLS, no HTTP/2)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def _fails_without_a_handshake(url: str, client_env: dict[str, str], data: Path, db: Path) -> None:
+    """`kam run` at `url` (a token, a host other than localhost: pyspark's client speaks TLS) fails within
+    the handshake's timeout in one line that names the URL without its token and the likely cause."""
+    started = time.monotonic()
+    # pyspark's client alone would wait ten minutes for its first call; the timeout would fail the test.
+    proc = kam(
+        "run", "--engine", "spark", "--spark-master", url, "--data", str(data), "--db", str(db),
+        "--as-of", AS_OF.isoformat(), env=client_env, timeout=START_TIMEOUT_S,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    endpoint = url.removeprefix("sc://").split("/", 1)[0]
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"kam: error: ingest_sources: SparkUnavailable: cannot start Spark at {shown(url)}: no handshake with "
+        f"{endpoint} in {CONNECT_TIMEOUT_S:.0f} s (with a token, pyspark's client speaks TLS to any host but "
+        "localhost, and the server did not complete a TLS handshake; a server without TLS takes a token only "
+        "at sc://localhost:PORT)"
+    )
+    assert "Traceback" not in proc.stderr
+    assert "secret-token" not in proc.stdout + proc.stderr
+    # The process's start and the ingest up to Spark take seconds; the wait is the handshake's timeout.
+    assert CONNECT_TIMEOUT_S <= elapsed < CONNECT_TIMEOUT_S + 120, elapsed
+
+
+def test_a_server_that_never_answers_a_tls_handshake_fails_in_one_line(silent_port, client_env, data, tmp_path):
+    url = f"sc://127.0.0.1:{silent_port}/;token=secret-token"
+    _fails_without_a_handshake(url, client_env, data, tmp_path / "kam.duckdb")
+
+
+def test_a_token_to_a_server_without_tls_at_127_0_0_1_fails_in_one_line(connect_server, client_env, data, tmp_path):
+    """The real server speaks plain gRPC: given a token, pyspark's client speaks TLS to it unless the host is
+    the literal `localhost`, and its first call would hang."""
+    url = connect_server.url.replace("sc://localhost:", "sc://127.0.0.1:").replace(TOKEN, "secret-token")
+    _fails_without_a_handshake(url, client_env, data, tmp_path / "kam.duckdb")

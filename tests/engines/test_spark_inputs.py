@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from test_spark_parity import TABLES, _differences, _rows
 
@@ -124,6 +125,8 @@ def _fails(data: Path, db: Path, *engine: str) -> list[str]:
     [
         ("orders:\n  parquet: lake/nowhere\n", "orders.parquet: {data}/lake/nowhere: no such file or folder"),
         ("orders:\n  parquet: empty\n", "orders.parquet: {data}/empty: the folder holds no .parquet file"),
+        # Spark leaves out what a lakehouse writes beside its data (here a Delta checkpoint), and so does the check.
+        ("orders:\n  parquet: delta\n", "orders.parquet: {data}/delta: the folder holds no .parquet file (none under"),
         ("orders:\n  parquet: accounts.csv\n", "orders.parquet: {data}/accounts.csv: not a .parquet file"),
         ("orders:\n  table: 'sales orders'\n", "orders.table: 'sales orders' is not a table name"),
         ("orders:\n  table: a.b\n  parquet: empty\n", "orders: 'parquet' and 'table' name two inputs of one source"),
@@ -134,6 +137,10 @@ def test_a_wrong_input_fails_in_one_line_before_any_data_is_read(delivered, tmp_
     data = tmp_path / "data"
     shutil.copytree(delivered, data)
     (data / "empty").mkdir()
+    (data / "delta" / "_delta_log").mkdir(parents=True)
+    pl.DataFrame({"add": ["x"]}).write_parquet(
+        data / "delta" / "_delta_log" / "00000000000000000010.checkpoint.parquet"
+    )
     (data / "sources.yaml").write_text(yaml_text, encoding="utf-8")
     (line,) = _fails(data, tmp_path / "kam.duckdb")
     assert line.startswith(f"kam: error: invalid sources mapping: {data / 'sources.yaml'}: ")

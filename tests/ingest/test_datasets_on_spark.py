@@ -300,3 +300,112 @@ def test_a_column_type_whose_text_is_not_mirrored_is_refused_before_anything_is_
     with pytest.raises(NotStagedOnSpark, match=r"'overall' \(float\)"):
         _on_spark(conn, db, SourceMapping("surveys", parquet=lake / "surveys"))
     assert rows_of(conn, "select count(*) from raw.ingest_log where source = 'surveys'") == [(0,)]
+
+
+def _complaints_frame(first: int, unit: str) -> pl.DataFrame:
+    """Complaints with timestamps in `unit` (ms, ns: what other writers than Spark and DuckDB give), every
+    third one resolved before it was opened (quarantined)."""
+    ids = range(first, first + 6)
+    opened = [dt.datetime(2024, 3, 1, 10) + dt.timedelta(hours=i, milliseconds=250 * i) for i in ids]
+    return pl.DataFrame(
+        {
+            "complaint_id": [f"C{i}" for i in ids],
+            "account_id": [f"A{i % ROWS}" for i in ids],
+            "opened_at": opened,
+            "resolved_at": [
+                t + dt.timedelta(hours=i % 3 - 1, microseconds=123) for i, t in zip(ids, opened, strict=True)
+            ],
+            "severity": ["high", "low", "urgent"] * 2,
+            "category": ["delivery"] * 6,
+        },
+        schema_overrides={"opened_at": pl.Datetime(unit), "resolved_at": pl.Datetime(unit)},
+    )
+
+
+def _compare_with_duckdb(tmp_path: Path, data_dir: Path, mapping: SourceMapping, on_spark: dict) -> None:
+    """The source's staged, quarantined and raw rows on Spark are those the DuckDB engine gives the dataset."""
+    db = tmp_path / "duckdb" / "kam.duckdb"
+    db.parent.mkdir()
+    conn = duckdb.connect(str(db))
+    for source in ("managers", "accounts"):
+        ingest_source(conn, data_dir, source, now=NOW)
+    ingest_source(conn, prepare_input(mapping, "duckdb", "local[2]", db), mapping.source, now=NOW, mapping=mapping)
+    expected = _full(conn, mapping.source)
+    assert len(expected["quarantined"]) > 0 and len(expected["typed"]) > 0
+    for part in expected:
+        assert on_spark[part] == expected[part], part
+
+
+def _ingested_on_spark(tmp_path: Path, data_dir: Path) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    _reference_data(data_dir)
+    db = tmp_path / "spark" / "kam.duckdb"
+    db.parent.mkdir()
+    conn = duckdb.connect(str(db))
+    for source in ("managers", "accounts"):
+        ingest_source(conn, data_dir, source, now=NOW)
+    return conn, db
+
+
+def test_what_a_lakehouse_writes_beside_its_data_is_left_out_and_its_partitions_decoded_as_on_duckdb(
+    spark, tmp_path, data_dir
+):
+    """Millisecond timestamps, a Hive folder with an escaped value (`region=Nord%20Ost` is `Nord Ost`), and
+    the files and folders Spark's listing leaves out (`_SUCCESS`, `.crc` files, `_delta_log/` of a folder that
+    is not read as Delta, `_temporary/`, hidden files), some of them Parquet files of other columns."""
+    lake = tmp_path / "lake" / "complaints"
+    (lake / "region=Nord%20Ost").mkdir(parents=True)
+    _complaints_frame(0, "ms").write_parquet(lake / "region=Nord%20Ost" / "part-0.parquet")
+    # Spark's own writer: part-*.parquet with _SUCCESS and a .crc file beside each.
+    spark.createDataFrame(_complaints_frame(6, "us").to_arrow()).coalesce(1).write.parquet(str(lake / "region=West"))
+    assert (lake / "region=West" / "_SUCCESS").is_file() and list((lake / "region=West").glob(".*.crc"))
+    (lake / "_delta_log").mkdir()
+    (lake / "_delta_log" / "00000000000000000000.json").write_text("{}\n")
+    pl.DataFrame({"add": ["x"]}).write_parquet(lake / "_delta_log" / "00000000000000000010.checkpoint.parquet")
+    (lake / "region=West" / "_temporary" / "0").mkdir(parents=True)
+    _complaints_frame(90, "us").write_parquet(lake / "region=West" / "_temporary" / "0" / "part-9.parquet")
+    pl.DataFrame({"complaint_id": ["HIDDEN"]}).write_parquet(lake / ".hidden.parquet")
+    pl.DataFrame({"complaint_id": ["TMP"]}).write_parquet(lake / "_tmp.parquet")
+    mapping = SourceMapping("complaints", parquet=lake)
+    conn, db = _ingested_on_spark(tmp_path, data_dir)
+    report = _on_spark(conn, db, mapping)
+    assert [(f.file, f.status, f.rows_read) for f in report.files] == [("complaints.parquet", "loaded", 12)]
+    got = _full(conn, "complaints")
+    # Independently of either engine: the decoded partition value, the milliseconds as delivered.
+    regions = rows_of(conn, "select distinct json_extract_string(_extra, '$.region') from raw.complaints order by 1")
+    assert regions == [("Nord Ost",), ("West",)]
+    assert ("C1", "2024-03-01 11:00:00.250000") in rows_of(conn, "select complaint_id, opened_at from raw.complaints")
+    _compare_with_duckdb(tmp_path, data_dir, mapping, got)
+
+
+def _refused_then_copied(tmp_path: Path, data_dir: Path, lake: Path, refusal: str) -> duckdb.DuckDBPyConnection:
+    """The complaints dataset `lake` is refused by the Spark staging with `refusal`, then copied and loaded as
+    on the DuckDB engine, with what that engine gives; return the Spark engine's connection."""
+    mapping = SourceMapping("complaints", parquet=lake)
+    conn, db = _ingested_on_spark(tmp_path, data_dir)
+    with pytest.raises(NotStagedOnSpark, match=refusal):
+        _on_spark(conn, db, mapping)
+    ingest_source(conn, prepare_input(mapping, "spark", "local[2]", db), "complaints", now=NOW, mapping=mapping)
+    _compare_with_duckdb(tmp_path, data_dir, mapping, _full(conn, "complaints"))
+    return conn
+
+
+def test_a_hive_value_with_an_escaped_utf8_byte_is_copied_by_duckdb_which_decodes_it(spark, tmp_path, data_dir):
+    """Spark reads `region=S%C3%BCd` as `SÃ¼d` (each escaped byte a Latin-1 character); DuckDB as `Süd`."""
+    lake = tmp_path / "lake" / "complaints"
+    for region, first in (("Nord", 0), ("S%C3%BCd", 6)):
+        (lake / f"region={region}").mkdir(parents=True)
+        _complaints_frame(first, "us").write_parquet(lake / f"region={region}" / "part-0.parquet")
+    conn = _refused_then_copied(tmp_path, data_dir, lake, r"escaped non-ASCII byte \(region=S%C3%BCd\)")
+    regions = rows_of(conn, "select distinct json_extract_string(_extra, '$.region') from raw.complaints order by 1")
+    assert regions == [("Nord",), ("Süd",)]
+
+
+def test_nanosecond_timestamps_which_spark_does_not_read_are_copied_by_duckdb_on_either_engine(
+    spark, tmp_path, data_dir
+):
+    lake = tmp_path / "lake" / "complaints"
+    lake.mkdir(parents=True)
+    _complaints_frame(0, "ns").write_parquet(lake / "part-0.parquet")
+    conn = _refused_then_copied(tmp_path, data_dir, lake, r"Spark cannot read it \(.*TIMESTAMP\(NANOS")
+    opened = rows_of(conn, "select complaint_id, opened_at from raw.complaints")
+    assert ("C1", "2024-03-01 11:00:00.250000000") in opened
