@@ -75,26 +75,22 @@ running_lines as (
     from state.account_order_days
 ),
 
+cut_dates as (
+    select as_of_date, 'd' as cut, as_of_date as cut_date from bounds
+    union all
+    select as_of_date, 'c', current_start from bounds
+    union all
+    select as_of_date, 'p', previous_start from bounds
+),
+
 cut_rows as (
-    -- The row of each account that holds the totals before each cut date of each as-of date: one pass
-    -- over the totals per cut, matched on the dates alone, so each account is then joined once.
-    select bounds.as_of_date, 'd' as cut, running_lines.*
+    -- The row of each account that holds the totals before each cut date of each as-of date, matched on
+    -- the dates alone: one pass over the totals, and each account is then joined once per cut.
+    select cut_dates.as_of_date, cut_dates.cut, running_lines.*
     from running_lines
-    inner join bounds
-        on bounds.as_of_date > running_lines.order_date
-        and bounds.as_of_date <= running_lines.next_order_date
-    union all
-    select bounds.as_of_date, 'c', running_lines.*
-    from running_lines
-    inner join bounds
-        on bounds.current_start > running_lines.order_date
-        and bounds.current_start <= running_lines.next_order_date
-    union all
-    select bounds.as_of_date, 'p', running_lines.*
-    from running_lines
-    inner join bounds
-        on bounds.previous_start > running_lines.order_date
-        and bounds.previous_start <= running_lines.next_order_date
+    inner join cut_dates
+        on cut_dates.cut_date > running_lines.order_date
+        and cut_dates.cut_date <= running_lines.next_order_date
 ),
 
 cuts as (
