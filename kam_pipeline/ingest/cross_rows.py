@@ -18,6 +18,14 @@ from kam_pipeline.warehouse.database import has_tables, scalar
 DUPLICATE_KEYS = "kam_duplicate_keys"
 # The reason of every rejected row, and the delivered text of those rows, while quarantine.<source> is rebuilt.
 REASONS = "kam_reasons"
+# The files whose references were last checked, with the referenced sources' signatures then.
+REFERENCE_FILES = "state.{}_reference_files"
+# What fixes a loaded file's typed rows: its name, content, load time and the mapping it was read under.
+_LOADS = (
+    "select l.file_name, l.sha256, l.ingested_at, m.mapping from raw.ingest_log as l "
+    "left join raw.file_mapping as m on m.source = l.source and m.file_name = l.file_name "
+    "where l.source = $source and l.status = 'loaded'"
+)
 DELIVERED = "kam_delivered"
 
 
@@ -46,18 +54,22 @@ def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
     keys, files = f"state.{spec.name}_duplicate_keys", f"state.{spec.name}_duplicate_files"
     conn.execute("create schema if not exists state")
     if has_tables(conn, "state", f"{spec.name}_duplicate_keys", f"{spec.name}_duplicate_files"):
-        # Files whose typed rows are those the kept keys were found among: same name, content and load.
-        unchanged = (
-            f"select f.file_name from {files} as f join raw.ingest_log as l on l.source = $source "
-            "and l.file_name = f.file_name and l.sha256 is not distinct from f.sha256 and l.ingested_at = f.ingested_at"
-        )
+        # Files loaded since the kept keys were found: not among those files with the same content and load.
+        since = conn.execute(
+            f"select file_name from raw.ingest_log as l where source = $source and not exists ("
+            f"select 1 from {files} as f where l.file_name = f.file_name and l.sha256 is not distinct from f.sha256 "
+            "and l.ingested_at = f.ingested_at)",
+            {"source": spec.name},
+        ).fetchall()
+        # A list of names, not a subquery: DuckDB then reads only those files' rows of the history.
         candidates = (
-            f"(select {key} from {keys} union select {key} from {typed} where _source_file not in ({unchanged}))"
+            f"(select {key} from {keys} union "
+            f"select {key} from {typed} where list_contains($files::varchar[], _source_file))"
         )
         conn.execute(
             f"create or replace temp table {DUPLICATE_KEYS} as select {key} from {typed} "
             f"semi join {candidates} as c using ({key}) group by {key} having count(*) > 1",
-            {"source": spec.name},
+            {"files": [name for (name,) in since]},
         )
     else:
         conn.execute(
@@ -73,8 +85,24 @@ def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
-    """Record duplicate-key conflicts and unknown references for the source's delivered rows."""
-    conn.execute("delete from quarantine.rule_violations where source = ? and stage = 'cross'", [spec.name])
+    """Record duplicate-key conflicts and unknown references for the source's delivered rows.
+
+    Whether a row's reference is known depends on the row, fixed by its file's load, and on the
+    referenced sources' staged rows, fixed by their input signatures (raw.staging_state). While
+    those signatures are the ones of the last check (state.<source>_reference_files, with the
+    files checked then), only the rows of the files loaded since are checked: a daily file costs
+    a check of its own rows instead of every row of the history. A file loaded again or removed
+    has lost its violations with its rows (layout.forget_file). The first time (or after an
+    upgrade), or when a referenced source changed, every row is checked.
+    """
+    rules = {column: f"unknown {column} (not in {ref_source})" for column, (ref_source, _) in spec.references.items()}
+    only, params = "", {"source": spec.name}
+    if rules:
+        # Of the reference violations, those of the files to check again go; the others stand.
+        unchecked, ref_state = _reference_unchecked_files(conn, spec)
+        only = " and (not list_contains($rules::varchar[], rule) or list_contains($files::varchar[], _source_file))"
+        params |= {"rules": list(rules.values()), "files": unchecked}
+    conn.execute(f"delete from quarantine.rule_violations where source = $source and stage = 'cross'{only}", params)
     if spec.key:
         key = ", ".join(spec.key)
         content = ", ".join(c for c in spec.column_names)
@@ -115,6 +143,7 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
             insert into quarantine.rule_violations
             with references_made as (
                 select _source_file, _row_number, {column} as value from staging.{spec.name}_typed
+                where list_contains($files::varchar[], _source_file)
             )
             select
                 $source as source,
@@ -128,12 +157,47 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
             anti join staging.{ref_source} as s on s.{ref_column} = m.value
             where m.value is not null
             """,
-            {
-                "source": spec.name,
-                "column": column,
-                "rule": f"unknown {column} (not in {ref_source})",
-            },
+            {"source": spec.name, "column": column, "rule": rules[column], "files": unchecked},
         )
+    if rules:
+        conn.execute(
+            f"create or replace table {REFERENCE_FILES.format(spec.name)} as "
+            f"select *, $ref_state as ref_state from ({_LOADS}) as l",
+            {"source": spec.name, "ref_state": ref_state},
+        )
+
+
+def _reference_unchecked_files(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[list[str], str]:
+    """The loaded files whose rows are to be checked against the referenced rows: all but those of the
+    last check with the same load, when the referenced sources' signatures are those of then; and
+    those signatures."""
+    refs = sorted({ref for ref, _ in spec.references.values()})
+    ref_state = repr(
+        conn.execute(
+            "select source, signature from raw.staging_state where source in (select unnest(?::varchar[])) "
+            "order by source",
+            [refs],
+        ).fetchall()
+    )
+    table = REFERENCE_FILES.format(spec.name)
+    conn.execute("create schema if not exists state")
+    conn.execute(
+        f"create table if not exists {table} (file_name varchar, sha256 varchar, ingested_at timestamp, "
+        "mapping varchar, ref_state varchar)"
+    )
+    unchecked = conn.execute(
+        f"""
+        select l.file_name from ({_LOADS}) as l
+        where not exists (
+            select 1 from {table} as f
+            where f.file_name = l.file_name and f.sha256 is not distinct from l.sha256
+                and f.ingested_at = l.ingested_at and f.mapping is not distinct from l.mapping
+                and f.ref_state = $ref_state
+        )
+        """,
+        {"source": spec.name, "ref_state": ref_state},
+    ).fetchall()
+    return [name for (name,) in unchecked], ref_state
 
 
 def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:

@@ -16,7 +16,8 @@
 --
 -- Several as-of dates share one read of state.account_order_days: per account, running totals at each order date
 -- (warehouse/order_days.py keeps them up to date with staging.orders), read at the cut dates D, D - W, D - 2W (and
--- acquired_on): "everything dated before the cut".
+-- acquired_on): "everything dated before the cut". The rows at the cuts of D are picked by their dates first and
+-- then joined to the accounts by account and date, so no join holds every row of the totals in a hash table.
 
 with
 
@@ -74,6 +75,24 @@ running_lines as (
     from state.account_order_days
 ),
 
+cut_dates as (
+    select as_of_date, 'd' as cut, as_of_date as cut_date from bounds
+    union all
+    select as_of_date, 'c', current_start from bounds
+    union all
+    select as_of_date, 'p', previous_start from bounds
+),
+
+cut_rows as (
+    -- The row of each account that holds the totals before each cut date of each as-of date, matched on
+    -- the dates alone: one pass over the totals, and each account is then joined once per cut.
+    select cut_dates.as_of_date, cut_dates.cut, running_lines.*
+    from running_lines
+    inner join cut_dates
+        on cut_dates.cut_date > running_lines.order_date
+        and cut_dates.cut_date <= running_lines.next_order_date
+),
+
 cuts as (
     select
         snapshot_accounts.*,
@@ -88,18 +107,18 @@ cuts as (
         coalesce(at_d.lines_before, 0) as lines_before_d,
         coalesce(at_d.costed_lines_before, 0) as costed_lines_before_d
     from snapshot_accounts
-    left join running_lines as at_d
+    left join cut_rows as at_d
         on snapshot_accounts.account_id = at_d.account_id
-        and snapshot_accounts.as_of_date > at_d.order_date
-        and snapshot_accounts.as_of_date <= at_d.next_order_date
-    left join running_lines as at_c
+        and snapshot_accounts.as_of_date = at_d.as_of_date
+        and at_d.cut = 'd'
+    left join cut_rows as at_c
         on snapshot_accounts.account_id = at_c.account_id
-        and snapshot_accounts.current_start > at_c.order_date
-        and snapshot_accounts.current_start <= at_c.next_order_date
-    left join running_lines as at_p
+        and snapshot_accounts.as_of_date = at_c.as_of_date
+        and at_c.cut = 'c'
+    left join cut_rows as at_p
         on snapshot_accounts.account_id = at_p.account_id
-        and snapshot_accounts.previous_start > at_p.order_date
-        and snapshot_accounts.previous_start <= at_p.next_order_date
+        and snapshot_accounts.as_of_date = at_p.as_of_date
+        and at_p.cut = 'p'
 ),
 
 acquired as (
