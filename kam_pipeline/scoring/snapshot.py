@@ -242,18 +242,18 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
-    counts = {
-        "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
-        "score_contributions": write_frames_snapshot(
-            conn,
-            "score_contributions",
-            contribution_batches(_rescored(model, portfolio, contrib_parts), "account_id", as_of),
-            as_of,
-        ),
-    }
+    counts = {"account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of)}
     counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
     counts.update(write_methods(conn, method_parts, as_of))
     counts.update(write_stability(conn, stability_parts, rank_parts, as_of))
+    # The 11M contributions last (at 440,000 accounts), with the other marts' rows freed.
+    del method_parts, stability_parts, rank_parts
+    counts["score_contributions"] = write_frames_snapshot(
+        conn,
+        "score_contributions",
+        contribution_batches(_rescored(model, portfolio, contrib_parts), "account_id", as_of),
+        as_of,
+    )
     return SnapshotResult(scores, counts)
 
 

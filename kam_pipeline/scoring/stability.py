@@ -240,11 +240,14 @@ def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if key.shape[0] == 0:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    hashes = pl.DataFrame(key).hash_rows(seed=0).to_numpy()
+    # Hashed and checked a block of rows at a time: a copy of the whole key (polars' frame of it,
+    # or the rows compared) would be as large as the key. A row's hash depends on that row only.
+    block = max(1, _CELLS // max(1, key.shape[1]))
+    hashes = np.concatenate(
+        [pl.DataFrame(key[start : start + block]).hash_rows(seed=0).to_numpy() for start in range(0, len(key), block)]
+    )
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    # Checked a block of rows at a time: a copy of the whole key would be as large as the key.
-    block = max(1, _CELLS // max(1, key.shape[1]))
     if not all(
         np.array_equal(key[first[inverse[start : start + block]]], key[start : start + block])
         for start in range(0, key.shape[0], block)
