@@ -118,7 +118,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
     # DuckDB checkpoints the write-ahead log into the file whenever it passes 16 MB: at 10M order
     # lines that was a 1-1.7 s pause every few snapshot writes. The log may grow to 1 GB instead;
     # closing each step's connection and publishing checkpoint it anyway.
+    # DuckDB's allocator keeps freed memory until a thread of its own returns it: without them,
+    # reading the 440,000 accounts' indicators left 200 MB resident until the connection closed.
     config = {
+        "allocator_background_threads": True,
         "storage_compatibility_version": "v1.5.0",
         "memory_limit": env("KAM_DUCKDB_MEMORY"),
         "checkpoint_threshold": "1GB",

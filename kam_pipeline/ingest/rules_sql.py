@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from kam_pipeline.ingest.contract import AMOUNT, AMOUNT_LIMIT, SOURCES, Column
 from kam_pipeline.ingest.schemas import MODELS, NOT_BEFORE
+from kam_pipeline.warehouse.database import ident
 
 # Unicode White_Space (what polars' and Python's strip remove), as a SQL literal.
 _WHITESPACE = (
@@ -102,10 +103,6 @@ def lit(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"no SQL literal for {value!r}")
     return repr(value)
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # A cell needing a trim is rare, and testing for it is much cheaper than trimming every

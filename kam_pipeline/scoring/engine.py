@@ -20,7 +20,7 @@ as insufficient data. Such fills stay out of the objective weights, as policy fi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -84,6 +84,12 @@ class ProfileScores:
             group_weights=self.group_weights,
             indicator_weights=self.indicator_weights,
         )
+
+    def without_matrices(self) -> ProfileScores:
+        """The same scores, group scores, completeness and weights, without the (accounts × indicators)
+        matrices (left with no columns): what the bootstrap reads of the real scores."""
+        empty = np.zeros((len(self.score), 0))
+        return replace(self, normalized=empty, effective_weight=empty)
 
     @property
     def contribution(self) -> np.ndarray:

@@ -19,6 +19,7 @@ from kam_pipeline.scoring.engine import has_evidence, score_profile
 from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.model import ScoringModel, model_version
 from kam_pipeline.scoring.snapshot import (
+    account_kpi_names,
     account_kpis,
     consistency_rows_of,
     contributions_of,
@@ -27,7 +28,7 @@ from kam_pipeline.scoring.snapshot import (
     weight_rows_of,
     write_weights,
 )
-from kam_pipeline.warehouse.database import write_frame_snapshot
+from kam_pipeline.warehouse.database import ident, write_frame_snapshot
 
 _BOOK_COLUMNS = [
     "manager_count",
@@ -101,8 +102,11 @@ def score_people(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt
     book = conn.sql(
         "select * from marts.book_indicators where as_of_date = ? order by level, entity_id", params=[as_of]
     ).pl()
+    # The accounts' KPI columns only (a few of the indicator mart's sixty).
+    available = conn.sql("select * from marts.account_indicators limit 0").columns
+    kpis = "".join(f", i.{ident(c)}" for c in available if c in account_kpi_names(model))
     accounts = conn.sql(
-        "select i.*, s.profile from marts.account_indicators i "
+        f"select i.account_id, s.profile{kpis} from marts.account_indicators i "
         "join marts.account_scores s using (as_of_date, account_id) where i.as_of_date = ?",
         params=[as_of],
     ).pl()

@@ -6,7 +6,7 @@ Only the (accounts × indicators) matrix comes into Python; orders never do.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -18,7 +18,7 @@ from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
 from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
 from kam_pipeline.scoring.stability import RANK_SCHEMA, WEIGHT_SCHEMA, profile_stability
-from kam_pipeline.warehouse.database import write_frame_snapshot, write_frames_snapshot
+from kam_pipeline.warehouse.database import ident, write_frame_snapshot, write_frames_snapshot
 from kam_pipeline.warehouse.history import previous_snapshot
 
 
@@ -31,21 +31,28 @@ class SnapshotResult:
 
 
 def _indicator_frame(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> pl.DataFrame:
-    base = conn.sql(
-        "select * from marts.account_indicators where as_of_date = ? order by account_id", params=[as_of]
-    ).pl()
-    assessed = [i for i in model.indicators if i.spec.source == "assessments"]
-    if assessed:
-        dims = {i.spec.dimension or i.id: i.id for i in assessed}
-        long = conn.sql(
-            "select account_id, dimension, score from marts.account_assessments "
-            "where as_of_date = ? and dimension in (select unnest(?::varchar[]))",
-            params=[as_of, list(dims)],
-        ).pl()
-        for dim, ind_id in dims.items():
-            col = long.filter(pl.col("dimension") == dim).select("account_id", pl.col("score").alias(ind_id))
-            base = base.join(col, on="account_id", how="left")
-    return base
+    """The columns of marts.account_indicators the scoring reads, with the assessed dimensions as
+    columns, for every account of `as_of` in account_id order (the bootstrap's draws follow it).
+
+    One query: the indicator mart has twice as many columns as are scored (at 440,000 accounts all
+    of them were 171 MB, and a polars join per assessed dimension copied them each time).
+    """
+    available = conn.sql("select * from marts.account_indicators limit 0").columns
+    assessed = {i.spec.dimension or i.id: i.id for i in model.indicators if i.spec.source == "assessments"}
+    wanted = {*_FRAME_COLUMNS, *(i.id for i in model.indicators), *account_kpi_names(model)}
+    columns = [f"i.{ident(c)}" for c in available if c in wanted and c not in assessed.values()]
+    dimensions = [f"any_value(score) filter (where dimension = ?) as {ident(i)}" for i in assessed.values()]
+    if not assessed:
+        query = f"select {', '.join(columns)} from marts.account_indicators i where i.as_of_date = ?"
+        return conn.sql(f"{query} order by i.account_id", params=[as_of]).pl()
+    query = (
+        f"select {', '.join(columns)}, {', '.join(f'a.{ident(i)}' for i in assessed.values())} "
+        "from marts.account_indicators i left join ("
+        f"select account_id, {', '.join(dimensions)} from marts.account_assessments "
+        "where as_of_date = ? and dimension in (select unnest(?::varchar[])) group by account_id"
+        ") a using (account_id) where i.as_of_date = ? order by i.account_id"
+    )
+    return conn.sql(query, params=[*assessed, as_of, list(assessed), as_of]).pl()
 
 
 def grade_expr(score: pl.Expr, completeness: pl.Expr, model: ScoringModel) -> pl.Expr:
@@ -144,34 +151,47 @@ def _profile_of(frame: pl.DataFrame, model: ScoringModel) -> pl.Series:
 
 # The columns of account_scores taken from the indicator frame (and the profile it is scored with).
 SCORE_COLUMNS = ("account_id", "account_name", "segment", "profile", "manager_id", "team_id", "revenue")
+# The columns of the indicator frame besides the indicators and KPIs: the profile comes from the
+# segment and the lifecycle stage, churn is evidence.
+_FRAME_COLUMNS = (*(c for c in SCORE_COLUMNS if c != "profile"), "lifecycle_stage", "is_churned")
 
 
 def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
-    frame = frame.with_columns(_profile_of(frame, model).alias("profile"))
-    # The profiles are scored from these columns only: filtering rows copies the columns kept, and the
-    # indicator frame has twice as many (at 400,000 accounts each copy of all of them is 170 MB).
-    used = [*SCORE_COLUMNS, "is_churned", *(i.id for i in model.indicators)]
-    scored = frame.select(list(dict.fromkeys(used))).filter(pl.col("profile").is_not_null())
+    # Accounts without a profile are neither scored nor given KPI rows (account_kpis joins on it).
+    scored = frame.with_columns(_profile_of(frame, model).alias("profile")).filter(pl.col("profile").is_not_null())
+    del frame
+    # Before the profiles are scored: the KPIs' long rows (one per account and KPI) are then the
+    # largest thing held, not an addition to the profiles' arrays.
+    kpis = (
+        account_kpis(scored, model)
+        .pipe(kpi_summary, model.spec.kpi_cap)
+        .drop("level")
+        .rename({"entity_id": "account_id"})
+    )
     portfolio = _values(scored, model)
+    # The indicators are in `portfolio` now: of the frame, the profiles need the score columns only.
+    scored = scored.select(SCORE_COLUMNS)
     score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
     method_parts: list[pl.DataFrame] = []
     stability_parts: list[pl.DataFrame] = []
     rank_parts: list[pl.DataFrame] = []
     for profile in model.profiles:
-        part = scored.filter(pl.col("profile") == profile.name)
-        values, churned = _values(part, model)
-        in_profile = (scored.get_column("profile") == profile.name).to_numpy()
+        # A profile's rows are taken from the portfolio's matrix and a few columns, not from a copy of
+        # the frame (its largest profile is 90 % of the accounts).
+        mask = scored.get_column("profile") == profile.name
+        in_profile = mask.to_numpy()
+        values, churned = portfolio[0][in_profile], portfolio[1][in_profile]
         result, peer_group, peer_count = peer_scores(model, profile, values, churned, portfolio, in_profile)
         weight_rows += weight_rows_of(result, model, "account")
         consistency_rows += consistency_rows_of(result, "account")
-        if part.height == 0:
+        if not in_profile.any():
             continue
-        ids = part.get_column("account_id").to_list()
+        ids = scored.get_column("account_id").filter(mask).to_list()
         group_cols = {f"{g}_score": result.group_scores[g] for g in model.groups}
         score_rows.append(
-            part.select(SCORE_COLUMNS).with_columns(
+            scored.filter(mask).with_columns(
                 pl.Series("score", result.score),
                 pl.Series("completeness", result.completeness),
                 pl.lit(peer_group, pl.String).alias("peer_group"),
@@ -184,26 +204,23 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
                 *[pl.Series(k, v) for k, v in group_cols.items()],
             )
         )
-        contrib_parts.append((result, ids, values))
+        # The contributions are scored again when they are written (_rescored): the profile's
+        # (accounts × indicators) matrices are not held through the bootstrap and the other profiles.
+        contrib_parts.append((profile, in_profile, ids))
         method_parts.append(method_comparison_of(result, ids, model.spec.methods.gra_rho))
+        result = result.without_matrices()
         if model.spec.stability.draws:
             peers, peers_churned, rows = peer_population(model, values, churned, portfolio, in_profile)
             weights, ranks = profile_stability(model, profile, result, peers, peers_churned, rows, ids)
             stability_parts.append(weights)
             rank_parts.append(ranks)
+    del scored  # what is left to write holds its own copies
     scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
     scores = scores.with_columns(
         pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]
     )
     scores = _key_accounts(scores, model)
-    scores = scores.join(
-        account_kpis(frame, model)
-        .pipe(kpi_summary, model.spec.kpi_cap)
-        .drop("level")
-        .rename({"entity_id": "account_id"}),
-        on="account_id",
-        how="left",
-    )
+    scores = scores.join(kpis, on="account_id", how="left")
     previous_as_of = previous_snapshot(conn, as_of)
     previous = (
         conn.sql(
@@ -225,15 +242,18 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         )
         .sort(["rank", "account_id"], nulls_last=True)
     )
-    counts = {
-        "account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of),
-        "score_contributions": write_frames_snapshot(
-            conn, "score_contributions", contribution_batches(contrib_parts, "account_id", as_of), as_of
-        ),
-    }
+    counts = {"account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of)}
     counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
     counts.update(write_methods(conn, method_parts, as_of))
     counts.update(write_stability(conn, stability_parts, rank_parts, as_of))
+    # The 11M contributions last (at 440,000 accounts), with the other marts' rows freed.
+    del method_parts, stability_parts, rank_parts
+    counts["score_contributions"] = write_frames_snapshot(
+        conn,
+        "score_contributions",
+        contribution_batches(_rescored(model, portfolio, contrib_parts), "account_id", as_of),
+        as_of,
+    )
     return SnapshotResult(scores, counts)
 
 
@@ -265,10 +285,15 @@ def write_stability(
     }
 
 
+def account_kpi_names(model: ScoringModel) -> set[str]:
+    """The KPIs with a target in some account profile (the columns account_kpis reads)."""
+    return {kpi for p in model.profiles for kpi in model.kpi_targets(p.name)}
+
+
 def account_kpis(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     """Long KPI rows of every account, with its profile's targets (level 'account')."""
     targets = {p.name: model.kpi_targets(p.name) for p in model.profiles}
-    kpis = sorted({k for t in targets.values() for k in t} & set(frame.columns))
+    kpis = sorted(account_kpi_names(model) & set(frame.columns))
     entities = frame.select(pl.col("account_id").alias("entity_id"), pl.col("profile").alias("targets_key"), *kpis)
     return kpi_rows(entities, "account", targets, model.spec.kpi_cap)
 
@@ -368,17 +393,30 @@ CONTRIBUTION_BATCH = 20_000
 
 
 def contribution_batches(
-    parts: list[tuple[ProfileScores, list[str], np.ndarray]], id_column: str, as_of: dt.date
+    parts: Iterable[tuple[ProfileScores, list[str], np.ndarray]], id_column: str, as_of: dt.date
 ) -> Iterator[pl.DataFrame]:
     """score_contributions rows of every (scores, ids, values) part, in order, CONTRIBUTION_BATCH entities
     at a time, with their as_of_date; one empty frame when there are none (it gives the columns)."""
-    if not parts:
-        yield empty_contributions(id_column).with_columns(pl.lit(as_of).alias("as_of_date"))
+    empty = True
     for result, ids, values in parts:
+        empty = False
         for first in range(0, len(ids), CONTRIBUTION_BATCH):
             rows = slice(first, first + CONTRIBUTION_BATCH)
             batch = contributions_of(result.take(rows), id_column, ids[rows], values[rows])
             yield batch.with_columns(pl.lit(as_of).alias("as_of_date"))
+    if empty:
+        yield empty_contributions(id_column).with_columns(pl.lit(as_of).alias("as_of_date"))
+
+
+def _rescored(
+    model: ScoringModel, portfolio: tuple[np.ndarray, np.ndarray], parts: list[tuple[Profile, np.ndarray, list[str]]]
+) -> Iterator[tuple[ProfileScores, list[str], np.ndarray]]:
+    """(scores, ids, values) of each (profile, in_profile, ids) part of score_snapshot, scored again as
+    there (the same inputs give the same numbers), one profile at a time: holding every profile's
+    matrices until the insert cost 230 MB at 394,000 accounts, scoring again about a second."""
+    for profile, in_profile, ids in parts:
+        values, churned = portfolio[0][in_profile], portfolio[1][in_profile]
+        yield peer_scores(model, profile, values, churned, portfolio, in_profile)[0], ids, values
 
 
 def empty_contributions(id_column: str) -> pl.DataFrame:

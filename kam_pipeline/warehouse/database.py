@@ -39,6 +39,11 @@ def is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and ("could not set lock" in text or "conflicting lock" in text)
 
 
+def ident(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @contextmanager
 def open_connection(resource: Any) -> Iterator[duckdb.DuckDBPyConnection]:
     """Yield a connection from a DuckDBResource and close it even when the body raises.

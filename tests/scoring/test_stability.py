@@ -18,7 +18,14 @@ from kam_pipeline.report.i18n import LANGS, t
 from kam_pipeline.scoring.engine import score_profile
 from kam_pipeline.scoring.model import ModelError, ScoringModel, default_model_path, load_model
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.scoring.stability import bootstrap, profile_stability, stability_of
+from kam_pipeline.scoring.stability import (
+    _extreme_counts,
+    _keep_extremes,
+    _with_middle,
+    bootstrap,
+    profile_stability,
+    stability_of,
+)
 
 ORDER = ["revenue", "gross_margin", "csat", "complaint_rate"]  # model.indicators order
 GRADES = [("A", 80), ("B", 65), ("C", 50), ("D", 0)]  # the default bands
@@ -414,3 +421,24 @@ def test_the_marts_rows_without_the_draw_matrices_equal_those_from_them(tmp_path
     got = profile_stability(model, profile, own, values, None, mask, own_ids, draws=41, seed=6)
     assert got[1].get_column("account_id").to_list() == own_ids
     assert got[0].equals(expected[0]) and got[1].equals(expected[1])
+
+
+def test_the_rank_bands_from_the_extreme_ranks_equal_those_of_every_draw():
+    # profile_stability keeps, of each account's ranks, only the smallest and largest (merged a few
+    # draws at a time): the 5 and 95 % percentiles must be those of all the draws, for any number of
+    # draws and with ties, as np.percentile gives them.
+    rng = np.random.default_rng(3)
+    for draws in [*range(1, 60), 99, 100, 101, 199, 200, 201, 1000]:
+        ranks = rng.integers(1, 12, size=(7, draws)).astype(np.int32)  # few values: many ties
+        lowest, highest = _extreme_counts(draws)
+        extremes = np.zeros((7, 0), dtype=np.int32)
+        start = 0
+        while start < draws:
+            step = int(rng.integers(1, 9))
+            extremes = _keep_extremes(
+                np.concatenate([extremes, ranks[:, start : start + step]], axis=1), lowest, highest
+            )
+            start += step
+        assert extremes.shape[1] <= draws
+        got = np.percentile(_with_middle(extremes, draws, lowest).astype(float), [5.0, 95.0], axis=1)
+        assert np.array_equal(got, np.percentile(ranks.astype(float), [5.0, 95.0], axis=1)), draws
