@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import glob
 import json
 import os
 import sys
@@ -528,7 +527,9 @@ def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
     for rank, aid, name, seg, score, grade, key in top:
         print(f"    {rank:>3}. {aid} {name} ({seg}) {score} {grade}{' key' if key else ''}")
     print(f"  tables: marts.account_scores, marts.score_contributions, ... in {db} (open it read-only)")
-    reports = sorted((db.parent / "reports").glob(f"{glob.escape(db.stem)}_report_{as_of}_*.html"))
+    from kam_pipeline.report import LANGS, default_report_path
+
+    reports = [path for lang in LANGS if (path := default_report_path(db, as_of, lang)).is_file()]
     if reports:
         print("  report: " + ", ".join(str(r) for r in reports))
 
