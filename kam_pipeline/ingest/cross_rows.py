@@ -18,8 +18,9 @@ from kam_pipeline.warehouse.database import has_tables, scalar
 DUPLICATE_KEYS = "kam_duplicate_keys"
 # The reason of every rejected row, and the delivered text of those rows, while quarantine.<source> is rebuilt.
 REASONS = "kam_reasons"
-# The files whose references were last checked, with the referenced sources' signatures then.
-REFERENCE_FILES = "state.{}_reference_files"
+# The files a rule last checked (state.<source>_<rule>_files): their loads (_LOADS), with the
+# referenced sources' signatures then for the reference rule.
+CHECKED_FILES = "state.{}_{}_files"
 # What fixes a loaded file's typed rows: its name, content, load time and the mapping it was read under.
 _LOADS = (
     "select l.file_name, l.sha256, l.ingested_at, m.mapping from raw.ingest_log as l "
@@ -51,16 +52,9 @@ def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
     """
     key = ", ".join(spec.key)
     typed = f"staging.{spec.name}_typed"
-    keys, files = f"state.{spec.name}_duplicate_keys", f"state.{spec.name}_duplicate_files"
-    conn.execute("create schema if not exists state")
-    if has_tables(conn, "state", f"{spec.name}_duplicate_keys", f"{spec.name}_duplicate_files"):
-        # Files loaded since the kept keys were found: not among those files with the same content and load.
-        since = conn.execute(
-            f"select file_name from raw.ingest_log as l where source = $source and not exists ("
-            f"select 1 from {files} as f where l.file_name = f.file_name and l.sha256 is not distinct from f.sha256 "
-            "and l.ingested_at = f.ingested_at)",
-            {"source": spec.name},
-        ).fetchall()
+    keys = f"state.{spec.name}_duplicate_keys"
+    since = _unchecked_files(conn, spec, "duplicate")
+    if since is not None and has_tables(conn, "state", f"{spec.name}_duplicate_keys"):
         # A list of names, not a subquery: DuckDB then reads only those files' rows of the history.
         candidates = (
             f"(select {key} from {keys} union "
@@ -69,19 +63,16 @@ def _find_duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
         conn.execute(
             f"create or replace temp table {DUPLICATE_KEYS} as select {key} from {typed} "
             f"semi join {candidates} as c using ({key}) group by {key} having count(*) > 1",
-            {"files": [name for (name,) in since]},
+            {"files": since},
         )
     else:
         conn.execute(
             f"create or replace temp table {DUPLICATE_KEYS} as "
             f"select {key} from {typed} group by {key} having count(*) > 1"
         )
+    conn.execute("create schema if not exists state")
     conn.execute(f"create or replace table {keys} as select * from {DUPLICATE_KEYS}")
-    conn.execute(
-        f"create or replace table {files} as select file_name, sha256, ingested_at from raw.ingest_log "
-        "where source = ?",
-        [spec.name],
-    )
+    _record_checked_files(conn, spec, "duplicate")
 
 
 def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None:
@@ -99,7 +90,12 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
     only, params = "", {"source": spec.name}
     if rules:
         # Of the reference violations, those of the files to check again go; the others stand.
-        unchecked, ref_state = _reference_unchecked_files(conn, spec)
+        ref_state = _reference_state(conn, spec)
+        unchecked = _unchecked_files(conn, spec, "reference", ref_state)
+        if unchecked is None:
+            unchecked = [
+                name for (name,) in conn.execute(f"select file_name from ({_LOADS})", {"source": spec.name}).fetchall()
+            ]
         only = " and (not list_contains($rules::varchar[], rule) or list_contains($files::varchar[], _source_file))"
         params |= {"rules": list(rules.values()), "files": unchecked}
     conn.execute(f"delete from quarantine.rule_violations where source = $source and stage = 'cross'{only}", params)
@@ -160,31 +156,36 @@ def _cross_row_violations(conn: duckdb.DuckDBPyConnection, spec: Source) -> None
             {"source": spec.name, "column": column, "rule": rules[column], "files": unchecked},
         )
     if rules:
-        conn.execute(
-            f"create or replace table {REFERENCE_FILES.format(spec.name)} as "
-            f"select *, $ref_state as ref_state from ({_LOADS}) as l",
-            {"source": spec.name, "ref_state": ref_state},
-        )
+        _record_checked_files(conn, spec, "reference", ref_state)
 
 
-def _reference_unchecked_files(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[list[str], str]:
-    """The loaded files whose rows are to be checked against the referenced rows: all but those of the
-    last check with the same load, when the referenced sources' signatures are those of then; and
-    those signatures."""
+def _reference_state(conn: duckdb.DuckDBPyConnection, spec: Source) -> str:
+    """The input signatures of the sources `spec` references (raw.staging_state), as one text."""
     refs = sorted({ref for ref, _ in spec.references.values()})
-    ref_state = repr(
+    return repr(
         conn.execute(
             "select source, signature from raw.staging_state where source in (select unnest(?::varchar[])) "
             "order by source",
             [refs],
         ).fetchall()
     )
-    table = REFERENCE_FILES.format(spec.name)
-    conn.execute("create schema if not exists state")
-    conn.execute(
-        f"create table if not exists {table} (file_name varchar, sha256 varchar, ingested_at timestamp, "
-        "mapping varchar, ref_state varchar)"
+
+
+def _unchecked_files(conn: duckdb.DuckDBPyConnection, spec: Source, rule: str, ref_state: str = "") -> list[str] | None:
+    """The source's loaded files that `rule` has not checked under their present load: all but those
+    of its last check with the same name, content, load time and mapping (and referenced sources'
+    signatures `ref_state`). None when the rule has no record of a check (the first time, or a
+    database from before this record)."""
+    table = CHECKED_FILES.format(spec.name, rule)
+    schema, name = table.split(".")
+    recorded = scalar(
+        conn,
+        "select count(*) from duckdb_columns() where database_name = current_database() and schema_name = ? "
+        "and table_name = ? and column_name in ('mapping', 'ref_state')",
+        [schema, name],
     )
+    if recorded != 2:
+        return None
     unchecked = conn.execute(
         f"""
         select l.file_name from ({_LOADS}) as l
@@ -197,7 +198,17 @@ def _reference_unchecked_files(conn: duckdb.DuckDBPyConnection, spec: Source) ->
         """,
         {"source": spec.name, "ref_state": ref_state},
     ).fetchall()
-    return [name for (name,) in unchecked], ref_state
+    return [file_name for (file_name,) in unchecked]
+
+
+def _record_checked_files(conn: duckdb.DuckDBPyConnection, spec: Source, rule: str, ref_state: str = "") -> None:
+    """Record the source's loaded files as checked by `rule` (read by _unchecked_files next time)."""
+    conn.execute("create schema if not exists state")
+    conn.execute(
+        f"create or replace table {CHECKED_FILES.format(spec.name, rule)} as "
+        f"select *, $ref_state as ref_state from ({_LOADS}) as l",
+        {"source": spec.name, "ref_state": ref_state},
+    )
 
 
 def _rebuild(conn: duckdb.DuckDBPyConnection, spec: Source) -> tuple[int, int, int]:

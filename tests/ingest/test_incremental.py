@@ -323,3 +323,26 @@ def test_unknown_references_found_run_after_run_are_those_of_a_load_from_scratch
         ("orders_d.csv", 1),
     ]
     assert staged(conn, "orders", "_source_file, order_id") == [("orders_a.csv", "O1"), ("orders_b.csv", "O3")]
+
+
+def test_a_duplicate_key_record_from_an_older_version_is_rebuilt_from_every_key(conn, data_dir):
+    """A database from before the record of checked files named each file's mapping holds
+    state.orders_duplicate_files without it: the next run groups every key again and records the
+    files in the present form. Here the older record is emptied of its keys, so a lookup among the
+    files loaded since (orders_b.csv) would miss O1's conflict between two rows of orders_a.csv."""
+    write_reference_data(data_dir)
+    write_source(data_dir, "orders", [row("orders"), row("orders", quantity="7")], name="orders_a.csv")
+    ingest(conn, data_dir, now=T1)
+    conn.execute(
+        "create or replace table state.orders_duplicate_files as "
+        "select file_name, sha256, ingested_at from raw.ingest_log where source = 'orders'"
+    )
+    conn.execute("delete from state.orders_duplicate_keys")
+    write_source(data_dir, "orders", [row("orders", order_id="O3")], name="orders_b.csv")
+    ingest(conn, data_dir, now=T2)
+    with duckdb.connect() as fresh:
+        ingest(fresh, data_dir, now=T2)
+        assert reasons(conn, "orders") == reasons(fresh, "orders")
+    assert [(f, r) for f, r, *_ in reasons(conn, "orders")] == [("orders_a.csv", 1), ("orders_a.csv", 2)]
+    columns = rows_of(conn, "select column_name from duckdb_columns() where table_name = 'orders_duplicate_files'")
+    assert ("mapping",) in columns
