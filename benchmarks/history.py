@@ -60,7 +60,8 @@ print(len(tables))
 
 
 def median_of(runs: list[dict]) -> dict:
-    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    """Each figure's median over the runs (the last run's output text beside them)."""
+    return {key: statistics.median(r[key] for r in runs) if key != "stdout" else runs[-1][key] for key in runs[0]}
 
 
 def run(data: Path, db: Path, as_of: dt.date) -> list[str]:
