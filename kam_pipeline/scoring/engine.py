@@ -307,19 +307,26 @@ def score_profile(
         group_scores[g] = np.where(present, 100.0 * np.nansum(share * filled[:, cols], axis=-1), np.nan)
         group_has[g] = present
 
+    # Each (accounts × indicators) matrix is freed, or reused in place, once read: at 400,000 accounts
+    # each is 100 MB, and the profile is scored again when its contributions are written.
+    del normalized, usable
     group_matrix = np.column_stack([group_scores[g] / 100.0 for g in groups]) if groups else np.zeros((m, 0))
     between = resolve_weights(profile.group_weights, groups, group_matrix, profile.name, "groups")
     has = np.column_stack([group_has[g] for g in groups]) if groups else np.zeros((m, 0), dtype=bool)
     gshare, scored = weight_shares(has, between.final)
 
-    effective = np.zeros(values.shape)
+    effective = eff_within  # each column scaled by its group's share, in place
     base = np.zeros(len(indicators))
     for j, ind in enumerate(indicators):
         k = groups.index(ind.group)
-        effective[:, j] = gshare[:, k] * eff_within[:, j]
+        effective[:, j] *= gshare[:, k]
         members = [i.id for i in indicators if i.group == ind.group]
         base[j] = between.final[k] * within[ind.group].final[members.index(ind.id)]
-    score = np.where(scored, 100.0 * np.nansum(effective * filled, axis=1), np.nan)
+    # np.nansum(effective * filled, axis=1), without its copy of the product: NaN taken as 0, then summed.
+    points = effective * filled
+    np.copyto(points, 0.0, where=np.isnan(points))
+    score = np.where(scored, 100.0 * points.sum(axis=1), np.nan)
+    del points
     completeness = (has_value * base).sum(axis=1) / base.sum() if base.sum() > 0 else np.zeros(m)
     return ProfileScores(
         profile=profile.name,

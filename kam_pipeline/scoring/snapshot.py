@@ -18,7 +18,7 @@ from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
 from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
 from kam_pipeline.scoring.stability import RANK_SCHEMA, WEIGHT_SCHEMA, profile_stability
-from kam_pipeline.warehouse.database import ident, write_frame_snapshot, write_frames_snapshot
+from kam_pipeline.warehouse.database import ident, memory_capped, write_frame_snapshot, write_frames_snapshot
 from kam_pipeline.warehouse.history import previous_snapshot
 
 
@@ -156,6 +156,12 @@ SCORE_COLUMNS = ("account_id", "account_name", "segment", "profile", "manager_id
 _FRAME_COLUMNS = (*(c for c in SCORE_COLUMNS if c != "profile"), "lifecycle_stage", "is_churned")
 
 
+# DuckDB's memory cap while it writes the contributions: their row groups stay in its buffer pool
+# until the commit, up to its cap (400 MB more at 11M rows within 1 GB), while the profile being
+# written is held scored; under a lower cap it writes them out instead.
+CONTRIBUTIONS_MEMORY_GIB = 0.25
+
+
 def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
@@ -248,12 +254,13 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     counts.update(write_stability(conn, stability_parts, rank_parts, as_of))
     # The 11M contributions last (at 440,000 accounts), with the other marts' rows freed.
     del method_parts, stability_parts, rank_parts
-    counts["score_contributions"] = write_frames_snapshot(
-        conn,
-        "score_contributions",
-        contribution_batches(_rescored(model, portfolio, contrib_parts), "account_id", as_of),
-        as_of,
-    )
+    with memory_capped(conn, CONTRIBUTIONS_MEMORY_GIB):
+        counts["score_contributions"] = write_frames_snapshot(
+            conn,
+            "score_contributions",
+            contribution_batches(_rescored(model, portfolio, contrib_parts), "account_id", as_of),
+            as_of,
+        )
     return SnapshotResult(scores, counts)
 
 

@@ -85,6 +85,24 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> 
     return rows[0][0] if rows else None
 
 
+def memory_limit_gib(conn: duckdb.DuckDBPyConnection) -> float:
+    """DuckDB's memory_limit setting ('953.6 MiB', '2.0 GiB', ...) in GiB."""
+    number, unit = scalar(conn, "select current_setting('memory_limit')").split()
+    return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}.get(unit, 1.0)
+
+
+@contextmanager
+def memory_capped(conn: duckdb.DuckDBPyConnection, gib: float) -> Iterator[None]:
+    """Run the body with DuckDB's buffer pool capped at `gib` (its own cap if lower), then set the cap
+    back (to the precision DuckDB shows it with: a tenth of its unit)."""
+    previous = memory_limit_gib(conn)
+    conn.execute(f"set memory_limit = '{int(min(gib, previous) * 2**30)}b'")
+    try:
+        yield
+    finally:
+        conn.execute(f"set memory_limit = '{int(previous * 2**30)}b'")
+
+
 def has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:
     """Whether the connection's own database holds every one of `tables` in `schema` (tables, not views)."""
     found = scalar(
