@@ -8,6 +8,7 @@ or a half-written run.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,14 +94,18 @@ def memory_limit_gib(conn: duckdb.DuckDBPyConnection) -> float:
 
 @contextmanager
 def memory_capped(conn: duckdb.DuckDBPyConnection, gib: float) -> Iterator[None]:
-    """Run the body with DuckDB's buffer pool capped at `gib` (its own cap if lower), then set the cap
-    back (to the precision DuckDB shows it with: a tenth of its unit)."""
+    """Run the body with DuckDB's buffer pool capped at `gib` (its own cap if lower), then set the cap back.
+
+    DuckDB shows its cap to a tenth of its unit and keeps a cap set in bytes to a multiple of 256 KiB:
+    the cap comes back as shown, rounded up to a whole MiB, which it then shows and keeps unchanged, so
+    that capping again does not wear it down.
+    """
     previous = memory_limit_gib(conn)
-    conn.execute(f"set memory_limit = '{int(min(gib, previous) * 2**30)}b'")
+    conn.execute(f"set memory_limit = '{math.ceil(min(gib, previous) * 2**10)}MiB'")
     try:
         yield
     finally:
-        conn.execute(f"set memory_limit = '{int(previous * 2**30)}b'")
+        conn.execute(f"set memory_limit = '{math.ceil(previous * 2**10)}MiB'")
 
 
 def has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:
