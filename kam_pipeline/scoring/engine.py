@@ -324,7 +324,7 @@ def score_profile(
         group_has[g] = present
 
     # Each (accounts × indicators) matrix is freed, or reused in place, once read: at 400,000 accounts
-    # each is 100 MB, and the profile is scored again when its contributions are written.
+    # each is 100 MB, and the profile's contributions are written while its scores are held.
     del normalized, usable
     group_matrix = np.column_stack([group_scores[g] / 100.0 for g in groups]) if groups else np.zeros((m, 0))
     between = resolve_weights(profile.group_weights, groups, group_matrix, profile.name, "groups")
