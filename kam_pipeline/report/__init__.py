@@ -54,7 +54,7 @@ def build_report(
         raise ReportError(f"unknown language {lang!r} (choose {', '.join(LANGS)})")
     if not isinstance(model, ScoringModel):
         model = load_model(model)
-    data = data if data is not None and (as_of is None or data.as_of == as_of) else load(db_path, as_of)
+    data = data if data is not None and (as_of is None or data.as_of == as_of) else load(db_path, as_of, model)
     # Rendering needs matplotlib's figures (about a second to import): imported here, so that the
     # pipeline's definitions, which read report.data and report.metadata, do not import it.
     from kam_pipeline.report.render import render_report

@@ -8,12 +8,14 @@ come back as None.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from kam_pipeline.scoring.model import ScoringModel, load_model
 from kam_pipeline.warehouse.history import previous_snapshot, stored_snapshots
 
 # The trend charts show the last TREND_SNAPSHOTS stored snapshots up to the as-of date (a
@@ -24,6 +26,19 @@ TREND_SNAPSHOTS = 90
 TREND_ACCOUNTS = 5
 # The breakdown chart shows every account of a small book, else the best and the worst ranked.
 BREAKDOWN_TOP, BREAKDOWN_BOTTOM = 6, 6
+# The account_indicators columns the report reads besides the findings' (findings.indicator_columns):
+# the evaluation window, and the lifecycle's lists of new key and churned accounts (lifecycle.py).
+REPORT_COLUMNS = (
+    "account_id",
+    "window_days",
+    "lifecycle_stage",
+    "account_name",
+    "segment",
+    "first_order_date",
+    "last_order_date",
+    "revenue",
+    "revenue_prev",
+)
 
 
 class ReportError(Exception):
@@ -39,7 +54,9 @@ class ReportData:
     previous_as_of: dt.date | None
     snapshots: list[dt.date]
     scores: pl.DataFrame  # marts.account_scores at as_of
-    indicators: pl.DataFrame  # marts.account_indicators at as_of
+    # marts.account_indicators at as_of: load() reads every account's row, of the columns the report
+    # reads (indicator_columns), not all 50.
+    indicators: pl.DataFrame
     # marts.score_contributions at as_of: load() reads the rows of the accounts the report breaks
     # down (breakdown_accounts) and of its largest drops (findings.largest_drops), not the whole book.
     contributions: pl.DataFrame
@@ -50,7 +67,9 @@ class ReportData:
     managers: pl.DataFrame  # marts.manager_scores at as_of
     teams: pl.DataFrame  # marts.team_scores at as_of
     portfolio: pl.DataFrame  # marts.portfolio_kpis at as_of
-    kpis: pl.DataFrame | None  # marts.kpi_attainment at as_of, if the database has it
+    # marts.kpi_attainment at as_of, if the database has it (load(): the managers' and teams' rows, which
+    # the league tables read, not the accounts').
+    kpis: pl.DataFrame | None
     alerts: pl.DataFrame | None  # marts.score_alerts at as_of, if the database has it
     quarantine_by_source: pl.DataFrame  # source, rows
     quarantine_by_rule: pl.DataFrame  # source, column, rule, rows
@@ -90,10 +109,31 @@ def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
     return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
-def _snapshot(conn: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None) -> pl.DataFrame:
+def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of `marts.<table>`, in order."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ? "
+            "order by ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+
+
+def _snapshot(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    as_of: dt.date | None,
+    columns: Collection[str] | None = None,
+    where: str = "true",
+) -> pl.DataFrame:
+    """The snapshot `as_of` of `marts.<table>` (its rows matching `where`), of the `columns` it has
+    (default: all); no frame without the snapshot or the table."""
     if as_of is None or not _exists(conn, "marts", table):
         return pl.DataFrame()
-    return _frame(conn, f"select * from marts.{table} where as_of_date = ?", [as_of])
+    select = "*" if columns is None else ", ".join(f'"{c}"' for c in _columns(conn, table) if c in columns)
+    return _frame(conn, f"select {select} from marts.{table} where as_of_date = ? and ({where})", [as_of])
 
 
 def _sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -102,8 +142,9 @@ def _sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return frame.sort(present, nulls_last=True) if present else frame
 
 
-def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
-    """Read the snapshot `as_of` (default: the latest) and its history from the published file."""
+def load(db_path: str | Path, as_of: dt.date | None = None, model: ScoringModel | None = None) -> ReportData:
+    """Read the snapshot `as_of` (default: the latest) and its history from the published file, for a
+    report on `model` (default: the shipped model; its KPI targets name indicator columns to read)."""
     db_path = Path(db_path)
     if not db_path.is_file():
         raise ReportError(f"database not found: {db_path}")
@@ -138,7 +179,12 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             previous_as_of=previous,
             snapshots=upto,
             scores=scores,
-            indicators=_snapshot(conn, "account_indicators", as_of),
+            indicators=_snapshot(
+                conn,
+                "account_indicators",
+                as_of,
+                {*REPORT_COLUMNS, *findings.indicator_columns(scores, model or load_model())},
+            ),
             contributions=_of_accounts(conn, "score_contributions", as_of, breakdown_accounts(scores) + drops),
             previous_contributions=_of_accounts(conn, "score_contributions", previous, drops),
             history=_trend_history(conn, upto[-TREND_SNAPSHOTS:], trend_accounts(scores, alerts, TREND_ACCOUNTS)),
@@ -147,7 +193,9 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             managers=_sorted(_snapshot(conn, "manager_scores", as_of), ["rank", "manager_id"]),
             teams=_sorted(_snapshot(conn, "team_scores", as_of), ["rank", "team_id"]),
             portfolio=_snapshot(conn, "portfolio_kpis", as_of),
-            kpis=_snapshot(conn, "kpi_attainment", as_of) if _exists(conn, "marts", "kpi_attainment") else None,
+            kpis=_snapshot(conn, "kpi_attainment", as_of, where=_not_accounts(conn))
+            if _exists(conn, "marts", "kpi_attainment")
+            else None,
             alerts=alerts,
             quarantine_by_source=_quarantine_by_source(conn),
             quarantine_by_rule=_quarantine_by_rule(conn),
@@ -165,6 +213,12 @@ def load(db_path: str | Path, as_of: dt.date | None = None) -> ReportData:
             backtest=_backtest(conn, as_of) if _exists(conn, "marts", "score_backtest") else None,
             weight_stability=_optional(conn, "weight_stability", as_of),
         )
+
+
+def _not_accounts(conn: duckdb.DuckDBPyConnection) -> str:
+    """The filter of marts.kpi_attainment's manager and team rows (2 million account rows at 440,000
+    accounts; an older table without levels is read whole)."""
+    return "level <> 'account'" if "level" in _columns(conn, "kpi_attainment") else "true"
 
 
 def _of_accounts(

@@ -219,10 +219,7 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
     key_ids = scores.filter(pl.col("is_key_account")).get_column("account_id")
     # ... and of those rows only the columns the targets and risks read (a large book has 100,000s of key
     # accounts: a row of every indicator each is hundreds of MB of Python values).
-    read = {"account_id", *RISK_COLUMNS}
-    profiles = scores.get_column("profile").drop_nulls().unique().to_list() if "profile" in scores.columns else []
-    for profile in {*profiles, "default"}:
-        read.update(targets_of(model, profile))
+    read = indicator_columns(scores, model)
     indicators = {
         r["account_id"]: r
         for r in data.indicators.filter(pl.col("account_id").is_in(key_ids.to_list()))
@@ -233,6 +230,16 @@ def analyse(data: ReportData, model: ScoringModel) -> Findings:
     _targets(scores, indicators, model, findings)
     _risks(data, indicators, model, findings)
     return findings
+
+
+def indicator_columns(scores: pl.DataFrame, model: ScoringModel) -> set[str]:
+    """The account_indicators columns the targets and risks read: the risks' and the KPI targets' of
+    the profiles of `scores` (and the default's)."""
+    read = {"account_id", *RISK_COLUMNS}
+    profiles = scores.get_column("profile").drop_nulls().unique().to_list() if "profile" in scores.columns else []
+    for profile in {*profiles, "default"}:
+        read.update(targets_of(model, profile))
+    return read
 
 
 def largest_drops(scores: pl.DataFrame) -> pl.DataFrame:

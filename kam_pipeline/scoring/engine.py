@@ -272,6 +272,22 @@ def prepare(
     return normalized, filled, has_value
 
 
+# Rows of a product summed at a time by _row_nansum: 8 MB of (rows × 32 indicators) floats.
+_SUM_ROWS = 32_768
+
+
+def _row_nansum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.nansum(a * b, axis=1) a block of rows at a time, without the product of the whole matrices
+    (100 MB at 400,000 accounts): the same numbers, as nansum is NaN taken as 0, then each row summed."""
+    out = np.empty(a.shape[0])
+    for start in range(0, a.shape[0], _SUM_ROWS):
+        rows = slice(start, start + _SUM_ROWS)
+        points = a[rows] * b[rows]
+        np.copyto(points, 0.0, where=np.isnan(points))
+        out[rows] = points.sum(axis=1)
+    return out
+
+
 def score_profile(
     model: ScoringModel, profile: Profile, values: np.ndarray, churned: np.ndarray | None = None
 ) -> ProfileScores:
@@ -307,19 +323,22 @@ def score_profile(
         group_scores[g] = np.where(present, 100.0 * np.nansum(share * filled[:, cols], axis=-1), np.nan)
         group_has[g] = present
 
+    # Each (accounts × indicators) matrix is freed, or reused in place, once read: at 400,000 accounts
+    # each is 100 MB, and the profile's contributions are written while its scores are held.
+    del normalized, usable
     group_matrix = np.column_stack([group_scores[g] / 100.0 for g in groups]) if groups else np.zeros((m, 0))
     between = resolve_weights(profile.group_weights, groups, group_matrix, profile.name, "groups")
     has = np.column_stack([group_has[g] for g in groups]) if groups else np.zeros((m, 0), dtype=bool)
     gshare, scored = weight_shares(has, between.final)
 
-    effective = np.zeros(values.shape)
+    effective = eff_within  # each column scaled by its group's share, in place
     base = np.zeros(len(indicators))
     for j, ind in enumerate(indicators):
         k = groups.index(ind.group)
-        effective[:, j] = gshare[:, k] * eff_within[:, j]
+        effective[:, j] *= gshare[:, k]
         members = [i.id for i in indicators if i.group == ind.group]
         base[j] = between.final[k] * within[ind.group].final[members.index(ind.id)]
-    score = np.where(scored, 100.0 * np.nansum(effective * filled, axis=1), np.nan)
+    score = np.where(scored, 100.0 * _row_nansum(effective, filled), np.nan)
     completeness = (has_value * base).sum(axis=1) / base.sum() if base.sum() > 0 else np.zeros(m)
     return ProfileScores(
         profile=profile.name,

@@ -18,7 +18,7 @@ from kam_pipeline.scoring.kpi import kpi_rows, kpi_summary
 from kam_pipeline.scoring.methods import COMPARISON_SCHEMA, method_agreement_of, method_comparison_of
 from kam_pipeline.scoring.model import Profile, ScoringModel, model_version
 from kam_pipeline.scoring.stability import RANK_SCHEMA, WEIGHT_SCHEMA, profile_stability
-from kam_pipeline.warehouse.database import ident, write_frame_snapshot, write_frames_snapshot
+from kam_pipeline.warehouse.database import ident, memory_capped, write_frame_snapshot, write_frames_snapshot
 from kam_pipeline.warehouse.history import previous_snapshot
 
 
@@ -156,6 +156,13 @@ SCORE_COLUMNS = ("account_id", "account_name", "segment", "profile", "manager_id
 _FRAME_COLUMNS = (*(c for c in SCORE_COLUMNS if c != "profile"), "lifecycle_stage", "is_churned")
 
 
+# DuckDB's memory cap while the scores are computed and written: the contributions' row groups stay
+# in its buffer pool until the commit, up to its cap (400 MB more at 11M rows within 1 GB), and the
+# other marts' rows stay cached after theirs, while the profiles are scored; under a lower cap it
+# writes them out instead (no slower at 440,000 accounts).
+WRITE_MEMORY_GIB = 0.125
+
+
 def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: dt.date) -> SnapshotResult:
     """Compute and write account_scores, score_contributions, indicator_weights and weight_consistency."""
     frame = _indicator_frame(conn, model, as_of)
@@ -173,88 +180,95 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     portfolio = _values(scored, model)
     # The indicators are in `portfolio` now: of the frame, the profiles need the score columns only.
     scored = scored.select(SCORE_COLUMNS)
-    score_rows, contrib_parts, weight_rows, consistency_rows = [], [], [], []
+    score_rows, weight_rows, consistency_rows = [], [], []
     method_parts: list[pl.DataFrame] = []
-    stability_parts: list[pl.DataFrame] = []
-    rank_parts: list[pl.DataFrame] = []
-    for profile in model.profiles:
-        # A profile's rows are taken from the portfolio's matrix and a few columns, not from a copy of
-        # the frame (its largest profile is 90 % of the accounts).
-        mask = scored.get_column("profile") == profile.name
-        in_profile = mask.to_numpy()
-        values, churned = portfolio[0][in_profile], portfolio[1][in_profile]
-        result, peer_group, peer_count = peer_scores(model, profile, values, churned, portfolio, in_profile)
-        weight_rows += weight_rows_of(result, model, "account")
-        consistency_rows += consistency_rows_of(result, "account")
-        if not in_profile.any():
-            continue
-        ids = scored.get_column("account_id").filter(mask).to_list()
-        group_cols = {f"{g}_score": result.group_scores[g] for g in model.groups}
-        score_rows.append(
-            scored.filter(mask).with_columns(
-                pl.Series("score", result.score),
-                pl.Series("completeness", result.completeness),
-                pl.lit(peer_group, pl.String).alias("peer_group"),
-                pl.lit(peer_count, pl.Int32).alias("peer_count"),
-                pl.Series(
-                    "indicators_missing",
-                    [int(n) for n in np.isnan(values).sum(axis=1)],
-                    dtype=pl.Int32,
-                ),
-                *[pl.Series(k, v) for k, v in group_cols.items()],
+    # Of each profile with accounts, what its bootstrap reads: its rows, ids and scores (without matrices).
+    bootstrap: list[tuple[Profile, np.ndarray, list[str], ProfileScores]] = []
+
+    def scored_profiles(scored: pl.DataFrame) -> Iterator[tuple[ProfileScores, list[str], np.ndarray]]:
+        """Score each profile of `scored`, collect its score, weight and method rows, and yield its
+        (scores, ids, values) for its contributions, which are written as they come."""
+        for profile in model.profiles:
+            # A profile's rows are taken from the portfolio's matrix and a few columns, not from a copy
+            # of the frame (its largest profile is 90 % of the accounts).
+            mask = scored.get_column("profile") == profile.name
+            in_profile = mask.to_numpy()
+            values, churned = portfolio[0][in_profile], portfolio[1][in_profile]
+            result, peer_group, peer_count = peer_scores(model, profile, values, churned, portfolio, in_profile)
+            weight_rows.extend(weight_rows_of(result, model, "account"))
+            consistency_rows.extend(consistency_rows_of(result, "account"))
+            if not in_profile.any():
+                continue
+            ids = scored.get_column("account_id").filter(mask).to_list()
+            group_cols = {f"{g}_score": result.group_scores[g] for g in model.groups}
+            score_rows.append(
+                scored.filter(mask).with_columns(
+                    pl.Series("score", result.score),
+                    pl.Series("completeness", result.completeness),
+                    pl.lit(peer_group, pl.String).alias("peer_group"),
+                    pl.lit(peer_count, pl.Int32).alias("peer_count"),
+                    pl.Series(
+                        "indicators_missing",
+                        [int(n) for n in np.isnan(values).sum(axis=1)],
+                        dtype=pl.Int32,
+                    ),
+                    *[pl.Series(k, v) for k, v in group_cols.items()],
+                )
             )
+            method_parts.append(method_comparison_of(result, ids, model.spec.methods.gra_rho))
+            bootstrap.append((profile, in_profile, ids, result.without_matrices()))
+            yield result, ids, values
+            # The profile's (accounts × indicators) matrices are freed before the next one is scored.
+            del result, values, churned
+
+    with memory_capped(conn, WRITE_MEMORY_GIB):
+        # The 11M contributions (at 440,000 accounts) first, each profile's as it is scored: its matrices
+        # are then not held through the bootstrap, nor scored again for the contributions after it.
+        contributions = write_frames_snapshot(
+            conn, "score_contributions", contribution_batches(scored_profiles(scored), "account_id", as_of), as_of
         )
-        # The contributions are scored again when they are written (_rescored): the profile's
-        # (accounts × indicators) matrices are not held through the bootstrap and the other profiles.
-        contrib_parts.append((profile, in_profile, ids))
-        method_parts.append(method_comparison_of(result, ids, model.spec.methods.gra_rho))
-        result = result.without_matrices()
-        if model.spec.stability.draws:
+        stability_parts: list[pl.DataFrame] = []
+        rank_parts: list[pl.DataFrame] = []
+        for profile, in_profile, ids, result in bootstrap if model.spec.stability.draws else []:
+            values, churned = portfolio[0][in_profile], portfolio[1][in_profile]
             peers, peers_churned, rows = peer_population(model, values, churned, portfolio, in_profile)
             weights, ranks = profile_stability(model, profile, result, peers, peers_churned, rows, ids)
             stability_parts.append(weights)
             rank_parts.append(ranks)
-    del scored  # what is left to write holds its own copies
-    scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
-    scores = scores.with_columns(
-        pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]
-    )
-    scores = _key_accounts(scores, model)
-    scores = scores.join(kpis, on="account_id", how="left")
-    previous_as_of = previous_snapshot(conn, as_of)
-    previous = (
-        conn.sql(
-            "select account_id, score as previous_score from marts.account_scores where as_of_date = ?",
-            params=[previous_as_of],
-        ).pl()
-        if previous_as_of is not None
-        else pl.DataFrame(schema={"account_id": pl.String, "previous_score": pl.Float64})
-    )
-    scores = (
-        scores.join(previous, on="account_id", how="left")
-        .with_columns(
-            pl.lit(as_of).alias("as_of_date"),
-            (pl.col("score") - pl.col("previous_score")).alias("score_change"),
-            pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
-            pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
-            grade_expr(pl.col("score"), pl.col("completeness"), model).alias("grade"),
-            pl.lit(model_version(model), pl.String).alias("model_version"),
+        del scored  # what is left to write holds its own copies
+        scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
+        scores = scores.with_columns(
+            pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]
         )
-        .sort(["rank", "account_id"], nulls_last=True)
-    )
-    counts = {"account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of)}
-    counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
-    counts.update(write_methods(conn, method_parts, as_of))
-    counts.update(write_stability(conn, stability_parts, rank_parts, as_of))
-    # The 11M contributions last (at 440,000 accounts), with the other marts' rows freed.
-    del method_parts, stability_parts, rank_parts
-    counts["score_contributions"] = write_frames_snapshot(
-        conn,
-        "score_contributions",
-        contribution_batches(_rescored(model, portfolio, contrib_parts), "account_id", as_of),
-        as_of,
-    )
-    return SnapshotResult(scores, counts)
+        scores = _key_accounts(scores, model)
+        scores = scores.join(kpis, on="account_id", how="left")
+        previous_as_of = previous_snapshot(conn, as_of)
+        previous = (
+            conn.sql(
+                "select account_id, score as previous_score from marts.account_scores where as_of_date = ?",
+                params=[previous_as_of],
+            ).pl()
+            if previous_as_of is not None
+            else pl.DataFrame(schema={"account_id": pl.String, "previous_score": pl.Float64})
+        )
+        scores = (
+            scores.join(previous, on="account_id", how="left")
+            .with_columns(
+                pl.lit(as_of).alias("as_of_date"),
+                (pl.col("score") - pl.col("previous_score")).alias("score_change"),
+                pl.col("score").rank("min", descending=True).cast(pl.Int32).alias("rank"),
+                pl.col("score").rank("min", descending=True).over("segment").cast(pl.Int32).alias("segment_rank"),
+                grade_expr(pl.col("score"), pl.col("completeness"), model).alias("grade"),
+                pl.lit(model_version(model), pl.String).alias("model_version"),
+            )
+            .sort(["rank", "account_id"], nulls_last=True)
+        )
+        counts = {"account_scores": write_frame_snapshot(conn, "account_scores", scores, as_of)}
+        counts.update(write_weights(conn, weight_rows, consistency_rows, as_of, "account", model_version(model)))
+        counts.update(write_methods(conn, method_parts, as_of))
+        counts.update(write_stability(conn, stability_parts, rank_parts, as_of))
+        counts["score_contributions"] = contributions
+        return SnapshotResult(scores, counts)
 
 
 def write_methods(conn: duckdb.DuckDBPyConnection, parts: list[pl.DataFrame], as_of: dt.date) -> dict[str, int]:
@@ -404,19 +418,10 @@ def contribution_batches(
             rows = slice(first, first + CONTRIBUTION_BATCH)
             batch = contributions_of(result.take(rows), id_column, ids[rows], values[rows])
             yield batch.with_columns(pl.lit(as_of).alias("as_of_date"))
+        # Let go of the part before the next one is made (`parts` may score it then).
+        del result, values
     if empty:
         yield empty_contributions(id_column).with_columns(pl.lit(as_of).alias("as_of_date"))
-
-
-def _rescored(
-    model: ScoringModel, portfolio: tuple[np.ndarray, np.ndarray], parts: list[tuple[Profile, np.ndarray, list[str]]]
-) -> Iterator[tuple[ProfileScores, list[str], np.ndarray]]:
-    """(scores, ids, values) of each (profile, in_profile, ids) part of score_snapshot, scored again as
-    there (the same inputs give the same numbers), one profile at a time: holding every profile's
-    matrices until the insert cost 230 MB at 394,000 accounts, scoring again about a second."""
-    for profile, in_profile, ids in parts:
-        values, churned = portfolio[0][in_profile], portfolio[1][in_profile]
-        yield peer_scores(model, profile, values, churned, portfolio, in_profile)[0], ids, values
 
 
 def empty_contributions(id_column: str) -> pl.DataFrame:

@@ -8,6 +8,7 @@ or a half-written run.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,6 +84,28 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> 
     """Return the first column of the first row of a query (the whole result is consumed)."""
     rows = conn.execute(sql, params).fetchall()
     return rows[0][0] if rows else None
+
+
+def memory_limit_gib(conn: duckdb.DuckDBPyConnection) -> float:
+    """DuckDB's memory_limit setting ('953.6 MiB', '2.0 GiB', ...) in GiB."""
+    number, unit = scalar(conn, "select current_setting('memory_limit')").split()
+    return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}.get(unit, 1.0)
+
+
+@contextmanager
+def memory_capped(conn: duckdb.DuckDBPyConnection, gib: float) -> Iterator[None]:
+    """Run the body with DuckDB's buffer pool capped at `gib` (its own cap if lower), then set the cap back.
+
+    DuckDB shows its cap to a tenth of its unit and keeps a cap set in bytes to a multiple of 256 KiB:
+    the cap comes back as shown, rounded up to a whole MiB, which it then shows and keeps unchanged, so
+    that capping again does not wear it down.
+    """
+    previous = memory_limit_gib(conn)
+    conn.execute(f"set memory_limit = '{math.ceil(min(gib, previous) * 2**10)}MiB'")
+    try:
+        yield
+    finally:
+        conn.execute(f"set memory_limit = '{math.ceil(previous * 2**10)}MiB'")
 
 
 def has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:

@@ -96,3 +96,37 @@ def test_a_snapshot_written_in_batches_replaces_the_date_at_once_or_not_at_all(t
         assert conn.execute(rows).fetchall() == written
         assert write_frames_snapshot(conn, "score_contributions", batches(1), D1) == 2
         assert conn.execute(rows).fetchall() == [("a0", 0.0), ("b0", -1.0)]
+
+
+def test_a_write_under_a_lower_memory_cap_gets_the_cap_back_also_when_it_fails(tmp_path):
+    # The contributions are written under a lower DuckDB cap (scoring/snapshot.py): the batches see the
+    # lower cap, and the connection has its own cap again afterwards, also after a failed write.
+    from kam_pipeline.warehouse.database import memory_capped, memory_limit_gib, write_frames_snapshot
+
+    seen = []
+
+    def batches(fail: bool = False):
+        seen.append(memory_limit_gib(conn))
+        if fail:
+            raise RuntimeError("batch failed")
+        yield pl.DataFrame({"account_id": ["a"], "score": [1.0], "as_of_date": [D1]})
+
+    with duckdb.connect(str(tmp_path / "w.duckdb"), config={"memory_limit": "1GB"}) as conn:
+        conn.execute("create schema marts")
+        own = memory_limit_gib(conn)
+        assert own == pytest.approx(10**9 / 2**30, abs=1e-4)
+        with memory_capped(conn, 0.25):
+            assert write_frames_snapshot(conn, "score_contributions", batches(), D1) == 1
+        with pytest.raises(RuntimeError, match="batch failed"), memory_capped(conn, 0.25):
+            write_frames_snapshot(conn, "score_contributions", batches(fail=True), D1)
+        # Back to the connection's own cap (DuckDB shows it to a tenth of a MiB: within a MiB), and
+        # capping again leaves it there; a cap above the connection's own is not raised to.
+        restored = memory_limit_gib(conn)
+        assert own <= restored < own + 2**-10
+        with memory_capped(conn, 4.0):
+            seen.append(memory_limit_gib(conn))
+        with memory_capped(conn, 0.25):
+            pass
+        assert seen == [0.25, 0.25, restored]
+        assert memory_limit_gib(conn) == restored
+        assert conn.execute("select account_id, score from marts.score_contributions").fetchall() == [("a", 1.0)]

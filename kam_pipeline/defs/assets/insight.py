@@ -168,8 +168,8 @@ def evaluation_report(context: dg.AssetExecutionContext, kam: KamResource) -> dg
     A backfill range reports on its last date only; `kam report --as-of D` writes any other.
     """
     as_of = as_of_dates(context)[-1]
-    data = load(kam.published_path, as_of)
     model = kam.model()
+    data = load(kam.published_path, as_of, model)
     reports = {lang: build_report(kam.published_path, None, as_of, lang, model, data=data) for lang in LANGS}
     scores = data.scores
     return dg.MaterializeResult(

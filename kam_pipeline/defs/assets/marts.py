@@ -15,7 +15,7 @@ from kam_pipeline.report.metadata import accounts_markdown, grade_distribution_m
 from kam_pipeline.scoring.model import ScoringModel
 from kam_pipeline.scoring.people import score_people
 from kam_pipeline.scoring.snapshot import score_snapshot
-from kam_pipeline.warehouse.database import open_connection, scalar, write_sql_snapshot
+from kam_pipeline.warehouse.database import memory_limit_gib, open_connection, scalar, write_sql_snapshot
 from kam_pipeline.warehouse.history import previous_params
 from kam_pipeline.warehouse.order_days import READS as ORDER_DAYS_READS
 from kam_pipeline.warehouse.order_days import TABLE as ORDER_DAYS
@@ -76,15 +76,9 @@ RANGE_ROWS_PER_GIB = 450_000
 def date_batches(conn: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[list[dt.date]]:
     """Split the dates of a range into consecutive batches that one query computes within the memory cap."""
     accounts = scalar(conn, "select count(*) from staging.accounts") or 1
-    most = max(1, int(RANGE_ROWS_PER_GIB * _gib(scalar(conn, "select current_setting('memory_limit')")) // accounts))
+    most = max(1, int(RANGE_ROWS_PER_GIB * memory_limit_gib(conn) // accounts))
     size = -(-len(dates) // -(-len(dates) // most))  # as even as the fewest batches allow
     return [dates[i : i + size] for i in range(0, len(dates), size)]
-
-
-def _gib(setting: str) -> float:
-    """DuckDB's memory_limit setting ('953.6 MiB', '2.0 GiB', ...) in GiB."""
-    number, unit = setting.split()
-    return float(number) * {"KiB": 2**-20, "MiB": 2**-10, "GiB": 1.0, "TiB": 2**10}.get(unit, 1.0)
 
 
 def sql_deps(table: str, layer: str = "marts") -> list[dg.AssetKey]:
