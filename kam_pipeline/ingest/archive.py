@@ -155,9 +155,10 @@ def delivered_rows(
     extra = f"json_object({', '.join(f'{lit(n)}, {positions[n]}' for n in extras)})" if extras else "null"
     not_blank = " or ".join(f"{p} is not null" for p in positions.values())
     stamp = ingested_at if isinstance(ingested_at, str) else ingested_at.isoformat(sep=" ")
-    # The reader numbers the rows in file order itself (a window over the whole file gave the
-    # same numbers but gathered every row in one thread first); a line with no value at all is
-    # no record, but keeps its number.
+    # The rows are numbered in file order as they stream by (a window over the whole file gave the
+    # same numbers but gathered every row in one thread first). DuckDB plans `with ordinality` as a
+    # streaming row_number(), which keeps one file's read, typing and insert in one thread. A line
+    # with no value at all is no record, but keeps its number.
     return f"""
         select {", ".join(ident(c) for c in spec.column_names)}, _extra::json as _extra,
                {lit(file_name)} as _source_file, _row_number, timestamp {lit(stamp)} as _ingested_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ingest_support import (
     write_source,
 )
 from kam_pipeline.ingest.contract import SOURCES
+from kam_pipeline.ingest.reader import scan_file
 
 CHINESE_MANAGERS = [
     row("managers", manager_name="王伟", team_name="华东大客户部"),
@@ -270,6 +272,24 @@ def test_blank_lines_are_not_rows(conn, data_dir):
 
     assert report.files[0].rows_read == 2
     assert staged(conn, "orders", "order_id, _row_number") == [("O1", 1), ("O2", 3)]
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("shift", [-3, -2, -1, 0, 1])
+@pytest.mark.parametrize("then", [b"O9,1\n", b""])
+def test_a_blank_line_is_found_across_the_blocks_a_file_is_read_in(tmp_path, end, shift, then):
+    # The scan reads 1 MiB blocks: a blank line on a block's edge counts, trailing blank lines do not.
+    line = b"O1,1" + end
+    head = b"order_id,line_no" + end + line * ((1 << 20) // len(line))
+    head = head[: (1 << 20) + shift].rsplit(end, 1)[0] + end
+    data = head + end + then.replace(b"\n", end) + end
+    path = tmp_path / "orders.csv"
+    path.write_bytes(data)
+    # Independently: a line with nothing in it, before the last line with content.
+    lines = data.rstrip(b"\r\n").split(b"\n")
+    expected = any(not text.rstrip(b"\r") for text in lines)
+
+    assert scan_file(path) == (hashlib.sha256(data).hexdigest(), expected)
 
 
 def test_row_wider_than_the_header_is_quarantined_not_the_file(conn, data_dir):
