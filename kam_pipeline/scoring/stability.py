@@ -463,7 +463,7 @@ def profile_stability(
         pending.append(_ranks(score).astype(np.int32))
         kept += (_grade_codes(score, completeness, model) == real_code[:, None]).sum(axis=1)
         if sum(p.shape[1] for p in pending) >= width or part.stop == b:
-            extremes = _keep_extremes(np.concatenate([extremes, *pending], axis=1), lowest, highest)
+            extremes = _merge_extremes(extremes, pending, lowest, highest, cells)
             pending = []
     # The percentiles of each account's ranks, a block of accounts at a time.
     rank_low, rank_high = np.zeros(len(own)), np.zeros(len(own))
@@ -492,6 +492,24 @@ def _keep_extremes(values: np.ndarray, lowest: int, highest: int) -> np.ndarray:
     if values.shape[1] <= lowest + highest:
         return values
     return np.concatenate([values[:, :lowest], values[:, -highest:]], axis=1)
+
+
+def _merge_extremes(
+    extremes: np.ndarray, pending: list[np.ndarray], lowest: int, highest: int, cells: int
+) -> np.ndarray:
+    """_keep_extremes of the rows of `extremes` joined with those of `pending`, about `cells` cells at a
+    time, into `extremes` itself once it has the width kept: the joined and sorted rows of every
+    account are not all held at once (rows do not depend on each other)."""
+    joined = extremes.shape[1] + sum(p.shape[1] for p in pending)
+    width = min(joined, lowest + highest)
+    out = extremes if extremes.shape[1] == width else np.empty((len(extremes), width), dtype=extremes.dtype)
+    rows = max(1, cells // max(1, joined))
+    for first in range(0, len(extremes), rows):
+        part = slice(first, first + rows)
+        out[part] = _keep_extremes(
+            np.concatenate([extremes[part], *(p[part] for p in pending)], axis=1), lowest, highest
+        )
+    return out
 
 
 def _with_middle(extremes: np.ndarray, draws: int, lowest: int) -> np.ndarray:
