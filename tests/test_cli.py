@@ -322,6 +322,23 @@ def test_a_run_is_recorded_in_dagster_home(generated_data, tmp_path):
             assert event is not None and event.run_id == run.run_id, spec.key
             if spec.partitions_def is not None:
                 assert AS_OF.isoformat() in instance.get_materialized_partitions(spec.key), spec.key
+        # The scoring step's metadata (taken before its checks) describes the snapshot it wrote.
+        scores = instance.get_latest_materialization_event(dg.AssetKey(["marts", "account_scores"]))
+        contributions = instance.get_latest_materialization_event(dg.AssetKey(["marts", "score_contributions"]))
+    with duckdb.connect(str(tmp_path / "kam.duckdb"), read_only=True) as conn:
+        rows, keys, best = conn.execute(
+            "select count(*), count(*) filter (where is_key_account), min(account_id) filter (where rank = 1) "
+            "from marts.account_scores where as_of_date = ?",
+            [AS_OF],
+        ).fetchone()
+        [(parts,)] = conn.execute(
+            "select count(*) from marts.score_contributions where as_of_date = ?", [AS_OF]
+        ).fetchall()
+    metadata = scores.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == rows > 0
+    assert metadata["key_accounts"].value == keys > 0
+    assert best in metadata["top_accounts"].value
+    assert contributions.asset_materialization.metadata["dagster/row_count"].value == parts > 0
 
 
 def test_dagster_home_that_is_no_folder_is_one_line(generated_data, tmp_path):

@@ -185,7 +185,9 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
     # Of each profile with accounts, what its bootstrap reads: its rows, ids and scores (without matrices).
     bootstrap: list[tuple[Profile, np.ndarray, list[str], ProfileScores]] = []
 
-    def scored_profiles(scored: pl.DataFrame) -> Iterator[tuple[ProfileScores, list[str], np.ndarray]]:
+    def scored_profiles(
+        scored: pl.DataFrame, portfolio: tuple[np.ndarray, np.ndarray]
+    ) -> Iterator[tuple[ProfileScores, list[str], np.ndarray]]:
         """Score each profile of `scored`, collect its score, weight and method rows, and yield its
         (scores, ids, values) for its contributions, which are written as they come."""
         for profile in model.profiles:
@@ -225,7 +227,10 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
         # The 11M contributions (at 440,000 accounts) first, each profile's as it is scored: its matrices
         # are then not held through the bootstrap, nor scored again for the contributions after it.
         contributions = write_frames_snapshot(
-            conn, "score_contributions", contribution_batches(scored_profiles(scored), "account_id", as_of), as_of
+            conn,
+            "score_contributions",
+            contribution_batches(scored_profiles(scored, portfolio), "account_id", as_of),
+            as_of,
         )
         stability_parts: list[pl.DataFrame] = []
         rank_parts: list[pl.DataFrame] = []
@@ -235,7 +240,12 @@ def score_snapshot(conn: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: 
             weights, ranks = profile_stability(model, profile, result, peers, peers_churned, rows, ids)
             stability_parts.append(weights)
             rank_parts.append(ranks)
-        del scored  # what is left to write holds its own copies
+            del values, churned, peers, peers_churned, ids, result
+        # What is left to write holds its own copies. The frame, the portfolio's matrix and the profiles'
+        # ids and scores are freed before the frame of scores is built: at 440,000 accounts, with what the
+        # bootstrap had just freed, that was the step's peak.
+        del scored, portfolio
+        bootstrap.clear()
         scores = pl.concat(score_rows, how="vertical_relaxed") if score_rows else _empty_scores(model)
         scores = scores.with_columns(
             pl.col("score").fill_nan(None), *[pl.col(f"{g}_score").fill_nan(None) for g in model.groups]

@@ -157,18 +157,21 @@ class _Resampler:
         values = np.asarray(values, dtype=float)
         normalized, filled, has_value = prepare(model, profile, values, churned)
         usable = ~np.isnan(filled)
-        self.m, self.n = m, n = values.shape
+        self.m, self.n = values.shape
         self.cols = {g: [j for j, i in enumerate(indicators) if i.group == g] for g in groups}
         self.group_of = np.array([groups.index(i.group) for i in indicators], dtype=int)
         # A draw's score depends on an account only through its row of (filled, usable, has_value):
         # accounts with the same row are scored once, so they keep exactly equal scores (and tie).
-        key = np.column_stack([np.where(usable, filled, 0.0), usable, has_value]) if m else np.zeros((0, 3 * n))
-        first, self.inverse = _distinct_rows(key)
-        # The 0/1 columns as booleans (an eighth of the bytes; the matrix products cast them back exactly),
-        # and the key and the prepared matrices freed before the weights' own arrays are built.
-        self.u_filled = key[first, :n]
-        self.u_usable, self.u_has = key[first, n : 2 * n] > 0, key[first, 2 * n :] > 0
-        del key, filled, usable, has_value
+        filled[~usable] = 0.0  # in place: the values of np.where(usable, filled, 0.0) without a copy
+        first, self.inverse = _distinct_rows((filled, usable, has_value))
+        # Of the distinct rows, each group's columns as the chunks' matrix products read them (not copied
+        # out of one matrix for every chunk), the 0/1 ones as booleans (an eighth of the bytes; the products
+        # cast them back exactly); the prepared matrices are freed before the weights' own arrays are built.
+        self.u = len(first)
+        self.u_filled = {g: filled[np.ix_(first, self.cols[g])] for g in groups}
+        self.u_usable = {g: usable[np.ix_(first, self.cols[g])] for g in groups}
+        self.u_has = has_value[first]
+        del filled, usable, has_value
         self.within_rules = {
             g: _WithinWeights(profile, g, [indicators[j].id for j in self.cols[g]], normalized[:, self.cols[g]])
             for g in groups
@@ -179,8 +182,7 @@ class _Resampler:
 
     def chunks(self, cells: int = _CELLS) -> Iterator[_Chunk]:
         """The draws in order, as many at a time as keep each chunk's arrays near `cells` cells."""
-        groups, cols, m, n = self.model.groups, self.cols, self.m, self.n
-        u = len(self.u_filled)
+        groups, cols, m, n, u = self.model.groups, self.cols, self.m, self.n, self.u
         # The draws' row indices come chunk by chunk from one stream: the same numbers as drawing
         # them all at once, without a draws × rows matrix.
         rng = _rng(self.seed, self.profile.name)
@@ -199,7 +201,7 @@ class _Resampler:
             group_scores = np.full((len(groups), u, c), np.nan)
             for k, g in enumerate(groups):
                 w = within[:, cols[g]].T
-                num, den = self.u_filled[:, cols[g]] @ w, self.u_usable[:, cols[g]] @ w
+                num, den = self.u_filled[g] @ w, self.u_usable[g] @ w
                 np.divide(100.0 * num, den, out=group_scores[k], where=den > 0)
             # Between groups: the draw's weights from the group scores of its own resample.
             between = np.zeros((c, len(groups)))
@@ -226,33 +228,40 @@ class _Resampler:
             scores = np.divide(weighed, total, out=np.full((u, c), np.nan), where=total > 0)
             base = between[:, self.group_of] * within
             sums = base.sum(axis=1)
-            backed = self.u_has @ base.T
+            # A block of rows at a time: the product casts the booleans to a float copy of what it reads.
+            backed = np.empty((u, c))
+            rows = max(1, cells // max(1, n))
+            for row in range(0, u, rows):
+                backed[row : row + rows] = self.u_has[row : row + rows] @ base.T
             np.divide(backed, sums, out=backed, where=sums > 0)
             backed[:, sums <= 0] = 0.0
             yield _Chunk(start, chunk, base, scores, np.clip(backed, 0.0, 1.0))
 
 
-def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first row of each distinct row of `key` (no NaN), and each row's position among those.
+def _distinct_rows(parts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct row of the key np.column_stack(parts) (no NaN), and each row's
+    position among those.
 
     Rows are told apart by a 64-bit hash of their values, then checked equal to their group's
     first row; in the (astronomically rare) case of a collision, by np.unique's exact comparison.
     """
-    if key.shape[0] == 0:
+    m = len(parts[0])
+    if m == 0:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    # Hashed and checked a block of rows at a time: a copy of the whole key (polars' frame of it,
-    # or the rows compared) would be as large as the key. A row's hash depends on that row only.
-    block = max(1, _CELLS // max(1, key.shape[1]))
-    hashes = np.concatenate(
-        [pl.DataFrame(key[start : start + block]).hash_rows(seed=0).to_numpy() for start in range(0, len(key), block)]
-    )
+
+    def key(rows: slice | np.ndarray) -> np.ndarray:
+        return np.column_stack([part[rows] for part in parts])
+
+    # The key is built, hashed and checked a block of rows at a time: whole (as floats) it would be
+    # larger than the matrices it is made of, as would polars' frame of it or the rows compared.
+    # A row's hash depends on that row only.
+    block = max(1, _CELLS // max(1, sum(part.shape[1] for part in parts)))
+    blocks = [slice(start, start + block) for start in range(0, m, block)]
+    hashes = np.concatenate([pl.DataFrame(key(rows)).hash_rows(seed=0).to_numpy() for rows in blocks])
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    if not all(
-        np.array_equal(key[first[inverse[start : start + block]]], key[start : start + block])
-        for start in range(0, key.shape[0], block)
-    ):
-        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    if not all(np.array_equal(key(first[inverse[rows]]), key(rows)) for rows in blocks):
+        _, first, inverse = np.unique(key(slice(None)), axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
     return first, inverse
 
@@ -454,7 +463,7 @@ def profile_stability(
         pending.append(_ranks(score).astype(np.int32))
         kept += (_grade_codes(score, completeness, model) == real_code[:, None]).sum(axis=1)
         if sum(p.shape[1] for p in pending) >= width or part.stop == b:
-            extremes = _keep_extremes(np.concatenate([extremes, *pending], axis=1), lowest, highest)
+            extremes = _merge_extremes(extremes, pending, lowest, highest, cells)
             pending = []
     # The percentiles of each account's ranks, a block of accounts at a time.
     rank_low, rank_high = np.zeros(len(own)), np.zeros(len(own))
@@ -483,6 +492,24 @@ def _keep_extremes(values: np.ndarray, lowest: int, highest: int) -> np.ndarray:
     if values.shape[1] <= lowest + highest:
         return values
     return np.concatenate([values[:, :lowest], values[:, -highest:]], axis=1)
+
+
+def _merge_extremes(
+    extremes: np.ndarray, pending: list[np.ndarray], lowest: int, highest: int, cells: int
+) -> np.ndarray:
+    """_keep_extremes of the rows of `extremes` joined with those of `pending`, about `cells` cells at a
+    time, into `extremes` itself once it has the width kept: the joined and sorted rows of every
+    account are not all held at once (rows do not depend on each other)."""
+    joined = extremes.shape[1] + sum(p.shape[1] for p in pending)
+    width = min(joined, lowest + highest)
+    out = extremes if extremes.shape[1] == width else np.empty((len(extremes), width), dtype=extremes.dtype)
+    rows = max(1, cells // max(1, joined))
+    for first in range(0, len(extremes), rows):
+        part = slice(first, first + rows)
+        out[part] = _keep_extremes(
+            np.concatenate([extremes[part], *(p[part] for p in pending)], axis=1), lowest, highest
+        )
+    return out
 
 
 def _with_middle(extremes: np.ndarray, draws: int, lowest: int) -> np.ndarray:

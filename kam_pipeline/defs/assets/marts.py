@@ -290,19 +290,21 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
         for batch in date_batches(conn, as_of_dates(context)):
             for as_of in batch:
                 result = score_snapshot(conn, model, as_of)
+                # The last date's metadata is taken at once: its frame of scores (hundreds of MB at
+                # 440,000 accounts) is then not held through the checks and the steps after this one.
+                counts, scores = result.counts, result.account_scores
+                metadata = {
+                    "dagster/row_count": counts["account_scores"],
+                    "top_accounts": dg.MetadataValue.md(accounts_markdown(scores, 10)),
+                    "grade_distribution": dg.MetadataValue.md(grade_distribution_markdown(scores)),
+                    "key_accounts": int(scores.get_column("is_key_account").sum()),
+                }
+                del result, scores
             for table, results in per_date.items():
                 results.update(mart_check_results(conn, _mart(table), batch))
     checks = {table: merge_check_results(results) for table, results in per_date.items()}
-    scores = result.account_scores
     yield dg.MaterializeResult(
-        asset_key=_mart("account_scores"),
-        metadata={
-            "dagster/row_count": result.counts["account_scores"],
-            "top_accounts": dg.MetadataValue.md(accounts_markdown(scores, 10)),
-            "grade_distribution": dg.MetadataValue.md(grade_distribution_markdown(scores)),
-            "key_accounts": int(scores.get_column("is_key_account").sum()),
-        },
-        check_results=checks["account_scores"],
+        asset_key=_mart("account_scores"), metadata=metadata, check_results=checks["account_scores"]
     )
     for table in (
         "score_contributions",
@@ -315,7 +317,7 @@ def account_scores(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
     ):
         yield dg.MaterializeResult(
             asset_key=_mart(table),
-            metadata={"dagster/row_count": result.counts[table]},
+            metadata={"dagster/row_count": counts[table]},
             check_results=checks.get(table, []),
         )
 
