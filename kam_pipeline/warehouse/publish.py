@@ -342,7 +342,7 @@ def _write_part(
     # A name made of our timestamp and a random id: never an existing file, never quoted wrongly.
     conn.execute(
         f"copy (select * from {_quoted(relation)}{where}) to {_literal(str(path))} "
-        "(format parquet, compression zstd, row_group_size 1000000)"
+        "(format parquet, compression zstd)"
     )
     if rows is None:
         rows = conn.execute(f"select count(*) from read_parquet({_literal(str(path))})").fetchone()[0]
