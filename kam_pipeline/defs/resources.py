@@ -14,8 +14,8 @@ from pydantic import PrivateAttr
 from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_path
 from kam_pipeline.quality.suites import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
-from kam_pipeline.settings import Settings, env
-from kam_pipeline.warehouse.database import work_path_for
+from kam_pipeline.settings import Settings
+from kam_pipeline.warehouse.database import bounded_memory, work_path_for
 from kam_pipeline.warehouse.runlock import run_lock
 
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
@@ -114,16 +114,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
     # BI drivers and shells that embed DuckDB 1.5 (the newest CLI on PyPI among them) can then
     # open the published file. Applies when the working database is first created.
     # DuckDB's buffer pool defaults to 80 % of RAM; a daily job shares its machine, so it is
-    # capped (KAM_DUCKDB_MEMORY, default 1GB) and larger work spills to disk next to the file.
+    # capped (bounded_memory: KAM_DUCKDB_MEMORY, default 1GB) and larger work spills to disk.
     # DuckDB checkpoints the write-ahead log into the file whenever it passes 16 MB: at 10M order
     # lines that was a 1-1.7 s pause every few snapshot writes. The log may grow to 1 GB instead;
     # closing each step's connection and publishing checkpoint it anyway.
-    # DuckDB's allocator keeps freed memory until a thread of its own returns it: without them,
-    # reading the 440,000 accounts' indicators left 200 MB resident until the connection closed.
-    config = {
-        "allocator_background_threads": True,
-        "storage_compatibility_version": "v1.5.0",
-        "memory_limit": env("KAM_DUCKDB_MEMORY"),
-        "checkpoint_threshold": "1GB",
-    }
+    config = {**bounded_memory(), "storage_compatibility_version": "v1.5.0", "checkpoint_threshold": "1GB"}
     return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path), connection_config=config)}

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from kam_pipeline.warehouse.database import has_tables
+from kam_pipeline.warehouse.database import has_tables, literal
 from kam_pipeline.warehouse.files import atomic_path, fsync_dir, fsync_file, remove_stale_temporaries
 
 # Published relations by schema; None: all of them (minus the internal staging tables below).
@@ -328,7 +328,7 @@ def _write_part(
     directory = folder / relation.schema / relation.name
     where = ""
     if source_file is not None:
-        where = f" where coalesce({FILE_COLUMN}, '') = {_literal(source_file)}"
+        where = f" where coalesce({FILE_COLUMN}, '') = {literal(source_file)}"
         # File names can hold any character: the Parquet file is named by a digest of it.
         token = f"{token}-{hashlib.sha256(source_file.encode()).hexdigest()[:12]}"
     elif date is not None:
@@ -340,12 +340,12 @@ def _write_part(
     directory.mkdir(parents=True, exist_ok=True)
     path = (directory / f"{token}.parquet").resolve()
     # A name made of our timestamp and a random id: never an existing file, never quoted wrongly.
+    # DuckDB's default row groups (122,880 rows): groups of 1M rows cost a fifth more CPU to write.
     conn.execute(
-        f"copy (select * from {_quoted(relation)}{where}) to {_literal(str(path))} "
-        "(format parquet, compression zstd)"
+        f"copy (select * from {_quoted(relation)}{where}) to {literal(str(path))} (format parquet, compression zstd)"
     )
     if rows is None:
-        rows = conn.execute(f"select count(*) from read_parquet({_literal(str(path))})").fetchone()[0]
+        rows = conn.execute(f"select count(*) from read_parquet({literal(str(path))})").fetchone()[0]
     return Part(relation.qualified, date, str(path), rows, fingerprint, relation.layout, source_file)
 
 
@@ -370,10 +370,10 @@ def _write_catalog(
         for relation in relations:
             cat.execute(_view_sql(relation, by_relation.get(relation.qualified, [])))
             if relation.comment:
-                cat.execute(f"comment on view {_quoted(relation)} is {_literal(relation.comment)}")
+                cat.execute(f"comment on view {_quoted(relation)} is {literal(relation.comment)}")
             for name, _, comment in relation.columns:
                 if comment:
-                    cat.execute(f'comment on column {_quoted(relation)}."{name}" is {_literal(comment)}')
+                    cat.execute(f'comment on column {_quoted(relation)}."{name}" is {literal(comment)}')
         cat.execute(
             "create table publish.files (relation varchar not null, as_of_date date, path varchar not null, "
             "rows bigint not null, fingerprint varchar, layout varchar, source_file varchar)"
@@ -416,7 +416,7 @@ def _view_sql(relation: Relation, parts: list[Part]) -> str:
     if not parts:
         nulls = ", ".join(f'cast(null as {kind}) as "{name}"' for name, kind, _ in relation.columns)
         return f"create view {_quoted(relation)} as select {nulls} where false"
-    files = ", ".join(_literal(p.path) for p in parts)
+    files = ", ".join(literal(p.path) for p in parts)
     by_name = "false" if all(p.layout == relation.layout for p in parts) else "true"
     return (
         f"create view {_quoted(relation)} as select {columns} "
@@ -497,11 +497,6 @@ def _collect_garbage(folder: Path, kept: set[str], expired: set[str]) -> None:
 
 def _quoted(relation: Relation) -> str:
     return f'{relation.schema}."{relation.name}"'
-
-
-def _literal(text: str) -> str:
-    # COPY and COMMENT ON take literals, not parameters; the texts are ours, quoted anyway.
-    return "'" + text.replace("'", "''") + "'"
 
 
 def published_bytes(db_path: str | Path) -> int:
