@@ -10,7 +10,7 @@ import duckdb
 from kam_pipeline.ingest.contract import Source
 from kam_pipeline.ingest.mapping import SourceMapping
 from kam_pipeline.ingest.rules_sql import stage_query
-from kam_pipeline.warehouse.database import scalar
+from kam_pipeline.warehouse.database import scalar, setting
 
 
 def type_and_validate(
@@ -33,15 +33,11 @@ def type_and_validate(
     # full, and the next checkpoint merges and compresses those again (4 CPU-s for the 4.4M invoice
     # rows at 10M order lines). The rows carry their own file and row number, and every query of
     # them that needs an order names it: any order will do.
-    ordered = scalar(conn, "select current_setting('preserve_insertion_order')")
-    conn.execute("set preserve_insertion_order = false")
-    try:
+    with setting(conn, "preserve_insertion_order", False):
         staged = scalar(
             conn,
             f"insert into staging.{spec.name}_typed by name {typed or stage_query(spec.name, rows, mapping.values)}",
         )
-    finally:
-        conn.execute(f"set preserve_insertion_order = {str(ordered).lower()}")
     conn.execute(
         'insert into quarantine.rule_violations (source, _source_file, _row_number, "column", rule, value, stage) '
         "select $source, _source_file, _row_number, v.column, v.rule, v.value, 'row' "

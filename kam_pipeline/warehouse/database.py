@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,24 @@ def memory_limit_gib(conn: duckdb.DuckDBPyConnection) -> float:
 
 
 @contextmanager
-def memory_capped(conn: duckdb.DuckDBPyConnection, gib: float) -> Iterator[None]:
+def setting(conn: duckdb.DuckDBPyConnection, name: str, value: object, restore: object = None) -> Iterator[None]:
+    """Run the body with DuckDB's setting `name` (ours, not a user's text) at `value`, then set it back to
+    what it was, or to `restore` when given, also when the body fails."""
+    previous = scalar(conn, "select current_setting(?)", [name]) if restore is None else restore
+    conn.execute(f"set {name} = {_setting_literal(value)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"set {name} = {_setting_literal(previous)}")
+
+
+def _setting_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else literal(str(value))
+
+
+def memory_capped(conn: duckdb.DuckDBPyConnection, gib: float) -> AbstractContextManager[None]:
     """Run the body with DuckDB's buffer pool capped at `gib` (its own cap if lower), then set the cap back.
 
     DuckDB shows its cap to a tenth of its unit and keeps a cap set in bytes to a multiple of 256 KiB:
@@ -110,11 +127,9 @@ def memory_capped(conn: duckdb.DuckDBPyConnection, gib: float) -> Iterator[None]
     that capping again does not wear it down.
     """
     previous = memory_limit_gib(conn)
-    conn.execute(f"set memory_limit = '{math.ceil(min(gib, previous) * 2**10)}MiB'")
-    try:
-        yield
-    finally:
-        conn.execute(f"set memory_limit = '{math.ceil(previous * 2**10)}MiB'")
+    return setting(
+        conn, "memory_limit", f"{math.ceil(min(gib, previous) * 2**10)}MiB", restore=f"{math.ceil(previous * 2**10)}MiB"
+    )
 
 
 def has_tables(conn: duckdb.DuckDBPyConnection, schema: str, *tables: str) -> bool:

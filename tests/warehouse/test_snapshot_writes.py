@@ -130,3 +130,30 @@ def test_a_write_under_a_lower_memory_cap_gets_the_cap_back_also_when_it_fails(t
         assert seen == [0.25, 0.25, restored]
         assert memory_limit_gib(conn) == restored
         assert conn.execute("select account_id, score from marts.score_contributions").fetchall() == [("a", 1.0)]
+
+
+def test_a_setting_holds_for_its_block_and_comes_back_also_when_the_block_fails():
+    # Staged rows are inserted with preserve_insertion_order off (ingest/row_rules.py); the connection's
+    # own value comes back afterwards, whatever it was, also after a failed insert.
+    from kam_pipeline.warehouse.database import setting
+
+    def current(conn, name):
+        return conn.execute("select current_setting(?)", [name]).fetchone()[0]
+
+    with duckdb.connect() as conn:
+        for own in (True, False):
+            conn.execute(f"set preserve_insertion_order = {str(own).lower()}")
+            with setting(conn, "preserve_insertion_order", not own):
+                assert current(conn, "preserve_insertion_order") is (not own)
+            assert current(conn, "preserve_insertion_order") is own
+            with pytest.raises(duckdb.Error), setting(conn, "preserve_insertion_order", not own):
+                conn.execute("select * from no_such_table")
+            assert current(conn, "preserve_insertion_order") is own
+        # Texts and numbers too; `restore` is what is set back when given.
+        threads = current(conn, "threads")
+        with setting(conn, "threads", threads + 1):
+            assert current(conn, "threads") == threads + 1
+        assert current(conn, "threads") == threads
+        with setting(conn, "default_null_order", "nulls_first", restore="nulls_last"):
+            assert current(conn, "default_null_order").lower() == "nulls_first"
+        assert current(conn, "default_null_order").lower() == "nulls_last"
