@@ -340,7 +340,8 @@ def _write_part(
     directory.mkdir(parents=True, exist_ok=True)
     path = (directory / f"{token}.parquet").resolve()
     # A name made of our timestamp and a random id: never an existing file, never quoted wrongly.
-    # DuckDB's default row groups (122,880 rows): groups of 1M rows cost a fifth more CPU to write.
+    # DuckDB's default row groups (122,880 rows): groups of 1M rows cost a fifth more CPU to write and
+    # were held in memory meanwhile (the step's resident set at 10M: 1.3 GiB against 0.9).
     conn.execute(
         f"copy (select * from {_quoted(relation)}{where}) to {literal(str(path))} (format parquet, compression zstd)"
     )
