@@ -482,12 +482,11 @@ def _failure_reason(result) -> str:
 
 
 def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
-    import duckdb
 
     from kam_pipeline.ingest.load import NO_SOURCE
-    from kam_pipeline.warehouse.database import scalar
+    from kam_pipeline.warehouse.database import read_only, scalar
 
-    with duckdb.connect(str(db), read_only=True) as conn:
+    with read_only(db) as conn:
         log = conn.execute(
             "select source, file_name, status, rows_read, rows_quarantined, reason from raw.ingest_log order by source, file_name"
         ).fetchall()

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from kam_pipeline.scoring.model import ScoringModel, load_model
-from kam_pipeline.warehouse.database import bounded_memory, literal
+from kam_pipeline.warehouse.database import read_only
 from kam_pipeline.warehouse.history import previous_snapshot, stored_snapshots
 
 # The trend charts show the last TREND_SNAPSHOTS stored snapshots up to the as-of date (a
@@ -143,30 +143,13 @@ def _sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return frame.sort(present, nulls_last=True) if present else frame
 
 
-def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
-    """A connection reading the published file, its memory bounded as the run's own connections (the
-    report runs in the run's process, after the scores).
-
-    The file is attached read-only to an in-memory database of those settings rather than opened: DuckDB
-    refuses a second connection to a file this process holds open (a notebook, a test) with other settings.
-    """
-    conn = duckdb.connect(config=bounded_memory())
-    try:
-        conn.execute(f"attach {literal(str(db_path))} as published (read_only)")
-        conn.execute("use published")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 def load(db_path: str | Path, as_of: dt.date | None = None, model: ScoringModel | None = None) -> ReportData:
     """Read the snapshot `as_of` (default: the latest) and its history from the published file, for a
     report on `model` (default: the shipped model; its KPI targets name indicator columns to read)."""
     db_path = Path(db_path)
     if not db_path.is_file():
         raise ReportError(f"database not found: {db_path}")
-    with _connect(db_path) as conn:
+    with read_only(db_path) as conn:
         if not _exists(conn, "marts", "account_scores"):
             raise ReportError(f"{db_path} has no marts.account_scores: run `kam run` first")
         snapshots = stored_snapshots(conn)

@@ -49,6 +49,23 @@ def bounded_memory() -> dict[str, object]:
     return {"memory_limit": env("KAM_DUCKDB_MEMORY"), "allocator_background_threads": True}
 
 
+def read_only(db_path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a DuckDB file (the published catalog) with the run's memory bounds: the
+    report, the Parquet export and the run's summary read it in the run's own process.
+
+    The file is attached to an in-memory database of those settings rather than opened: DuckDB refuses a
+    second connection to a file this process holds open (a notebook, a test) with other settings.
+    """
+    conn = duckdb.connect(config=bounded_memory())
+    try:
+        conn.execute(f"attach {literal(str(db_path))} as published (read_only)")
+        conn.execute("use published")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def ident(name: str) -> str:
     """`name` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'

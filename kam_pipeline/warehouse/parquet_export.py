@@ -13,8 +13,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-import duckdb
-
+from kam_pipeline.warehouse.database import read_only
 from kam_pipeline.warehouse.files import atomic_path
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -23,7 +22,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 def export_marts(db_path: Path, out_dir: Path, as_of: dt.date | None = None) -> dict[str, int]:
     """Write every marts table's snapshots (or only `as_of`) as Parquet; return files written per table."""
     written: dict[str, int] = {}
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    with read_only(db_path) as conn:
         names = [
             r[0]
             for r in conn.execute(

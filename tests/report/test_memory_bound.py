@@ -1,13 +1,13 @@
-"""The report reads the published file under the run's memory settings, also while the process holds the file
-open with settings of its own (DuckDB refuses a second connection to it with other settings)."""
+"""A read-only connection to the published file (the report, the Parquet export, the run's summary) has the run's
+memory settings, also while the process holds the file open with settings of its own (DuckDB refuses a second
+connection to it with other settings)."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from kam_pipeline.report.data import _connect
-from kam_pipeline.warehouse.database import memory_limit_gib
+from kam_pipeline.warehouse.database import memory_limit_gib, read_only
 
 
 def _published(tmp_path):
@@ -25,7 +25,7 @@ def _read(conn):
 def test_the_report_reads_under_the_runs_memory_cap(tmp_path, monkeypatch):
     path = _published(tmp_path)
     monkeypatch.setenv("KAM_DUCKDB_MEMORY", "300MB")
-    with _connect(path) as conn:
+    with read_only(path) as conn:
         # 300 MB as DuckDB shows it (286.1 MiB): far below its default of 80 % of the machine's memory.
         assert 0.27 < memory_limit_gib(conn) < 0.28
         assert conn.execute("select current_setting('allocator_background_threads')").fetchone() == (True,)
@@ -39,7 +39,7 @@ def test_a_file_the_process_holds_open_with_other_settings_is_read_under_the_run
     path = _published(tmp_path)
     monkeypatch.setenv("KAM_DUCKDB_MEMORY", "300MB")
     with duckdb.connect(str(path), read_only=True, config={"memory_limit": "700MB"}) as held:
-        with _connect(path) as conn:
+        with read_only(path) as conn:
             assert _read(conn) == [(7,)]
             assert 0.27 < memory_limit_gib(conn) < 0.28
         # The holder's connection and settings are untouched.
