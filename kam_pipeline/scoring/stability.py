@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from kam_pipeline.scoring.engine import ProfileScores, prepare, resolve_weights
 from kam_pipeline.scoring.model import Profile, ScoringModel, WeightSpec
@@ -117,13 +118,25 @@ def bootstrap(
     weights = np.zeros((b, n))
     score = np.zeros((m, b))
     completeness = np.zeros((m, b))
-    for chunk in resampler.chunks(cells):
-        part = slice(chunk.start, chunk.start + len(chunk.samples))
-        samples[part] = chunk.samples
-        weights[part] = chunk.weights
-        score[:, part] = chunk.score[resampler.inverse]
-        completeness[:, part] = chunk.completeness[resampler.inverse]
+    with _narrow_products():
+        for chunk in resampler.chunks(cells):
+            part = slice(chunk.start, chunk.start + len(chunk.samples))
+            samples[part] = chunk.samples
+            weights[part] = chunk.weights
+            score[:, part] = chunk.score[resampler.inverse]
+            completeness[:, part] = chunk.completeness[resampler.inverse]
     return Draws(samples=samples, weights=weights, score=score, completeness=completeness)
+
+
+def _narrow_products() -> threadpool_limits:
+    """One BLAS thread while a bootstrap runs (for the whole process: OpenBLAS's setting is global).
+
+    The chunks' matrix products are narrow (a group's few indicators, a chunk's few draws): a
+    second OpenBLAS thread mostly waited for the first. In a daily run at 44,053 accounts the
+    scoring step took 4.3 CPU-s in 4.1 s with one thread, 5.7 CPU-s in the same wall time with
+    two; 48 against about 65 CPU-s at 440,529 accounts, about a second longer (docs/performance.md).
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass
@@ -176,66 +189,91 @@ class _Resampler:
             g: _WithinWeights(profile, g, [indicators[j].id for j in self.cols[g]], normalized[:, self.cols[g]])
             for g in groups
         }
+        # The entropy groups' columns side by side, as each chunk's counts of the rows are multiplied
+        # by them: two matrix products for all those groups at once (see _entropy_terms).
+        entropic = [g for g in groups if self.within_rules[g].entropy]
+        self.entropy_bounds: dict[str, tuple[int, int]] = {}
+        for g in entropic:
+            start = sum(len(self.cols[e]) for e in self.entropy_bounds)
+            self.entropy_bounds[g] = (start, start + len(self.cols[g]))
+        self.entropy_known, self.entropy_terms = _entropy_terms(
+            normalized[:, [j for g in entropic for j in self.cols[g]]]
+        )
         self.fixed_between = None
         if not _varies(profile.group_weights):
             self.fixed_between = resolve_weights(profile.group_weights, groups, None, profile.name, "groups").final
 
     def chunks(self, cells: int = _CELLS) -> Iterator[_Chunk]:
         """The draws in order, as many at a time as keep each chunk's arrays near `cells` cells."""
-        groups, cols, m, n, u = self.model.groups, self.cols, self.m, self.n, self.u
+        m = self.m
         # The draws' row indices come chunk by chunk from one stream: the same numbers as drawing
         # them all at once, without a draws × rows matrix.
         rng = _rng(self.seed, self.profile.name)
         # Bounded by the distinct rows (groups × rows × draws of group scores) and by the rows
         # (each draw's count of every row; scores of every row), so that many equal rows do not
         # let a chunk grow with the draws.
-        step = max(1, cells // max(1, u * max(1, len(groups)), m))
+        step = max(1, cells // max(1, self.u * max(1, len(self.model.groups)), m))
         for start in range(0, self.draws, step):
             c = min(step, self.draws - start)
-            chunk = rng.integers(0, m, size=(c, m)) if m else np.zeros((c, 0), dtype=int)
-            within = np.zeros((c, n))
-            for g in groups:
-                within[:, cols[g]] = self.within_rules[g].draws(chunk)
-            # Group scores of every distinct row and draw (groups × rows × draws): 100 · Σ w·value / Σ w
-            # over the row's usable indicators of the group (two matrix products), NaN where none is usable.
-            group_scores = np.full((len(groups), u, c), np.nan)
-            for k, g in enumerate(groups):
-                w = within[:, cols[g]].T
-                num, den = self.u_filled[g] @ w, self.u_usable[g] @ w
-                np.divide(100.0 * num, den, out=group_scores[k], where=den > 0)
-            # Between groups: the draw's weights from the group scores of its own resample.
-            between = np.zeros((c, len(groups)))
-            for b, rows in enumerate(chunk):
-                between[b] = (
-                    self.fixed_between
-                    if self.fixed_between is not None
-                    else resolve_weights(
-                        self.profile.group_weights,
-                        groups,
-                        group_scores[:, self.inverse[rows], b].T / 100.0,
-                        self.profile.name,
-                        "groups",
-                    ).final
-                )
-            # The score: the group scores weighted by the draw's group weights, shared among the groups
-            # the row has (as weight_shares does), NaN when it has none with a positive weight.
-            weighed, total = np.zeros((u, c)), np.zeros((u, c))
-            for k in range(len(groups)):
-                present = ~np.isnan(group_scores[k])
-                w = np.where(present, between[None, :, k], 0.0)
-                total += w
-                weighed += w * np.where(present, group_scores[k], 0.0)
-            scores = np.divide(weighed, total, out=np.full((u, c), np.nan), where=total > 0)
-            base = between[:, self.group_of] * within
-            sums = base.sum(axis=1)
-            # A block of rows at a time: the product casts the booleans to a float copy of what it reads.
-            backed = np.empty((u, c))
-            rows = max(1, cells // max(1, n))
-            for row in range(0, u, rows):
-                backed[row : row + rows] = self.u_has[row : row + rows] @ base.T
-            np.divide(backed, sums, out=backed, where=sums > 0)
-            backed[:, sums <= 0] = 0.0
-            yield _Chunk(start, chunk, base, scores, np.clip(backed, 0.0, 1.0))
+            yield self._chunk(start, rng.integers(0, m, size=(c, m)) if m else np.zeros((c, 0), dtype=int), cells)
+
+    def _chunk(self, start: int, chunk: np.ndarray, cells: int) -> _Chunk:
+        """The weights and the scores of every distinct row of the draws `chunk` (draws × rows), from
+        draw `start` on; `cells` bounds the rows of one matrix product."""
+        groups, cols, n, u = self.model.groups, self.cols, self.n, self.u
+        c = len(chunk)
+        within = np.zeros((c, n))
+        # The sums the entropy weights of every entropy group read, from each draw's count of every row.
+        sums: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        if self.entropy_bounds:
+            counts = _counts(chunk, self.m)
+            n_known, terms = counts @ self.entropy_known, counts @ self.entropy_terms
+            del counts
+            k = n_known.shape[1]
+            for g, (a, b) in self.entropy_bounds.items():
+                sums[g] = (n_known[:, a:b], terms[:, a:b], terms[:, k + a : k + b])
+        for g in groups:
+            within[:, cols[g]] = self.within_rules[g].draws(chunk, sums.get(g))
+        # Group scores of every distinct row and draw (groups × rows × draws): 100 · Σ w·value / Σ w
+        # over the row's usable indicators of the group (two matrix products), NaN where none is usable.
+        group_scores = np.full((len(groups), u, c), np.nan)
+        for k, g in enumerate(groups):
+            w = within[:, cols[g]].T
+            num, den = self.u_filled[g] @ w, self.u_usable[g] @ w
+            np.divide(100.0 * num, den, out=group_scores[k], where=den > 0)
+        # Between groups: the draw's weights from the group scores of its own resample.
+        between = np.zeros((c, len(groups)))
+        for b, rows in enumerate(chunk):
+            between[b] = (
+                self.fixed_between
+                if self.fixed_between is not None
+                else resolve_weights(
+                    self.profile.group_weights,
+                    groups,
+                    group_scores[:, self.inverse[rows], b].T / 100.0,
+                    self.profile.name,
+                    "groups",
+                ).final
+            )
+        # The score: the group scores weighted by the draw's group weights, shared among the groups
+        # the row has (as weight_shares does), NaN when it has none with a positive weight.
+        weighed, total = np.zeros((u, c)), np.zeros((u, c))
+        for k in range(len(groups)):
+            present = ~np.isnan(group_scores[k])
+            w = np.where(present, between[None, :, k], 0.0)
+            total += w
+            weighed += w * np.where(present, group_scores[k], 0.0)
+        scores = np.divide(weighed, total, out=np.full((u, c), np.nan), where=total > 0)
+        base = between[:, self.group_of] * within
+        sums = base.sum(axis=1)
+        # A block of rows at a time: the product casts the booleans to a float copy of what it reads.
+        backed = np.empty((u, c))
+        rows = max(1, cells // max(1, n))
+        for row in range(0, u, rows):
+            backed[row : row + rows] = self.u_has[row : row + rows] @ base.T
+        np.divide(backed, sums, out=backed, where=sums > 0)
+        backed[:, sums <= 0] = 0.0
+        return _Chunk(start, chunk, base, scores, np.clip(backed, 0.0, 1.0))
 
 
 def _distinct_rows(parts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -270,9 +308,9 @@ class _WithinWeights:
     """The weights inside one group for a chunk of draws (draws × the group's indicators).
 
     Weights no resample can change are computed once. Entropy weights, alone or as the objective
-    half of a combination, are computed for all the draws of a chunk at once from each draw's
-    count of every row (see _entropy_of_counts); other objective weights (CRITIC) are recomputed
-    on each draw's resampled rows with the engine's resolve_weights.
+    half of a combination, are computed for all the draws of a chunk at once from sums over each
+    draw's count of every row (see _entropy_of_sums); other objective weights (CRITIC) are
+    recomputed on each draw's resampled rows with the engine's resolve_weights.
     """
 
     def __init__(self, profile: Profile, group: str, items: list[str], matrix: np.ndarray) -> None:
@@ -285,36 +323,28 @@ class _WithinWeights:
         self.subjective = None
         if self.entropy and self.spec.method == "combined":
             self.subjective = resolve_weights(self.spec.subjective, items, None, self.profile, self.level).final
-        if self.entropy:
-            known = ~np.isnan(matrix)
-            x = np.where(known, matrix, 0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xlogx = np.where(known & (x > 0), x * np.log(x), 0.0)
-            self.known, self.x, self.xlogx = known, x, xlogx
         if self.fixed is not None or self.entropy:
             self.matrix = None  # only CRITIC resolves each draw's weights on the resampled rows
 
     def _resolve(self, rows: np.ndarray) -> np.ndarray:
         return resolve_weights(self.spec, self.items, self.matrix[rows], self.profile, self.level).final
 
-    def draws(self, chunk: np.ndarray) -> np.ndarray:
+    def draws(self, chunk: np.ndarray, sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """The weights of each draw of `chunk` (draws × rows); entropy weights from `sums`, the draws'
+        sums over the group's columns (_counts(chunk, m) @ the columns of _entropy_terms)."""
         c, k = len(chunk), len(self.items)
         if self.fixed is not None:
             return np.broadcast_to(self.fixed, (c, k))
         if not self.entropy:
             return np.stack([self._resolve(rows) for rows in chunk]) if c else np.zeros((0, k))
-        m = self.m
-        counts = np.zeros((c, m))
-        if m:
-            counts = np.bincount((chunk + m * np.arange(c)[:, None]).reshape(-1), minlength=c * m)
-            counts = counts.reshape(c, m).astype(float)
+        assert sums is not None, "entropy weights read the draws' sums"
         if self.subjective is None:
-            return _entropy_of_counts(counts, self.known, self.x, self.xlogx, np.ones(k, dtype=bool))
+            return _entropy_of_sums(self.m, *sums, np.ones(k, dtype=bool))
         # combined: the objective weights of the items the subjective weights keep (as resolve_weights).
         kept = self.subjective > 0
         if not kept.any():
             kept = np.ones(k, dtype=bool)
-        objective = _entropy_of_counts(counts, self.known, self.x, self.xlogx, kept)
+        objective = _entropy_of_sums(self.m, *sums, kept)
         spec = self.spec
         return (
             np.stack(
@@ -325,28 +355,49 @@ class _WithinWeights:
         )
 
 
-def _entropy_of_counts(
-    counts: np.ndarray, known: np.ndarray, x: np.ndarray, xlogx: np.ndarray, kept: np.ndarray
-) -> np.ndarray:
-    """Entropy weights (as entropy_weights on the imputed resample) of every draw, from its counts.
+def _counts(chunk: np.ndarray, m: int) -> np.ndarray:
+    """How many times each draw of `chunk` (draws × m row indices) holds each of the m rows, as floats."""
+    c = len(chunk)
+    if not m:
+        return np.zeros((c, 0))
+    counts = np.bincount((chunk + m * np.arange(c)[:, None]).reshape(-1), minlength=c * m)
+    return counts.reshape(c, m).astype(float)
 
-    A draw holds row i counts[b, i] times. Each column's missing values are imputed with the
-    resample's column mean μ (as the engine does), so its sum S = Σ c·x + N_missing·μ and
-    Σ x ln x = Σ c·x ln x + N_missing·μ ln μ; then Σ p ln p = Σ x ln x / S − ln S, e = −Σ p ln p / ln m,
-    d = 1 − e (0 below the noise floor, and for a column summing to 0), w = d / Σ d over the `kept`
-    columns (0 elsewhere), equal weights over them when no column discriminates or m < 2.
-    Returns draws × columns. The sums run in another order than entropy_weights', so the weights
-    agree with it to rounding (about 1e-12), not bit for bit.
+
+def _entropy_terms(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of a normalised matrix (rows × k, NaN where missing), what the entropy sums of a draw read:
+    which values are known (booleans, rows × k) and, side by side, x and x ln x (0 where missing or
+    0; rows × 2k)."""
+    known = ~np.isnan(matrix)
+    terms = np.zeros((matrix.shape[0], 2 * matrix.shape[1]))
+    k = matrix.shape[1]
+    x = terms[:, :k]
+    np.copyto(x, matrix, where=known)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.multiply(x, np.log(x), out=terms[:, k:], where=known & (x > 0))
+    return known, terms
+
+
+def _entropy_of_sums(
+    m: int, n_known: np.ndarray, s_known: np.ndarray, t_known: np.ndarray, kept: np.ndarray
+) -> np.ndarray:
+    """Entropy weights (as entropy_weights on the imputed resample of m rows) of every draw, from its
+    sums: with counts[b, i] the times draw b holds row i, n_known = counts @ known, s_known =
+    counts @ x and t_known = counts @ x ln x (see _entropy_terms), each draws × columns.
+
+    Each column's missing values are imputed with the resample's column mean μ (as the engine
+    does), so its sum S = Σ c·x + N_missing·μ and Σ x ln x = Σ c·x ln x + N_missing·μ ln μ; then
+    Σ p ln p = Σ x ln x / S − ln S, e = −Σ p ln p / ln m, d = 1 − e (0 below the noise floor, and
+    for a column summing to 0), w = d / Σ d over the `kept` columns (0 elsewhere), equal weights
+    over them when no column discriminates or m < 2. Returns draws × columns. The sums run in
+    another order than entropy_weights', so the weights agree with it to rounding (about 1e-12),
+    not bit for bit.
     """
-    c, k = counts.shape[0], known.shape[1]
-    m = known.shape[0]
+    c, k = n_known.shape
     out = np.zeros((c, k))
     if m < 2:
         out[:, kept] = 1.0 / kept.sum()
         return out
-    n_known = counts @ known
-    s_known = counts @ x
-    t_known = counts @ xlogx
     mean = np.divide(s_known, n_known, out=np.zeros_like(s_known), where=n_known > 0)
     missing = m - n_known
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -456,15 +507,16 @@ def profile_stability(
     # Ranks wait in `pending` until about `cells` of them are there, then join the extremes.
     width = max(1, cells // max(1, len(own)))
     kept = np.zeros(len(own), dtype=np.int64)
-    for chunk in resampler.chunks(cells):
-        part = slice(chunk.start, chunk.start + len(chunk.samples))
-        weights[part] = chunk.weights
-        score, completeness = chunk.score[distinct], chunk.completeness[distinct]
-        pending.append(_ranks(score).astype(np.int32))
-        kept += (_grade_codes(score, completeness, model) == real_code[:, None]).sum(axis=1)
-        if sum(p.shape[1] for p in pending) >= width or part.stop == b:
-            extremes = _merge_extremes(extremes, pending, lowest, highest, cells)
-            pending = []
+    with _narrow_products():
+        for chunk in resampler.chunks(cells):
+            part = slice(chunk.start, chunk.start + len(chunk.samples))
+            weights[part] = chunk.weights
+            score, completeness = chunk.score[distinct], chunk.completeness[distinct]
+            pending.append(_ranks(score).astype(np.int32))
+            kept += (_grade_codes(score, completeness, model) == real_code[:, None]).sum(axis=1)
+            if sum(p.shape[1] for p in pending) >= width or part.stop == b:
+                extremes = _merge_extremes(extremes, pending, lowest, highest, cells)
+                pending = []
     # The percentiles of each account's ranks, a block of accounts at a time.
     rank_low, rank_high = np.zeros(len(own)), np.zeros(len(own))
     block = max(1, cells // max(1, b))

@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 import yaml
+from threadpoolctl import threadpool_info
 
 from conftest import AS_OF, run_pipeline
 from kam_pipeline.report import build_report
@@ -21,6 +22,7 @@ from kam_pipeline.scoring.snapshot import score_snapshot
 from kam_pipeline.scoring.stability import (
     _extreme_counts,
     _keep_extremes,
+    _narrow_products,
     _with_middle,
     bootstrap,
     profile_stability,
@@ -442,3 +444,18 @@ def test_the_rank_bands_from_the_extreme_ranks_equal_those_of_every_draw():
         assert extremes.shape[1] <= draws
         got = np.percentile(_with_middle(extremes, draws, lowest).astype(float), [5.0, 95.0], axis=1)
         assert np.array_equal(got, np.percentile(ranks.astype(float), [5.0, 95.0], axis=1)), draws
+
+
+def _blas_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_the_bootstrap_runs_on_one_blas_thread_and_gives_the_count_back(tmp_path):
+    before = _blas_threads()
+    assert before, "NumPy's BLAS is loaded"
+    with _narrow_products():
+        assert _blas_threads() == [1] * len(before)
+    assert _blas_threads() == before
+    model = tiny_model(tmp_path)
+    run(model, random_values(40), draws=30, seed=1)
+    assert _blas_threads() == before
