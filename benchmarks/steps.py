@@ -82,7 +82,7 @@ def main() -> None:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    from kam_pipeline.cli import main as kam_main
+    from kam_pipeline.cli import console as kam_main  # as the `kam` command runs
 
     try:
         code = kam_main(sys.argv[1:]) or 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import sys
@@ -361,6 +362,7 @@ def _materialize(
             spark_master=spark_master,
         )
     )
+    _resume_collector()  # the run's definitions and their imports are in: see console()
     instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
     partition = (
@@ -692,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     # import that it does not fully support pandas 3 yet: nothing a user of the command can act on.
     warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas", category=FutureWarning)
     args = _parser().parse_args(argv)
+    if args.command not in ("run", "demo"):
+        _resume_collector()  # only a run's start-up is worth pausing the collector for (see console())
     handlers = {
         "run": _run,
         "generate": _generate,
@@ -726,5 +730,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# True while console() keeps the garbage collector paused for a run's start-up.
+_collector_paused = False
+
+
+def console(argv: list[str] | None = None) -> int:
+    """The `kam` command in a process of its own (the console script, `python -m kam_pipeline.cli`):
+    main(), with Python's cyclic garbage collector paused through a run's start-up.
+
+    The imports a run needs (Dagster, DuckDB, polars, pandera, great-expectations, matplotlib and
+    the pipeline's modules) create some 500,000 objects that live as long as the process, and the
+    collector ran a full collection over all of them each time their number had grown by a quarter:
+    8 collections, 0.9 s at 5 accounts, for a few hundred objects of garbage. Once the run's
+    definitions are imported, what exists is frozen (gc.freeze: left out of every later
+    collection) and the collector resumes (_resume_collector); other commands resume it at once.
+    Callers of main() in their own process (tests, scripts) keep their collector as it is.
+    """
+    global _collector_paused
+    if not gc.isenabled():  # the process keeps it off
+        return main(argv)
+    gc.disable()
+    _collector_paused = True
+    try:
+        return main(argv)
+    finally:
+        _collector_paused = False
+        gc.enable()
+
+
+def _resume_collector() -> None:
+    """Under console(): freeze every object there is and resume the garbage collector; else nothing."""
+    global _collector_paused
+    if _collector_paused:
+        _collector_paused = False
+        gc.freeze()
+        gc.enable()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -377,3 +377,52 @@ def test_make_demo_and_make_ui_share_a_project_local_instance():
     if not (repo / ".dagster_home" / "dagster.yaml").exists():
         assert f"cp deploy/dagster.yaml {repo / '.dagster_home' / 'dagster.yaml'}" in lines
     assert ".dagster_home/" in (repo / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+# In a process of its own, as `kam` runs: for each full collection during the command, whether the
+# run's definitions had been imported by then; the objects frozen, and the collector's state after.
+_COLLECTIONS = """
+import gc, json, sys
+from kam_pipeline import cli
+full = []
+def record(phase, info):
+    if phase == "start" and info["generation"] == 2:
+        full.append("kam_pipeline.definitions" in sys.modules)
+gc.callbacks.append(record)
+code = getattr(cli, sys.argv[1])(["run", "--data", sys.argv[2], "--db", sys.argv[3], "--as-of", sys.argv[4], "--quiet"])
+print(json.dumps({"code": code, "full": full, "frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}))
+"""
+
+
+def _collections(entry: str, data: Path, db: Path) -> dict:
+    args = [sys.executable, "-c", _COLLECTIONS, entry, str(data), str(db), AS_OF.isoformat()]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_kam_process_pauses_the_collector_through_the_start_up_of_a_run(generated_data, tmp_path):
+    console = _collections("console", generated_data, tmp_path / "a" / "kam.duckdb")
+    plain = _collections("main", generated_data, tmp_path / "b" / "kam.duckdb")
+    assert console["code"] == plain["code"] == 0
+    # Importing Dagster and the definitions ran full collections under main(), and none under
+    # console(), which froze what had been imported and resumed the collector for the run.
+    assert not all(plain["full"])
+    assert all(console["full"]) and len(console["full"]) < len(plain["full"])
+    assert console["frozen"] > 100_000 and plain["frozen"] == 0
+    assert console["enabled"] and plain["enabled"]
+
+
+def test_a_command_that_fails_before_its_run_gives_the_collector_back(tmp_path):
+    script = (
+        "import gc, sys\nfrom kam_pipeline import cli\n"
+        "code = cli.console(['run', '--data', sys.argv[1], '--db', sys.argv[2]])\n"
+        "print(code, gc.isenabled())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "missing"), str(tmp_path / "kam.duckdb")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.split() == ["1", "True"], done.stderr
+    assert "data folder not found" in done.stderr
