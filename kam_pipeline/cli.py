@@ -362,7 +362,6 @@ def _materialize(
             spark_master=spark_master,
         )
     )
-    _resume_collector()  # the run's definitions and their imports are in: see console()
     instance = _instance()
     # A range runs as one Dagster run: every partitioned asset has a single-run backfill policy.
     partition = (
@@ -375,6 +374,7 @@ def _materialize(
             }
         }
     )
+    _resume_collector()  # the run's definitions, its instance and their imports are in: see console()
     result = dg.materialize(
         assets,
         **partition,
