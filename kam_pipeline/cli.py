@@ -741,10 +741,11 @@ def console(argv: list[str] | None = None) -> int:
     The imports a run needs (Dagster, DuckDB, polars, pandera, great-expectations, matplotlib and
     the pipeline's modules) create some 500,000 objects that live as long as the process, and the
     collector ran a full collection over all of them each time their number had grown by a quarter:
-    8 collections, 0.9 s at 5 accounts, for a few hundred objects of garbage. Once the run's
-    definitions are imported, what exists is frozen (gc.freeze: left out of every later
-    collection) and the collector resumes (_resume_collector); other commands resume it at once.
-    Callers of main() in their own process (tests, scripts) keep their collector as it is.
+    8 collections, 0.9 s at 5 accounts, for a few hundred objects of garbage. Right before Dagster
+    runs (the run's definitions, resources and instance made), what exists is frozen (gc.freeze:
+    left out of every later collection) and the collector resumes (_resume_collector); other
+    commands resume it at once. Callers of main() in their own process (tests, scripts) keep their
+    collector as it is.
     """
     global _collector_paused
     if not gc.isenabled():  # the process keeps it off
