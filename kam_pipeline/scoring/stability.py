@@ -224,16 +224,16 @@ class _Resampler:
         c = len(chunk)
         within = np.zeros((c, n))
         # The sums the entropy weights of every entropy group read, from each draw's count of every row.
-        sums: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        entropy_sums: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         if self.entropy_bounds:
             counts = _counts(chunk, self.m)
             n_known, terms = counts @ self.entropy_known, counts @ self.entropy_terms
             del counts
             k = n_known.shape[1]
             for g, (a, b) in self.entropy_bounds.items():
-                sums[g] = (n_known[:, a:b], terms[:, a:b], terms[:, k + a : k + b])
+                entropy_sums[g] = (n_known[:, a:b], terms[:, a:b], terms[:, k + a : k + b])
         for g in groups:
-            within[:, cols[g]] = self.within_rules[g].draws(chunk, sums.get(g))
+            within[:, cols[g]] = self.within_rules[g].draws(chunk, entropy_sums.get(g))
         # Group scores of every distinct row and draw (groups × rows × draws): 100 · Σ w·value / Σ w
         # over the row's usable indicators of the group (two matrix products), NaN where none is usable.
         group_scores = np.full((len(groups), u, c), np.nan)
