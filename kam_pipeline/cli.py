@@ -484,7 +484,6 @@ def _failure_reason(result) -> str:
 
 
 def _print_summary(db: Path, as_of: dt.date, elapsed: float) -> None:
-
     from kam_pipeline.ingest.load import NO_SOURCE
     from kam_pipeline.warehouse.database import read_only, scalar
 
@@ -630,11 +629,11 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _backtest(args: argparse.Namespace) -> None:
-    import duckdb
+    from kam_pipeline.warehouse.database import read_only
 
     if not args.db.is_file():
         raise CliError(f"database not found: {args.db}")
-    with duckdb.connect(str(args.db), read_only=True) as conn:
+    with read_only(args.db) as conn:
         known = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'marts' "
             "and table_name = 'score_backtest'"

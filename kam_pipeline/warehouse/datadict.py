@@ -13,6 +13,7 @@ import duckdb
 
 from kam_pipeline.scoring.indicators import LEVEL_TABLES, registry
 from kam_pipeline.warehouse.catalog import tables as catalog_tables
+from kam_pipeline.warehouse.database import read_only
 
 HEADER = """# Data dictionary: the `marts` schema
 
@@ -82,7 +83,7 @@ def indicator_section() -> list[str]:
 
 def data_dictionary(db_path: Path) -> str:
     """Return the Markdown data dictionary of the marts in the DuckDB file `db_path` (opened read-only)."""
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    with read_only(db_path) as conn:
         schema = marts_schema(conn)
     if not schema:
         raise ValueError(f"{db_path}: no marts tables (run the pipeline first)")
@@ -109,6 +110,6 @@ def data_dictionary(db_path: Path) -> str:
 
 def undocumented_columns(db_path: Path) -> list[str]:
     """Return `table.column` for every marts column without a comment (should be none)."""
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    with read_only(db_path) as conn:
         schema = marts_schema(conn)
     return [f"{t}.{name}" for t, (_, cols) in schema.items() for name, _, text in cols if not text]
