@@ -426,3 +426,54 @@ def test_a_command_that_fails_before_its_run_gives_the_collector_back(tmp_path):
     )
     assert done.stdout.split() == ["1", "True"], done.stderr
     assert "data folder not found" in done.stderr
+
+
+# A process that leaves through `entry`: an atexit handler and a thread that is no daemon mark
+# their work with a file; the thread leaves an object in sys.modules whose freeing by the
+# interpreter's teardown marks it too.
+_LEAVING = """
+import atexit, sys, threading, time
+from pathlib import Path
+from kam_pipeline import cli
+out, entry, args = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+class Freed:  # holds what it needs: the teardown clears the module's names in no fixed order
+    def __init__(self, path):
+        self.path, self.open = str(path), open
+    def __del__(self):
+        with self.open(self.path, "w") as mark:
+            mark.write("freed")
+def late():
+    time.sleep(0.3)
+    (out / "thread").write_text("done")
+    sys.modules["_freed_at_teardown"] = Freed(out / "teardown")  # sys.modules is emptied then
+threading.Thread(target=late).start()
+if entry == "command":
+    cli.command(args)
+sys.exit(cli.console(args))
+"""
+
+
+def _leave(entry: str, out: Path, *args: str) -> subprocess.CompletedProcess:
+    out.mkdir()
+    return subprocess.run([sys.executable, "-c", _LEAVING, str(out), entry, *args], capture_output=True, text=True)
+
+
+def test_the_kam_command_ends_without_the_interpreters_teardown_but_does_what_an_exit_owes(tmp_path):
+    done = _leave("command", tmp_path / "command", "check-model")
+    assert done.returncode == 0, done.stderr
+    assert "valid (" in done.stdout  # flushed into a pipe
+    assert (tmp_path / "command" / "atexit").read_text() == "ran"
+    assert (tmp_path / "command" / "thread").read_text() == "done"  # joined, not cut short
+    assert not (tmp_path / "command" / "teardown").exists()
+    # The same command through console() and sys.exit: the teardown frees the object.
+    plain = _leave("console", tmp_path / "console", "check-model")
+    assert plain.returncode == 0 and plain.stdout == done.stdout
+    assert (tmp_path / "console" / "teardown").read_text() == "freed"
+
+
+def test_the_kam_command_exits_with_the_commands_status(tmp_path):
+    done = _leave("command", tmp_path / "out", "run", "--data", str(tmp_path / "missing"), "--db", str(tmp_path / "k"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"kam: error: data folder not found: {tmp_path / 'missing'}"
+    assert (tmp_path / "out" / "atexit").exists()
