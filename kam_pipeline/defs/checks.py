@@ -16,6 +16,7 @@ failed one.
 
 import datetime as dt
 import functools
+import threading
 import warnings
 from typing import Any
 
@@ -185,6 +186,36 @@ def quarantine_check_result(staged: int, quarantined: int, key: dg.AssetKey | No
     )
 
 
+# The thread importing what validates staged rows, once started (preload_contract_check).
+_contract_imports: list[threading.Thread] = []
+_contract_imports_lock = threading.Lock()
+
+
+def preload_contract_check() -> None:
+    """Start importing what `satisfies_contract` runs on (Ibis, its DuckDB backend, pandera's Ibis
+    backend: about 0.6 s) in a background thread, once per process.
+
+    Called before a file is loaded (ingest_source's `before_load`): a run without a new file never
+    imports them, and one with a file imports them while the file loads in DuckDB, which does
+    not hold the GIL. The check waits for the thread before it uses them.
+    """
+    with _contract_imports_lock:
+        if not _contract_imports:
+            thread = threading.Thread(target=_import_contract_check, name="kam-import-ibis", daemon=True)
+            thread.start()
+            _contract_imports.append(thread)
+
+
+def _import_contract_check() -> None:
+    try:
+        import ibis
+        import pandera.ibis  # noqa: F401
+
+        ibis.duckdb  # noqa: B018  (loading the backend registers it as an attribute)
+    except Exception:  # the check's own import then raises it, in the run's thread
+        return
+
+
 @functools.cache
 def _database_schema(source: str) -> Any:
     """The source's pandera model as a schema of pandera's Ibis backend: the same checks, run as SQL in DuckDB.
@@ -205,6 +236,8 @@ def database_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, fil
 
     Nothing but the failure cases leaves the database, so memory does not grow with the files.
     """
+    for thread in _contract_imports:  # one import at a time: Ibis registers a backend as it loads
+        thread.join()
     import ibis
     import pandera.errors
 

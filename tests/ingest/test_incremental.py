@@ -21,6 +21,7 @@ from ingest_support import (
     write_reference_data,
     write_source,
 )
+from kam_pipeline.ingest.load import ingest_source
 
 
 def _two_order_files(data_dir):
@@ -346,3 +347,27 @@ def test_a_duplicate_key_record_from_an_older_version_is_rebuilt_from_every_key(
     assert [(f, r) for f, r, *_ in reasons(conn, "orders")] == [("orders_a.csv", 1), ("orders_a.csv", 2)]
     columns = rows_of(conn, "select column_name from duckdb_columns() where table_name = 'orders_duplicate_files'")
     assert ("mapping",) in columns
+
+
+def test_before_load_is_called_for_each_file_loaded_and_not_for_an_unchanged_one(conn, data_dir):
+    _two_order_files(data_dir)
+    write_source(data_dir, "orders", [row("orders", order_id="O9")], name="orders_c.csv")
+    calls = []
+    report = ingest_source(conn, data_dir, "orders", now=T1, before_load=lambda: calls.append(count_loaded(conn)))
+    # Called before each of the three loads: the files loaded so far, when it is called.
+    assert [f.status for f in report.files] == ["loaded"] * 3
+    assert calls == [0, 1, 2]
+
+    write_source(data_dir, "orders", [row("orders", order_id="O10")], name="orders_d.csv")
+    calls.clear()
+    report = ingest_source(conn, data_dir, "orders", now=T2, before_load=lambda: calls.append(count_loaded(conn)))
+    assert [(f.file, f.status) for f in report.files if f.status != "unchanged"] == [("orders_d.csv", "loaded")]
+    assert calls == [3]
+
+    calls.clear()
+    ingest_source(conn, data_dir, "orders", now=T2, before_load=lambda: calls.append(count_loaded(conn)))
+    assert calls == []
+
+
+def count_loaded(conn) -> int:
+    return rows_of(conn, "select count(*) from raw.ingest_log where source = 'orders' and status <> 'ignored'")[0][0]

@@ -1,10 +1,14 @@
 """What a run imports before its first step: only what building the definitions needs (checked in a
-fresh interpreter, as `kam run` starts)."""
+fresh interpreter, as `kam run` starts); and what only a run with a new file imports."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
+
+from conftest import AS_OF
 
 # Imported later, where they are used: the report's renderer (matplotlib's figures, about a second)
 # by a background thread while the run works, pandera's Ibis backend by the check of a new file,
@@ -32,3 +36,24 @@ def test_the_report_package_reads_data_without_importing_the_renderer():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# A run in a fresh interpreter, as `kam run` starts: whether Ibis was imported by its end.
+_RUN = (
+    "import sys, warnings\n"
+    "warnings.simplefilter('ignore')\n"
+    "from kam_pipeline import cli\n"
+    "code = cli.console(['run', '--data', sys.argv[1], '--db', sys.argv[2], '--as-of', sys.argv[3], '--quiet'])\n"
+    "print(code, 'ibis' in sys.modules, 'pandera.ibis' in sys.modules)\n"
+)
+
+
+@pytest.mark.integration
+def test_only_a_run_with_a_new_file_imports_what_validates_staged_rows(generated_data, tmp_path):
+    db = tmp_path / "kam.duckdb"
+    args = [sys.executable, "-c", _RUN, str(generated_data), str(db), AS_OF.isoformat()]
+    first = subprocess.run(args, capture_output=True, text=True)
+    assert first.stdout.split() == ["0", "True", "True"], first.stderr[-2000:]
+    # Every file is known now: the same run again reads none, and Ibis is never imported.
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.stdout.split() == ["0", "False", "False"], again.stderr[-2000:]

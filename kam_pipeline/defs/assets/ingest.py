@@ -5,7 +5,7 @@ import shutil
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.defs.checks import staging_check_results, staging_check_specs
+from kam_pipeline.defs.checks import preload_contract_check, staging_check_results, staging_check_specs
 from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_dataset, ingest_source, record_ignored
@@ -98,7 +98,14 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
 
                     folder = prepare_input(mappings[source], kam.engine, kam.spark_master, kam.work_path)
                     context.log.info(f"{source}: read from {mappings[source].dataset} (copied)")
-                report = ingest_source(conn, folder, source, mapping=mappings.get(source), stager=stager)
+                report = ingest_source(
+                    conn,
+                    folder,
+                    source,
+                    mapping=mappings.get(source),
+                    stager=stager,
+                    before_load=preload_contract_check,
+                )
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
