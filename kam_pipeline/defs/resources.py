@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
@@ -15,7 +17,7 @@ from kam_pipeline.ingest.mapping import SourceMapping, load_mappings, mapping_pa
 from kam_pipeline.quality.suites import preload
 from kam_pipeline.scoring.model import ScoringModel, default_model_path, load_model
 from kam_pipeline.settings import Settings
-from kam_pipeline.warehouse.database import bounded_memory, work_path_for
+from kam_pipeline.warehouse.database import bounded_memory, memory_limit_gib, work_path_for
 from kam_pipeline.warehouse.runlock import run_lock
 
 # The last validated model, by (path, size, mtime): a ScoringModel is never modified after loading.
@@ -99,6 +101,89 @@ class KamResource(dg.ConfigurableResource):
             self._lock = None
 
 
+# A step whose writes left more than this in the write-ahead log is checkpointed as it ends (WorkDatabase).
+STEP_CHECKPOINT_BYTES = 128 * 2**20
+
+
+class WorkDatabase(DuckDBResource):
+    """The working database, held open through a run while its file is smaller than DuckDB's memory cap.
+
+    DuckDB closes a database when its last connection closes, and checkpoints its write-ahead log
+    into the file then. With each step's connection the last one, every step reopened the database
+    (its catalog read again) and checkpointed on closing. Held open, each step gets a connection of
+    its own to the one open database (a cursor of the held connection), and the log is checkpointed
+    where it pays: after a step that logged more than STEP_CHECKPOINT_BYTES, and once publishing is
+    done, in a background thread while the report renders (`checkpoint_in_background`); the run's
+    end closes it. What the database keeps in memory then outlives each step, though, and grows with
+    the database: once the file is larger than DuckDB's memory cap (KAM_DUCKDB_MEMORY) a step's end
+    closes it, and the next step opens it again, as DuckDBResource does (docs/performance.md,
+    "Checkpoints"). A sensor tick or a call outside a run opens and closes it per connection.
+    """
+
+    _hold: bool = PrivateAttr(default=False)
+    _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    _opened: ExitStack | None = PrivateAttr(default=None)
+    _checkpoint: threading.Thread | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._hold = context.run is not None
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self._hold:
+            with super().get_connection() as conn:
+                yield conn
+            return
+        if self._held is None:
+            opened = ExitStack()
+            self._held = opened.enter_context(super().get_connection())
+            self._opened = opened
+        conn = self._held.cursor()
+        try:
+            yield conn
+        finally:
+            conn.close()
+        self._after_step()
+
+    def _after_step(self) -> None:
+        """Close the held database if it has outgrown the memory cap, else checkpoint a long log."""
+        path = Path(self.database)
+        if path.stat().st_size > memory_limit_gib(self._held) * 2**30:
+            self._release()
+            return
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists() and wal.stat().st_size > STEP_CHECKPOINT_BYTES:
+            self._held.execute("checkpoint")
+
+    def _release(self) -> None:
+        if self._checkpoint is not None:
+            self._checkpoint.join()
+            self._checkpoint = None
+        if self._opened is not None:
+            self._opened.close()  # the database's last connection: DuckDB checkpoints and closes it
+            self._held = self._opened = None
+
+    def checkpoint_in_background(self) -> None:
+        """Checkpoint the held database in a thread (DuckDB works outside the GIL) while the run goes on."""
+        if self._held is None or self._checkpoint is not None:
+            return
+        conn = self._held.cursor()
+
+        def checkpoint() -> None:
+            try:
+                conn.execute("checkpoint")
+            except duckdb.Error:
+                pass  # e.g. a write transaction of a later step: the run's end checkpoints instead
+            finally:
+                conn.close()
+
+        self._checkpoint = threading.Thread(target=checkpoint, name="kam-checkpoint")
+        self._checkpoint.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._release()
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     """Return the resource dict for a deployment with these settings."""
     kam = KamResource(
@@ -117,6 +202,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
     # capped (bounded_memory: KAM_DUCKDB_MEMORY, default 1GB) and larger work spills to disk.
     # DuckDB checkpoints the write-ahead log into the file whenever it passes 16 MB: at 10M order
     # lines that was a 1-1.7 s pause every few snapshot writes. The log may grow to 1 GB instead;
-    # closing each step's connection and publishing checkpoint it anyway.
+    # WorkDatabase checkpoints it between steps.
     config = {**bounded_memory(), "storage_compatibility_version": "v1.5.0", "checkpoint_threshold": "1GB"}
-    return {"kam": kam, "duckdb": DuckDBResource(database=str(kam.work_path), connection_config=config)}
+    return {"kam": kam, "duckdb": WorkDatabase(database=str(kam.work_path), connection_config=config)}

@@ -91,6 +91,7 @@ def open_connection(resource: Any) -> Iterator[duckdb.DuckDBPyConnection]:
         yield conn
     finally:
         conn.close()
+        manager.__exit__(None, None, None)  # the resource's own end of a connection (WorkDatabase's)
 
 
 @contextmanager

@@ -3,10 +3,9 @@
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from kam_pipeline.defs.assets.marts import _PARTITIONED, as_of_dates
-from kam_pipeline.defs.resources import KamResource
+from kam_pipeline.defs.resources import KamResource, WorkDatabase
 from kam_pipeline.warehouse.database import open_connection
 from kam_pipeline.warehouse.publish import parquet_dir_for, publish
 
@@ -32,11 +31,14 @@ def published_snapshot_asset(assets: Sequence[dg.AssetsDefinition]) -> dg.Assets
         "swapped by atomic rename (what BI reads).",
     )
     def published_snapshot(
-        context: dg.AssetExecutionContext, kam: KamResource, duckdb: DuckDBResource
+        context: dg.AssetExecutionContext, kam: KamResource, duckdb: WorkDatabase
     ) -> dg.MaterializeResult:
         """Publish the run's as-of dates from the working database as the read-only catalog BI tools open."""
         with open_connection(duckdb) as conn:
             result = publish(conn, kam.published_path, as_of_dates(context))
+        # What is left (the report) reads the published file: the working database's log is
+        # checkpointed meanwhile.
+        duckdb.checkpoint_in_background()
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(kam.published_path.resolve())),
