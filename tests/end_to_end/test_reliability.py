@@ -86,7 +86,7 @@ def test_a_reader_polling_during_runs_never_fails(generated_data, tmp_path):
     assert {d for d, _ in snapshots} >= {str(first), str(AS_OF)}
 
 
-@pytest.mark.parametrize("kill_after", [0.8, 2.5, 4.5, 7.0])
+@pytest.mark.parametrize("kill_after", [0.8, 2.5, 4.5, 6.0])
 def test_sigkill_leaves_the_last_snapshot_and_the_next_run_recovers(generated_data, tmp_path, kill_after):
     db = tmp_path / "kam.duckdb"
     first = AS_OF - dt.timedelta(days=1)
@@ -94,7 +94,10 @@ def test_sigkill_leaves_the_last_snapshot_and_the_next_run_recovers(generated_da
     proc = kam_run(generated_data, db, AS_OF, start_new_session=True)
     time.sleep(kill_after)
     finished = proc.poll() is not None
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the run and all it started had ended by then (a fast machine)
+        finished = True
     proc.wait(timeout=60)
     with duckdb.connect(str(db), read_only=True) as conn:
         dates = [
