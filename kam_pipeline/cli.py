@@ -377,7 +377,7 @@ def _materialize(
             }
         }
     )
-    _resume_collector()  # the run's definitions, its instance and their imports are in: see console()
+    _resume_collector(after_imports=True)  # the run's definitions, its instance and their imports are in: see console()
     result = dg.materialize(
         assets,
         **partition,
@@ -761,13 +761,34 @@ def console(argv: list[str] | None = None) -> int:
         gc.enable()
 
 
-def _resume_collector() -> None:
-    """Under console(): freeze every object there is and resume the garbage collector; else nothing."""
+def _resume_collector(after_imports: bool = False) -> None:
+    """Under console(): freeze every object there is and resume the garbage collector; else nothing.
+
+    With `after_imports` (a run), the imports its later steps need are started in the background
+    first, and the collector resumes once they are done, from a thread that waits for them: with
+    the collector running, each import had Python's collector run full collections over what it
+    had imported so far (3 of the 4 full collections of a 5-account run, 0.2-0.3 s), and once
+    they are frozen too, the later full collections pass over the run's own objects only.
+    """
     global _collector_paused
-    if _collector_paused:
-        _collector_paused = False
+    if not _collector_paused:
+        return
+    _collector_paused = False
+    if not after_imports:
         gc.freeze()
         gc.enable()
+        return
+    from kam_pipeline.defs.resources import start_background_imports
+
+    imports = start_background_imports()
+
+    def resume() -> None:
+        for thread in imports:
+            thread.join()
+        gc.freeze()
+        gc.enable()
+
+    threading.Thread(target=resume, name="kam-resume-collector", daemon=True).start()
 
 
 def command(argv: list[str] | None = None) -> NoReturn:

@@ -380,14 +380,17 @@ def test_make_demo_and_make_ui_share_a_project_local_instance():
 
 
 # In a process of its own, as `kam` runs: for each full collection during the command, whether the
-# run's definitions had been imported by then; the objects frozen, and the collector's state after.
+# run's definitions had been imported by then and whether a run's background imports (the checks'
+# great-expectations, the report's renderer) were still going on; the objects frozen, and the
+# collector's state after.
 _COLLECTIONS = """
-import gc, json, sys
+import gc, json, sys, threading
 from kam_pipeline import cli
 full = []
 def record(phase, info):
     if phase == "start" and info["generation"] == 2:
-        full.append("kam_pipeline.definitions" in sys.modules)
+        importing = any(t.name in ("kam-import-gx", "kam-import-report") and t.is_alive() for t in threading.enumerate())
+        full.append(["kam_pipeline.definitions" in sys.modules, importing])
 gc.callbacks.append(record)
 code = getattr(cli, sys.argv[1])(["run", "--data", sys.argv[2], "--db", sys.argv[3], "--as-of", sys.argv[4], "--quiet"])
 print(json.dumps({"code": code, "full": full, "frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}))
@@ -407,10 +410,14 @@ def test_a_kam_process_pauses_the_collector_through_the_start_up_of_a_run(genera
     assert console["code"] == plain["code"] == 0
     # Importing Dagster and the definitions ran full collections under main(), and none under
     # console(), which froze what had been imported and resumed the collector for the run.
-    assert not all(plain["full"])
-    assert all(console["full"]) and len(console["full"]) < len(plain["full"])
+    assert not all(defined for defined, _ in plain["full"])
+    assert all(defined for defined, _ in console["full"]) and len(console["full"]) < len(plain["full"])
     assert console["frozen"] > 100_000 and plain["frozen"] == 0
     assert console["enabled"] and plain["enabled"]
+    # The background imports ran full collections under main(); under console() the collector
+    # resumed only once they were done.
+    assert any(importing for _, importing in plain["full"])
+    assert not any(importing for _, importing in console["full"])
 
 
 def test_a_command_that_fails_before_its_run_gives_the_collector_back(tmp_path):

@@ -24,6 +24,26 @@ from kam_pipeline.warehouse.runlock import run_lock
 _MODELS: dict[tuple[str, int, int], ScoringModel] = {}
 
 
+def start_background_imports() -> list[threading.Thread]:
+    """Start importing, in background threads, what a run's later steps need, once per process:
+    great-expectations (the checks) and the report's renderer (matplotlib's figures); return the threads."""
+    with _imports_lock:
+        if not _imports:
+            render = threading.Thread(
+                target=importlib.import_module,
+                args=("kam_pipeline.report.render",),
+                name="kam-import-report",
+                daemon=True,
+            )
+            render.start()
+            _imports.extend([preload(), render])
+        return list(_imports)
+
+
+_imports_lock = threading.Lock()
+_imports: list[threading.Thread] = []
+
+
 class KamResource(dg.ConfigurableResource):
     """Data folder, published DuckDB file, scoring model and header/value mapping file of a deployment."""
 
@@ -84,9 +104,7 @@ class KamResource(dg.ConfigurableResource):
         if self.engine not in ("duckdb", "spark"):
             raise dg.Failure(f"unknown engine {self.engine!r} (KAM_ENGINE): duckdb or spark")
         self.model()
-        preload()
-        # The report's renderer (matplotlib's figures) is imported meanwhile too, for the last step.
-        threading.Thread(target=importlib.import_module, args=("kam_pipeline.report.render",), daemon=True).start()
+        start_background_imports()
         # One run at a time per database: held until the run's last step (teardown below). Taken
         # last, so a setup that fails never leaves it held; not by a sensor tick (no run).
         if context.run is None:
