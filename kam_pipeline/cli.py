@@ -764,11 +764,14 @@ def console(argv: list[str] | None = None) -> int:
 def _resume_collector(after_imports: bool = False) -> None:
     """Under console(): freeze every object there is and resume the garbage collector; else nothing.
 
-    With `after_imports` (a run), the imports its later steps need are started in the background
-    first, and the collector resumes once they are done, from a thread that waits for them: with
-    the collector running, each import had Python's collector run full collections over what it
-    had imported so far (3 of the 4 full collections of a 5-account run, 0.2-0.3 s), and once
-    they are frozen too, the later full collections pass over the run's own objects only.
+    With `after_imports` (a run), the collector resumes once the imports the run starts in the
+    background (KamResource's setup: great-expectations, the report's renderer) are done, from a
+    thread that waits for them: with the collector running, each import had Python's collector
+    run full collections over what it had imported so far (3 of the 4 full collections of a
+    5-account run, 0.2-0.3 s), and once they are frozen too, the later full collections pass over
+    the run's own objects only. The imports are not started here, earlier than the run starts
+    them: great-expectations imports pyspark, whose logger setup swaps logging's logger class for
+    a moment, and Dagster creating the run's loggers then failed (PySparkLogger got `level`).
     """
     global _collector_paused
     if not _collector_paused:
@@ -778,13 +781,10 @@ def _resume_collector(after_imports: bool = False) -> None:
         gc.freeze()
         gc.enable()
         return
-    from kam_pipeline.defs.resources import start_background_imports
-
-    imports = start_background_imports()
+    from kam_pipeline.defs.resources import wait_for_background_imports
 
     def resume() -> None:
-        for thread in imports:
-            thread.join()
+        wait_for_background_imports()
         gc.freeze()
         gc.enable()
 

@@ -37,11 +37,20 @@ def start_background_imports() -> list[threading.Thread]:
             )
             render.start()
             _imports.extend([preload(), render])
+            _imports_started.set()
         return list(_imports)
+
+
+def wait_for_background_imports() -> None:
+    """Wait until a run has started the background imports (start_background_imports) and they are done."""
+    _imports_started.wait()
+    for thread in list(_imports):
+        thread.join()
 
 
 _imports_lock = threading.Lock()
 _imports: list[threading.Thread] = []
+_imports_started = threading.Event()
 
 
 class KamResource(dg.ConfigurableResource):
