@@ -24,29 +24,22 @@ from kam_pipeline.warehouse.history import previous_snapshot, previous_snapshots
 
 
 def preload() -> threading.Thread:
-    """Start importing great-expectations in a background thread (it takes seconds), once per process;
-    return the thread.
+    """Start importing great-expectations in a background thread (it takes seconds); return the thread.
+    A run starts it once per process (defs/resources.start_background_imports).
 
     The import overlaps the ingestion, which spends its time in DuckDB and polars
     without holding the GIL; the checks later find the module ready.
     """
-    with _preload_lock:
-        if not _preloads:
-            # great-expectations imports sqlalchemy.orm, which registers an inspector before it
-            # is fully initialised; a Dagster instance on SQLite storage (DAGSTER_HOME, the
-            # webserver's runs) uses sqlalchemy in this thread meanwhile and then failed a step
-            # with "partially initialized module 'sqlalchemy.orm.exc'". Import it here first.
-            importlib.import_module("sqlalchemy.orm")
-            thread = threading.Thread(
-                target=importlib.import_module, args=("great_expectations",), name="kam-import-gx", daemon=True
-            )
-            thread.start()
-            _preloads.append(thread)
-        return _preloads[0]
-
-
-_preload_lock = threading.Lock()
-_preloads: list[threading.Thread] = []
+    # great-expectations imports sqlalchemy.orm, which registers an inspector before it
+    # is fully initialised; a Dagster instance on SQLite storage (DAGSTER_HOME, the
+    # webserver's runs) uses sqlalchemy in this thread meanwhile and then failed a step
+    # with "partially initialized module 'sqlalchemy.orm.exc'". Import it here first.
+    importlib.import_module("sqlalchemy.orm")
+    thread = threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), name="kam-import-gx", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 # A snapshot whose row count moves by more than this share from the previous one is flagged.
