@@ -277,6 +277,14 @@ def _failure_row(source: str, context: str, column: object, case: object) -> tup
     return str(column), str(case)
 
 
+def ensure_verdicts(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create raw.contract_verdicts (each validated file's verdict) if it does not exist."""
+    conn.execute(
+        "create table if not exists raw.contract_verdicts (source varchar, file_name varchar, sha256 varchar, "
+        "ingested_at timestamp, rows_checked bigint, failures bigint, primary key (source, file_name))"
+    )
+
+
 def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
     """Evaluate the staging checks of `source` on the working database.
 
@@ -286,10 +294,7 @@ def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.
     rows to cross-row rules later, so rows that passed still pass, and a daily run
     validates just the new file instead of the whole history.
     """
-    conn.execute(
-        "create table if not exists raw.contract_verdicts (source varchar, file_name varchar, sha256 varchar, "
-        "ingested_at timestamp, rows_checked bigint, failures bigint, primary key (source, file_name))"
-    )
+    ensure_verdicts(conn)
     pending = conn.execute(
         f"""
         select l.file_name, (select count(*) from staging.{source} where _source_file = l.file_name)

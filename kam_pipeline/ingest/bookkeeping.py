@@ -76,9 +76,10 @@ _LAYER_TABLES = (
 def ensure_layers(conn: duckdb.DuckDBPyConnection, catalog: dict[str, str] | None = None) -> None:
     """Create the schemas and the shared bookkeeping tables if they do not exist."""
     catalog = read_catalog(conn) if catalog is None else catalog
-    if all(name in catalog for name in (*_LAYER_TABLES, "staging", "marts")):
+    # `state` holds what the cross-row rules keep between runs (cross_rows.py).
+    if all(name in catalog for name in (*_LAYER_TABLES, "staging", "marts", "state")):
         return
-    for schema in ("raw", "staging", "quarantine", "marts"):
+    for schema in ("raw", "staging", "quarantine", "marts", "state"):
         conn.execute(f"create schema if not exists {schema}")
     conn.execute(
         """

@@ -5,12 +5,25 @@ import shutil
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from kam_pipeline.defs.checks import preload_contract_check, staging_check_results, staging_check_specs
+from kam_pipeline.defs.checks import (
+    ensure_verdicts,
+    preload_contract_check,
+    staging_check_results,
+    staging_check_specs,
+)
 from kam_pipeline.defs.resources import KamResource
 from kam_pipeline.ingest.contract import SOURCES
-from kam_pipeline.ingest.load import FileOutcome, SourceReport, ingest_dataset, ingest_source, record_ignored
+from kam_pipeline.ingest.load import (
+    FileOutcome,
+    SourceReport,
+    ingest_dataset,
+    ingest_source,
+    prepare_sources,
+    record_ignored,
+)
 from kam_pipeline.ingest.mapping import MappingError, check_engine
 from kam_pipeline.ingest.reader import FILE_TYPES, discover, ignored_files
+from kam_pipeline.ingest.schedule import by_references, workers_for
 from kam_pipeline.warehouse.database import open_connection
 
 
@@ -89,23 +102,29 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
             from kam_pipeline.engines.spark_ingest import SparkStager
 
             stager = SparkStager(kam.spark_master, kam.work_path)
-        for source in selected:
-            report = _staged_on_spark(context, conn, kam, source, mappings) if source in named else None
-            if report is None:
-                folder = kam.data_path
-                if source in named:
-                    from kam_pipeline.engines.inputs import prepare_input
+        # The tables every source's load writes exist before the loads run side by side.
+        prepare_sources(conn, selected)
+        ensure_verdicts(conn)
 
-                    folder = prepare_input(mappings[source], kam.engine, kam.spark_master, kam.work_path)
-                    context.log.info(f"{source}: read from {mappings[source].dataset} (copied)")
-                report = ingest_source(
-                    conn,
-                    folder,
-                    source,
-                    mapping=mappings.get(source),
-                    stager=stager,
-                    before_load=preload_contract_check,
-                )
+        def ingest(cursor, source: str) -> SourceReport:
+            report = _staged_on_spark(context, cursor, kam, source, mappings) if source in named else None
+            if report is not None:
+                return report
+            folder = kam.data_path
+            if source in named:
+                from kam_pipeline.engines.inputs import prepare_input
+
+                folder = prepare_input(mappings[source], kam.engine, kam.spark_master, kam.work_path)
+                context.log.info(f"{source}: read from {mappings[source].dataset} (copied)")
+            return ingest_source(
+                cursor, folder, source, mapping=mappings.get(source), stager=stager, before_load=preload_contract_check
+            )
+
+        # Two sources load side by side on the DuckDB engine (one at a time on Spark, whose stager and
+        # datasets share one session). Each source's checks run here, in the step's own thread, while
+        # the next sources load: pandera's validation sets the process's warning filters for its time.
+        workers = workers_for(conn) if kam.engine == "duckdb" and not named else 1
+        for source, report in by_references(conn, selected, ingest, workers):
             checks = staging_check_results(conn, source, _key(source))
             for bad in report.unreadable:
                 context.log.warning(f"unreadable file {bad.file}: {bad.reason}")
