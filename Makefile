@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The `spark` extra (pyspark, about 490 MB) only for the tests of the Spark engine: with pyspark
-# installed, pandera and great-expectations import it at start-up, about half a second per run.
+# installed, pandera and great-expectations import it at start-up (about half a second), except in a
+# `kam run` on the DuckDB engine, which hides it from them.
 $(SPARK): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $(SPARK)

@@ -10,6 +10,7 @@ import argparse
 import atexit
 import datetime as dt
 import gc
+import importlib.abc
 import json
 import os
 import sys
@@ -698,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command not in ("run", "demo"):
         _resume_collector()  # only a run's start-up is worth pausing the collector for (see console())
+    elif _own_process and getattr(args, "engine", "duckdb") == "duckdb":
+        _hide_pyspark()
     handlers = {
         "run": _run,
         "generate": _generate,
@@ -734,6 +737,32 @@ def main(argv: list[str] | None = None) -> int:
 
 # True while console() keeps the garbage collector paused for a run's start-up.
 _collector_paused = False
+# True in a process console() runs (the `kam` command, the benchmarks): the process does this one command.
+_own_process = False
+
+
+class _NoPyspark(importlib.abc.MetaPathFinder):
+    """An import of pyspark (or of a module of it) fails as when it is not installed."""
+
+    def find_spec(self, name, path=None, target=None):  # noqa: D102 (importlib's hook)
+        if name == "pyspark" or name.startswith("pyspark."):
+            raise ModuleNotFoundError(
+                f"No module named {name!r} (a kam run on the DuckDB engine does not use it)", name=name
+            )
+        return None
+
+
+def _hide_pyspark() -> None:
+    """In a `kam run` (or `kam demo`) process on the DuckDB engine: pyspark cannot be imported.
+
+    pandera and great-expectations import pyspark whenever it is installed (the `spark` extra), to
+    offer their Spark backends, which a DuckDB run never uses (it validates polars frames, DuckDB
+    tables through Ibis and pandas frames): 0.5-0.9 s of every run's start-up. Both treat a pyspark
+    that does not import as one not installed. Only in a process of its own (console()): a process
+    that runs other commands or the Spark engine later (tests, the Dagster UI) imports as usual.
+    """
+    if "pyspark" not in sys.modules and not any(isinstance(f, _NoPyspark) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPyspark())
 
 
 def console(argv: list[str] | None = None) -> int:
@@ -749,7 +778,8 @@ def console(argv: list[str] | None = None) -> int:
     commands resume it at once. Callers of main() in their own process (tests, scripts) keep their
     collector as it is.
     """
-    global _collector_paused
+    global _collector_paused, _own_process
+    _own_process = True
     if not gc.isenabled():  # the process keeps it off
         return main(argv)
     gc.disable()

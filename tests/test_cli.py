@@ -420,6 +420,29 @@ def test_a_kam_process_pauses_the_collector_through_the_start_up_of_a_run(genera
     assert not any(importing for _, importing in console["full"])
 
 
+# A run in a process of its own (console) or called in-process (main): which of pyspark, great-expectations
+# and pandera's Ibis backend it imported.
+_IMPORTED = """
+import json, sys
+from kam_pipeline import cli
+code = getattr(cli, sys.argv[1])(["run", "--data", sys.argv[2], "--db", sys.argv[3], "--as-of", sys.argv[4], "--quiet"])
+print(json.dumps({"code": code, **{m: m in sys.modules for m in ("pyspark", "great_expectations", "pandera.ibis")}}))
+"""
+
+
+def test_a_kam_run_on_duckdb_does_not_import_pyspark(generated_data, tmp_path):
+    found = {}
+    for entry in ("console", "main"):
+        args = [sys.executable, "-c", _IMPORTED, entry, str(generated_data), str(tmp_path / entry / "kam.duckdb")]
+        done = subprocess.run([*args, AS_OF.isoformat()], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        found[entry] = json.loads(done.stdout.strip().splitlines()[-1])
+    # Both runs validated with great-expectations and pandera; pandera and great-expectations import
+    # pyspark (installed with the `spark` extra, as `make test` installs it) unless the run's own process hides it.
+    assert found["console"] == {"code": 0, "pyspark": False, "great_expectations": True, "pandera.ibis": True}
+    assert found["main"] == {"code": 0, "pyspark": True, "great_expectations": True, "pandera.ibis": True}
+
+
 def test_a_command_that_fails_before_its_run_gives_the_collector_back(tmp_path):
     script = (
         "import gc, sys\nfrom kam_pipeline import cli\n"
