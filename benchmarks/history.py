@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import AS_OF, END, PYTHON, kam, measure  # noqa: E402 (the sibling benchmark's helpers)
+from bench import AS_OF, END, PYTHON, compile_package, kam, measure  # noqa: E402 (the sibling benchmark's helpers)
 
 STACK = "import dagster, duckdb, polars, pandera.polars, great_expectations, matplotlib"
 # The same import with pyspark unimportable, as a `kam run` on the DuckDB engine has it (kam_pipeline.cli):
@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--skip-start-up", action="store_true", help="measure only the history runs")
     args = parser.parse_args()
+    compile_package()
     work = args.work or Path(tempfile.mkdtemp(prefix="kam_history_"))
     work.mkdir(parents=True, exist_ok=True)
     start = None
