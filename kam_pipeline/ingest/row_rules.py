@@ -32,8 +32,12 @@ def type_and_validate(
     # In file order DuckDB writes the rows in row groups as its reader's batches come, some part
     # full, and the next checkpoint merges and compresses those again (4 CPU-s for the 4.4M invoice
     # rows at 10M order lines). The rows carry their own file and row number, and every query of
-    # them that needs an order names it: any order will do.
-    with setting(conn, "preserve_insertion_order", False):
+    # them that needs an order names it: any order will do. The setting is the database's, not the
+    # connection's: with two sources loading at once (schedule.py) the one whose insert ends first
+    # would give back the other's `false` as its own previous value, and the database would keep
+    # it after the ingest. It is set back to DuckDB's default instead, which the pipeline never
+    # changes elsewhere (an insert already running keeps the plan it was made with).
+    with setting(conn, "preserve_insertion_order", False, restore=True):
         staged = scalar(
             conn,
             f"insert into staging.{spec.name}_typed by name {typed or stage_query(spec.name, rows, mapping.values)}",

@@ -140,6 +140,8 @@ def test_side_by_side_stages_what_one_at_a_time_stages(tmp_path, data_dir):
         ):
             assert _rows(serial, query) == _rows(parallel, query), query
     assert count(parallel, "quarantine.orders") == 13 + 2 + 1  # 13 unknown accounts, O1 twice, "many"
+    # Each typed insert turns the database's insertion order off for its time: it is on again after.
+    assert _rows(parallel, "select current_setting('preserve_insertion_order')") == [(True,)]
     for query in (
         "select * exclude (ingested_at) from raw.ingest_log order by all",
         "select * from quarantine.rule_violations order by all",
