@@ -757,9 +757,10 @@ def _hide_pyspark() -> None:
 
     pandera and great-expectations import pyspark whenever it is installed (the `spark` extra), to
     offer their Spark backends, which a DuckDB run never uses (it validates polars frames, DuckDB
-    tables through Ibis and pandas frames): 0.5-0.9 s of every run's start-up. Both treat a pyspark
-    that does not import as one not installed. Only in a process of its own (console()): a process
-    that runs other commands or the Spark engine later (tests, the Dagster UI) imports as usual.
+    tables through Ibis and pandas frames): 0.2-0.7 s of the bare import on the test machine. Both
+    treat a pyspark that does not import as one not installed. Only in a process of its own
+    (console()): a process that runs other commands or the Spark engine later (tests, the Dagster
+    UI) imports as usual.
     """
     if "pyspark" not in sys.modules and not any(isinstance(f, _NoPyspark) for f in sys.meta_path):
         sys.meta_path.insert(0, _NoPyspark())
