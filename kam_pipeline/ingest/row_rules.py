@@ -36,7 +36,8 @@ def type_and_validate(
     # connection's: with two sources loading at once (schedule.py) the one whose insert ends first
     # would give back the other's `false` as its own previous value, and the database would keep
     # it after the ingest. It is set back to DuckDB's default instead, which the pipeline never
-    # changes elsewhere (an insert already running keeps the plan it was made with).
+    # changes elsewhere: at worst an insert of the other load then keeps its file order, which
+    # costs the next checkpoint a merge of part-full row groups, never a different row.
     with setting(conn, "preserve_insertion_order", False, restore=True):
         staged = scalar(
             conn,

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 Level = Literal["account", "book"]
 Format = Literal["percent", "money", "count", "days", "hours", "years", "points", "ratio"]
 
-# Digits after the point when an entry sets no `decimals`: whole units for money, counts and days.
 # libyaml's parser where PyYAML has it (a tenth of the pure-Python parser's time).
 _FAST_SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Digits after the point when an entry sets no `decimals`: whole units for money, counts and days.
 _DECIMALS: dict[str, int] = {"percent": 1, "money": 0, "count": 0, "days": 0}
 
 # The marts table whose columns are the indicators of each level.
