@@ -67,7 +67,6 @@ __all__ = [
     "ensure_source",
     "ingest_dataset",
     "ingest_source",
-    "prepare_sources",
     "record_ignored",
 ]
 
@@ -91,16 +90,6 @@ def ensure_source(conn: duckdb.DuckDBPyConnection, source: str) -> None:
     catalog = read_catalog(conn)
     ensure_layers(conn, catalog)
     ensure_source_tables(conn, SOURCES[source], catalog)
-
-
-def prepare_sources(conn: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
-    """Create the layers and the tables of every source of `sources` (and of those they reference), and
-    upgrade an older layout: what the sources' loads then write, side by side (`schedule.by_references`),
-    already exists."""
-    ensure_layers(conn)
-    for source in sources:
-        # Read again for each: the tables the last one created are in the catalog now.
-        ensure_source_tables(conn, SOURCES[source], read_catalog(conn))
 
 
 def _load_file(

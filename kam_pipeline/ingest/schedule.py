@@ -11,6 +11,7 @@ references (`Source.references`) has finished, as the cross-row rules read their
 
 from __future__ import annotations
 
+import graphlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,7 +58,7 @@ def by_references(
     results: dict[str, T] = {}  # of the sources done whose result the consumer has not taken yet
     done: set[str] = set()
     failures: list[BaseException] = []
-    submitted: dict[str, Future] = {}
+    submitted: set[str] = set()
     cursors: dict[str, duckdb.DuckDBPyConnection] = {}
 
     def run(source: str) -> T:
@@ -88,7 +89,8 @@ def by_references(
     def submit_ready() -> None:  # under `changed`
         for source in order:
             if source not in submitted and needs[source] <= done and not failures:
-                future = submitted[source] = pool.submit(run, source)
+                submitted.add(source)
+                future = pool.submit(run, source)
                 future.add_done_callback(lambda f, s=source: finished(s, f))
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kam-ingest")
@@ -123,12 +125,14 @@ class _NotStarted(Exception):
 
 def _in_dependency_order(sources: list[str], needs: dict[str, set[str]]) -> list[str]:
     """`sources` in their order, each moved after the sources it needs."""
+    sorter = graphlib.TopologicalSorter({s: needs[s] for s in sources})
+    sorter.prepare()  # raises graphlib.CycleError naming the cycle
     ordered: list[str] = []
-    pending = list(sources)
-    while pending:
-        ready = next((s for s in pending if needs[s] <= set(ordered)), None)
-        if ready is None:
-            raise ValueError(f"sources that reference each other in a cycle: {', '.join(pending)}")
-        pending.remove(ready)
-        ordered.append(ready)
+    ready: set[str] = set()
+    while sorter.is_active():
+        ready.update(sorter.get_ready())
+        source = next(s for s in sources if s in ready)  # the first ready in the order given
+        ready.remove(source)
+        ordered.append(source)
+        sorter.done(source)
     return ordered

@@ -11,7 +11,7 @@ import pytest
 
 from ingest_support import DEPENDENCY_ORDER, T1, count, row, write_reference_data, write_source
 from kam_pipeline.ingest.contract import SOURCES
-from kam_pipeline.ingest.load import ingest_source, prepare_sources
+from kam_pipeline.ingest.load import ensure_source, ingest_source
 from kam_pipeline.ingest.schedule import by_references, workers_for
 
 
@@ -117,7 +117,8 @@ def test_workers_follow_duckdbs_threads(tmp_path):
 
 def _load_all(path, data_dir, workers):
     conn = duckdb.connect(str(path))
-    prepare_sources(conn, list(DEPENDENCY_ORDER))
+    for source in DEPENDENCY_ORDER:
+        ensure_source(conn, source)
     jobs = by_references(conn, list(DEPENDENCY_ORDER), lambda cur, s: ingest_source(cur, data_dir, s, now=T1), workers)
     return conn, dict(jobs)
 

@@ -16,9 +16,9 @@ from kam_pipeline.ingest.contract import SOURCES
 from kam_pipeline.ingest.load import (
     FileOutcome,
     SourceReport,
+    ensure_source,
     ingest_dataset,
     ingest_source,
-    prepare_sources,
     record_ignored,
 )
 from kam_pipeline.ingest.mapping import MappingError, check_engine
@@ -103,7 +103,8 @@ def ingest_sources(context: dg.AssetExecutionContext, kam: KamResource, duckdb: 
 
             stager = SparkStager(kam.spark_master, kam.work_path)
         # The tables every source's load writes exist before the loads run side by side.
-        prepare_sources(conn, selected)
+        for source in selected:
+            ensure_source(conn, source)
         ensure_verdicts(conn)
 
         def ingest(cursor, source: str) -> SourceReport:
