@@ -4,6 +4,7 @@ working databases (real DuckDB files, no pipeline run)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import duckdb
@@ -358,3 +359,36 @@ def test_a_query_of_one_date_opens_only_that_dates_files(work, tmp_path):
         (D1, "DATE", 3),
         (D2, "DATE", 3),
     ]
+
+
+def _published(db: Path) -> dict:
+    """Every view's rows, and what publish.files says of each file but its path (names differ by run)."""
+    views = _catalog(db, "select schema_name, view_name from duckdb_views() where not internal order by 1, 2")
+    rows = {f"{s}.{v}": _catalog(db, f'select * from "{s}"."{v}" order by all') for s, v in views}
+    files = _catalog(db, "select * exclude (path) from publish.files order by all")
+    return {"rows": rows, "files": files}
+
+
+def test_files_written_two_at_a_time_are_those_written_one_at_a_time(work, tmp_path, monkeypatch):
+    work.execute("set threads = 1")
+    serial = tmp_path / "serial" / "kam.duckdb"
+    serial.parent.mkdir()
+    publish(work, serial, [D2])
+    work.execute("set threads = 2")
+    # Two writes at once: each waits at the barrier for another write, which one at a time never comes.
+    from kam_pipeline.warehouse import publish as module
+
+    barrier = threading.Barrier(2, timeout=30)
+    writing = module._write_part
+
+    def write_part(*args, **kwargs):
+        barrier.wait()
+        return writing(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_write_part", write_part)
+    parallel = tmp_path / "parallel" / "kam.duckdb"
+    parallel.parent.mkdir()
+    result = publish(work, parallel, [D2])
+    assert result.files_written == 8  # an even count: every write found its partner at the barrier
+    assert _published(parallel) == _published(serial)
+    assert len(_published(serial)["rows"]) == 6 and _published(serial)["rows"]["marts.scores"]
