@@ -46,6 +46,11 @@ ENVIRONMENT: dict[str, EnvSetting] = {
         EnvSetting("KAM_SENSOR_SETTLE_SECONDS", "30", "age a new file must reach before the sensor reacts"),
         EnvSetting("KAM_PARQUET_DIR", None, "when set, the parquet_export asset writes the marts there"),
         EnvSetting("KAM_ROW_COUNT_BAND", "0.5", "row-count check: allowed relative change from the last run"),
+        EnvSetting(
+            "KAM_CONTRACT_MEMORY_ROWS",
+            "200000",
+            "contract check: up to this many new staged rows are validated in memory, more inside DuckDB",
+        ),
         EnvSetting("KAM_ALERT_WEBHOOK", None, "run-failure alerts: http(s) URL receiving a JSON POST"),
         EnvSetting("KAM_ALERT_TIMEOUT", "10", "run-failure alerts: seconds allowed per delivery"),
         EnvSetting("KAM_DAGSTER_URL", None, "run-failure alerts: webserver URL, to link the failed run"),

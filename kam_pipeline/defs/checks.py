@@ -36,6 +36,7 @@ from kam_pipeline.quality.suites import (
     validate_snapshot,
     validate_weights,
 )
+from kam_pipeline.settings import env
 from kam_pipeline.warehouse.database import scalar
 
 # Above this share of quarantined rows a source is flagged (a warning, not a stop).
@@ -191,14 +192,25 @@ _contract_imports: list[threading.Thread] = []
 _contract_imports_lock = threading.Lock()
 
 
-def preload_contract_check() -> None:
-    """Start importing what `satisfies_contract` runs on (Ibis, its DuckDB backend, pandera's Ibis
-    backend: about 0.6 s) in a background thread, once per process.
+# Up to this many staged rows to judge, `satisfies_contract` reads them into a polars frame and
+# validates it with the source's model (pandera's polars backend, imported with the stack); more are
+# validated inside DuckDB, through pandera's Ibis backend, so memory does not grow with the files.
+CONTRACT_MEMORY_ROWS = int(env("KAM_CONTRACT_MEMORY_ROWS"))
+# A delivered file of more bytes than this may hold more rows than that (lines of 20 bytes or more).
+_CONTRACT_MEMORY_BYTES = 20 * CONTRACT_MEMORY_ROWS
 
-    Called before a file is loaded (ingest_source's `before_load`): a run without a new file never
-    imports them, and one with a file imports them while the file loads in DuckDB, which does
-    not hold the GIL. The check waits for the thread before it uses them.
+
+def preload_contract_check(size_bytes: int) -> None:
+    """Start importing what `satisfies_contract` runs on inside DuckDB (Ibis, its DuckDB backend,
+    pandera's Ibis backend: about 0.6 s) in a background thread, once per process, when a file of
+    `size_bytes` may be too large to validate in memory.
+
+    Called before a file is loaded (ingest_source's `before_load`): a run without a new large file
+    never imports them, and one with such a file imports them while the file loads in DuckDB,
+    which does not hold the GIL. The check waits for the thread before it uses them.
     """
+    if size_bytes <= _CONTRACT_MEMORY_BYTES:
+        return
     with _contract_imports_lock:
         if not _contract_imports:
             thread = threading.Thread(target=_import_contract_check, name="kam-import-ibis", daemon=True)
@@ -264,6 +276,17 @@ def database_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, fil
     )
 
 
+def staged_contract_failures(conn: duckdb.DuckDBPyConnection, source: str, files: list[str], rows: int) -> pl.DataFrame:
+    """The failure cases of the source's pandera model over the staged rows of `files` (`rows` of them):
+    in memory up to CONTRACT_MEMORY_ROWS rows (`contract_failures`), else inside DuckDB
+    (`database_contract_failures`). Both judge the same rows with the same checks; in memory a failing
+    value is shown as polars writes it (a null as null, a row across columns as JSON)."""
+    if rows > CONTRACT_MEMORY_ROWS:
+        return database_contract_failures(conn, source, files)
+    frame = conn.sql(f"select * from staging.{source} where list_contains(?, _source_file)", params=[files]).pl()
+    return contract_failures(source, frame)
+
+
 def _failure_row(source: str, context: str, column: object, case: object) -> tuple[str, str]:
     """(column, value) of one failure case of pandera's Ibis backend, as its polars backend names them.
 
@@ -310,12 +333,13 @@ def staging_check_results(conn: duckdb.DuckDBPyConnection, source: str, key: dg.
     # One validation of all the pending files (each check is a query, whatever the number of
     # files); only when it fails is each file validated on its own, for its verdict.
     judged = [file_name for file_name, rows in pending if rows]
-    together = database_contract_failures(conn, source, judged) if judged else _NO_FAILURES
+    total = sum(rows for _, rows in pending)
+    together = staged_contract_failures(conn, source, judged, total) if judged else _NO_FAILURES
     parts, checked = [], 0
     for file_name, rows in pending:
         failures = _NO_FAILURES
         if together.height and rows:
-            failures = together if len(judged) == 1 else database_contract_failures(conn, source, [file_name])
+            failures = together if len(judged) == 1 else staged_contract_failures(conn, source, [file_name], rows)
         conn.execute(
             "insert or replace into raw.contract_verdicts "
             "select source, file_name, sha256, ingested_at, ?, ? from raw.ingest_log "

@@ -255,14 +255,14 @@ def ingest_source(
     now: dt.datetime | None = None,
     mapping: SourceMapping | None = None,
     stager: Stager | None = None,
-    before_load: Callable[[], None] | None = None,
+    before_load: Callable[[int], None] | None = None,
 ) -> SourceReport:
     """Bring `source` up to date with the files in `data_dir`; return what happened per file.
 
     `mapping` (the source's part of sources.yaml, already validated) names the customer's
     headers and values; a file loaded under another mapping is loaded again. `stager` (the
     Spark engine's) types and checks the plain CSV files of the sources it takes. `before_load`
-    is called before each file is loaded (not for a file that is unchanged).
+    is called with the file's size in bytes before each file is loaded (not for a file that is unchanged).
     """
     spec = SOURCES[source]
     mapping = mapping or SourceMapping(source)
@@ -313,7 +313,7 @@ def ingest_source(
             report.files.append(FileOutcome(delivered.name, status, reason=previous[4]))
             continue
         if before_load is not None:
-            before_load()
+            before_load(delivered.size)
         with transaction(conn):
             try:
                 outcome = _load_with_fallback(

@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from kam_pipeline.defs import checks
 from kam_pipeline.defs.checks import database_contract_failures, staging_check_results
 from kam_pipeline.ingest.load import ingest_source
 
@@ -85,3 +86,52 @@ def test_files_are_judged_together_and_only_the_failing_file_keeps_a_failing_ver
         "select file_name, rows_checked, failures from raw.contract_verdicts where source = 'invoices' order by 1"
     ).fetchall()
     assert verdicts == [("invoices.csv", 3, 1), ("invoices_b.csv", 1, 0)]
+
+
+def _cases(failures) -> set[tuple[str, str]]:
+    return set(zip(failures["column"], failures["check"], strict=True))
+
+
+def test_in_memory_and_in_duckdb_the_same_rows_fail_the_same_checks(staged):
+    _sneak_in(staged, "'I8', 'A1', date '2025-03-01', date '2025-03-31', null, -5", 8)
+    _sneak_in(staged, "'I9', 'A1', date '2025-03-01', date '2025-02-27', null, 5", 9)
+    _sneak_in(staged, "'I7', null, date '2025-03-01', date '2025-03-31', null, 5", 7)
+    rows = 5
+    in_memory = checks.staged_contract_failures(staged, "invoices", ["invoices.csv"], rows)
+    in_duckdb = database_contract_failures(staged, "invoices", ["invoices.csv"])
+    assert (
+        _cases(in_memory)
+        == _cases(in_duckdb)
+        == {
+            ("Invoices", "due_on must not be before issued_on"),
+            ("amount", "greater_than_or_equal_to(0)"),
+            ("account_id", "not_nullable"),
+        }
+    )
+    # In memory, a null is shown as null (not as the query that found it) and a row across columns by its values.
+    shown = dict(zip(in_memory["column"], in_memory["failure_case"], strict=True))
+    assert shown["account_id"] is None and '"invoice_id":"I9"' in shown["Invoices"]
+    assert float(shown["amount"]) == -5.0
+    # Clean files pass either way; more rows than the limit are judged inside DuckDB.
+    clean = ["nothing.csv"]
+    assert checks.staged_contract_failures(staged, "invoices", clean, 0).height == 0
+    assert _cases(checks.staged_contract_failures(staged, "invoices", ["invoices.csv"], 10**9)) == _cases(in_duckdb)
+
+
+def test_the_verdicts_are_the_same_in_memory_and_in_duckdb(staged, data_dir, monkeypatch):
+    (data_dir / "invoices_b.csv").write_text(
+        "invoice_id,account_id,issued_on,due_on,paid_on,amount\nI3,A1,2025-03-01,2025-03-31,,70\n"
+    )
+    ingest_source(staged, data_dir, "invoices", now=T0)
+    _sneak_in(staged, "'I8', 'A1', date '2025-03-01', date '2025-03-31', null, -5", 8)
+    verdicts = {}
+    for limit in (0, 10**6):
+        monkeypatch.setattr(checks, "CONTRACT_MEMORY_ROWS", limit)
+        checks.ensure_verdicts(staged)
+        staged.execute("delete from raw.contract_verdicts")
+        contract, _ = staging_check_results(staged, "invoices", dg.AssetKey(["staging", "invoices"]))
+        assert not contract.passed and contract.metadata["failures"].value == 1
+        verdicts[limit] = staged.execute(
+            "select file_name, rows_checked, failures from raw.contract_verdicts order by 1"
+        ).fetchall()
+    assert verdicts[0] == verdicts[10**6] == [("invoices.csv", 3, 1), ("invoices_b.csv", 1, 0)]

@@ -352,20 +352,26 @@ def test_a_duplicate_key_record_from_an_older_version_is_rebuilt_from_every_key(
 def test_before_load_is_called_for_each_file_loaded_and_not_for_an_unchanged_one(conn, data_dir):
     _two_order_files(data_dir)
     write_source(data_dir, "orders", [row("orders", order_id="O9")], name="orders_c.csv")
-    calls = []
-    report = ingest_source(conn, data_dir, "orders", now=T1, before_load=lambda: calls.append(count_loaded(conn)))
-    # Called before each of the three loads: the files loaded so far, when it is called.
+    calls, sizes = [], []
+
+    def before_load(size: int) -> None:
+        calls.append(count_loaded(conn))
+        sizes.append(size)
+
+    report = ingest_source(conn, data_dir, "orders", now=T1, before_load=before_load)
+    # Called before each of the three loads, with the file's size: the files loaded so far, when it is called.
     assert [f.status for f in report.files] == ["loaded"] * 3
     assert calls == [0, 1, 2]
+    assert sizes == [(data_dir / f.file).stat().st_size for f in report.files]
 
     write_source(data_dir, "orders", [row("orders", order_id="O10")], name="orders_d.csv")
     calls.clear()
-    report = ingest_source(conn, data_dir, "orders", now=T2, before_load=lambda: calls.append(count_loaded(conn)))
+    report = ingest_source(conn, data_dir, "orders", now=T2, before_load=before_load)
     assert [(f.file, f.status) for f in report.files if f.status != "unchanged"] == [("orders_d.csv", "loaded")]
     assert calls == [3]
 
     calls.clear()
-    ingest_source(conn, data_dir, "orders", now=T2, before_load=lambda: calls.append(count_loaded(conn)))
+    ingest_source(conn, data_dir, "orders", now=T2, before_load=before_load)
     assert calls == []
 
 

@@ -1,8 +1,9 @@
 """What a run imports before its first step: only what building the definitions needs (checked in a
-fresh interpreter, as `kam run` starts); and what only a run with a new file imports."""
+fresh interpreter, as `kam run` starts); and what only a run with large new files imports."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 from conftest import AS_OF
 
 # Imported later, where they are used: the report's renderer (matplotlib's figures, about a second)
-# by a background thread while the run works, pandera's Ibis backend by the check of a new file,
+# by a background thread while the run works, pandera's Ibis backend by the check of a large new file,
 # pyarrow.parquet by the optional Parquet export.
 DEFERRED = ("matplotlib.figure", "kam_pipeline.report.render", "pandera.ibis", "ibis", "pyarrow.parquet")
 
@@ -49,11 +50,16 @@ _RUN = (
 
 
 @pytest.mark.integration
-def test_only_a_run_with_a_new_file_imports_what_validates_staged_rows(generated_data, tmp_path):
-    db = tmp_path / "kam.duckdb"
-    args = [sys.executable, "-c", _RUN, str(generated_data), str(db), AS_OF.isoformat()]
-    first = subprocess.run(args, capture_output=True, text=True)
+def test_only_a_run_with_new_files_too_large_to_validate_in_memory_imports_ibis(generated_data, tmp_path):
+    args = [sys.executable, "-c", _RUN, str(generated_data), str(tmp_path / "a" / "kam.duckdb"), AS_OF.isoformat()]
+    # The generated files are small: their staged rows are validated as polars frames.
+    small = subprocess.run(args, capture_output=True, text=True)
+    assert small.stdout.split() == ["0", "False", "False"], small.stderr[-2000:]
+    # Validated inside DuckDB once they are more rows than KAM_CONTRACT_MEMORY_ROWS.
+    args[4] = str(tmp_path / "b" / "kam.duckdb")
+    in_duckdb = {**os.environ, "KAM_CONTRACT_MEMORY_ROWS": "10"}
+    first = subprocess.run(args, capture_output=True, text=True, env=in_duckdb)
     assert first.stdout.split() == ["0", "True", "True"], first.stderr[-2000:]
     # Every file is known now: the same run again reads none, and Ibis is never imported.
-    again = subprocess.run(args, capture_output=True, text=True)
+    again = subprocess.run(args, capture_output=True, text=True, env=in_duckdb)
     assert again.stdout.split() == ["0", "False", "False"], again.stderr[-2000:]
