@@ -688,14 +688,27 @@ def _check_model(args: argparse.Namespace) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `kam` console script; return the exit code."""
+def quiet_known_warnings() -> None:
+    """Silence, for the whole process, the warnings a user of the command can do nothing about.
+
+    Installed before any thread starts: a `warnings.catch_warnings` block restores the filters it
+    saved when it ends, so a filter another thread adds meanwhile can be lost.
+    """
     # Dagster flags beta/preview APIs we use on purpose (single-run backfills, partitioned checks);
-    # a user of the command line can do nothing about them, and they would break the one-line errors.
+    # they would break the one-line errors.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     # pyspark (the `spark` extra; great-expectations imports it too whenever it is installed) warns on
-    # import that it does not fully support pandas 3 yet: nothing a user of the command can act on.
+    # import that it does not fully support pandas 3 yet.
     warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas", category=FutureWarning)
+    # requests (imported by great-expectations in its own thread) silences urllib3's DependencyWarning
+    # and only then imports urllib3.contrib.socks; when pandera's catch_warnings block in the run's
+    # thread ends in between, requests' filter is gone and the warning reached the terminal.
+    warnings.filterwarnings("ignore", message=r"SOCKS support in urllib3 requires")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `kam` console script; return the exit code."""
+    quiet_known_warnings()
     args = _parser().parse_args(argv)
     if args.command not in ("run", "demo"):
         _resume_collector()  # only a run's start-up is worth pausing the collector for (see console())

@@ -509,3 +509,48 @@ def test_the_kam_command_exits_with_the_commands_status(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip() == f"kam: error: data folder not found: {tmp_path / 'missing'}"
     assert (tmp_path / "out" / "atexit").exists()
+
+
+# requests silences urllib3's DependencyWarning, then imports urllib3.contrib.socks, which warns when
+# PySocks is missing. great-expectations imports requests in a thread of its own; when a
+# catch_warnings block in the run's thread (pandera's validation) ends between those two steps, it
+# restores the filters it saved, without requests' one. This replays that order with real threads.
+_SOCKS_RACE = """
+import sys, threading, warnings
+from urllib3.exceptions import DependencyWarning
+from kam_pipeline import cli
+
+if sys.argv[1] == "quiet":
+    cli.quiet_known_warnings()
+block_open, filtered, block_closed = threading.Event(), threading.Event(), threading.Event()
+
+def run_thread():
+    with warnings.catch_warnings():
+        block_open.set()
+        filtered.wait()
+    block_closed.set()
+
+def import_thread():
+    block_open.wait()
+    warnings.simplefilter("ignore", DependencyWarning)  # requests/__init__.py
+    filtered.set()
+    block_closed.wait()
+    warnings.warn("SOCKS support in urllib3 requires the installation of optional dependencies: "
+                  "specifically, PySocks.", DependencyWarning)  # urllib3/contrib/socks.py
+
+threads = [threading.Thread(target=run_thread), threading.Thread(target=import_thread)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_urllib3s_socks_warning_stays_silent_when_a_warnings_block_ends_in_between():
+    def replay(mode: str) -> str:
+        done = subprocess.run([sys.executable, "-c", _SOCKS_RACE, mode], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    assert "SOCKS support in urllib3 requires" in replay("plain")  # the replay does lose requests' filter
+    assert replay("quiet") == ""
