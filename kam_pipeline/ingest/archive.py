@@ -10,8 +10,8 @@ The copy is a copy of the bytes, not a hard link: a link shares the delivered fi
 content, so a user rewriting that file in place (`cp new.csv orders.csv`, an appending
 export) would change the archived rows under staging's feet; a copy is immune to that and to
 the file's removal. (This file system has no copy-on-write clone, which would be both.) A
-new file is copied in the same read that computes its checksum (`PendingCopy`, fed by
-`reader.scan_file`), and flushed to disk while DuckDB types its rows: the load commits only
+new file is copied by the kernel first (`PendingCopy`), then the copy is read for its checksum
+(`reader.scan_file`), and flushed to disk while DuckDB types its rows: the load commits only
 once the copy is on disk.
 
 A Parquet dataset or catalog table that the Spark engine stages (`engines/inputs.py`) is archived as the
@@ -63,23 +63,32 @@ def archive_copy(folder: Path, source: str, path: Path, checksum: str) -> Path:
 
 
 class PendingCopy:
-    """A delivered file's copy into the archive, written block by block while the file is read for its checksum.
+    """A delivered file's copy into the archive, made by the kernel before the copy is read for its checksum.
 
-    `place` names it after its content and starts flushing it to disk in a thread; `settle`
-    waits for the flush (the load commits after it). Until placed it is a hidden temporary
-    file; one a killed run leaves, or one not placed, is removed by `discard` or `sweep`.
+    The copy is made at once (`shutil.copyfile`: the kernel's copy, no block passes through
+    Python) under a hidden temporary name; the load reads `path` for the checksum, so the
+    archive holds exactly the bytes hashed and loaded, whatever happens to the delivered file
+    meanwhile. `place` names it after its content and starts flushing it to disk in a thread;
+    `settle` waits for the flush (the load commits after it). One a killed run leaves, or one
+    not placed, is removed by `discard` or `sweep`.
     """
 
     def __init__(self, folder: Path, source: str, path: Path) -> None:
         self._folder, self._source, self._name = folder, source, path.name
         (folder / source).mkdir(parents=True, exist_ok=True)
         self._temporary = folder / source / f".{path.name}.{os.getpid()}.tmp"
-        self._file = self._temporary.open("wb")
         self._flush: threading.Thread | None = None
         self._error: OSError | None = None
+        try:
+            shutil.copyfile(path, self._temporary)
+        except BaseException:
+            self._temporary.unlink(missing_ok=True)
+            raise
 
-    def write(self, block: bytes) -> None:
-        self._file.write(block)
+    @property
+    def path(self) -> Path:
+        """The copy, under its temporary name until placed."""
+        return self._temporary
 
     def place(self, checksum: str) -> Path:
         """Rename the written copy to its archived name and start flushing it to disk; return that path.
@@ -87,7 +96,6 @@ class PendingCopy:
         A crash before the flush ends can leave a short copy under that name, but no committed
         load refers to it yet (`settle` comes first), and the next load replaces or sweeps it.
         """
-        self._file.close()
         target = self._folder / self._source / f"{checksum[:16]}_{self._name}"
         os.replace(self._temporary, target)
         self._flush = threading.Thread(target=self._fsync, args=(target,), daemon=True)
@@ -112,7 +120,6 @@ class PendingCopy:
 
     def discard(self) -> None:
         """Remove the copy when it was not placed (the file needed no load, or another reader)."""
-        self._file.close()
         self._temporary.unlink(missing_ok=True)
 
 
@@ -157,8 +164,8 @@ def delivered_rows(
     stamp = ingested_at if isinstance(ingested_at, str) else ingested_at.isoformat(sep=" ")
     # The rows are numbered in file order as they stream by (a window over the whole file gave the
     # same numbers but gathered every row in one thread first). DuckDB plans `with ordinality` as a
-    # streaming row_number(), which keeps one file's read, typing and insert in one thread. A line
-    # with no value at all is no record, but keeps its number.
+    # streaming row_number() in one thread; the fast path gathers its rows before typing them
+    # (`raw_load.typed_in_parallel`). A line with no value at all is no record, but keeps its number.
     return f"""
         select {", ".join(ident(c) for c in spec.column_names)}, _extra::json as _extra,
                {lit(file_name)} as _source_file, _row_number, timestamp {lit(stamp)} as _ingested_at

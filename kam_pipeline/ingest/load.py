@@ -194,7 +194,7 @@ def _first_reader(delivered: DeliveredFile, inner_blank: bool) -> str:
 
 
 def _pending_copy(conn: duckdb.DuckDBPyConnection, source: str, delivered: DeliveredFile) -> PendingCopy | None:
-    """The archive's copy of a plain CSV file, to be written while it is scanned (None: the file is no CSV,
+    """The archive's copy of a plain CSV file, made before it is scanned (None: the file is no CSV,
     or the database is in memory and keeps no archive)."""
     folder = archive_dir(conn)
     if folder is None or _first_reader(delivered, inner_blank=False) != "duckdb":
@@ -291,10 +291,10 @@ def ingest_source(
         same_stat = previous and (previous[0], previous[1]) == (delivered.size, delivered.mtime_ns)
         # A file loaded under another mapping (or none) is read again: its columns or values change.
         remapped = loaded_with.get(delivered.name, "") != mapping.digest
-        # A new plain CSV file is copied into the archive in the read that computes its checksum.
+        # A new plain CSV file is copied into the archive first, and the copy is read for its checksum.
         pending = _pending_copy(conn, source, delivered) if previous is None else None
         try:
-            scanned = None if same_stat and not remapped else scan_file(delivered.path, pending and pending.write)
+            scanned = None if same_stat and not remapped else scan_file(pending.path if pending else delivered.path)
         except BaseException:
             if pending is not None:
                 pending.discard()

@@ -24,7 +24,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,12 +150,11 @@ def ignored_files(data_dir: Path, mapping_file: Path | None = None) -> list[Igno
     return ignored
 
 
-def scan_file(path: Path, sink: Callable[[bytes], None] | None = None) -> tuple[str, bool]:
+def scan_file(path: Path) -> tuple[str, bool]:
     """Return the file's hex SHA-256 (read in 1 MiB blocks) and whether a blank line is followed by more content.
 
     DuckDB's CSV reader skips blank lines, which would shift the row numbers of
     every later row; such a file is read by polars instead (see `raw_load.py`).
-    `sink`, when given, receives every block read (the archive's copy, made in the same read).
     """
     digest = hashlib.sha256()
     blank_seen = inner_blank = False
@@ -163,8 +162,6 @@ def scan_file(path: Path, sink: Callable[[bytes], None] | None = None) -> tuple[
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-            if sink is not None:
-                sink(block)
             if inner_blank:
                 continue
             text = tail + block

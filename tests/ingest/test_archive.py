@@ -66,9 +66,9 @@ def test_replaced_and_removed_files_leave_the_archive(conn, data_dir, tmp_path):
     assert staged(conn, "orders", "order_id") == [("O3",)]
 
 
-def test_copy_made_while_checksumming_is_the_delivered_file(conn, data_dir, tmp_path):
+def test_the_archived_copy_whose_checksum_is_recorded_is_the_delivered_file(conn, data_dir, tmp_path):
     write_reference_data(data_dir)
-    # More than one read block (1 MiB), so the copy is assembled from several.
+    # More than one read block (1 MiB) of the checksum.
     rows = [row("orders", order_id=f"O{i}", product_category="x" * 200) for i in range(8000)]
     path = write_source(data_dir, "orders", rows)
     # A file with a blank line inside is read by polars: its rows are kept as text, no copy.
