@@ -191,15 +191,17 @@ def _row_count_expectation(previous_rows: int | None) -> list:
     return [gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high)]
 
 
-_batch_definitions: dict[str, Any] = {}
+_batch_definitions: list[Any] = []
 _batch_lock = threading.Lock()
 
 
-def _batch_definition(name: str):
-    """The whole-dataframe batch definition of asset `name` in one ephemeral GX context per process.
+def _batch_definition():
+    """The whole-dataframe batch definition every suite's frame is given to, in one ephemeral GX context per process.
 
-    Building a context, data source and asset cost about a tenth of a second per suite, run
-    for every mart and every as-of date; they hold no data, so they are made once.
+    Building a context, data source and asset cost about a tenth of a second per suite, run for
+    every mart and every as-of date; they hold no data, so they are made once. One dataframe asset
+    serves every mart (each batch gets its frame as a batch parameter): GX saves the data source's
+    whole configuration again with each asset added, about 17 ms an asset, 0.26 s for 15 marts.
     """
     with _batch_lock:
         if not _batch_definitions:
@@ -207,17 +209,18 @@ def _batch_definition(name: str):
 
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-            _batch_definitions[""] = context.data_sources.add_pandas(name="marts")
-        if name not in _batch_definitions:
-            asset = _batch_definitions[""].add_dataframe_asset(name=name)
-            _batch_definitions[name] = asset.add_batch_definition_whole_dataframe("snapshot")
-        return _batch_definitions[name]
+            asset = context.data_sources.add_pandas(name="marts").add_dataframe_asset(name="snapshot")
+            _batch_definitions.append(asset.add_batch_definition_whole_dataframe("snapshot"))
+        return _batch_definitions[0]
 
 
 def _validate(frame, name: str, expectations: list) -> SuiteOutcome:
+    if not expectations:
+        # Nothing to expect (a row count with no earlier snapshot to compare): GX would pass it too.
+        return SuiteOutcome(True, len(frame), [])
     import great_expectations as gx
 
-    batch = _batch_definition(name).get_batch(batch_parameters={"dataframe": frame})
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
     # Pass or fail first: the summary's counts and samples of unexpected values were half of GX's
     # time per suite and are shown only for a suite that fails, which is then validated again with them.

@@ -79,6 +79,25 @@ def test_row_count_band_against_previous_snapshot(conn):
     assert validate_row_count(conn, "portfolio_kpis", dt.date(2026, 2, 1)).success  # no previous snapshot
 
 
+def test_suites_of_different_marts_in_one_process_each_judge_their_own_frame(conn):
+    # Every suite's frame goes through one GX batch definition: none may see another's rows.
+    conn.execute(
+        "create table marts.account_scores as select * from (values (date '2026-03-01', 'A1', 120.0, 0.9, 'C')) "
+        "as t(as_of_date, account_id, score, completeness, grade)"
+    )
+    conn.execute(
+        "create table marts.indicator_weights as select * from (values (date '2026-03-01', 'account', 'default', "
+        "'a', 1.0)) as t(as_of_date, subject, profile, indicator, weight)"
+    )
+    first = validate_snapshot(conn, "account_scores", D)
+    assert validate_weights(conn, D).success
+    again = validate_snapshot(conn, "account_scores", D)
+    assert not first.success and again.failures == first.failures and again.rows == 1
+    conn.execute("update marts.account_scores set score = 80")
+    assert validate_snapshot(conn, "account_scores", D).success
+    assert not validate_weights(conn, dt.date(2026, 3, 2)).success  # no weights on that date
+
+
 E = dt.date(2026, 3, 2)
 
 
